@@ -1,0 +1,121 @@
+//! The only module that touches `sha2`, `hmac`, `subtle` and the OS random
+//! source. Everything secret passes through here.
+
+use hmac::digest::KeyInit;
+use hmac::{Hmac, Mac};
+use sha2::{Digest as _, Sha256};
+use subtle::ConstantTimeEq;
+
+type HmacSha256 = Hmac<Sha256>;
+
+/// Fills `buf` from the operating system's CSPRNG.
+///
+/// # Errors
+/// [`RandomError`] when the OS refuses to provide randomness; callers treat
+/// this as fatal for the request (fail closed), never fall back.
+pub(crate) fn random_bytes<const N: usize>() -> Result<[u8; N], RandomError> {
+    let mut buf = [0u8; N];
+    getrandom::fill(&mut buf).map_err(|_| RandomError)?;
+    Ok(buf)
+}
+
+/// The OS random source failed.
+#[derive(Debug, Clone, Copy, thiserror::Error)]
+#[error("the operating system's random source failed")]
+pub struct RandomError;
+
+/// SHA-256 over a short domain tag and a message.
+///
+/// The domain tag separates digests of different kinds of secret (access
+/// token, refresh token, code, client secret), so that a digest of one can
+/// never be mistaken for a digest of another.
+pub(crate) fn domain_digest(domain: &[u8], message: &[u8]) -> [u8; 32] {
+    let mut h = Sha256::new();
+    h.update(domain);
+    h.update(message);
+    h.finalize().into()
+}
+
+/// SHA-256 of a message, unkeyed (used for PKCE S256).
+pub(crate) fn sha256(message: &[u8]) -> [u8; 32] {
+    Sha256::digest(message).into()
+}
+
+/// Constant-time equality of two byte strings. Length is not secret.
+pub(crate) fn ct_eq(a: &[u8], b: &[u8]) -> bool {
+    a.ct_eq(b).into()
+}
+
+/// An HMAC-SHA256 key with its keyed state precomputed, so each tag costs two
+/// compression calls instead of four.
+#[derive(Clone)]
+pub(crate) struct MacKey {
+    keyed: HmacSha256,
+}
+
+impl MacKey {
+    pub(crate) fn new(secret: &[u8]) -> Self {
+        // HMAC accepts keys of any length; `new_from_slice` cannot fail for it.
+        let keyed = <HmacSha256 as KeyInit>::new_from_slice(secret)
+            .unwrap_or_else(|_| unreachable!("HMAC accepts any key length"));
+        Self { keyed }
+    }
+
+    /// The tag over the concatenation of `parts`.
+    pub(crate) fn tag(&self, parts: &[&[u8]]) -> [u8; 32] {
+        let mut mac = self.keyed.clone();
+        for p in parts {
+            mac.update(p);
+        }
+        mac.finalize().into_bytes().into()
+    }
+
+    /// Verifies `tag` over `parts` in constant time.
+    pub(crate) fn verify(&self, parts: &[&[u8]], tag: &[u8]) -> bool {
+        let mut mac = self.keyed.clone();
+        for p in parts {
+            mac.update(p);
+        }
+        mac.verify_slice(tag).is_ok()
+    }
+}
+
+impl std::fmt::Debug for MacKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("MacKey(<redacted>)")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn domain_separates_digests() {
+        assert_ne!(domain_digest(b"a", b"x"), domain_digest(b"b", b"x"));
+    }
+
+    #[test]
+    fn mac_verifies_its_own_tag_and_rejects_others() {
+        let k = MacKey::new(b"key one");
+        let t = k.tag(&[b"ab", b"c"]);
+        assert!(k.verify(&[b"a", b"bc"], &t));
+        assert!(!k.verify(&[b"abd"], &t));
+        assert!(!MacKey::new(b"key two").verify(&[b"abc"], &t));
+        assert!(!k.verify(&[b"abc"], &t[..31]));
+    }
+
+    #[test]
+    fn random_bytes_differ() {
+        let a: [u8; 32] = random_bytes().unwrap();
+        let b: [u8; 32] = random_bytes().unwrap();
+        assert_ne!(a, b);
+    }
+
+    #[test]
+    fn ct_eq_compares() {
+        assert!(ct_eq(b"abc", b"abc"));
+        assert!(!ct_eq(b"abc", b"abd"));
+        assert!(!ct_eq(b"abc", b"ab"));
+    }
+}

@@ -1,0 +1,347 @@
+//! Registered clients (RFC 6749 §2) and, among them, resource servers.
+
+use std::fmt;
+use std::sync::Arc;
+
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
+
+use super::ids::{ClientId, Resource, ValueError};
+use super::scope::Scope;
+use crate::crypto;
+
+const SECRET_DOMAIN: &[u8] = b"gh-cs-v1";
+
+/// Shortest client secret accepted at registration. Secrets are stored as
+/// an unsalted SHA-256 digest, which is only safe for high-entropy secrets:
+/// 32 bytes of a generated secret carry well over 128 bits.
+pub const MIN_SECRET_LEN: usize = 32;
+
+/// The stored form of a client secret: a domain-separated SHA-256 digest.
+///
+/// It has no `PartialEq`: the only comparison is [`SecretDigest::matches`],
+/// which runs in constant time. `Debug` prints a placeholder.
+#[derive(Clone)]
+pub struct SecretDigest([u8; 32]);
+
+impl SecretDigest {
+    /// Digests a secret for registration.
+    ///
+    /// # Errors
+    /// [`ValueError`] when the secret is shorter than [`MIN_SECRET_LEN`]
+    /// bytes. The error never contains the secret.
+    pub fn from_secret(secret: &str) -> Result<Self, ValueError> {
+        if secret.len() < MIN_SECRET_LEN {
+            return Err(ValueError {
+                what: "client secret",
+                rule: "must be at least 32 bytes",
+            });
+        }
+        Ok(Self::of_presented(secret))
+    }
+
+    /// Generates a new random secret (256 bits, base64url) and its digest.
+    /// The caller hands the secret to the client once and keeps the digest.
+    ///
+    /// # Errors
+    /// [`crate::Error::Random`] when the OS random source fails.
+    pub fn generate() -> Result<(String, Self), crate::Error> {
+        use base64::Engine as _;
+        let raw: [u8; 32] = crypto::random_bytes()?;
+        let secret = base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(raw);
+        let digest = Self::of_presented(&secret);
+        Ok((secret, digest))
+    }
+
+    /// Parses the hex form (`sha256:` followed by 64 hex digits).
+    ///
+    /// # Errors
+    /// [`ValueError`] when the text is not in that form.
+    pub fn from_hex(s: &str) -> Result<Self, ValueError> {
+        s.strip_prefix("sha256:")
+            .and_then(crate::hex::decode)
+            .map(Self)
+            .ok_or(ValueError {
+                what: "secret digest",
+                rule: "must be 'sha256:' and 64 hex digits",
+            })
+    }
+
+    /// The hex form, `sha256:` followed by 64 hex digits.
+    pub fn to_hex(&self) -> String {
+        format!("sha256:{}", crate::hex::encode(&self.0))
+    }
+
+    /// The digest of whatever a caller presented, of any length.
+    pub(crate) fn of_presented(secret: &str) -> Self {
+        Self(crypto::domain_digest(SECRET_DOMAIN, secret.as_bytes()))
+    }
+
+    /// Constant-time comparison with another digest.
+    pub(crate) fn matches(&self, other: &SecretDigest) -> bool {
+        crypto::ct_eq(&self.0, &other.0)
+    }
+}
+
+impl fmt::Debug for SecretDigest {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("SecretDigest(<redacted>)")
+    }
+}
+
+impl Serialize for SecretDigest {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(&self.to_hex())
+    }
+}
+
+impl<'de> Deserialize<'de> for SecretDigest {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let s = <std::borrow::Cow<'de, str>>::deserialize(d)?;
+        Self::from_hex(&s).map_err(serde::de::Error::custom)
+    }
+}
+
+/// A grant type a client may use (RFC 6749 §4).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+#[non_exhaustive]
+pub enum GrantType {
+    /// `client_credentials` (RFC 6749 §4.4).
+    ClientCredentials,
+    /// `authorization_code` (RFC 6749 §4.1).
+    AuthorizationCode,
+    /// `refresh_token` (RFC 6749 §6).
+    RefreshToken,
+}
+
+impl GrantType {
+    const fn bit(self) -> u8 {
+        match self {
+            Self::ClientCredentials => 1,
+            Self::AuthorizationCode => 2,
+            Self::RefreshToken => 4,
+        }
+    }
+
+    /// The `grant_type` parameter value.
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            Self::ClientCredentials => "client_credentials",
+            Self::AuthorizationCode => "authorization_code",
+            Self::RefreshToken => "refresh_token",
+        }
+    }
+
+    /// Parses a `grant_type` parameter value.
+    pub fn from_param(s: &str) -> Option<Self> {
+        [
+            Self::ClientCredentials,
+            Self::AuthorizationCode,
+            Self::RefreshToken,
+        ]
+        .into_iter()
+        .find(|g| g.as_str() == s)
+    }
+}
+
+/// The set of grant types a client may use.
+#[derive(Clone, Copy, PartialEq, Eq, Hash, Default)]
+pub struct GrantTypes(u8);
+
+impl GrantTypes {
+    /// No grant at all.
+    pub const NONE: Self = Self(0);
+
+    /// Whether `g` is allowed.
+    pub const fn contains(self, g: GrantType) -> bool {
+        self.0 & g.bit() != 0
+    }
+
+    /// This set plus `g`.
+    #[must_use]
+    pub const fn with(self, g: GrantType) -> Self {
+        Self(self.0 | g.bit())
+    }
+
+    fn iter(self) -> impl Iterator<Item = GrantType> {
+        [
+            GrantType::ClientCredentials,
+            GrantType::AuthorizationCode,
+            GrantType::RefreshToken,
+        ]
+        .into_iter()
+        .filter(move |g| self.contains(*g))
+    }
+}
+
+impl FromIterator<GrantType> for GrantTypes {
+    fn from_iter<I: IntoIterator<Item = GrantType>>(iter: I) -> Self {
+        iter.into_iter().fold(Self::NONE, Self::with)
+    }
+}
+
+impl fmt::Debug for GrantTypes {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_set().entries(self.iter()).finish()
+    }
+}
+
+impl Serialize for GrantTypes {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_seq(self.iter())
+    }
+}
+
+impl<'de> Deserialize<'de> for GrantTypes {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        Ok(Vec::<GrantType>::deserialize(d)?.into_iter().collect())
+    }
+}
+
+/// What makes a confidential client a resource server: the resource
+/// identifiers it speaks for. It may introspect tokens, and sees as active
+/// only those whose audience names one of these resources.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ResourceServer {
+    /// The resources this server protects.
+    pub resources: Vec<Resource>,
+}
+
+impl ResourceServer {
+    /// Whether a token with audience `aud` is meant for this server.
+    pub fn accepts(&self, aud: &[Resource]) -> bool {
+        aud.iter().any(|a| self.resources.contains(a))
+    }
+}
+
+/// How a client authenticates, and what only confidential clients may be.
+///
+/// A public client cannot be a resource server: there is no variant for it.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum ClientAuth {
+    /// No secret (RFC 6749 §2.1): native and browser apps.
+    Public,
+    /// Holds a secret (client_secret_basic or client_secret_post).
+    Confidential {
+        /// The secret's digest.
+        secret: SecretDigest,
+        /// Present when the client may introspect, as a resource server.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        resource_server: Option<ResourceServer>,
+    },
+}
+
+/// A registered client.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Client {
+    /// Its identifier.
+    pub id: ClientId,
+    /// Public or confidential, and its secret.
+    pub auth: ClientAuth,
+    /// Grants it may use.
+    #[serde(default)]
+    pub grant_types: GrantTypes,
+    /// The most it may be granted.
+    #[serde(default = "Scope::empty")]
+    pub scope: Scope,
+    /// What it gets when it asks for no scope; must be within `scope`.
+    #[serde(default = "Scope::empty")]
+    pub default_scope: Scope,
+    /// The resources it may request tokens for (RFC 8707). With no
+    /// `resource` parameter, a token is issued for all of them.
+    #[serde(default = "empty_resources")]
+    pub audiences: Arc<[Resource]>,
+    /// Registered redirect URIs, compared exactly.
+    #[serde(default)]
+    pub redirect_uris: Vec<String>,
+    /// A disabled client cannot authenticate, and its tokens are inactive.
+    #[serde(default = "yes")]
+    pub enabled: bool,
+}
+
+fn empty_resources() -> Arc<[Resource]> {
+    Arc::from(Vec::new())
+}
+
+const fn yes() -> bool {
+    true
+}
+
+impl Client {
+    /// The resource-server role, if this client has it.
+    pub fn resource_server(&self) -> Option<&ResourceServer> {
+        match &self.auth {
+            ClientAuth::Confidential {
+                resource_server, ..
+            } => resource_server.as_ref(),
+            ClientAuth::Public => None,
+        }
+    }
+
+    /// Whether the client has a secret.
+    pub fn is_confidential(&self) -> bool {
+        matches!(self.auth, ClientAuth::Confidential { .. })
+    }
+
+    /// Checks the rules that serde alone cannot: the default scope lies
+    /// within the allowed scope.
+    ///
+    /// # Errors
+    /// [`ValueError`] naming the broken rule.
+    pub fn validate(&self) -> Result<(), ValueError> {
+        if !self.default_scope.is_subset_of(&self.scope) {
+            return Err(ValueError {
+                what: "client",
+                rule: "default_scope must be within scope",
+            });
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn secret_digest_matches_only_its_secret() {
+        let (secret, d) = SecretDigest::generate().unwrap();
+        assert!(secret.len() >= MIN_SECRET_LEN);
+        assert!(d.matches(&SecretDigest::of_presented(&secret)));
+        assert!(!d.matches(&SecretDigest::of_presented("other")));
+        assert!(SecretDigest::from_secret("short").is_err());
+        let hex = d.to_hex();
+        assert!(SecretDigest::from_hex(&hex).unwrap().matches(&d));
+        assert!(SecretDigest::from_hex("sha256:zz").is_err());
+        assert_eq!(format!("{d:?}"), "SecretDigest(<redacted>)");
+    }
+
+    #[test]
+    fn grant_types_set() {
+        let g: GrantTypes = [GrantType::ClientCredentials].into_iter().collect();
+        assert!(g.contains(GrantType::ClientCredentials));
+        assert!(!g.contains(GrantType::RefreshToken));
+        let json = serde_json::to_string(&g).unwrap();
+        assert_eq!(json, "[\"client_credentials\"]");
+        assert_eq!(serde_json::from_str::<GrantTypes>(&json).unwrap(), g);
+        assert_eq!(
+            GrantType::from_param("refresh_token"),
+            Some(GrantType::RefreshToken)
+        );
+        assert_eq!(GrantType::from_param("password"), None);
+    }
+
+    #[test]
+    fn client_json_and_validation() {
+        let json = r#"{"id":"rs","auth":{"type":"confidential","secret":"sha256:0000000000000000000000000000000000000000000000000000000000000000","resource_server":{"resources":["https://api.example"]}},"scope":"a b","default_scope":"c"}"#;
+        let c: Client = serde_json::from_str(json).unwrap();
+        assert!(c.resource_server().is_some());
+        assert!(c.enabled);
+        assert!(c.validate().is_err());
+        let public = r#"{"id":"p","auth":{"type":"public"}}"#;
+        let p: Client = serde_json::from_str(public).unwrap();
+        assert!(p.resource_server().is_none());
+        assert!(!p.is_confidential());
+    }
+}

@@ -1,0 +1,283 @@
+//! Validated identifiers. Each newtype checks its syntax once, at the edge,
+//! so the rest of the code never sees an ill-formed value.
+
+use std::fmt;
+use std::sync::Arc;
+
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use base64::Engine as _;
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
+
+/// A value failed validation; the message names the rule, never the value
+/// (it may be a mistyped secret).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("invalid {what}: {rule}")]
+pub struct ValueError {
+    /// What was being parsed.
+    pub what: &'static str,
+    /// The rule it broke.
+    pub rule: &'static str,
+}
+
+const fn err(what: &'static str, rule: &'static str) -> ValueError {
+    ValueError { what, rule }
+}
+
+macro_rules! arc_str_newtype {
+    ($(#[$m:meta])* $name:ident, $what:literal, $check:path) => {
+        $(#[$m])*
+        #[derive(Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+        pub struct $name(Arc<str>);
+
+        impl $name {
+            /// Validates and wraps `s`.
+            ///
+            /// # Errors
+            /// [`ValueError`] when `s` breaks the syntax rule.
+            pub fn new(s: &str) -> Result<Self, ValueError> {
+                $check(s).map_err(|rule| err($what, rule))?;
+                Ok(Self(Arc::from(s)))
+            }
+
+            /// The value as a string slice.
+            pub fn as_str(&self) -> &str {
+                &self.0
+            }
+        }
+
+        impl fmt::Debug for $name {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                write!(f, "{}({:?})", stringify!($name), &*self.0)
+            }
+        }
+
+        impl fmt::Display for $name {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str(&self.0)
+            }
+        }
+
+        impl Serialize for $name {
+            fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+                s.serialize_str(&self.0)
+            }
+        }
+
+        impl<'de> Deserialize<'de> for $name {
+            fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+                let s = <std::borrow::Cow<'de, str>>::deserialize(d)?;
+                Self::new(&s).map_err(serde::de::Error::custom)
+            }
+        }
+
+        impl std::str::FromStr for $name {
+            type Err = ValueError;
+            fn from_str(s: &str) -> Result<Self, ValueError> {
+                Self::new(s)
+            }
+        }
+    };
+}
+
+/// RFC 6749 Appendix A.1: `client-id = *VSCHAR` (printable ASCII and space).
+/// We also refuse the empty string and leading/trailing space, and cap the
+/// length so a hostile id cannot bloat logs or keys.
+fn check_client_id(s: &str) -> Result<(), &'static str> {
+    if s.is_empty() {
+        return Err("must not be empty");
+    }
+    if s.len() > 255 {
+        return Err("longer than 255 bytes");
+    }
+    if !s.bytes().all(|b| (0x20..=0x7e).contains(&b)) {
+        return Err("only printable ASCII is allowed (RFC 6749 A.1)");
+    }
+    if s.starts_with(' ') || s.ends_with(' ') {
+        return Err("must not start or end with a space");
+    }
+    Ok(())
+}
+
+/// RFC 8707 §2: an absolute URI without a fragment. We check the parts that
+/// matter for exact comparison: a scheme, no fragment, no white space.
+fn check_resource(s: &str) -> Result<(), &'static str> {
+    if s.is_empty() || s.len() > 2048 {
+        return Err("must be 1 to 2048 bytes");
+    }
+    if !s.bytes().all(|b| (0x21..=0x7e).contains(&b)) {
+        return Err("only printable ASCII without spaces is allowed");
+    }
+    if s.contains('#') {
+        return Err("must not contain a fragment (RFC 8707 section 2)");
+    }
+    let Some((scheme, rest)) = s.split_once(':') else {
+        return Err("must be an absolute URI (RFC 8707 section 2)");
+    };
+    let mut sb = scheme.bytes();
+    let scheme_ok = sb.next().is_some_and(|b| b.is_ascii_alphabetic())
+        && sb.all(|b| b.is_ascii_alphanumeric() || b == b'+' || b == b'-' || b == b'.');
+    if !scheme_ok || rest.is_empty() {
+        return Err("must be an absolute URI (RFC 8707 section 2)");
+    }
+    Ok(())
+}
+
+/// A subject is the app's own user identifier: any non-empty printable
+/// UTF-8 without control characters, at most 255 bytes.
+fn check_subject(s: &str) -> Result<(), &'static str> {
+    if s.is_empty() || s.len() > 255 {
+        return Err("must be 1 to 255 bytes");
+    }
+    if s.chars().any(char::is_control) {
+        return Err("must not contain control characters");
+    }
+    Ok(())
+}
+
+arc_str_newtype!(
+    /// A registered client's identifier (RFC 6749 §2.2).
+    ClientId, "client_id", check_client_id
+);
+arc_str_newtype!(
+    /// A resource indicator (RFC 8707): the identifier of a protected
+    /// resource, used as a token's audience.
+    Resource, "resource", check_resource
+);
+arc_str_newtype!(
+    /// The resource owner a token was issued for (`sub`, RFC 7662 §2.2).
+    Subject, "subject", check_subject
+);
+
+macro_rules! random_id {
+    ($(#[$m:meta])* $name:ident, $what:literal) => {
+        $(#[$m])*
+        #[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+        pub struct $name([u8; 16]);
+
+        impl $name {
+            /// Wraps raw bytes (for backends decoding what they stored).
+            pub const fn from_bytes(b: [u8; 16]) -> Self {
+                Self(b)
+            }
+
+            /// The raw bytes.
+            pub const fn as_bytes(&self) -> &[u8; 16] {
+                &self.0
+            }
+
+            /// A fresh value from the OS CSPRNG.
+            ///
+            /// # Errors
+            /// [`crate::Error::Random`] when the OS random source fails.
+            pub fn generate() -> Result<Self, crate::Error> {
+                Ok(Self(crate::crypto::random_bytes()?))
+            }
+
+            /// Parses the base64url (unpadded) form produced by `Display`.
+            ///
+            /// # Errors
+            /// [`ValueError`] when `s` is not 22 base64url characters.
+            pub fn parse(s: &str) -> Result<Self, ValueError> {
+                let mut out = [0u8; 16];
+                if s.len() != 22 {
+                    return Err(err($what, "must be 22 base64url characters"));
+                }
+                match URL_SAFE_NO_PAD.decode_slice(s, &mut out) {
+                    Ok(16) => Ok(Self(out)),
+                    _ => Err(err($what, "must be 22 base64url characters")),
+                }
+            }
+        }
+
+        impl fmt::Display for $name {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                let mut buf = [0u8; 22];
+                let n = URL_SAFE_NO_PAD
+                    .encode_slice(self.0, &mut buf)
+                    .map_err(|_| fmt::Error)?;
+                f.write_str(std::str::from_utf8(&buf[..n]).map_err(|_| fmt::Error)?)
+            }
+        }
+
+        impl fmt::Debug for $name {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                write!(f, "{}({})", stringify!($name), self)
+            }
+        }
+
+        impl Serialize for $name {
+            fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+                s.collect_str(self)
+            }
+        }
+
+        impl<'de> Deserialize<'de> for $name {
+            fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+                let s = <std::borrow::Cow<'de, str>>::deserialize(d)?;
+                Self::parse(&s).map_err(serde::de::Error::custom)
+            }
+        }
+    };
+}
+
+random_id!(
+    /// A token's unique identifier (`jti`, RFC 7662 §2.2): 128 random bits.
+    Jti, "jti"
+);
+random_id!(
+    /// The family of tokens issued from one grant (one authorization code, or
+    /// one client_credentials request). Revoking a grant revokes them all.
+    GrantId, "grant id"
+);
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn client_id_rules() {
+        assert!(ClientId::new("my-app").is_ok());
+        assert!(ClientId::new("a b").is_ok());
+        assert!(ClientId::new("").is_err());
+        assert!(ClientId::new(" a").is_err());
+        assert!(ClientId::new("é").is_err());
+        assert!(ClientId::new("a\nb").is_err());
+        assert!(ClientId::new(&"a".repeat(256)).is_err());
+    }
+
+    #[test]
+    fn resource_rules() {
+        assert!(Resource::new("https://api.example.com").is_ok());
+        assert!(Resource::new("urn:example:api").is_ok());
+        assert!(Resource::new("api").is_err());
+        assert!(Resource::new("https://api#x").is_err());
+        assert!(Resource::new("https://a b").is_err());
+        assert!(Resource::new("1http://a").is_err());
+        assert!(Resource::new("https:").is_err());
+    }
+
+    #[test]
+    fn subject_rules() {
+        assert!(Subject::new("alice").is_ok());
+        assert!(Subject::new("ünïcode").is_ok());
+        assert!(Subject::new("").is_err());
+        assert!(Subject::new("a\u{0}").is_err());
+    }
+
+    #[test]
+    fn random_ids_round_trip() {
+        let j = Jti::generate().unwrap();
+        assert_eq!(Jti::parse(&j.to_string()).unwrap(), j);
+        assert!(Jti::parse("short").is_err());
+        assert!(Jti::parse(&"!".repeat(22)).is_err());
+        let json = serde_json::to_string(&j).unwrap();
+        assert_eq!(serde_json::from_str::<Jti>(&json).unwrap(), j);
+        assert_ne!(GrantId::generate().unwrap(), GrantId::generate().unwrap());
+    }
+
+    #[test]
+    fn error_does_not_echo_value() {
+        let e = ClientId::new("secret\n").unwrap_err();
+        assert!(!e.to_string().contains("secret"));
+    }
+}

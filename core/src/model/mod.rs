@@ -1,0 +1,14 @@
+//! The data the protocol works on: clients, token records and the small
+//! validated types they are made of.
+
+mod client;
+mod ids;
+mod record;
+mod scope;
+
+pub use client::{
+    Client, ClientAuth, GrantType, GrantTypes, ResourceServer, SecretDigest, MIN_SECRET_LEN,
+};
+pub use ids::{ClientId, GrantId, Jti, Resource, Subject, ValueError};
+pub use record::{CodeBinding, TokenDigest, TokenKind, TokenRecord, TokenState};
+pub use scope::Scope;

@@ -1,0 +1,174 @@
+//! The storage contract. Every backend (memory, SQLite, Redis) implements
+//! [`TokenStore`] and [`ClientRegistry`]; the shared conformance suite
+//! (`gatehouse-conformance`) checks each guarantee documented here.
+//!
+//! Backends only ever see [`TokenDigest`]s, never raw tokens, and
+//! [`SecretDigest`](crate::model::SecretDigest)s, never raw secrets.
+//!
+//! The methods are async without `async-trait`: each returns
+//! `impl Future + Send`, so the core stays generic over the store with no
+//! boxing. A backend whose work is short and local (memory, SQLite) may do
+//! it inline and return a ready future; it must never hold a lock across an
+//! `.await`.
+
+use std::future::Future;
+
+use crate::model::{Client, ClientId, GrantId, TokenDigest, TokenRecord};
+use crate::time::UnixTime;
+
+/// A storage failure. Not-found is never an error: lookups return
+/// `Ok(None)`.
+///
+/// The core fails closed on every variant: a request that meets a store
+/// error gets a server error, never an answer about the token.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum StoreError {
+    /// The backend failed (I/O, connection, timeout, pool). The source is
+    /// kept for the operator; it must not contain a raw token or secret.
+    #[error("storage backend failed")]
+    Backend(#[source] Box<dyn std::error::Error + Send + Sync>),
+    /// An insert met an existing key. Inserts never overwrite.
+    #[error("a record with this key already exists")]
+    Conflict,
+    /// A stored record could not be decoded.
+    #[error("stored record is corrupt: {0}")]
+    Corrupt(String),
+}
+
+impl StoreError {
+    /// Wraps any backend error.
+    pub fn backend<E: std::error::Error + Send + Sync + 'static>(e: E) -> Self {
+        Self::Backend(Box::new(e))
+    }
+}
+
+/// The outcome of [`TokenStore::consume`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Consumed {
+    /// The token was active; it is now consumed and the replacements are
+    /// stored. Holds the record as it was before this call.
+    Taken(TokenRecord),
+    /// The token had already been consumed or revoked; nothing changed.
+    /// Holds the stored record, so the core can revoke its whole grant
+    /// (RFC 6749 §4.1.2, §10.5; RFC 9700 §4.14).
+    Replayed(TokenRecord),
+    /// There is no record with this digest; nothing changed.
+    Unknown,
+}
+
+/// Where tokens live.
+///
+/// # Guarantees every backend gives
+/// - **Linearizable per key**: each method takes effect at one instant
+///   between its call and its return, for every caller of every process
+///   sharing the backend.
+/// - **No overwrite**: [`insert`](Self::insert) of an existing digest fails
+///   with [`StoreError::Conflict`] and changes nothing.
+/// - **Round trip**: [`get`](Self::get) returns the record as inserted, with
+///   `state` as the atomic operations below left it.
+/// - **Expired records may vanish**: a backend may drop a record whose
+///   `expires_at` has passed (TTL, purge), at any time after that.
+pub trait TokenStore: Send + Sync + 'static {
+    /// Stores a new record.
+    ///
+    /// # Errors
+    /// [`StoreError::Conflict`] when the digest exists (nothing changes);
+    /// [`StoreError::Backend`] when the backend fails (the record may or may
+    /// not have been stored; the core never hands out its token).
+    fn insert(&self, record: TokenRecord) -> impl Future<Output = Result<(), StoreError>> + Send;
+
+    /// Looks a record up by digest. `Ok(None)` when there is none.
+    ///
+    /// A record whose grant was revoked by [`revoke_grant`](Self::revoke_grant)
+    /// reads with `state == Revoked`.
+    ///
+    /// # Errors
+    /// [`StoreError::Backend`] or [`StoreError::Corrupt`]; never for a
+    /// missing record.
+    fn get(
+        &self,
+        digest: &TokenDigest,
+    ) -> impl Future<Output = Result<Option<TokenRecord>, StoreError>> + Send;
+
+    /// Atomically consumes a one-time token (an authorization code, or a
+    /// refresh token being rotated) and stores its replacements.
+    ///
+    /// If the record is `Active`, it becomes `Consumed` and every record in
+    /// `replacements` is inserted, all in one step: no caller ever sees the
+    /// token consumed without its replacements, and of two racing calls on
+    /// the same digest exactly one gets [`Consumed::Taken`]. Otherwise nothing
+    /// changes and the call reports [`Consumed::Replayed`] or
+    /// [`Consumed::Unknown`].
+    ///
+    /// Expiry is not checked here: the core decides on the record first.
+    ///
+    /// # Errors
+    /// [`StoreError::Conflict`] when a replacement's digest exists (nothing
+    /// changes); [`StoreError::Backend`].
+    fn consume(
+        &self,
+        digest: &TokenDigest,
+        replacements: Vec<TokenRecord>,
+    ) -> impl Future<Output = Result<Consumed, StoreError>> + Send;
+
+    /// Marks one token `Revoked`. Returns whether a record was found (a
+    /// revoked or consumed one counts; its state becomes `Revoked`).
+    ///
+    /// # Errors
+    /// [`StoreError::Backend`].
+    fn revoke(&self, digest: &TokenDigest)
+        -> impl Future<Output = Result<bool, StoreError>> + Send;
+
+    /// Revokes every token of a grant (the family of tokens from one code
+    /// or one client_credentials request), in one step: after it returns,
+    /// every such token reads `Revoked`, and a racing
+    /// [`consume`](Self::consume) of one of them either completed before (its
+    /// replacements are revoked too) or reports `Replayed`.
+    ///
+    /// # Errors
+    /// [`StoreError::Backend`].
+    fn revoke_grant(&self, grant: &GrantId) -> impl Future<Output = Result<(), StoreError>> + Send;
+
+    /// Deletes up to `limit` records that expired before `now`, returning how
+    /// many it deleted. Callers loop until it returns less than `limit`;
+    /// bounded batches keep each call short. A backend whose records expire
+    /// by themselves (Redis TTLs) may return `Ok(0)`.
+    ///
+    /// # Errors
+    /// [`StoreError::Backend`].
+    fn purge_expired(
+        &self,
+        now: UnixTime,
+        limit: usize,
+    ) -> impl Future<Output = Result<usize, StoreError>> + Send;
+}
+
+/// Where registered clients live. Introspection reads it on every call, so
+/// that a disabled or deleted client's tokens go inactive at once.
+pub trait ClientRegistry: Send + Sync + 'static {
+    /// Looks a client up. `Ok(None)` when there is none.
+    ///
+    /// # Errors
+    /// [`StoreError::Backend`] or [`StoreError::Corrupt`].
+    fn client(
+        &self,
+        id: &ClientId,
+    ) -> impl Future<Output = Result<Option<Client>, StoreError>> + Send;
+
+    /// Registers a client, or replaces the registration with the same id
+    /// (this is an administrative write, unlike token inserts).
+    ///
+    /// # Errors
+    /// [`StoreError::Backend`].
+    fn put_client(&self, client: Client) -> impl Future<Output = Result<(), StoreError>> + Send;
+
+    /// Deletes a client. Returns whether it existed. Its tokens stay stored
+    /// but introspect inactive.
+    ///
+    /// # Errors
+    /// [`StoreError::Backend`].
+    fn remove_client(&self, id: &ClientId)
+        -> impl Future<Output = Result<bool, StoreError>> + Send;
+}

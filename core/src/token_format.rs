@@ -1,0 +1,361 @@
+//! The opaque token format.
+//!
+//! ```text
+//! gat_k1.<86 base64url chars>      access token
+//! grt_k1.<...>                     refresh token
+//! gac_k1.<...>                     authorization code
+//!  |   |   \__ 32 random bytes ‖ HMAC-SHA256(key k1, prefix ‖ kid ‖ "." ‖ random)
+//!  |   \______ key id (1–16 of A–Z a–z 0–9 -)
+//!  \__________ kind prefix, for secret scanners and for routing
+//! ```
+//!
+//! A forged, truncated or mistyped token fails the tag check before any
+//! storage read. Backends receive only a domain-separated SHA-256 digest of
+//! the random part (see [`TokenDigest`]).
+
+use std::fmt;
+
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use base64::Engine as _;
+
+use crate::crypto::{self, MacKey};
+use crate::model::{TokenDigest, TokenKind, ValueError};
+use crate::Error;
+
+const RANDOM_LEN: usize = 32;
+const TAG_LEN: usize = 32;
+const BODY_B64_LEN: usize = 86; // base64url of 64 bytes, unpadded
+const MAX_KID_LEN: usize = 16;
+/// Shortest signing-key secret accepted.
+pub const MIN_KEY_LEN: usize = 32;
+
+const fn prefix(kind: TokenKind) -> &'static [u8; 4] {
+    match kind {
+        TokenKind::Access => b"gat_",
+        TokenKind::Refresh => b"grt_",
+        TokenKind::AuthorizationCode => b"gac_",
+    }
+}
+
+// Eight bytes each: with the 32 random bytes the digest input fits one
+// SHA-256 block.
+const fn digest_domain(kind: TokenKind) -> &'static [u8; 8] {
+    match kind {
+        TokenKind::Access => b"gh-at-v1",
+        TokenKind::Refresh => b"gh-rt-v1",
+        TokenKind::AuthorizationCode => b"gh-ac-v1",
+    }
+}
+
+fn kind_of_prefix(p: &[u8]) -> Option<TokenKind> {
+    match p {
+        b"gat_" => Some(TokenKind::Access),
+        b"grt_" => Some(TokenKind::Refresh),
+        b"gac_" => Some(TokenKind::AuthorizationCode),
+        _ => None,
+    }
+}
+
+/// A token as handed to a client: the only place the raw value exists.
+/// `Debug` prints a placeholder so it cannot reach a log by accident.
+pub struct RawToken(String);
+
+impl RawToken {
+    /// The token text, to send to the client. Never log it.
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+
+    /// The token text, consuming the wrapper.
+    pub fn into_string(self) -> String {
+        self.0
+    }
+}
+
+impl fmt::Debug for RawToken {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("RawToken(<redacted>)")
+    }
+}
+
+/// A key identifier: 1 to 16 characters of `A-Z a-z 0-9 -`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct KeyId(String);
+
+impl KeyId {
+    /// Validates a key id.
+    ///
+    /// # Errors
+    /// [`ValueError`] when the id is empty, too long or has other characters.
+    pub fn new(s: &str) -> Result<Self, ValueError> {
+        if s.is_empty()
+            || s.len() > MAX_KID_LEN
+            || !s.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-')
+        {
+            return Err(ValueError {
+                what: "key id",
+                rule: "must be 1 to 16 of A-Z a-z 0-9 -",
+            });
+        }
+        Ok(Self(s.to_owned()))
+    }
+
+    /// The id text.
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+/// Why a presented token was rejected before storage. Only used internally
+/// and in tests: the client always sees the same inactive answer.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Rejection {
+    /// Not in the token syntax at all.
+    Malformed,
+    /// Well-formed, but names a key id we do not have.
+    UnknownKey,
+    /// Well-formed, known key, wrong tag: forged or corrupted.
+    BadTag,
+}
+
+/// A token that passed the tag check.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct VerifiedToken {
+    /// Its kind, from its prefix.
+    pub kind: TokenKind,
+    /// Its storage key.
+    pub digest: TokenDigest,
+}
+
+/// The server's token keys: one signs, all verify (selected by key id), so
+/// keys rotate without invalidating live tokens.
+#[derive(Debug, Clone)]
+pub struct Keyring {
+    signing: usize,
+    keys: Vec<(KeyId, MacKey)>,
+}
+
+impl Keyring {
+    /// A keyring that signs with `signing` and also verifies tokens signed
+    /// by any of `verify_only` (older keys being rotated out).
+    ///
+    /// # Errors
+    /// [`Error::Config`] when a secret is shorter than [`MIN_KEY_LEN`] bytes
+    /// or two keys share an id.
+    pub fn new(signing: (KeyId, &[u8]), verify_only: &[(KeyId, &[u8])]) -> Result<Self, Error> {
+        let mut keys: Vec<(KeyId, MacKey)> = Vec::with_capacity(1 + verify_only.len());
+        for (id, secret) in std::iter::once(&signing).chain(verify_only) {
+            if secret.len() < MIN_KEY_LEN {
+                return Err(Error::Config(format!(
+                    "key {} is shorter than {MIN_KEY_LEN} bytes",
+                    id.as_str()
+                )));
+            }
+            if keys.iter().any(|(k, _)| k == id) {
+                return Err(Error::Config(format!(
+                    "key id {} appears twice",
+                    id.as_str()
+                )));
+            }
+            keys.push((id.clone(), MacKey::new(secret)));
+        }
+        Ok(Self { signing: 0, keys })
+    }
+
+    /// A keyring with one fresh random key, for tests and demos. Tokens do
+    /// not survive a restart with such a key.
+    ///
+    /// # Errors
+    /// [`Error::Random`] when the OS random source fails.
+    pub fn random() -> Result<Self, Error> {
+        let secret: [u8; 32] = crypto::random_bytes()?;
+        let id = KeyId::new("r1").map_err(|e| Error::Config(e.to_string()))?;
+        Self::new((id, &secret), &[])
+    }
+
+    /// Mints a new token of `kind`: 256 random bits from the OS CSPRNG,
+    /// tagged with the signing key.
+    ///
+    /// # Errors
+    /// [`Error::Random`] when the OS random source fails.
+    pub fn mint(&self, kind: TokenKind) -> Result<(RawToken, TokenDigest), Error> {
+        let random: [u8; RANDOM_LEN] = crypto::random_bytes()?;
+        let (kid, key) = &self.keys[self.signing];
+        let pre = prefix(kind);
+        let tag = key.tag(&[pre, kid.0.as_bytes(), b".", &random]);
+        let mut body = [0u8; RANDOM_LEN + TAG_LEN];
+        body[..RANDOM_LEN].copy_from_slice(&random);
+        body[RANDOM_LEN..].copy_from_slice(&tag);
+        let mut s = String::with_capacity(pre.len() + kid.0.len() + 1 + BODY_B64_LEN);
+        // `pre` is ASCII by construction.
+        s.push_str(std::str::from_utf8(pre).unwrap_or_default());
+        s.push_str(&kid.0);
+        s.push('.');
+        URL_SAFE_NO_PAD.encode_string(body, &mut s);
+        Ok((RawToken(s), digest_of(kind, &random)))
+    }
+
+    /// Checks a presented token's syntax, key id and tag, in that order,
+    /// and returns its kind and storage key. No storage is touched.
+    ///
+    /// # Errors
+    /// The [`Rejection`] reason.
+    pub fn verify(&self, token: &str) -> Result<VerifiedToken, Rejection> {
+        let t = token.as_bytes();
+        if t.len() < 4 + 1 + 1 + BODY_B64_LEN || t.len() > 4 + MAX_KID_LEN + 1 + BODY_B64_LEN {
+            return Err(Rejection::Malformed);
+        }
+        let kind = kind_of_prefix(&t[..4]).ok_or(Rejection::Malformed)?;
+        let (head, body) = t.split_at(t.len() - BODY_B64_LEN);
+        let kid = head[4..].strip_suffix(b".").ok_or(Rejection::Malformed)?;
+        if kid.is_empty() {
+            return Err(Rejection::Malformed);
+        }
+        // base64 wants room for its length estimate, 66 bytes for 86 chars.
+        let mut buf = [0u8; 66];
+        match URL_SAFE_NO_PAD.decode_slice(body, &mut buf) {
+            Ok(n) if n == RANDOM_LEN + TAG_LEN => {}
+            _ => return Err(Rejection::Malformed),
+        }
+        let key = self
+            .keys
+            .iter()
+            .find(|(id, _)| id.0.as_bytes() == kid)
+            .map(|(_, k)| k)
+            .ok_or(Rejection::UnknownKey)?;
+        let (random, tag) = buf[..RANDOM_LEN + TAG_LEN].split_at(RANDOM_LEN);
+        if !key.verify(&[&t[..4], kid, b".", random], tag) {
+            return Err(Rejection::BadTag);
+        }
+        Ok(VerifiedToken {
+            kind,
+            digest: digest_of(kind, random),
+        })
+    }
+}
+
+fn digest_of(kind: TokenKind, random: &[u8]) -> TokenDigest {
+    TokenDigest::from_bytes(crypto::domain_digest(digest_domain(kind), random))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn ring(id: &str, secret: &[u8]) -> Keyring {
+        Keyring::new((KeyId::new(id).unwrap(), secret), &[]).unwrap()
+    }
+
+    const K1: &[u8] = b"0123456789abcdef0123456789abcdef";
+    const K2: &[u8] = b"fedcba9876543210fedcba9876543210";
+
+    #[test]
+    fn minted_tokens_verify_with_kind_and_digest() {
+        let r = ring("k1", K1);
+        for kind in [
+            TokenKind::Access,
+            TokenKind::Refresh,
+            TokenKind::AuthorizationCode,
+        ] {
+            let (raw, digest) = r.mint(kind).unwrap();
+            let v = r.verify(raw.expose()).unwrap();
+            assert_eq!(v, VerifiedToken { kind, digest });
+            assert!(raw.expose().len() >= 90);
+        }
+        let (a, _) = r.mint(TokenKind::Access).unwrap();
+        assert!(a.expose().starts_with("gat_k1."));
+        assert_eq!(format!("{a:?}"), "RawToken(<redacted>)");
+    }
+
+    #[test]
+    fn tokens_are_unique() {
+        let r = ring("k1", K1);
+        let (a, da) = r.mint(TokenKind::Access).unwrap();
+        let (b, db) = r.mint(TokenKind::Access).unwrap();
+        assert_ne!(a.expose(), b.expose());
+        assert_ne!(da, db);
+    }
+
+    #[test]
+    fn kind_swap_is_a_bad_tag() {
+        let r = ring("k1", K1);
+        let (a, _) = r.mint(TokenKind::Access).unwrap();
+        let swapped = a.expose().replacen("gat_", "grt_", 1);
+        assert_eq!(r.verify(&swapped), Err(Rejection::BadTag));
+    }
+
+    #[test]
+    fn every_single_character_change_is_rejected() {
+        let r = ring("k1", K1);
+        let (a, _) = r.mint(TokenKind::Access).unwrap();
+        let s = a.expose().to_owned();
+        for i in 0..s.len() {
+            let mut b = s.clone().into_bytes();
+            b[i] = if b[i] == b'A' { b'B' } else { b'A' };
+            let t = String::from_utf8(b).unwrap();
+            assert!(r.verify(&t).is_err(), "change at {i} accepted");
+        }
+    }
+
+    #[test]
+    fn malformed_inputs() {
+        let r = ring("k1", K1);
+        let (a, _) = r.mint(TokenKind::Access).unwrap();
+        let s = a.expose();
+        assert_eq!(r.verify(""), Err(Rejection::Malformed));
+        assert_eq!(r.verify(&s[..s.len() - 1]), Err(Rejection::Malformed));
+        assert_eq!(r.verify(&format!("{s}A")), Err(Rejection::Malformed));
+        assert_eq!(
+            r.verify(&s.replacen("gat_", "xyz_", 1)),
+            Err(Rejection::Malformed)
+        );
+        assert_eq!(
+            r.verify(&s.replacen('.', "_", 1)),
+            Err(Rejection::Malformed)
+        );
+        let no_kid = format!("gat_.{}", &s[7..]);
+        assert_eq!(r.verify(&no_kid), Err(Rejection::Malformed));
+        assert_eq!(r.verify(&"é".repeat(50)), Err(Rejection::Malformed));
+    }
+
+    #[test]
+    fn unknown_key_id() {
+        let (a, _) = ring("k1", K1).mint(TokenKind::Access).unwrap();
+        assert_eq!(
+            ring("k2", K1).verify(a.expose()),
+            Err(Rejection::UnknownKey)
+        );
+    }
+
+    #[test]
+    fn same_kid_other_secret_is_a_bad_tag() {
+        let (a, _) = ring("k1", K1).mint(TokenKind::Access).unwrap();
+        assert_eq!(ring("k1", K2).verify(a.expose()), Err(Rejection::BadTag));
+    }
+
+    #[test]
+    fn rotation_keeps_old_tokens_valid() {
+        let old = ring("k1", K1);
+        let (a, d) = old.mint(TokenKind::Access).unwrap();
+        let rotated = Keyring::new(
+            (KeyId::new("k2").unwrap(), K2),
+            &[(KeyId::new("k1").unwrap(), K1)],
+        )
+        .unwrap();
+        assert_eq!(rotated.verify(a.expose()).unwrap().digest, d);
+        let (b, _) = rotated.mint(TokenKind::Access).unwrap();
+        assert!(b.expose().starts_with("gat_k2."));
+    }
+
+    #[test]
+    fn keyring_rules() {
+        assert!(Keyring::new((KeyId::new("k").unwrap(), b"short"), &[]).is_err());
+        assert!(Keyring::new(
+            (KeyId::new("k").unwrap(), K1),
+            &[(KeyId::new("k").unwrap(), K2)]
+        )
+        .is_err());
+        assert!(KeyId::new("bad id").is_err());
+        assert!(KeyId::new(&"a".repeat(17)).is_err());
+    }
+}

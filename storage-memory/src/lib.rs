@@ -1,0 +1,1 @@
+//! In-memory token store for gatehouse (work in progress).

@@ -1,0 +1,1 @@
+//! redis token store for gatehouse (work in progress).

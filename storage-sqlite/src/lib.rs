@@ -1,0 +1,1 @@
+//! sqlite token store for gatehouse (work in progress).

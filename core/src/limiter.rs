@@ -1,0 +1,254 @@
+//! Token-fishing defence (RFC 7662 §4): a per-caller limit on inactive
+//! introspection results.
+//!
+//! Each resource server has a token bucket of `burst` inactive answers,
+//! refilled at `per_minute`. An inactive answer takes one token. While the
+//! bucket is empty the caller is throttled: every introspection it makes is
+//! refused with 429 and `Retry-After`, **including those for valid tokens**.
+//! We refuse valid ones too because answering them would still let a fisher
+//! learn which of its guesses are active: a throttled answer must carry no
+//! information about the token.
+//!
+//! The limiter is keyed by the authenticated caller, so one noisy resource
+//! server never throttles another, and an unauthenticated party never
+//! reaches it at all.
+
+use std::collections::HashMap;
+use std::future::Future;
+use std::sync::Mutex;
+
+use serde::{Deserialize, Serialize};
+
+use crate::model::ClientId;
+use crate::store::StoreError;
+use crate::time::UnixTime;
+
+/// Limiter settings.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LimiterConfig {
+    /// Inactive answers a caller may get in a row before it is throttled.
+    pub burst: u32,
+    /// Inactive answers regained per minute.
+    pub per_minute: u32,
+}
+
+impl Default for LimiterConfig {
+    fn default() -> Self {
+        Self {
+            burst: 20,
+            per_minute: 60,
+        }
+    }
+}
+
+impl LimiterConfig {
+    /// Milliseconds of "debt" one inactive answer costs (GCRA emission
+    /// interval). A zero rate never refills.
+    pub fn cost_ms(&self) -> u64 {
+        if self.per_minute == 0 {
+            u64::MAX / 4
+        } else {
+            60_000 / u64::from(self.per_minute)
+        }
+    }
+
+    /// How far ahead of `now` the theoretical arrival time may run before the
+    /// caller is throttled.
+    pub fn tolerance_ms(&self) -> u64 {
+        self.cost_ms().saturating_mul(u64::from(self.burst))
+    }
+}
+
+/// Whether a caller may introspect now.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Admission {
+    /// Go ahead.
+    Allowed,
+    /// Refuse with 429; try again after this many seconds.
+    Throttled {
+        /// Seconds to wait (`Retry-After`), at least 1.
+        retry_after: u64,
+    },
+}
+
+/// A per-caller limiter on inactive introspection results.
+///
+/// Implementations: [`MemoryLimiter`] (one process); a shared one (Redis)
+/// lets several app instances throttle a caller together.
+pub trait FishingLimiter: Send + Sync + 'static {
+    /// Whether `caller` may introspect at `now`.
+    ///
+    /// # Errors
+    /// [`StoreError`] when a shared limiter's backend fails; the core then
+    /// fails closed (500).
+    fn check(
+        &self,
+        caller: &ClientId,
+        now: UnixTime,
+    ) -> impl Future<Output = Result<Admission, StoreError>> + Send;
+
+    /// Charges `caller` for one inactive answer at `now`.
+    ///
+    /// # Errors
+    /// [`StoreError`] when a shared limiter's backend fails.
+    fn charge(
+        &self,
+        caller: &ClientId,
+        now: UnixTime,
+    ) -> impl Future<Output = Result<(), StoreError>> + Send;
+}
+
+/// The GCRA decision, shared by every limiter implementation so they agree
+/// to the millisecond: given the caller's theoretical arrival time `tat_ms`
+/// (0 when unseen), is it admitted at `now_ms`?
+pub fn gcra_admission(cfg: &LimiterConfig, tat_ms: u64, now_ms: u64) -> Admission {
+    let tat = tat_ms.max(now_ms);
+    // Throttled once the debt reaches the whole burst: the next inactive
+    // answer would exceed it.
+    if tat - now_ms + cfg.cost_ms() > cfg.tolerance_ms() {
+        let wait_ms = tat - now_ms + cfg.cost_ms() - cfg.tolerance_ms();
+        Admission::Throttled {
+            retry_after: wait_ms.div_ceil(1000).max(1),
+        }
+    } else {
+        Admission::Allowed
+    }
+}
+
+/// The theoretical arrival time after charging one inactive answer.
+pub fn gcra_charge(cfg: &LimiterConfig, tat_ms: u64, now_ms: u64) -> u64 {
+    tat_ms.max(now_ms).saturating_add(cfg.cost_ms())
+}
+
+/// An in-process limiter. Its table holds one entry per resource server
+/// that has received an inactive answer: it is bounded by the number of
+/// registered resource servers, since only authenticated callers reach it.
+#[derive(Debug, Default)]
+pub struct MemoryLimiter {
+    cfg: LimiterConfig,
+    tat: Mutex<HashMap<ClientId, u64>>,
+}
+
+impl MemoryLimiter {
+    /// A limiter with these settings.
+    pub fn new(cfg: LimiterConfig) -> Self {
+        Self {
+            cfg,
+            tat: Mutex::new(HashMap::new()),
+        }
+    }
+
+    fn tat_of(&self, caller: &ClientId) -> u64 {
+        // A poisoned lock only means another thread panicked mid-update of
+        // a plain integer; the map is still usable.
+        let map = self
+            .tat
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        map.get(caller).copied().unwrap_or(0)
+    }
+}
+
+impl FishingLimiter for MemoryLimiter {
+    fn check(
+        &self,
+        caller: &ClientId,
+        now: UnixTime,
+    ) -> impl Future<Output = Result<Admission, StoreError>> + Send {
+        let tat = self.tat_of(caller);
+        std::future::ready(Ok(gcra_admission(
+            &self.cfg,
+            tat,
+            now.0.saturating_mul(1000),
+        )))
+    }
+
+    fn charge(
+        &self,
+        caller: &ClientId,
+        now: UnixTime,
+    ) -> impl Future<Output = Result<(), StoreError>> + Send {
+        let now_ms = now.0.saturating_mul(1000);
+        let mut map = self
+            .tat
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        // Drop entries that have fully recovered, so the table stays small.
+        if map.len() > 1024 {
+            map.retain(|_, t| *t > now_ms);
+        }
+        let tat = map.entry(caller.clone()).or_insert(0);
+        *tat = gcra_charge(&self.cfg, *tat, now_ms);
+        std::future::ready(Ok(()))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn block_on<F: Future>(f: F) -> F::Output {
+        // The memory limiter's futures are always ready.
+        let waker = std::task::Waker::noop();
+        let mut cx = std::task::Context::from_waker(waker);
+        let mut f = std::pin::pin!(f);
+        match f.as_mut().poll(&mut cx) {
+            std::task::Poll::Ready(v) => v,
+            std::task::Poll::Pending => unreachable!("memory limiter futures are ready"),
+        }
+    }
+
+    #[test]
+    fn burst_then_throttle_then_recover() {
+        let l = MemoryLimiter::new(LimiterConfig {
+            burst: 3,
+            per_minute: 60,
+        });
+        let rs = ClientId::new("rs").unwrap();
+        let t = UnixTime(1000);
+        for _ in 0..3 {
+            assert_eq!(block_on(l.check(&rs, t)).unwrap(), Admission::Allowed);
+            block_on(l.charge(&rs, t)).unwrap();
+        }
+        assert_eq!(
+            block_on(l.check(&rs, t)).unwrap(),
+            Admission::Throttled { retry_after: 1 }
+        );
+        assert_eq!(
+            block_on(l.check(&rs, t.plus(1))).unwrap(),
+            Admission::Allowed
+        );
+    }
+
+    #[test]
+    fn callers_are_independent() {
+        let l = MemoryLimiter::new(LimiterConfig {
+            burst: 1,
+            per_minute: 1,
+        });
+        let a = ClientId::new("a").unwrap();
+        let b = ClientId::new("b").unwrap();
+        block_on(l.charge(&a, UnixTime(0))).unwrap();
+        assert!(matches!(
+            block_on(l.check(&a, UnixTime(0))).unwrap(),
+            Admission::Throttled { retry_after: 60 }
+        ));
+        assert_eq!(
+            block_on(l.check(&b, UnixTime(0))).unwrap(),
+            Admission::Allowed
+        );
+    }
+
+    #[test]
+    fn zero_rate_never_refills() {
+        let cfg = LimiterConfig {
+            burst: 1,
+            per_minute: 0,
+        };
+        let tat = gcra_charge(&cfg, 0, 0);
+        assert!(matches!(
+            gcra_admission(&cfg, tat, 10_000_000),
+            Admission::Throttled { .. }
+        ));
+    }
+}

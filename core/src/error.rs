@@ -112,9 +112,7 @@ impl Error {
             Self::IntrospectionForbidden => "this client may not introspect tokens",
             Self::Throttled { .. } => "too many inactive introspection results",
             Self::MethodNotAllowed => "use POST",
-            Self::Store(_) | Self::Random(_) | Self::Config(_) => {
-                "the server could not complete the request"
-            }
+            Self::Store(_) | Self::Random(_) | Self::Config(_) => "the server could not complete the request",
         }
     }
 }

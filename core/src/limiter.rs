@@ -34,10 +34,7 @@ pub struct LimiterConfig {
 
 impl Default for LimiterConfig {
     fn default() -> Self {
-        Self {
-            burst: 20,
-            per_minute: 60,
-        }
+        Self { burst: 20, per_minute: 60 }
     }
 }
 
@@ -91,11 +88,8 @@ pub trait FishingLimiter: Send + Sync + 'static {
     ///
     /// # Errors
     /// [`StoreError`] when a shared limiter's backend fails.
-    fn charge(
-        &self,
-        caller: &ClientId,
-        now: UnixTime,
-    ) -> impl Future<Output = Result<(), StoreError>> + Send;
+    fn charge(&self, caller: &ClientId, now: UnixTime)
+        -> impl Future<Output = Result<(), StoreError>> + Send;
 }
 
 /// The GCRA decision, shared by every limiter implementation so they agree
@@ -107,9 +101,7 @@ pub fn gcra_admission(cfg: &LimiterConfig, tat_ms: u64, now_ms: u64) -> Admissio
     // answer would exceed it.
     if tat - now_ms + cfg.cost_ms() > cfg.tolerance_ms() {
         let wait_ms = tat - now_ms + cfg.cost_ms() - cfg.tolerance_ms();
-        Admission::Throttled {
-            retry_after: wait_ms.div_ceil(1000).max(1),
-        }
+        Admission::Throttled { retry_after: wait_ms.div_ceil(1000).max(1) }
     } else {
         Admission::Allowed
     }
@@ -132,19 +124,13 @@ pub struct MemoryLimiter {
 impl MemoryLimiter {
     /// A limiter with these settings.
     pub fn new(cfg: LimiterConfig) -> Self {
-        Self {
-            cfg,
-            tat: Mutex::new(HashMap::new()),
-        }
+        Self { cfg, tat: Mutex::new(HashMap::new()) }
     }
 
     fn tat_of(&self, caller: &ClientId) -> u64 {
         // A poisoned lock only means another thread panicked mid-update of
         // a plain integer; the map is still usable.
-        let map = self
-            .tat
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        let map = self.tat.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
         map.get(caller).copied().unwrap_or(0)
     }
 }
@@ -156,11 +142,7 @@ impl FishingLimiter for MemoryLimiter {
         now: UnixTime,
     ) -> impl Future<Output = Result<Admission, StoreError>> + Send {
         let tat = self.tat_of(caller);
-        std::future::ready(Ok(gcra_admission(
-            &self.cfg,
-            tat,
-            now.0.saturating_mul(1000),
-        )))
+        std::future::ready(Ok(gcra_admission(&self.cfg, tat, now.0.saturating_mul(1000))))
     }
 
     fn charge(
@@ -169,10 +151,7 @@ impl FishingLimiter for MemoryLimiter {
         now: UnixTime,
     ) -> impl Future<Output = Result<(), StoreError>> + Send {
         let now_ms = now.0.saturating_mul(1000);
-        let mut map = self
-            .tat
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        let mut map = self.tat.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
         // Drop entries that have fully recovered, so the table stays small.
         if map.len() > 1024 {
             map.retain(|_, t| *t > now_ms);
@@ -200,32 +179,20 @@ mod tests {
 
     #[test]
     fn burst_then_throttle_then_recover() {
-        let l = MemoryLimiter::new(LimiterConfig {
-            burst: 3,
-            per_minute: 60,
-        });
+        let l = MemoryLimiter::new(LimiterConfig { burst: 3, per_minute: 60 });
         let rs = ClientId::new("rs").unwrap();
         let t = UnixTime(1000);
         for _ in 0..3 {
             assert_eq!(block_on(l.check(&rs, t)).unwrap(), Admission::Allowed);
             block_on(l.charge(&rs, t)).unwrap();
         }
-        assert_eq!(
-            block_on(l.check(&rs, t)).unwrap(),
-            Admission::Throttled { retry_after: 1 }
-        );
-        assert_eq!(
-            block_on(l.check(&rs, t.plus(1))).unwrap(),
-            Admission::Allowed
-        );
+        assert_eq!(block_on(l.check(&rs, t)).unwrap(), Admission::Throttled { retry_after: 1 });
+        assert_eq!(block_on(l.check(&rs, t.plus(1))).unwrap(), Admission::Allowed);
     }
 
     #[test]
     fn callers_are_independent() {
-        let l = MemoryLimiter::new(LimiterConfig {
-            burst: 1,
-            per_minute: 1,
-        });
+        let l = MemoryLimiter::new(LimiterConfig { burst: 1, per_minute: 1 });
         let a = ClientId::new("a").unwrap();
         let b = ClientId::new("b").unwrap();
         block_on(l.charge(&a, UnixTime(0))).unwrap();
@@ -233,22 +200,13 @@ mod tests {
             block_on(l.check(&a, UnixTime(0))).unwrap(),
             Admission::Throttled { retry_after: 60 }
         ));
-        assert_eq!(
-            block_on(l.check(&b, UnixTime(0))).unwrap(),
-            Admission::Allowed
-        );
+        assert_eq!(block_on(l.check(&b, UnixTime(0))).unwrap(), Admission::Allowed);
     }
 
     #[test]
     fn zero_rate_never_refills() {
-        let cfg = LimiterConfig {
-            burst: 1,
-            per_minute: 0,
-        };
+        let cfg = LimiterConfig { burst: 1, per_minute: 0 };
         let tat = gcra_charge(&cfg, 0, 0);
-        assert!(matches!(
-            gcra_admission(&cfg, tat, 10_000_000),
-            Admission::Throttled { .. }
-        ));
+        assert!(matches!(gcra_admission(&cfg, tat, 10_000_000), Admission::Throttled { .. }));
     }
 }

@@ -118,8 +118,7 @@ pub trait TokenStore: Send + Sync + 'static {
     ///
     /// # Errors
     /// [`StoreError::Backend`].
-    fn revoke(&self, digest: &TokenDigest)
-        -> impl Future<Output = Result<bool, StoreError>> + Send;
+    fn revoke(&self, digest: &TokenDigest) -> impl Future<Output = Result<bool, StoreError>> + Send;
 
     /// Revokes every token of a grant (the family of tokens from one code
     /// or one client_credentials request), in one step: after it returns,
@@ -152,10 +151,7 @@ pub trait ClientRegistry: Send + Sync + 'static {
     ///
     /// # Errors
     /// [`StoreError::Backend`] or [`StoreError::Corrupt`].
-    fn client(
-        &self,
-        id: &ClientId,
-    ) -> impl Future<Output = Result<Option<Client>, StoreError>> + Send;
+    fn client(&self, id: &ClientId) -> impl Future<Output = Result<Option<Client>, StoreError>> + Send;
 
     /// Registers a client, or replaces the registration with the same id
     /// (this is an administrative write, unlike token inserts).
@@ -169,6 +165,5 @@ pub trait ClientRegistry: Send + Sync + 'static {
     ///
     /// # Errors
     /// [`StoreError::Backend`].
-    fn remove_client(&self, id: &ClientId)
-        -> impl Future<Output = Result<bool, StoreError>> + Send;
+    fn remove_client(&self, id: &ClientId) -> impl Future<Output = Result<bool, StoreError>> + Send;
 }

@@ -6,9 +6,7 @@ use std::sync::Arc;
 
 /// Seconds since 1970-01-01T00:00:00Z, as used by `exp`, `iat` and `nbf`
 /// (RFC 7662 §2.2).
-#[derive(
-    Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize, serde::Deserialize,
-)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize, serde::Deserialize)]
 #[serde(transparent)]
 pub struct UnixTime(pub u64);
 
@@ -57,9 +55,7 @@ pub struct ManualClock {
 impl ManualClock {
     /// A clock that reads `start` until advanced.
     pub fn new(start: UnixTime) -> Self {
-        Self {
-            now: Arc::new(AtomicU64::new(start.0)),
-        }
+        Self { now: Arc::new(AtomicU64::new(start.0)) }
     }
 
     /// Moves the clock forward by `secs` (every clone sees it).

@@ -1,17 +1,19 @@
 //! The opaque token format.
 //!
 //! ```text
-//! gat_k1.<86 base64url chars>      access token
+//! gat_k1.<107 base64url chars>     access token
 //! grt_k1.<...>                     refresh token
 //! gac_k1.<...>                     authorization code
-//!  |   |   \__ 32 random bytes ‖ HMAC-SHA256(key k1, prefix ‖ kid ‖ "." ‖ random)
+//!  |   |   \__ grant id (16 bytes) ‖ 32 random bytes
+//!  |   |       ‖ HMAC-SHA256(key k1, prefix ‖ kid ‖ "." ‖ grant ‖ random)
 //!  |   \______ key id (1–16 of A–Z a–z 0–9 -)
 //!  \__________ kind prefix, for secret scanners and for routing
 //! ```
 //!
 //! A forged, truncated or mistyped token fails the tag check before any
-//! storage read. Backends receive only a domain-separated SHA-256 digest of
-//! the random part (see [`TokenDigest`]).
+//! storage read. Backends receive only the grant id and a domain-separated
+//! SHA-256 digest of the random part (see [`TokenDigest`]). The grant id is
+//! not secret; it lets a backend keep a grant's tokens together.
 
 use std::fmt;
 
@@ -19,12 +21,14 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine as _;
 
 use crate::crypto::{self, MacKey};
-use crate::model::{TokenDigest, TokenKind, ValueError};
+use crate::model::{GrantId, TokenDigest, TokenKind, ValueError};
 use crate::Error;
 
+const GRANT_LEN: usize = 16;
 const RANDOM_LEN: usize = 32;
 const TAG_LEN: usize = 32;
-const BODY_B64_LEN: usize = 86; // base64url of 64 bytes, unpadded
+const BODY_LEN: usize = GRANT_LEN + RANDOM_LEN + TAG_LEN;
+const BODY_B64_LEN: usize = 107; // base64url of 80 bytes, unpadded
 const MAX_KID_LEN: usize = 16;
 /// Shortest signing-key secret accepted.
 pub const MIN_KEY_LEN: usize = 32;
@@ -88,14 +92,9 @@ impl KeyId {
     /// # Errors
     /// [`ValueError`] when the id is empty, too long or has other characters.
     pub fn new(s: &str) -> Result<Self, ValueError> {
-        if s.is_empty()
-            || s.len() > MAX_KID_LEN
-            || !s.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-')
+        if s.is_empty() || s.len() > MAX_KID_LEN || !s.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-')
         {
-            return Err(ValueError {
-                what: "key id",
-                rule: "must be 1 to 16 of A-Z a-z 0-9 -",
-            });
+            return Err(ValueError { what: "key id", rule: "must be 1 to 16 of A-Z a-z 0-9 -" });
         }
         Ok(Self(s.to_owned()))
     }
@@ -152,10 +151,7 @@ impl Keyring {
                 )));
             }
             if keys.iter().any(|(k, _)| k == id) {
-                return Err(Error::Config(format!(
-                    "key id {} appears twice",
-                    id.as_str()
-                )));
+                return Err(Error::Config(format!("key id {} appears twice", id.as_str())));
             }
             keys.push((id.clone(), MacKey::new(secret)));
         }
@@ -173,26 +169,27 @@ impl Keyring {
         Self::new((id, &secret), &[])
     }
 
-    /// Mints a new token of `kind`: 256 random bits from the OS CSPRNG,
-    /// tagged with the signing key.
+    /// Mints a new token of `kind` in `grant`: 256 random bits from the OS
+    /// CSPRNG, tagged with the signing key.
     ///
     /// # Errors
     /// [`Error::Random`] when the OS random source fails.
-    pub fn mint(&self, kind: TokenKind) -> Result<(RawToken, TokenDigest), Error> {
+    pub fn mint(&self, kind: TokenKind, grant: GrantId) -> Result<(RawToken, TokenDigest), Error> {
         let random: [u8; RANDOM_LEN] = crypto::random_bytes()?;
         let (kid, key) = &self.keys[self.signing];
         let pre = prefix(kind);
-        let tag = key.tag(&[pre, kid.0.as_bytes(), b".", &random]);
-        let mut body = [0u8; RANDOM_LEN + TAG_LEN];
-        body[..RANDOM_LEN].copy_from_slice(&random);
-        body[RANDOM_LEN..].copy_from_slice(&tag);
+        let tag = key.tag(&[pre, kid.0.as_bytes(), b".", grant.as_bytes(), &random]);
+        let mut body = [0u8; BODY_LEN];
+        body[..GRANT_LEN].copy_from_slice(grant.as_bytes());
+        body[GRANT_LEN..GRANT_LEN + RANDOM_LEN].copy_from_slice(&random);
+        body[GRANT_LEN + RANDOM_LEN..].copy_from_slice(&tag);
         let mut s = String::with_capacity(pre.len() + kid.0.len() + 1 + BODY_B64_LEN);
         // `pre` is ASCII by construction.
         s.push_str(std::str::from_utf8(pre).unwrap_or_default());
         s.push_str(&kid.0);
         s.push('.');
         URL_SAFE_NO_PAD.encode_string(body, &mut s);
-        Ok((RawToken(s), digest_of(kind, &random)))
+        Ok((RawToken(s), digest_of(kind, grant, &random)))
     }
 
     /// Checks a presented token's syntax, key id and tag, in that order,
@@ -211,10 +208,10 @@ impl Keyring {
         if kid.is_empty() {
             return Err(Rejection::Malformed);
         }
-        // base64 wants room for its length estimate, 66 bytes for 86 chars.
-        let mut buf = [0u8; 66];
+        // base64 wants room for its length estimate (81 bytes for 107 chars).
+        let mut buf = [0u8; BODY_LEN + 4];
         match URL_SAFE_NO_PAD.decode_slice(body, &mut buf) {
-            Ok(n) if n == RANDOM_LEN + TAG_LEN => {}
+            Ok(BODY_LEN) => {}
             _ => return Err(Rejection::Malformed),
         }
         let key = self
@@ -223,19 +220,19 @@ impl Keyring {
             .find(|(id, _)| id.0.as_bytes() == kid)
             .map(|(_, k)| k)
             .ok_or(Rejection::UnknownKey)?;
-        let (random, tag) = buf[..RANDOM_LEN + TAG_LEN].split_at(RANDOM_LEN);
-        if !key.verify(&[&t[..4], kid, b".", random], tag) {
+        let (grant, rest) = buf.split_at(GRANT_LEN);
+        let (random, rest) = rest.split_at(RANDOM_LEN);
+        if !key.verify(&[&t[..4], kid, b".", grant, random], &rest[..TAG_LEN]) {
             return Err(Rejection::BadTag);
         }
-        Ok(VerifiedToken {
-            kind,
-            digest: digest_of(kind, random),
-        })
+        let mut g = [0u8; GRANT_LEN];
+        g.copy_from_slice(grant);
+        Ok(VerifiedToken { kind, digest: digest_of(kind, GrantId::from_bytes(g), random) })
     }
 }
 
-fn digest_of(kind: TokenKind, random: &[u8]) -> TokenDigest {
-    TokenDigest::from_bytes(crypto::domain_digest(digest_domain(kind), random))
+fn digest_of(kind: TokenKind, grant: GrantId, random: &[u8]) -> TokenDigest {
+    TokenDigest::new(grant, crypto::domain_digest(digest_domain(kind), random))
 }
 
 #[cfg(test)]
@@ -246,23 +243,21 @@ mod tests {
         Keyring::new((KeyId::new(id).unwrap(), secret), &[]).unwrap()
     }
 
+    const G: GrantId = GrantId::from_bytes([7; 16]);
     const K1: &[u8] = b"0123456789abcdef0123456789abcdef";
     const K2: &[u8] = b"fedcba9876543210fedcba9876543210";
 
     #[test]
     fn minted_tokens_verify_with_kind_and_digest() {
         let r = ring("k1", K1);
-        for kind in [
-            TokenKind::Access,
-            TokenKind::Refresh,
-            TokenKind::AuthorizationCode,
-        ] {
-            let (raw, digest) = r.mint(kind).unwrap();
+        for kind in [TokenKind::Access, TokenKind::Refresh, TokenKind::AuthorizationCode] {
+            let (raw, digest) = r.mint(kind, G).unwrap();
             let v = r.verify(raw.expose()).unwrap();
             assert_eq!(v, VerifiedToken { kind, digest });
-            assert!(raw.expose().len() >= 90);
+            assert!(raw.expose().len() >= 110);
+            assert_eq!(v.digest.grant(), G);
         }
-        let (a, _) = r.mint(TokenKind::Access).unwrap();
+        let (a, _) = r.mint(TokenKind::Access, G).unwrap();
         assert!(a.expose().starts_with("gat_k1."));
         assert_eq!(format!("{a:?}"), "RawToken(<redacted>)");
     }
@@ -270,8 +265,8 @@ mod tests {
     #[test]
     fn tokens_are_unique() {
         let r = ring("k1", K1);
-        let (a, da) = r.mint(TokenKind::Access).unwrap();
-        let (b, db) = r.mint(TokenKind::Access).unwrap();
+        let (a, da) = r.mint(TokenKind::Access, G).unwrap();
+        let (b, db) = r.mint(TokenKind::Access, G).unwrap();
         assert_ne!(a.expose(), b.expose());
         assert_ne!(da, db);
     }
@@ -279,7 +274,7 @@ mod tests {
     #[test]
     fn kind_swap_is_a_bad_tag() {
         let r = ring("k1", K1);
-        let (a, _) = r.mint(TokenKind::Access).unwrap();
+        let (a, _) = r.mint(TokenKind::Access, G).unwrap();
         let swapped = a.expose().replacen("gat_", "grt_", 1);
         assert_eq!(r.verify(&swapped), Err(Rejection::BadTag));
     }
@@ -287,7 +282,7 @@ mod tests {
     #[test]
     fn every_single_character_change_is_rejected() {
         let r = ring("k1", K1);
-        let (a, _) = r.mint(TokenKind::Access).unwrap();
+        let (a, _) = r.mint(TokenKind::Access, G).unwrap();
         let s = a.expose().to_owned();
         for i in 0..s.len() {
             let mut b = s.clone().into_bytes();
@@ -300,61 +295,46 @@ mod tests {
     #[test]
     fn malformed_inputs() {
         let r = ring("k1", K1);
-        let (a, _) = r.mint(TokenKind::Access).unwrap();
+        let (a, _) = r.mint(TokenKind::Access, G).unwrap();
         let s = a.expose();
         assert_eq!(r.verify(""), Err(Rejection::Malformed));
         assert_eq!(r.verify(&s[..s.len() - 1]), Err(Rejection::Malformed));
         assert_eq!(r.verify(&format!("{s}A")), Err(Rejection::Malformed));
-        assert_eq!(
-            r.verify(&s.replacen("gat_", "xyz_", 1)),
-            Err(Rejection::Malformed)
-        );
-        assert_eq!(
-            r.verify(&s.replacen('.', "_", 1)),
-            Err(Rejection::Malformed)
-        );
+        assert_eq!(r.verify(&s.replacen("gat_", "xyz_", 1)), Err(Rejection::Malformed));
+        assert_eq!(r.verify(&s.replacen('.', "_", 1)), Err(Rejection::Malformed));
         let no_kid = format!("gat_.{}", &s[7..]);
+        assert_eq!(r.verify(&format!("{}{}", &s[..s.len() - 1], "\u{e9}")), Err(Rejection::Malformed));
         assert_eq!(r.verify(&no_kid), Err(Rejection::Malformed));
         assert_eq!(r.verify(&"é".repeat(50)), Err(Rejection::Malformed));
     }
 
     #[test]
     fn unknown_key_id() {
-        let (a, _) = ring("k1", K1).mint(TokenKind::Access).unwrap();
-        assert_eq!(
-            ring("k2", K1).verify(a.expose()),
-            Err(Rejection::UnknownKey)
-        );
+        let (a, _) = ring("k1", K1).mint(TokenKind::Access, G).unwrap();
+        assert_eq!(ring("k2", K1).verify(a.expose()), Err(Rejection::UnknownKey));
     }
 
     #[test]
     fn same_kid_other_secret_is_a_bad_tag() {
-        let (a, _) = ring("k1", K1).mint(TokenKind::Access).unwrap();
+        let (a, _) = ring("k1", K1).mint(TokenKind::Access, G).unwrap();
         assert_eq!(ring("k1", K2).verify(a.expose()), Err(Rejection::BadTag));
     }
 
     #[test]
     fn rotation_keeps_old_tokens_valid() {
         let old = ring("k1", K1);
-        let (a, d) = old.mint(TokenKind::Access).unwrap();
-        let rotated = Keyring::new(
-            (KeyId::new("k2").unwrap(), K2),
-            &[(KeyId::new("k1").unwrap(), K1)],
-        )
-        .unwrap();
+        let (a, d) = old.mint(TokenKind::Access, G).unwrap();
+        let rotated =
+            Keyring::new((KeyId::new("k2").unwrap(), K2), &[(KeyId::new("k1").unwrap(), K1)]).unwrap();
         assert_eq!(rotated.verify(a.expose()).unwrap().digest, d);
-        let (b, _) = rotated.mint(TokenKind::Access).unwrap();
+        let (b, _) = rotated.mint(TokenKind::Access, G).unwrap();
         assert!(b.expose().starts_with("gat_k2."));
     }
 
     #[test]
     fn keyring_rules() {
         assert!(Keyring::new((KeyId::new("k").unwrap(), b"short"), &[]).is_err());
-        assert!(Keyring::new(
-            (KeyId::new("k").unwrap(), K1),
-            &[(KeyId::new("k").unwrap(), K2)]
-        )
-        .is_err());
+        assert!(Keyring::new((KeyId::new("k").unwrap(), K1), &[(KeyId::new("k").unwrap(), K2)]).is_err());
         assert!(KeyId::new("bad id").is_err());
         assert!(KeyId::new(&"a".repeat(17)).is_err());
     }

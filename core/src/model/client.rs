@@ -31,10 +31,7 @@ impl SecretDigest {
     /// bytes. The error never contains the secret.
     pub fn from_secret(secret: &str) -> Result<Self, ValueError> {
         if secret.len() < MIN_SECRET_LEN {
-            return Err(ValueError {
-                what: "client secret",
-                rule: "must be at least 32 bytes",
-            });
+            return Err(ValueError { what: "client secret", rule: "must be at least 32 bytes" });
         }
         Ok(Self::of_presented(secret))
     }
@@ -60,10 +57,7 @@ impl SecretDigest {
         s.strip_prefix("sha256:")
             .and_then(crate::hex::decode)
             .map(Self)
-            .ok_or(ValueError {
-                what: "secret digest",
-                rule: "must be 'sha256:' and 64 hex digits",
-            })
+            .ok_or(ValueError { what: "secret digest", rule: "must be 'sha256:' and 64 hex digits" })
     }
 
     /// The hex form, `sha256:` followed by 64 hex digits.
@@ -134,13 +128,9 @@ impl GrantType {
 
     /// Parses a `grant_type` parameter value.
     pub fn from_param(s: &str) -> Option<Self> {
-        [
-            Self::ClientCredentials,
-            Self::AuthorizationCode,
-            Self::RefreshToken,
-        ]
-        .into_iter()
-        .find(|g| g.as_str() == s)
+        [Self::ClientCredentials, Self::AuthorizationCode, Self::RefreshToken]
+            .into_iter()
+            .find(|g| g.as_str() == s)
     }
 }
 
@@ -164,13 +154,9 @@ impl GrantTypes {
     }
 
     fn iter(self) -> impl Iterator<Item = GrantType> {
-        [
-            GrantType::ClientCredentials,
-            GrantType::AuthorizationCode,
-            GrantType::RefreshToken,
-        ]
-        .into_iter()
-        .filter(move |g| self.contains(*g))
+        [GrantType::ClientCredentials, GrantType::AuthorizationCode, GrantType::RefreshToken]
+            .into_iter()
+            .filter(move |g| self.contains(*g))
     }
 }
 
@@ -272,9 +258,7 @@ impl Client {
     /// The resource-server role, if this client has it.
     pub fn resource_server(&self) -> Option<&ResourceServer> {
         match &self.auth {
-            ClientAuth::Confidential {
-                resource_server, ..
-            } => resource_server.as_ref(),
+            ClientAuth::Confidential { resource_server, .. } => resource_server.as_ref(),
             ClientAuth::Public => None,
         }
     }
@@ -291,10 +275,7 @@ impl Client {
     /// [`ValueError`] naming the broken rule.
     pub fn validate(&self) -> Result<(), ValueError> {
         if !self.default_scope.is_subset_of(&self.scope) {
-            return Err(ValueError {
-                what: "client",
-                rule: "default_scope must be within scope",
-            });
+            return Err(ValueError { what: "client", rule: "default_scope must be within scope" });
         }
         Ok(())
     }
@@ -325,10 +306,7 @@ mod tests {
         let json = serde_json::to_string(&g).unwrap();
         assert_eq!(json, "[\"client_credentials\"]");
         assert_eq!(serde_json::from_str::<GrantTypes>(&json).unwrap(), g);
-        assert_eq!(
-            GrantType::from_param("refresh_token"),
-            Some(GrantType::RefreshToken)
-        );
+        assert_eq!(GrantType::from_param("refresh_token"), Some(GrantType::RefreshToken));
         assert_eq!(GrantType::from_param("password"), None);
     }
 

@@ -6,9 +6,7 @@ mod ids;
 mod record;
 mod scope;
 
-pub use client::{
-    Client, ClientAuth, GrantType, GrantTypes, ResourceServer, SecretDigest, MIN_SECRET_LEN,
-};
+pub use client::{Client, ClientAuth, GrantType, GrantTypes, ResourceServer, SecretDigest, MIN_SECRET_LEN};
 pub use ids::{ClientId, GrantId, Jti, Resource, Subject, ValueError};
 pub use record::{CodeBinding, TokenDigest, TokenKind, TokenRecord, TokenState};
 pub use scope::Scope;

@@ -9,51 +9,71 @@ use super::ids::{ClientId, GrantId, Jti, Resource, Subject};
 use super::scope::Scope;
 use crate::time::UnixTime;
 
-/// The storage key of a token: a domain-separated SHA-256 digest of the
-/// token's random part. A leaked database yields digests, from which no
-/// token can be rebuilt.
+/// The storage key of a token: the grant it belongs to, and a
+/// domain-separated SHA-256 digest of the token's random part. A leaked
+/// database yields digests, from which no token can be rebuilt.
 ///
-/// Digests are not secret, and are uniformly distributed, so backends may
-/// use any of their bytes directly as a hash-table key.
+/// The grant id travels inside the token (covered by its tag), so a backend
+/// can route every token of one grant to one place (a Redis Cluster hash
+/// slot) from the key alone. Digests are not secret and are uniformly
+/// distributed, so backends may use their bytes directly as hash-table keys.
 #[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub struct TokenDigest([u8; 32]);
+pub struct TokenDigest {
+    grant: GrantId,
+    hash: [u8; 32],
+}
 
 impl TokenDigest {
-    /// Wraps raw digest bytes (for backends decoding what they stored).
-    pub const fn from_bytes(b: [u8; 32]) -> Self {
-        Self(b)
+    /// Builds a key from its parts (for backends decoding what they stored).
+    pub const fn new(grant: GrantId, hash: [u8; 32]) -> Self {
+        Self { grant, hash }
     }
 
-    /// The raw digest bytes.
-    pub const fn as_bytes(&self) -> &[u8; 32] {
-        &self.0
+    /// The grant the token belongs to.
+    pub const fn grant(&self) -> GrantId {
+        self.grant
     }
 
-    /// Lower-case hex, 64 characters (for text keys such as Redis').
-    pub fn to_hex(&self) -> String {
-        crate::hex::encode(&self.0)
+    /// The SHA-256 digest bytes.
+    pub const fn hash(&self) -> &[u8; 32] {
+        &self.hash
+    }
+
+    /// Lower-case hex of the digest alone, 64 characters.
+    pub fn hash_hex(&self) -> String {
+        crate::hex::encode(&self.hash)
+    }
+
+    /// The text form `<grant>.<hash hex>` (22 + 1 + 64 characters).
+    pub fn to_text(&self) -> String {
+        format!("{}.{}", self.grant, self.hash_hex())
+    }
+
+    /// Parses the text form produced by [`to_text`](Self::to_text).
+    pub fn parse(s: &str) -> Option<Self> {
+        let (g, h) = s.split_once('.')?;
+        Some(Self { grant: GrantId::parse(g).ok()?, hash: crate::hex::decode(h)? })
     }
 }
 
 impl fmt::Debug for TokenDigest {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        // A prefix is enough to tell digests apart in a log.
-        write!(f, "TokenDigest({}…)", &self.to_hex()[..12])
+        // A prefix of the hash is enough to tell digests apart in a log.
+        write!(f, "TokenDigest({}.{}…)", self.grant, &self.hash_hex()[..12])
     }
 }
 
 impl Serialize for TokenDigest {
     fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        s.serialize_str(&self.to_hex())
+        s.serialize_str(&self.to_text())
     }
 }
 
 impl<'de> Deserialize<'de> for TokenDigest {
     fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
         let s = <std::borrow::Cow<'de, str>>::deserialize(d)?;
-        crate::hex::decode(&s)
-            .map(Self)
-            .ok_or_else(|| serde::de::Error::custom("token digest must be 64 hex characters"))
+        Self::parse(&s)
+            .ok_or_else(|| serde::de::Error::custom("token digest must be '<grant>.<64 hex digits>'"))
     }
 }
 
@@ -130,8 +150,6 @@ pub struct TokenRecord {
     pub expires_at: UnixTime,
     /// Unique identifier (`jti`).
     pub jti: Jti,
-    /// The grant family the token belongs to.
-    pub grant_id: GrantId,
     /// Active, revoked or consumed.
     pub state: TokenState,
     /// For authorization codes only: what the code is bound to.
@@ -139,6 +157,11 @@ pub struct TokenRecord {
 }
 
 impl TokenRecord {
+    /// The grant family the token belongs to (part of its key).
+    pub fn grant_id(&self) -> GrantId {
+        self.digest.grant()
+    }
+
     /// Whether the token names `resource` in its audience.
     pub fn is_for(&self, resource: &Resource) -> bool {
         self.audience.iter().any(|a| a == resource)
@@ -150,16 +173,18 @@ mod tests {
     use super::*;
 
     #[test]
-    fn digest_hex_round_trip() {
+    fn digest_text_round_trip() {
         let mut b = [0u8; 32];
         for (i, x) in b.iter_mut().enumerate() {
             *x = u8::try_from(i * 7).unwrap();
         }
-        let d = TokenDigest::from_bytes(b);
+        let d = TokenDigest::new(GrantId::from_bytes([9; 16]), b);
         let json = serde_json::to_string(&d).unwrap();
         assert_eq!(serde_json::from_str::<TokenDigest>(&json).unwrap(), d);
         assert!(serde_json::from_str::<TokenDigest>("\"zz\"").is_err());
-        assert!(serde_json::from_str::<TokenDigest>(&format!("\"{}\"", "G".repeat(64))).is_err());
-        assert_eq!(d.to_hex().len(), 64);
+        let bad = format!("\"{}.{}\"", GrantId::from_bytes([9; 16]), "G".repeat(64));
+        assert!(serde_json::from_str::<TokenDigest>(&bad).is_err());
+        assert_eq!(d.hash_hex().len(), 64);
+        assert_eq!(TokenDigest::parse(&d.to_text()), Some(d));
     }
 }

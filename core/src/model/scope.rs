@@ -32,20 +32,14 @@ impl Scope {
     pub fn parse(s: &str) -> Result<Self, ValueError> {
         const WHAT: &str = "scope";
         if s.len() > MAX_SCOPE_LEN {
-            return Err(ValueError {
-                what: WHAT,
-                rule: "longer than 4096 bytes",
-            });
+            return Err(ValueError { what: WHAT, rule: "longer than 4096 bytes" });
         }
         let mut tokens: Vec<&str> = Vec::new();
         for t in s.split(' ') {
             if t.is_empty() {
                 continue;
             }
-            if !t
-                .bytes()
-                .all(|b| b == 0x21 || (0x23..=0x5b).contains(&b) || (0x5d..=0x7e).contains(&b))
-            {
+            if !t.bytes().all(|b| b == 0x21 || (0x23..=0x5b).contains(&b) || (0x5d..=0x7e).contains(&b)) {
                 return Err(ValueError {
                     what: WHAT,
                     rule: "character not allowed in a scope token (RFC 6749 section 3.3)",

@@ -36,11 +36,6 @@ pub(crate) fn domain_digest(domain: &[u8], message: &[u8]) -> [u8; 32] {
     h.finalize().into()
 }
 
-/// SHA-256 of a message, unkeyed (used for PKCE S256).
-pub(crate) fn sha256(message: &[u8]) -> [u8; 32] {
-    Sha256::digest(message).into()
-}
-
 /// Constant-time equality of two byte strings. Length is not secret.
 pub(crate) fn ct_eq(a: &[u8], b: &[u8]) -> bool {
     a.ct_eq(b).into()

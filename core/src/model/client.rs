@@ -190,7 +190,7 @@ impl<'de> Deserialize<'de> for GrantTypes {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ResourceServer {
     /// The resources this server protects.
-    pub resources: Vec<Resource>,
+    pub resources: Arc<[Resource]>,
 }
 
 impl ResourceServer {
@@ -218,7 +218,8 @@ pub enum ClientAuth {
     },
 }
 
-/// A registered client.
+/// A registered client. Every field is cheap to clone (shared `Arc`s), so
+/// a registry can hand out copies on the hot path without allocating.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Client {
     /// Its identifier.
@@ -239,14 +240,18 @@ pub struct Client {
     #[serde(default = "empty_resources")]
     pub audiences: Arc<[Resource]>,
     /// Registered redirect URIs, compared exactly.
-    #[serde(default)]
-    pub redirect_uris: Vec<String>,
+    #[serde(default = "no_uris")]
+    pub redirect_uris: Arc<[String]>,
     /// A disabled client cannot authenticate, and its tokens are inactive.
     #[serde(default = "yes")]
     pub enabled: bool,
 }
 
 fn empty_resources() -> Arc<[Resource]> {
+    Arc::from(Vec::new())
+}
+
+fn no_uris() -> Arc<[String]> {
     Arc::from(Vec::new())
 }
 

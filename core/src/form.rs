@@ -1,0 +1,246 @@
+//! A total parser for `application/x-www-form-urlencoded` bodies and the
+//! Basic `Authorization` header: every input yields either values or an
+//! `invalid_request`, never a panic.
+
+use base64::engine::general_purpose::STANDARD;
+use base64::Engine as _;
+
+use crate::http::Header;
+use crate::Error;
+
+/// Parameters that RFC 8707 lets a client repeat.
+const REPEATABLE: &[&str] = &["resource"];
+/// More parameters than any OAuth request needs.
+const MAX_PARAMS: usize = 32;
+
+/// A parsed form body.
+#[derive(Debug, Default)]
+pub(crate) struct Form {
+    params: Vec<(String, String)>,
+}
+
+impl Form {
+    /// The single value of `name`, if sent. Duplicates were refused at parse
+    /// time, so there is at most one.
+    pub(crate) fn get(&self, name: &str) -> Option<&str> {
+        self.params.iter().find(|(n, _)| n == name).map(|(_, v)| v.as_str())
+    }
+
+    /// `name`, which must be present.
+    pub(crate) fn require(&self, name: &str, missing: &'static str) -> Result<&str, Error> {
+        self.get(name).ok_or(Error::InvalidRequest(missing))
+    }
+
+    /// Every value of a repeatable parameter.
+    pub(crate) fn all<'a>(&'a self, name: &'a str) -> impl Iterator<Item = &'a str> + 'a {
+        self.params.iter().filter(move |(n, _)| n == name).map(|(_, v)| v.as_str())
+    }
+}
+
+/// Checks the Content-Type: `application/x-www-form-urlencoded`, with at
+/// most a `charset=utf-8` parameter.
+pub(crate) fn check_content_type(h: Header<'_>) -> Result<(), Error> {
+    const BAD: Error = Error::InvalidRequest("Content-Type must be application/x-www-form-urlencoded");
+    let Header::One(raw) = h else {
+        return Err(BAD);
+    };
+    let s = std::str::from_utf8(raw).map_err(|_| BAD)?;
+    let mut parts = s.split(';');
+    let media = parts.next().unwrap_or_default().trim();
+    if !media.eq_ignore_ascii_case("application/x-www-form-urlencoded") {
+        return Err(BAD);
+    }
+    for p in parts {
+        let (k, v) = p.split_once('=').ok_or(BAD)?;
+        let v = v.trim().trim_matches('"');
+        if !k.trim().eq_ignore_ascii_case("charset") || !(v.eq_ignore_ascii_case("utf-8")) {
+            return Err(BAD);
+        }
+    }
+    Ok(())
+}
+
+/// Parses a form body of at most `max_len` bytes.
+///
+/// RFC 6749 §3.1: parameters without a value are treated as omitted, and no
+/// parameter may appear twice (except RFC 8707's `resource`).
+pub(crate) fn parse_form(body: &[u8], max_len: usize) -> Result<Form, Error> {
+    if body.len() > max_len {
+        return Err(Error::InvalidRequest("request body is too large"));
+    }
+    let mut params: Vec<(String, String)> = Vec::new();
+    for pair in body.split(|&b| b == b'&') {
+        if pair.is_empty() {
+            continue;
+        }
+        let (name, value) = match pair.iter().position(|&b| b == b'=') {
+            Some(i) => (&pair[..i], &pair[i + 1..]),
+            None => (pair, &b""[..]),
+        };
+        let name = decode_component(name)?;
+        let value = decode_component(value)?;
+        if value.is_empty() {
+            continue;
+        }
+        if name.is_empty() {
+            return Err(Error::InvalidRequest("form parameter without a name"));
+        }
+        if !REPEATABLE.contains(&name.as_str()) && params.iter().any(|(n, _)| *n == name) {
+            return Err(Error::InvalidRequest("a parameter was sent more than once"));
+        }
+        if params.len() == MAX_PARAMS {
+            return Err(Error::InvalidRequest("too many parameters"));
+        }
+        params.push((name, value));
+    }
+    Ok(Form { params })
+}
+
+/// Percent-decodes one form component (`+` is a space) into UTF-8.
+fn decode_component(raw: &[u8]) -> Result<String, Error> {
+    const BAD_ESCAPE: Error = Error::InvalidRequest("malformed percent-encoding");
+    let mut out = Vec::with_capacity(raw.len());
+    let mut i = 0;
+    while i < raw.len() {
+        match raw[i] {
+            b'+' => out.push(b' '),
+            b'%' => {
+                let hi = raw.get(i + 1).and_then(|&c| hex_digit(c)).ok_or(BAD_ESCAPE)?;
+                let lo = raw.get(i + 2).and_then(|&c| hex_digit(c)).ok_or(BAD_ESCAPE)?;
+                out.push((hi << 4) | lo);
+                i += 2;
+            }
+            c => out.push(c),
+        }
+        i += 1;
+    }
+    String::from_utf8(out).map_err(|_| Error::InvalidRequest("parameters must be UTF-8"))
+}
+
+fn hex_digit(c: u8) -> Option<u8> {
+    match c {
+        b'0'..=b'9' => Some(c - b'0'),
+        b'a'..=b'f' => Some(c - b'a' + 10),
+        b'A'..=b'F' => Some(c - b'A' + 10),
+        _ => None,
+    }
+}
+
+/// What an `Authorization` header held.
+pub(crate) enum AuthorizationHeader {
+    /// None sent.
+    Absent,
+    /// `Basic` credentials, already form-decoded (RFC 6749 §2.3.1).
+    Basic { id: String, secret: String },
+    /// Another scheme (e.g. `Bearer`): not a client authentication method
+    /// we support.
+    Other,
+}
+
+/// Parses the `Authorization` header of a token-endpoint-style request.
+pub(crate) fn parse_authorization(h: Header<'_>) -> Result<AuthorizationHeader, Error> {
+    const BAD: Error = Error::InvalidRequest("malformed Basic authorization header");
+    let raw = match h {
+        Header::Absent => return Ok(AuthorizationHeader::Absent),
+        Header::Repeated => return Err(Error::InvalidRequest("more than one Authorization header")),
+        Header::One(raw) => raw,
+    };
+    if raw.len() > 4096 {
+        return Err(BAD);
+    }
+    let Some(sp) = raw.iter().position(|&b| b == b' ') else {
+        return Ok(AuthorizationHeader::Other);
+    };
+    if !raw[..sp].eq_ignore_ascii_case(b"basic") {
+        return Ok(AuthorizationHeader::Other);
+    }
+    let b64 = raw[sp + 1..].trim_ascii();
+    let decoded = STANDARD.decode(b64).map_err(|_| BAD)?;
+    let colon = decoded.iter().position(|&b| b == b':').ok_or(BAD)?;
+    // RFC 6749 §2.3.1: both parts are form-urlencoded before Basic encoding.
+    let id = decode_component(&decoded[..colon]).map_err(|_| BAD)?;
+    let secret = decode_component(&decoded[colon + 1..]).map_err(|_| BAD)?;
+    if id.is_empty() {
+        return Err(BAD);
+    }
+    Ok(AuthorizationHeader::Basic { id, secret })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn form(s: &[u8]) -> Result<Form, Error> {
+        parse_form(s, 1024)
+    }
+
+    #[test]
+    fn decodes_and_drops_empty_values() {
+        let f = form(b"a=1+2&b=%C3%A9&c=&d&&e=x%2By").unwrap();
+        assert_eq!(f.get("a"), Some("1 2"));
+        assert_eq!(f.get("b"), Some("é"));
+        assert_eq!(f.get("c"), None);
+        assert_eq!(f.get("d"), None);
+        assert_eq!(f.get("e"), Some("x+y"));
+    }
+
+    #[test]
+    fn refuses_duplicates_but_not_resource() {
+        assert!(form(b"a=1&a=2").is_err());
+        assert!(form(b"a=1&%61=2").is_err());
+        let f = form(b"resource=x&resource=y").unwrap();
+        assert_eq!(f.all("resource").collect::<Vec<_>>(), ["x", "y"]);
+    }
+
+    #[test]
+    fn refuses_bad_input() {
+        assert!(form(b"a=%").is_err());
+        assert!(form(b"a=%4").is_err());
+        assert!(form(b"a=%zz").is_err());
+        assert!(form(b"a=%FF").is_err());
+        assert!(form(b"a=\xff").is_err());
+        assert!(form(b"=x").is_err());
+        assert!(parse_form(&[b'a'; 2000], 1024).is_err());
+        let many: Vec<u8> = (0..40).flat_map(|i| format!("p{i}=v&").into_bytes()).collect();
+        assert!(form(&many).is_err());
+    }
+
+    #[test]
+    fn content_type_rules() {
+        assert!(check_content_type(Header::One(b"application/x-www-form-urlencoded")).is_ok());
+        assert!(check_content_type(Header::One(b"Application/X-WWW-Form-Urlencoded; charset=UTF-8")).is_ok());
+        assert!(check_content_type(Header::One(b"application/json")).is_err());
+        assert!(
+            check_content_type(Header::One(b"application/x-www-form-urlencoded; charset=latin1")).is_err()
+        );
+        assert!(check_content_type(Header::One(b"\xff")).is_err());
+        assert!(check_content_type(Header::Absent).is_err());
+        assert!(check_content_type(Header::Repeated).is_err());
+    }
+
+    #[test]
+    fn basic_header() {
+        let h = format!("Basic {}", STANDARD.encode("my%20app:p%3Ass"));
+        match parse_authorization(Header::One(h.as_bytes())).unwrap() {
+            AuthorizationHeader::Basic { id, secret } => {
+                assert_eq!(id, "my app");
+                assert_eq!(secret, "p:ss");
+            }
+            _ => panic!("not basic"),
+        }
+        let lower = format!("basic {}", STANDARD.encode("a:b"));
+        assert!(matches!(
+            parse_authorization(Header::One(lower.as_bytes())),
+            Ok(AuthorizationHeader::Basic { .. })
+        ));
+        assert!(matches!(parse_authorization(Header::One(b"Bearer x")), Ok(AuthorizationHeader::Other)));
+        assert!(matches!(parse_authorization(Header::One(b"Basic")), Ok(AuthorizationHeader::Other)));
+        assert!(parse_authorization(Header::One(b"Basic !!!")).is_err());
+        let no_colon = format!("Basic {}", STANDARD.encode("abc"));
+        assert!(parse_authorization(Header::One(no_colon.as_bytes())).is_err());
+        let bad_utf8 = format!("Basic {}", STANDARD.encode(b"a\xff:b"));
+        assert!(parse_authorization(Header::One(bad_utf8.as_bytes())).is_err());
+        assert!(parse_authorization(Header::Repeated).is_err());
+        assert!(matches!(parse_authorization(Header::Absent), Ok(AuthorizationHeader::Absent)));
+    }
+}

@@ -1,0 +1,159 @@
+//! Requests and responses as plain values, so any web framework adapts to
+//! the core in a few lines: copy the method, two headers and the body in;
+//! copy the status, headers and body out.
+
+/// A header as the framework saw it: absent, present once, or repeated.
+/// A repeated `Authorization` or `Content-Type` is refused, since two
+/// values leave it ambiguous which one the client meant.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Header<'a> {
+    /// Not sent.
+    #[default]
+    Absent,
+    /// Sent once, with these raw bytes (which need not be UTF-8).
+    One(&'a [u8]),
+    /// Sent more than once.
+    Repeated,
+}
+
+impl<'a> Header<'a> {
+    /// Builds a header from every value the request carried.
+    pub fn from_values<I: IntoIterator<Item = &'a [u8]>>(values: I) -> Self {
+        let mut it = values.into_iter();
+        match (it.next(), it.next()) {
+            (None, _) => Self::Absent,
+            (Some(v), None) => Self::One(v),
+            (Some(_), Some(_)) => Self::Repeated,
+        }
+    }
+}
+
+impl<'a> From<Option<&'a [u8]>> for Header<'a> {
+    fn from(v: Option<&'a [u8]>) -> Self {
+        v.map_or(Self::Absent, Self::One)
+    }
+}
+
+impl<'a> From<&'a str> for Header<'a> {
+    fn from(v: &'a str) -> Self {
+        Self::One(v.as_bytes())
+    }
+}
+
+/// An incoming request to one of the endpoints.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct HttpRequest<'a> {
+    /// The HTTP method, e.g. `"POST"`.
+    pub method: &'a str,
+    /// The `Authorization` header.
+    pub authorization: Header<'a>,
+    /// The `Content-Type` header.
+    pub content_type: Header<'a>,
+    /// The raw body.
+    pub body: &'a [u8],
+}
+
+impl<'a> HttpRequest<'a> {
+    /// A form POST: `Content-Type: application/x-www-form-urlencoded`.
+    pub fn form_post(body: &'a [u8]) -> Self {
+        Self {
+            method: "POST",
+            authorization: Header::Absent,
+            content_type: Header::One(b"application/x-www-form-urlencoded"),
+            body,
+        }
+    }
+
+    /// The same request with an `Authorization` header.
+    #[must_use]
+    pub fn with_authorization(mut self, value: &'a str) -> Self {
+        self.authorization = Header::One(value.as_bytes());
+        self
+    }
+}
+
+/// The response to send back.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HttpResponse {
+    /// HTTP status code.
+    pub status: u16,
+    /// Headers to set (name, value).
+    pub headers: Vec<(&'static str, String)>,
+    /// The body: always JSON.
+    pub body: Vec<u8>,
+}
+
+impl HttpResponse {
+    /// A JSON response with the headers every token-bearing response needs
+    /// (RFC 6749 §5.1: `Cache-Control: no-store`, `Pragma: no-cache`).
+    pub(crate) fn json(status: u16, body: Vec<u8>) -> Self {
+        Self {
+            status,
+            headers: vec![
+                ("Content-Type", "application/json".to_owned()),
+                ("Cache-Control", "no-store".to_owned()),
+                ("Pragma", "no-cache".to_owned()),
+            ],
+            body,
+        }
+    }
+
+    /// The value of the first header called `name` (case-insensitive).
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers.iter().find(|(n, _)| n.eq_ignore_ascii_case(name)).map(|(_, v)| v.as_str())
+    }
+
+    /// The body parsed as JSON (for tests and adapters that want a value).
+    ///
+    /// # Errors
+    /// When the body is not JSON, which the core never produces.
+    pub fn json_body(&self) -> Result<serde_json::Value, serde_json::Error> {
+        serde_json::from_slice(&self.body)
+    }
+}
+
+impl From<&crate::Error> for HttpResponse {
+    fn from(e: &crate::Error) -> Self {
+        let body = serde_json::json!({ "error": e.code(), "error_description": e.description() });
+        let mut r = Self::json(e.status(), body.to_string().into_bytes());
+        match e {
+            crate::Error::InvalidClient { basic: true } => {
+                r.headers.push(("WWW-Authenticate", "Basic realm=\"oauth\", charset=\"UTF-8\"".to_owned()));
+            }
+            crate::Error::Throttled { retry_after } => {
+                r.headers.push(("Retry-After", retry_after.to_string()))
+            }
+            crate::Error::MethodNotAllowed => r.headers.push(("Allow", "POST".to_owned())),
+            _ => {}
+        }
+        r
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::Error;
+
+    #[test]
+    fn header_from_values() {
+        assert_eq!(Header::from_values(std::iter::empty()), Header::Absent);
+        assert_eq!(Header::from_values([&b"a"[..]]), Header::One(b"a"));
+        assert_eq!(Header::from_values([&b"a"[..], &b"b"[..]]), Header::Repeated);
+    }
+
+    #[test]
+    fn error_responses_carry_their_headers() {
+        let r = HttpResponse::from(&Error::InvalidClient { basic: true });
+        assert_eq!(r.status, 401);
+        assert!(r.header("www-authenticate").unwrap().starts_with("Basic"));
+        assert_eq!(r.header("cache-control"), Some("no-store"));
+        assert_eq!(r.json_body().unwrap()["error"], "invalid_client");
+        let r = HttpResponse::from(&Error::InvalidClient { basic: false });
+        assert_eq!(r.header("www-authenticate"), None);
+        let r = HttpResponse::from(&Error::Throttled { retry_after: 7 });
+        assert_eq!((r.status, r.header("retry-after")), (429, Some("7")));
+        let r = HttpResponse::from(&Error::MethodNotAllowed);
+        assert_eq!((r.status, r.header("allow")), (405, Some("POST")));
+    }
+}

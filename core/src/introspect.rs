@@ -1,0 +1,201 @@
+//! Token introspection (RFC 7662).
+//!
+//! RFC 7662 §4: "the introspection endpoint … MUST perform all applicable
+//! checks against a token's state". [`judge`] is every check, as one pure
+//! function over the loaded record, the issuing client, the caller and the
+//! time; the async part only verifies the tag, loads, and charges the
+//! fishing limiter for inactive answers.
+
+use serde::Serialize;
+
+use crate::limiter::{Admission, FishingLimiter};
+use crate::model::{Client, ResourceServer, TokenKind, TokenRecord, TokenState};
+use crate::server::AuthServer;
+use crate::store::{ClientRegistry, TokenStore};
+use crate::time::UnixTime;
+use crate::token_format::Rejection;
+use crate::Error;
+
+/// Why a token is inactive. The HTTP answer is always exactly
+/// `{"active":false}`; the reason is for in-process callers, metrics and
+/// tests, and must never be sent to a resource server.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum InactiveReason {
+    /// Not in our token syntax.
+    Malformed,
+    /// Names a key id we do not have.
+    UnknownKey,
+    /// Its tag does not verify: forged or corrupted.
+    Forged,
+    /// Well-formed and correctly tagged, but not stored (expired and
+    /// purged, or never issued by this store).
+    Unknown,
+    /// Past `exp` (plus clock skew).
+    Expired,
+    /// Before `nbf` (minus clock skew).
+    NotYetValid,
+    /// Revoked, alone or with its grant.
+    Revoked,
+    /// A used one-time token.
+    Consumed,
+    /// Not an access token: resource servers never see refresh tokens or
+    /// codes active.
+    NotAnAccessToken,
+    /// Its client was deleted.
+    ClientUnknown,
+    /// Its client is disabled.
+    ClientDisabled,
+    /// Its audience names none of the caller's resources.
+    WrongAudience,
+}
+
+impl From<Rejection> for InactiveReason {
+    fn from(r: Rejection) -> Self {
+        match r {
+            Rejection::Malformed => Self::Malformed,
+            Rejection::UnknownKey => Self::UnknownKey,
+            Rejection::BadTag => Self::Forged,
+        }
+    }
+}
+
+/// The answer to an introspection.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Introspection {
+    /// The token is active for this caller.
+    Active(TokenRecord),
+    /// It is not, and why.
+    Inactive(InactiveReason),
+}
+
+impl Introspection {
+    /// Whether the token is active.
+    pub fn is_active(&self) -> bool {
+        matches!(self, Self::Active(_))
+    }
+
+    /// The RFC 7662 §2.2 JSON body. Inactive is exactly `{"active":false}`.
+    pub fn to_json(&self, issuer: &str) -> Vec<u8> {
+        match self {
+            Self::Inactive(_) => b"{\"active\":false}".to_vec(),
+            Self::Active(r) => {
+                let body = ActiveBody {
+                    active: true,
+                    scope: r.scope.as_str(),
+                    client_id: r.client_id.as_str(),
+                    sub: r.subject.as_ref().map(|s| s.as_str()),
+                    token_type: "Bearer",
+                    exp: r.expires_at.0,
+                    iat: r.issued_at.0,
+                    nbf: r.not_before.0,
+                    aud: r.audience.iter().map(|a| a.as_str()).collect(),
+                    iss: issuer,
+                    jti: r.jti.to_string(),
+                };
+                // Serializing plain strings and numbers cannot fail.
+                serde_json::to_vec(&body).unwrap_or_else(|_| b"{\"active\":false}".to_vec())
+            }
+        }
+    }
+}
+
+#[derive(Serialize)]
+struct ActiveBody<'a> {
+    active: bool,
+    scope: &'a str,
+    client_id: &'a str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    sub: Option<&'a str>,
+    token_type: &'static str,
+    exp: u64,
+    iat: u64,
+    nbf: u64,
+    aud: Vec<&'a str>,
+    iss: &'a str,
+    jti: String,
+}
+
+/// Every check on a loaded token, for a resource-server caller at `now`.
+///
+/// `issuer` is the token's client as the registry has it now (`None` when
+/// it was deleted).
+///
+/// # Errors
+/// The first [`InactiveReason`] found.
+pub fn judge(
+    record: &TokenRecord,
+    issuer: Option<&Client>,
+    caller: &ResourceServer,
+    now: UnixTime,
+    skew: u64,
+) -> Result<(), InactiveReason> {
+    match record.state {
+        TokenState::Active => {}
+        TokenState::Revoked => return Err(InactiveReason::Revoked),
+        TokenState::Consumed => return Err(InactiveReason::Consumed),
+    }
+    if record.kind != TokenKind::Access {
+        return Err(InactiveReason::NotAnAccessToken);
+    }
+    if now >= record.expires_at.plus(skew) {
+        return Err(InactiveReason::Expired);
+    }
+    if now.plus(skew) < record.not_before {
+        return Err(InactiveReason::NotYetValid);
+    }
+    match issuer {
+        None => return Err(InactiveReason::ClientUnknown),
+        Some(c) if !c.enabled => return Err(InactiveReason::ClientDisabled),
+        Some(_) => {}
+    }
+    if !caller.accepts(&record.audience) {
+        return Err(InactiveReason::WrongAudience);
+    }
+    Ok(())
+}
+
+impl<S: TokenStore + ClientRegistry, L: FishingLimiter> AuthServer<S, L> {
+    /// Introspects `token` for an authenticated caller, which must be a
+    /// resource server. Throttled callers are refused whatever the token.
+    ///
+    /// # Errors
+    /// [`Error::IntrospectionForbidden`] when the caller is not a resource
+    /// server; [`Error::Throttled`]; [`Error::Store`] when the store or a
+    /// shared limiter fails (never an answer in that case).
+    pub async fn introspect(&self, caller: &Client, token: &str) -> Result<Introspection, Error> {
+        let rs = caller.resource_server().ok_or(Error::IntrospectionForbidden)?;
+        let now = self.clock.now();
+        if let Admission::Throttled { retry_after } = self.limiter.check(&caller.id, now).await? {
+            return Err(Error::Throttled { retry_after });
+        }
+        let answer = self.introspect_unthrottled(rs, token, now).await?;
+        if !answer.is_active() {
+            self.limiter.charge(&caller.id, now).await?;
+        }
+        Ok(answer)
+    }
+
+    /// Every check, without the fishing limiter: the shared path of
+    /// introspection and same-process bearer validation.
+    pub(crate) async fn introspect_unthrottled(
+        &self,
+        caller: &ResourceServer,
+        token: &str,
+        now: UnixTime,
+    ) -> Result<Introspection, Error> {
+        let verified = match self.keys.verify(token) {
+            Ok(v) => v,
+            Err(r) => return Ok(Introspection::Inactive(r.into())),
+        };
+        let Some(record) = self.store.get(&verified.digest).await? else {
+            return Ok(Introspection::Inactive(InactiveReason::Unknown));
+        };
+        let issuer = self.store.client(&record.client_id).await?;
+        Ok(match judge(&record, issuer.as_ref(), caller, now, self.config.clock_skew) {
+            Ok(()) => Introspection::Active(record),
+            Err(reason) => Introspection::Inactive(reason),
+        })
+    }
+}

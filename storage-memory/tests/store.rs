@@ -419,7 +419,7 @@ async fn clients_put_get_replace_remove() {
         scope: Scope::parse("read").unwrap(),
         default_scope: Scope::empty(),
         audiences: Arc::from(Vec::new()),
-        redirect_uris: vec!["https://app.example/cb".into()],
+        redirect_uris: vec!["https://app.example/cb".to_owned()].into(),
         enabled: true,
     };
     assert!(store.client(&id).await.unwrap().is_none());

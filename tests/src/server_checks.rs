@@ -7,8 +7,8 @@ use std::sync::Arc;
 
 use gatehouse_core::model::{GrantId, Jti, Resource, Scope, TokenKind, TokenRecord, TokenState};
 use gatehouse_core::{
-    ClientCredentials, ClientRegistry, Error, Header, HttpResponse, InactiveReason, Introspection, KeyId, Keyring,
-    PresentedSecret, TokenStore,
+    ClientCredentials, ClientRegistry, Error, Header, HttpResponse, InactiveReason, Introspection, KeyId,
+    Keyring, PresentedSecret, TokenStore,
 };
 use serde_json::Value;
 
@@ -101,7 +101,11 @@ pub async fn requested_scope_is_granted<S: TokenStore + ClientRegistry>(store: S
 /// A scope beyond the client's is `invalid_scope`.
 pub async fn scope_beyond_client_is_invalid_scope<S: TokenStore + ClientRegistry>(store: S) {
     let w = World::new(store).await;
-    assert_error(&w.token(ids::APP, "grant_type=client_credentials&scope=read+admin").await, 400, "invalid_scope");
+    assert_error(
+        &w.token(ids::APP, "grant_type=client_credentials&scope=read+admin").await,
+        400,
+        "invalid_scope",
+    );
 }
 
 /// A malformed scope is `invalid_scope`.
@@ -113,7 +117,8 @@ pub async fn malformed_scope_is_invalid_scope<S: TokenStore + ClientRegistry>(st
 /// RFC 8707: an allowed `resource` narrows the audience to it.
 pub async fn resource_narrows_audience<S: TokenStore + ClientRegistry>(store: S) {
     let w = World::new(store).await;
-    let t = w.issue(&format!("grant_type=client_credentials&resource={}", crate::world::encode(OTHER_API))).await;
+    let t =
+        w.issue(&format!("grant_type=client_credentials&resource={}", crate::world::encode(OTHER_API))).await;
     assert!(w.introspect(ids::RS_OTHER, &t).await.is_active());
     assert_eq!(w.introspect(ids::RS, &t).await, inactive(InactiveReason::WrongAudience));
 }
@@ -134,7 +139,8 @@ pub async fn bad_resource_is_invalid_target<S: TokenStore + ClientRegistry>(stor
     assert_error(&r, 400, "invalid_target");
     let r = w.token(ids::APP, "grant_type=client_credentials&resource=not-a-uri").await;
     assert_error(&r, 400, "invalid_target");
-    let r = w.token(ids::APP, "grant_type=client_credentials&resource=https%3A%2F%2Fapi.example%23frag").await;
+    let r =
+        w.token(ids::APP, "grant_type=client_credentials&resource=https%3A%2F%2Fapi.example%23frag").await;
     assert_error(&r, 400, "invalid_target");
 }
 
@@ -170,7 +176,12 @@ pub async fn wrong_secret_is_invalid_client<S: TokenStore + ClientRegistry>(stor
     let auth = basic(ids::APP, "wrong-secret-wrong-secret-wrong-secret");
     let r = w
         .server
-        .token_endpoint(raw_request("POST", Header::One(auth.as_bytes()), FORM, b"grant_type=client_credentials"))
+        .token_endpoint(raw_request(
+            "POST",
+            Header::One(auth.as_bytes()),
+            FORM,
+            b"grant_type=client_credentials",
+        ))
         .await;
     assert_error(&r, 401, "invalid_client");
     assert!(r.header("www-authenticate").is_some_and(|v| v.starts_with("Basic")));
@@ -227,11 +238,19 @@ pub async fn typed_authentication_outcomes<S: TokenStore + ClientRegistry>(store
 /// challenge; another scheme (Bearer) likewise.
 pub async fn missing_credentials_is_invalid_client<S: TokenStore + ClientRegistry>(store: S) {
     let w = World::new(store).await;
-    let r = w.server.token_endpoint(raw_request("POST", Header::Absent, FORM, b"grant_type=client_credentials")).await;
+    let r = w
+        .server
+        .token_endpoint(raw_request("POST", Header::Absent, FORM, b"grant_type=client_credentials"))
+        .await;
     assert_error(&r, 401, "invalid_client");
     let r = w
         .server
-        .token_endpoint(raw_request("POST", Header::One(b"Bearer abc"), FORM, b"grant_type=client_credentials"))
+        .token_endpoint(raw_request(
+            "POST",
+            Header::One(b"Bearer abc"),
+            FORM,
+            b"grant_type=client_credentials",
+        ))
         .await;
     assert_error(&r, 401, "invalid_client");
 }
@@ -256,7 +275,8 @@ pub async fn malformed_requests_get_oauth_errors<S: TokenStore + ClientRegistry>
     let auth = w.basic(ids::RS);
     let a = Header::One(auth.as_bytes());
     let big = vec![b'a'; 20_000];
-    let cases: Vec<(&str, Header<'_>, Header<'_>, &[u8], u16, &str)> = vec![
+    type Case<'a> = (&'a str, Header<'a>, Header<'a>, &'a [u8], u16, &'a str);
+    let cases: Vec<Case<'_>> = vec![
         ("GET", a, FORM, b"token=x", 405, "invalid_request"),
         ("POST", a, Header::One(b"application/json"), b"{}", 400, "invalid_request"),
         ("POST", a, Header::Repeated, b"token=x", 400, "invalid_request"),
@@ -327,7 +347,9 @@ pub async fn introspection_malformed_token_inactive<S: TokenStore + ClientRegist
 }
 
 /// A token with a forged tag is inactive, and no storage is read for it.
-pub async fn introspection_forged_token_inactive_without_storage_read<S: TokenStore + ClientRegistry>(store: S) {
+pub async fn introspection_forged_token_inactive_without_storage_read<S: TokenStore + ClientRegistry>(
+    store: S,
+) {
     let w = World::new(store).await;
     let t = w.issue_default().await;
     let mut forged = t.clone().into_bytes();
@@ -437,7 +459,9 @@ pub async fn introspection_wrong_audience_inactive<S: TokenStore + ClientRegistr
 pub async fn introspection_hint_is_only_a_hint<S: TokenStore + ClientRegistry>(store: S) {
     let w = World::new(store).await;
     let t = w.issue_default().await;
-    for hint in ["", "&token_type_hint=refresh_token", "&token_type_hint=access_token", "&token_type_hint=bogus"] {
+    for hint in
+        ["", "&token_type_hint=refresh_token", "&token_type_hint=access_token", "&token_type_hint=bogus"]
+    {
         let r = w.introspect_http(ids::RS, &t, hint).await;
         assert_eq!(json(&r)["active"], true, "hint {hint:?}");
     }
@@ -590,7 +614,8 @@ pub async fn revocation_requires_auth_and_token<S: TokenStore + ClientRegistry>(
     let r = w.server.revocation_endpoint(raw_request("POST", Header::Absent, FORM, body.as_bytes())).await;
     assert_error(&r, 401, "invalid_client");
     let auth = w.basic(ids::APP);
-    let r = w.server.revocation_endpoint(raw_request("POST", Header::One(auth.as_bytes()), FORM, b"x=y")).await;
+    let r =
+        w.server.revocation_endpoint(raw_request("POST", Header::One(auth.as_bytes()), FORM, b"x=y")).await;
     assert_error(&r, 400, "invalid_request");
     assert!(w.introspect(ids::RS, &t).await.is_active());
 }

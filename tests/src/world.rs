@@ -62,7 +62,11 @@ fn client(id: &str, auth: ClientAuth, grants: &[GrantType], audiences: &[&str]) 
         grant_types: grants.iter().copied().collect::<GrantTypes>(),
         scope: Scope::parse("read write").expect("valid scope"),
         default_scope: Scope::parse("read").expect("valid scope"),
-        audiences: audiences.iter().map(|a| Resource::new(a).expect("valid resource")).collect::<Vec<_>>().into(),
+        audiences: audiences
+            .iter()
+            .map(|a| Resource::new(a).expect("valid resource"))
+            .collect::<Vec<_>>()
+            .into(),
         redirect_uris: Arc::from(Vec::new()),
         enabled: true,
     }
@@ -157,7 +161,9 @@ impl<S: TokenStore + ClientRegistry> World<S> {
     pub async fn introspect_http(&self, caller: &str, token: &str, extra: &str) -> HttpResponse {
         let body = format!("token={}{extra}", encode(token));
         let auth = self.basic(caller);
-        self.server.introspection_endpoint(HttpRequest::form_post(body.as_bytes()).with_authorization(&auth)).await
+        self.server
+            .introspection_endpoint(HttpRequest::form_post(body.as_bytes()).with_authorization(&auth))
+            .await
     }
 
     /// Introspects through the typed API as `caller`.
@@ -170,7 +176,9 @@ impl<S: TokenStore + ClientRegistry> World<S> {
     pub async fn revoke_http(&self, caller: &str, token: &str) -> HttpResponse {
         let body = format!("token={}", encode(token));
         let auth = self.basic(caller);
-        self.server.revocation_endpoint(HttpRequest::form_post(body.as_bytes()).with_authorization(&auth)).await
+        self.server
+            .revocation_endpoint(HttpRequest::form_post(body.as_bytes()).with_authorization(&auth))
+            .await
     }
 }
 
@@ -194,6 +202,11 @@ pub fn encode(s: &str) -> String {
 }
 
 /// A request with arbitrary parts, for malformed-input checks.
-pub fn raw_request<'a>(method: &'a str, auth: Header<'a>, ctype: Header<'a>, body: &'a [u8]) -> HttpRequest<'a> {
+pub fn raw_request<'a>(
+    method: &'a str,
+    auth: Header<'a>,
+    ctype: Header<'a>,
+    body: &'a [u8],
+) -> HttpRequest<'a> {
     HttpRequest { method, authorization: auth, content_type: ctype, body }
 }

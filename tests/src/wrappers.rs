@@ -69,7 +69,10 @@ impl<S: TokenStore> TokenStore for Instrumented<S> {
         }
     }
 
-    fn get(&self, digest: &TokenDigest) -> impl Future<Output = Result<Option<TokenRecord>, StoreError>> + Send {
+    fn get(
+        &self,
+        digest: &TokenDigest,
+    ) -> impl Future<Output = Result<Option<TokenRecord>, StoreError>> + Send {
         self.token_reads.fetch_add(1, Ordering::SeqCst);
         let gate = self.gate();
         async move {
@@ -107,7 +110,11 @@ impl<S: TokenStore> TokenStore for Instrumented<S> {
         }
     }
 
-    fn purge_expired(&self, now: UnixTime, limit: usize) -> impl Future<Output = Result<usize, StoreError>> + Send {
+    fn purge_expired(
+        &self,
+        now: UnixTime,
+        limit: usize,
+    ) -> impl Future<Output = Result<usize, StoreError>> + Send {
         let gate = self.gate();
         async move {
             gate?;

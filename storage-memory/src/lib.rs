@@ -103,8 +103,8 @@ struct Padded(RwLock<Shard>);
 /// each other without any per-grant bookkeeping.
 ///
 /// The price is that `revoke_grant` scans its shard (about
-/// `len / shards` entries, ~0.1 ms per 10,000) with that shard's write lock
-/// held. We chose this over a set of revoked-grant markers consulted by
+/// `len / shards` entries) with that shard's write lock held: measured at
+/// ~0.45 ms with 1,000,000 tokens in 64 shards on a small VM. We chose this over a set of revoked-grant markers consulted by
 /// `get` and `consume`: markers make revocation O(1), but must outlive
 /// every token of the grant, need their own expiry and cleanup, would also
 /// revoke tokens inserted *after* the call, and cost a second lookup on

@@ -4,6 +4,7 @@
 //! store's tag-collision and entry-moving paths run constantly.
 #![allow(clippy::unwrap_used)] // a failed unwrap is a failed test
 
+use std::collections::hash_map::Entry;
 use std::collections::HashMap;
 use std::future::Future;
 use std::pin::pin;
@@ -84,11 +85,12 @@ fn check(shards: usize, ops: Vec<Op>) {
         match op {
             Op::Insert(k, e) => {
                 let got = now(store.insert(record(k, e)));
-                if model.contains_key(&digest(k)) {
-                    assert!(matches!(got, Err(StoreError::Conflict)));
-                } else {
-                    got.unwrap();
-                    model.insert(digest(k), record(k, e));
+                match model.entry(digest(k)) {
+                    Entry::Occupied(_) => assert!(matches!(got, Err(StoreError::Conflict))),
+                    Entry::Vacant(v) => {
+                        got.unwrap();
+                        v.insert(record(k, e));
+                    }
                 }
             }
             Op::Get(k) => assert_eq!(now(store.get(&digest(k))).unwrap().as_ref(), model.get(&digest(k))),

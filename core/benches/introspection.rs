@@ -1,1 +1,132 @@
-fn main() {}
+//! Introspection and issuance over the memory store, pre-filled with 1,000
+//! and 1,000,000 tokens.
+//!
+//! `cargo bench -p gatehouse-core --bench introspection`
+//!
+//! The memory store and limiter return ready futures, so each operation is
+//! driven by a single poll: the figures carry no executor overhead.
+#![allow(missing_docs)]
+
+use std::future::Future;
+use std::hint::black_box;
+use std::pin::pin;
+use std::task::{Context, Poll, Waker};
+use std::time::Duration;
+
+use base64::Engine as _;
+use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion};
+use gatehouse_core::model::{
+    Client, ClientAuth, ClientId, GrantId, GrantType, Resource, ResourceServer, Scope, SecretDigest, TokenKind,
+};
+use gatehouse_core::{AuthServer, ClientRegistry, Config, HttpRequest, Keyring, LimiterConfig};
+use gatehouse_memory::MemoryStore;
+
+fn ready<F: Future>(f: F) -> F::Output {
+    let mut cx = Context::from_waker(Waker::noop());
+    match pin!(f).poll(&mut cx) {
+        Poll::Ready(v) => v,
+        Poll::Pending => panic!("memory-store futures are always ready"),
+    }
+}
+
+struct Setup {
+    server: AuthServer<MemoryStore>,
+    app: Client,
+    rs: Client,
+    rs_basic: String,
+    valid: String,
+    unknown: String,
+    forged: String,
+}
+
+fn setup(n: usize) -> Setup {
+    let mut config = Config::new("https://issuer.example");
+    // Never throttle: the bench measures the work, not the limiter's refusal.
+    config.limiter = LimiterConfig { burst: u32::MAX, per_minute: 60_000 };
+    let keys = Keyring::random().expect("random");
+    let server = AuthServer::new(MemoryStore::new(), keys.clone(), config);
+    let api = Resource::new("https://api.example").expect("resource");
+    let (_, app_digest) = SecretDigest::generate().expect("random");
+    let app = Client {
+        id: ClientId::new("app").expect("id"),
+        auth: ClientAuth::Confidential { secret: app_digest, resource_server: None },
+        grant_types: [GrantType::ClientCredentials].into_iter().collect(),
+        scope: Scope::parse("read write").expect("scope"),
+        default_scope: Scope::parse("read").expect("scope"),
+        audiences: vec![api.clone()].into(),
+        redirect_uris: Vec::new().into(),
+        enabled: true,
+    };
+    let (rs_secret, rs_digest) = SecretDigest::generate().expect("random");
+    let rs = Client {
+        id: ClientId::new("rs").expect("id"),
+        auth: ClientAuth::Confidential {
+            secret: rs_digest,
+            resource_server: Some(ResourceServer { resources: vec![api].into() }),
+        },
+        grant_types: Default::default(),
+        scope: Scope::empty(),
+        default_scope: Scope::empty(),
+        audiences: Vec::new().into(),
+        redirect_uris: Vec::new().into(),
+        enabled: true,
+    };
+    ready(server.store().put_client(app.clone())).expect("put");
+    ready(server.store().put_client(rs.clone())).expect("put");
+    let mut valid = String::new();
+    for i in 0..n {
+        let t = ready(server.client_credentials(&app, None, &[])).expect("issue");
+        if i == n / 2 {
+            valid = t.access_token.into_string();
+        }
+    }
+    let (unknown, _) = keys.mint(TokenKind::Access, GrantId::generate().expect("random")).expect("mint");
+    let mut forged = valid.clone().into_bytes();
+    let last = forged.len() - 2;
+    forged[last] = if forged[last] == b'A' { b'B' } else { b'A' };
+    let rs_basic =
+        format!("Basic {}", base64::engine::general_purpose::STANDARD.encode(format!("rs:{rs_secret}")));
+    Setup {
+        server,
+        app,
+        rs,
+        rs_basic,
+        valid,
+        unknown: unknown.into_string(),
+        forged: String::from_utf8(forged).expect("ascii"),
+    }
+}
+
+fn bench(c: &mut Criterion) {
+    let mut g = c.benchmark_group("introspect");
+    g.measurement_time(Duration::from_secs(3)).warm_up_time(Duration::from_secs(1));
+    for n in [1_000usize, 1_000_000] {
+        let s = setup(n);
+        assert!(ready(s.server.introspect(&s.rs, &s.valid)).expect("ok").is_active());
+        g.bench_with_input(BenchmarkId::new("valid", n), &s, |b, s| {
+            b.iter(|| ready(s.server.introspect(&s.rs, black_box(&s.valid))))
+        });
+        g.bench_with_input(BenchmarkId::new("unknown", n), &s, |b, s| {
+            b.iter(|| ready(s.server.introspect(&s.rs, black_box(&s.unknown))))
+        });
+        g.bench_with_input(BenchmarkId::new("forged", n), &s, |b, s| {
+            b.iter(|| ready(s.server.introspect(&s.rs, black_box(&s.forged))))
+        });
+        let body = format!("token={}", s.valid);
+        g.bench_with_input(BenchmarkId::new("valid_http_with_client_auth", n), &s, |b, s| {
+            b.iter(|| {
+                let req = HttpRequest::form_post(body.as_bytes()).with_authorization(&s.rs_basic);
+                let r = ready(s.server.introspection_endpoint(black_box(req)));
+                assert_eq!(r.status, 200);
+                r
+            })
+        });
+        g.bench_with_input(BenchmarkId::new("issue_client_credentials", n), &s, |b, s| {
+            b.iter(|| ready(s.server.client_credentials(&s.app, None, &[])))
+        });
+    }
+    g.finish();
+}
+
+criterion_group!(benches, bench);
+criterion_main!(benches);

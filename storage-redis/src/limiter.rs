@@ -13,14 +13,20 @@ use crate::{scripts, Error};
 /// never refill: Redis refuses expiry times past `i64::MAX` ms.
 const MAX_TTL_MS: u64 = 10 * 365 * 24 * 3600 * 1000;
 
+/// How long an entry outlives full recovery. A recovered TAT (at or before
+/// `now`) decides exactly like a missing one, so keeping it longer never
+/// changes a decision; the grace absorbs clock skew between app instances
+/// (and Redis), whose clocks the TTL would otherwise have to trust.
+const TTL_GRACE_MS: u64 = 60_000;
+
 /// A [`FishingLimiter`] in Redis: the GCRA of
 /// [`gcra_admission`]/[`gcra_charge`](gatehouse_core::limiter::gcra_charge),
 /// with the caller's theoretical arrival time (ms) under `<prefix>l:<caller>`.
 ///
 /// [`check`](FishingLimiter::check) reads the TAT (one `GET`) and decides
 /// with the core's own function; [`charge`](FishingLimiter::charge) is one
-/// Lua script that advances the TAT atomically and sets a TTL that ends when
-/// the caller has fully recovered. Decisions are the core's, to the
+/// Lua script that advances the TAT atomically and sets a TTL that ends a
+/// minute after the caller has fully recovered. Decisions are the core's, to the
 /// millisecond, for every TAT below 2^53 ms (any real clock and rate).
 #[derive(Debug, Clone)]
 pub struct RedisLimiter {
@@ -61,7 +67,7 @@ fn parse_tat(v: &[u8]) -> Result<u64, StoreError> {
 
 impl FishingLimiter for RedisLimiter {
     async fn check(&self, caller: &ClientId, now: UnixTime) -> Result<Admission, StoreError> {
-        let v: Option<Vec<u8>> = self.conn.query(&redis::cmd("GET").arg(self.keys.limiter(caller))).await?;
+        let v: Option<Vec<u8>> = self.conn.query(redis::cmd("GET").arg(self.keys.limiter(caller))).await?;
         let tat = v.map(|v| parse_tat(&v)).transpose()?.unwrap_or(0);
         Ok(gcra_admission(&self.cfg, tat, now.0.saturating_mul(1000)))
     }
@@ -71,6 +77,7 @@ impl FishingLimiter for RedisLimiter {
         inv.key(self.keys.limiter(caller))
             .arg(now.0.saturating_mul(1000))
             .arg(self.cfg.cost_ms())
+            .arg(TTL_GRACE_MS)
             .arg(MAX_TTL_MS);
         self.conn.invoke::<i64>(&inv).await?;
         Ok(())
@@ -78,6 +85,7 @@ impl FishingLimiter for RedisLimiter {
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
 

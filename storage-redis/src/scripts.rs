@@ -92,8 +92,9 @@ return 1
     )
 });
 
-/// GCRA charge. KEYS: limiter. ARGV: now ms, cost ms, max ttl ms.
-/// Stores `max(tat, now) + cost` with a TTL until it is fully recovered.
+/// GCRA charge. KEYS: limiter. ARGV: now ms, cost ms, grace ms, max ttl ms.
+/// Stores `max(tat, now) + cost` with a TTL until it is fully recovered,
+/// plus the grace.
 /// Lua numbers are doubles: exact for every TAT below 2^53 ms.
 pub(crate) static CHARGE: LazyLock<Script> = LazyLock::new(|| {
     Script::new(
@@ -102,8 +103,8 @@ local tat = tonumber(redis.call('GET', KEYS[1]) or '0') or 0
 local now = tonumber(ARGV[1])
 if tat < now then tat = now end
 tat = tat + tonumber(ARGV[2])
-local ttl = tat - now
-local max = tonumber(ARGV[3])
+local ttl = tat - now + tonumber(ARGV[3])
+local max = tonumber(ARGV[4])
 if ttl > max then ttl = max end
 if ttl < 1 then ttl = 1 end
 redis.call('SET', KEYS[1], string.format('%.0f', tat), 'PX', string.format('%.0f', ttl))

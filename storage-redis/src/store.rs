@@ -189,7 +189,7 @@ impl TokenStore for RedisStore {
     }
 
     async fn get(&self, digest: &TokenDigest) -> Result<Option<TokenRecord>, StoreError> {
-        let v: Option<Vec<u8>> = self.conn.query(&redis::cmd("GET").arg(self.keys.token(digest))).await?;
+        let v: Option<Vec<u8>> = self.conn.query(redis::cmd("GET").arg(self.keys.token(digest))).await?;
         v.map(|v| decode(digest, &v)).transpose()
     }
 
@@ -242,7 +242,7 @@ impl TokenStore for RedisStore {
 
 impl ClientRegistry for RedisStore {
     async fn client(&self, id: &ClientId) -> Result<Option<Client>, StoreError> {
-        let v: Option<Vec<u8>> = self.conn.query(&redis::cmd("GET").arg(self.keys.client(id))).await?;
+        let v: Option<Vec<u8>> = self.conn.query(redis::cmd("GET").arg(self.keys.client(id))).await?;
         v.map(|v| serde_json::from_slice(&v).map_err(|e| StoreError::Corrupt(format!("client: {e}"))))
             .transpose()
     }
@@ -250,12 +250,12 @@ impl ClientRegistry for RedisStore {
     async fn put_client(&self, client: Client) -> Result<(), StoreError> {
         // Client JSON holds the secret's digest only, never the secret.
         let json = serde_json::to_vec(&client).map_err(|e| StoreError::Corrupt(e.to_string()))?;
-        self.conn.query::<()>(&redis::cmd("SET").arg(self.keys.client(&client.id)).arg(json)).await?;
+        self.conn.query::<()>(redis::cmd("SET").arg(self.keys.client(&client.id)).arg(json)).await?;
         Ok(())
     }
 
     async fn remove_client(&self, id: &ClientId) -> Result<bool, StoreError> {
-        let n: i64 = self.conn.query(&redis::cmd("DEL").arg(self.keys.client(id))).await?;
+        let n: i64 = self.conn.query(redis::cmd("DEL").arg(self.keys.client(id))).await?;
         Ok(n > 0)
     }
 }

@@ -1,0 +1,99 @@
+//! [`RedisLimiter`]: the token-fishing limiter shared by every app instance
+//! on one Redis, so a caller throttled on one is throttled on all.
+
+use gatehouse_core::limiter::{gcra_admission, Admission, FishingLimiter, LimiterConfig};
+use gatehouse_core::model::ClientId;
+use gatehouse_core::{StoreError, UnixTime};
+
+use crate::conn::RedisConnection;
+use crate::keys::Keys;
+use crate::{scripts, Error};
+
+/// The longest a limiter entry lives (10 years), for configurations that
+/// never refill: Redis refuses expiry times past `i64::MAX` ms.
+const MAX_TTL_MS: u64 = 10 * 365 * 24 * 3600 * 1000;
+
+/// How long an entry outlives full recovery. A recovered TAT (at or before
+/// `now`) decides exactly like a missing one, so keeping it longer never
+/// changes a decision; the grace absorbs clock skew between app instances
+/// (and Redis), whose clocks the TTL would otherwise have to trust.
+const TTL_GRACE_MS: u64 = 60_000;
+
+/// A [`FishingLimiter`] in Redis: the GCRA of
+/// [`gcra_admission`]/[`gcra_charge`](gatehouse_core::limiter::gcra_charge),
+/// with the caller's theoretical arrival time (ms) under `<prefix>l:<caller>`.
+///
+/// [`check`](FishingLimiter::check) reads the TAT (one `GET`) and decides
+/// with the core's own function; [`charge`](FishingLimiter::charge) is one
+/// Lua script that advances the TAT atomically and sets a TTL that ends a
+/// minute after the caller has fully recovered. Decisions are the core's, to the
+/// millisecond, for every TAT below 2^53 ms (any real clock and rate).
+#[derive(Debug, Clone)]
+pub struct RedisLimiter {
+    conn: RedisConnection,
+    keys: Keys,
+    cfg: LimiterConfig,
+}
+
+impl RedisLimiter {
+    /// A limiter on `conn` with keys under `prefix`.
+    ///
+    /// # Errors
+    /// [`Error::InvalidPrefix`] when the prefix contains `{` or `}`.
+    pub fn new(conn: RedisConnection, prefix: &str, cfg: LimiterConfig) -> Result<Self, Error> {
+        Ok(Self::with_keys(conn, Keys::new(prefix)?, cfg))
+    }
+
+    pub(crate) fn with_keys(conn: RedisConnection, keys: Keys, cfg: LimiterConfig) -> Self {
+        Self { conn, keys, cfg }
+    }
+
+    /// The settings.
+    pub fn config(&self) -> LimiterConfig {
+        self.cfg
+    }
+}
+
+/// Parses a stored TAT; one past `u64::MAX` (a saturated double) reads as
+/// `u64::MAX`, like the core's saturating arithmetic.
+fn parse_tat(v: &[u8]) -> Result<u64, StoreError> {
+    let s = std::str::from_utf8(v).map_err(|_| StoreError::Corrupt("limiter value".into()))?;
+    match s.parse::<u64>() {
+        Ok(t) => Ok(t),
+        Err(_) if !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit()) => Ok(u64::MAX),
+        Err(_) => Err(StoreError::Corrupt("limiter value".into())),
+    }
+}
+
+impl FishingLimiter for RedisLimiter {
+    async fn check(&self, caller: &ClientId, now: UnixTime) -> Result<Admission, StoreError> {
+        let v: Option<Vec<u8>> = self.conn.query(redis::cmd("GET").arg(self.keys.limiter(caller))).await?;
+        let tat = v.map(|v| parse_tat(&v)).transpose()?.unwrap_or(0);
+        Ok(gcra_admission(&self.cfg, tat, now.0.saturating_mul(1000)))
+    }
+
+    async fn charge(&self, caller: &ClientId, now: UnixTime) -> Result<(), StoreError> {
+        let mut inv = scripts::CHARGE.prepare_invoke();
+        inv.key(self.keys.limiter(caller))
+            .arg(now.0.saturating_mul(1000))
+            .arg(self.cfg.cost_ms())
+            .arg(TTL_GRACE_MS)
+            .arg(MAX_TTL_MS);
+        self.conn.invoke::<i64>(&inv).await?;
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn tat_parsing() {
+        assert_eq!(parse_tat(b"1234").unwrap(), 1234);
+        assert_eq!(parse_tat(b"18446744073709551616").unwrap(), u64::MAX);
+        assert!(parse_tat(b"1e5").is_err());
+        assert!(parse_tat(b"").is_err());
+    }
+}

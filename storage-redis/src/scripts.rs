@@ -1,0 +1,114 @@
+//! The Lua scripts. Each runs atomically on the node that owns its first
+//! key; all keys a script touches share one hash tag (one grant), so they
+//! live on that node, in one slot, on Redis Cluster too.
+//!
+//! A token value is one state byte (`a` active, `r` revoked, `c` consumed)
+//! followed by the record JSON; state changes are a one-byte `SETRANGE`,
+//! which keeps the key's TTL.
+
+use std::sync::LazyLock;
+
+use redis::Script;
+
+/// KEYS: token, grant. ARGV: value, member, ttl ms.
+/// Returns 1 when stored, 0 when the token key exists (nothing changes).
+pub(crate) static INSERT: LazyLock<Script> = LazyLock::new(|| {
+    Script::new(
+        r"
+local v = ARGV[1]
+if redis.call('HEXISTS', KEYS[2], '!revoked') == 1 then v = 'r' .. string.sub(v, 2) end
+if not redis.call('SET', KEYS[1], v, 'NX', 'PX', ARGV[3]) then return 0 end
+redis.call('HSET', KEYS[2], ARGV[2], '1')
+if redis.call('PTTL', KEYS[2]) < tonumber(ARGV[3]) then redis.call('PEXPIRE', KEYS[2], ARGV[3]) end
+return 1
+",
+    )
+});
+
+/// KEYS: token, its grant, then per replacement: token, grant.
+/// ARGV: per replacement: value, member, ttl ms.
+/// Returns `{code, old value}`: 0 unknown, 1 replayed, 2 taken, 3 conflict.
+pub(crate) static CONSUME: LazyLock<Script> = LazyLock::new(|| {
+    Script::new(
+        r"
+local cur = redis.call('GET', KEYS[1])
+if not cur then return {0, ''} end
+if string.sub(cur, 1, 1) ~= 'a' then return {1, cur} end
+local n = (#KEYS - 2) / 2
+local seen = {}
+for i = 1, n do
+  local k = KEYS[1 + 2 * i]
+  if seen[k] or redis.call('EXISTS', k) == 1 then return {3, ''} end
+  seen[k] = true
+end
+redis.call('SETRANGE', KEYS[1], 0, 'c')
+for i = 1, n do
+  local k, g = KEYS[1 + 2 * i], KEYS[2 + 2 * i]
+  local v, m, ttl = ARGV[3 * i - 2], ARGV[3 * i - 1], ARGV[3 * i]
+  if redis.call('HEXISTS', g, '!revoked') == 1 then v = 'r' .. string.sub(v, 2) end
+  redis.call('SET', k, v, 'PX', ttl)
+  redis.call('HSET', g, m, '1')
+  if redis.call('PTTL', g) < tonumber(ttl) then redis.call('PEXPIRE', g, ttl) end
+end
+return {2, cur}
+",
+    )
+});
+
+/// KEYS: token. Returns 1 when the token existed (now revoked), else 0.
+pub(crate) static REVOKE: LazyLock<Script> = LazyLock::new(|| {
+    Script::new(
+        r"
+if redis.call('EXISTS', KEYS[1]) == 0 then return 0 end
+redis.call('SETRANGE', KEYS[1], 0, 'r')
+return 1
+",
+    )
+});
+
+/// KEYS: grant. ARGV: token key base (`<p>t:{<grant>}:`), marker ttl ms.
+///
+/// Token keys are built from the grant's member list, so they are not in
+/// KEYS; they share the grant key's hash tag, hence its slot and node, which
+/// is what Redis Cluster requires of a script.
+pub(crate) static REVOKE_GRANT: LazyLock<Script> = LazyLock::new(|| {
+    Script::new(
+        r"
+local members = redis.call('HKEYS', KEYS[1])
+for _, m in ipairs(members) do
+  if m ~= '!revoked' then
+    local k = ARGV[1] .. m
+    if redis.call('EXISTS', k) == 1 then
+      redis.call('SETRANGE', k, 0, 'r')
+    else
+      redis.call('HDEL', KEYS[1], m)
+    end
+  end
+end
+redis.call('HSET', KEYS[1], '!revoked', '1')
+if redis.call('PTTL', KEYS[1]) < 0 then redis.call('PEXPIRE', KEYS[1], ARGV[2]) end
+return 1
+",
+    )
+});
+
+/// GCRA charge. KEYS: limiter. ARGV: now ms, cost ms, grace ms, max ttl ms.
+/// Stores `max(tat, now) + cost` with a TTL until it is fully recovered,
+/// plus the grace.
+/// Lua numbers are doubles: exact for every TAT below 2^53 ms.
+pub(crate) static CHARGE: LazyLock<Script> = LazyLock::new(|| {
+    Script::new(
+        r"
+local tat = tonumber(redis.call('GET', KEYS[1]) or '0') or 0
+local now = tonumber(ARGV[1])
+if tat < now then tat = now end
+tat = tat + tonumber(ARGV[2])
+local ttl = tat - now + tonumber(ARGV[3])
+local max = tonumber(ARGV[4])
+if ttl > max then ttl = max end
+if ttl < 1 then ttl = 1 end
+redis.call('SET', KEYS[1], string.format('%.0f', tat), 'PX', string.format('%.0f', ttl))
+return 1
+",
+    )
+});

@@ -1,0 +1,261 @@
+//! [`RedisStore`]: the [`TokenStore`] and [`ClientRegistry`] on Redis.
+
+use std::fmt;
+use std::sync::Arc;
+use std::time::Duration;
+
+use gatehouse_core::model::{Client, ClientId, GrantId, TokenDigest, TokenRecord, TokenState};
+use gatehouse_core::{
+    ClientRegistry, Clock, Consumed, LimiterConfig, StoreError, SystemClock, TokenStore, UnixTime,
+};
+
+use crate::conn::{RedisConnection, DEFAULT_TIMEOUT};
+use crate::keys::Keys;
+use crate::{scripts, Error, RedisLimiter};
+
+/// The longest TTL we ask Redis for (100 years): Redis refuses expiry
+/// times past `i64::MAX` ms, and a record "valid forever" needs no more.
+const MAX_TTL_MS: u64 = 100 * 365 * 24 * 3600 * 1000;
+
+/// Store settings besides the connection.
+#[derive(Debug, Clone)]
+#[non_exhaustive]
+pub struct RedisOptions {
+    prefix: String,
+    ttl_grace: Duration,
+}
+
+impl RedisOptions {
+    /// Settings with this key prefix (e.g. `"myapp:"`; may be empty) and a
+    /// TTL grace of one minute.
+    pub fn new(prefix: &str) -> Self {
+        Self { prefix: prefix.to_owned(), ttl_grace: Duration::from_secs(60) }
+    }
+
+    /// How long a key outlives its token's `expires_at`. Redis then drops
+    /// it. The grace absorbs clock skew between app instances: a record
+    /// one instance still reads as live is never missing on another. It is
+    /// also the TTL of the revoked-marker of a grant that has no live token.
+    #[must_use]
+    pub fn ttl_grace(mut self, grace: Duration) -> Self {
+        self.ttl_grace = grace;
+        self
+    }
+}
+
+/// Token records and clients in Redis (single node or Cluster), shared by
+/// every app instance that uses the same Redis and key prefix.
+///
+/// - **Keys**: see the layout in the crate docs. Each token key and grant
+///   key has a TTL derived from the token's expiry (plus a grace), so
+///   Redis drops expired state by itself; [`purge_expired`] is a no-op.
+/// - **Atomicity**: insert is `SET NX`; consume, revoke and revoke-grant
+///   are single Lua scripts (EVALSHA) over one grant's keys, which share a
+///   hash tag and so one Cluster slot.
+/// - **Failure**: every call is bounded by the connection's timeout and
+///   fails closed with [`StoreError::Backend`]; the connection reconnects
+///   by itself when Redis is back.
+///
+/// [`purge_expired`]: TokenStore::purge_expired
+#[derive(Clone)]
+pub struct RedisStore {
+    conn: RedisConnection,
+    keys: Keys,
+    grace_ms: u64,
+    clock: Arc<dyn Clock>,
+}
+
+impl fmt::Debug for RedisStore {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("RedisStore")
+            .field("conn", &self.conn)
+            .field("prefix", &self.keys.prefix())
+            .field("grace_ms", &self.grace_ms)
+            .finish_non_exhaustive()
+    }
+}
+
+impl RedisStore {
+    /// Connects to one Redis server (e.g. `redis://127.0.0.1:6379/`) with
+    /// the default timeout (500 ms) and keys starting with `prefix`.
+    ///
+    /// # Errors
+    /// [`Error::InvalidPrefix`], or a connection failure.
+    pub async fn connect(url: &str, prefix: &str) -> Result<Self, Error> {
+        let opts = RedisOptions::new(prefix);
+        Keys::new(prefix)?;
+        Self::with_connection(RedisConnection::connect(url, DEFAULT_TIMEOUT).await?, opts)
+    }
+
+    /// Connects to a Redis Cluster through any of its nodes, with the
+    /// default timeout and keys starting with `prefix`.
+    ///
+    /// # Errors
+    /// [`Error::InvalidPrefix`], or a connection failure.
+    pub async fn connect_cluster<S: AsRef<str>>(nodes: &[S], prefix: &str) -> Result<Self, Error> {
+        let opts = RedisOptions::new(prefix);
+        Keys::new(prefix)?;
+        Self::with_connection(RedisConnection::connect_cluster(nodes, DEFAULT_TIMEOUT).await?, opts)
+    }
+
+    /// A store on an existing connection (its timeout bounds every call).
+    ///
+    /// # Errors
+    /// [`Error::InvalidPrefix`] when the prefix contains `{` or `}`.
+    pub fn with_connection(conn: RedisConnection, opts: RedisOptions) -> Result<Self, Error> {
+        Ok(Self {
+            conn,
+            keys: Keys::new(&opts.prefix)?,
+            grace_ms: u64::try_from(opts.ttl_grace.as_millis()).unwrap_or(u64::MAX),
+            clock: Arc::new(SystemClock),
+        })
+    }
+
+    /// Uses `clock` to turn `expires_at` into a TTL (the default is the
+    /// system clock). Give it the clock the core uses.
+    #[must_use]
+    pub fn with_clock(mut self, clock: impl Clock) -> Self {
+        self.clock = Arc::new(clock);
+        self
+    }
+
+    /// The connection, to share with a [`RedisLimiter`] or other stores.
+    pub fn connection(&self) -> &RedisConnection {
+        &self.conn
+    }
+
+    /// The key prefix.
+    pub fn prefix(&self) -> &str {
+        self.keys.prefix()
+    }
+
+    /// A fishing limiter on the same connection and key prefix.
+    pub fn limiter(&self, cfg: LimiterConfig) -> RedisLimiter {
+        RedisLimiter::with_keys(self.conn.clone(), self.keys.clone(), cfg)
+    }
+
+    fn ttl_ms(&self, expires_at: UnixTime) -> u64 {
+        let left = expires_at.0.saturating_sub(self.clock.now().0);
+        left.saturating_mul(1000).saturating_add(self.grace_ms).clamp(1, MAX_TTL_MS)
+    }
+}
+
+fn state_byte(s: TokenState) -> Result<u8, Error> {
+    match s {
+        TokenState::Active => Ok(b'a'),
+        TokenState::Revoked => Ok(b'r'),
+        TokenState::Consumed => Ok(b'c'),
+        other => Err(Error::UnsupportedState(format!("{other:?}"))),
+    }
+}
+
+fn encode(rec: &TokenRecord) -> Result<Vec<u8>, StoreError> {
+    let mut v = Vec::with_capacity(512);
+    v.push(state_byte(rec.state)?);
+    serde_json::to_writer(&mut v, rec).map_err(|e| StoreError::Corrupt(e.to_string()))?;
+    Ok(v)
+}
+
+fn decode(digest: &TokenDigest, v: &[u8]) -> Result<TokenRecord, StoreError> {
+    let (&b, json) = v.split_first().ok_or_else(|| StoreError::Corrupt("empty token value".into()))?;
+    let state = match b {
+        b'a' => TokenState::Active,
+        b'r' => TokenState::Revoked,
+        b'c' => TokenState::Consumed,
+        _ => return Err(StoreError::Corrupt("unknown state byte".into())),
+    };
+    let mut rec: TokenRecord =
+        serde_json::from_slice(json).map_err(|e| StoreError::Corrupt(format!("token record: {e}")))?;
+    if rec.digest != *digest {
+        return Err(StoreError::Corrupt("record stored under another digest".into()));
+    }
+    rec.state = state;
+    Ok(rec)
+}
+
+impl TokenStore for RedisStore {
+    async fn insert(&self, record: TokenRecord) -> Result<(), StoreError> {
+        let d = record.digest;
+        let mut inv = scripts::INSERT.prepare_invoke();
+        inv.key(self.keys.token(&d))
+            .key(self.keys.grant(&d.grant()))
+            .arg(encode(&record)?)
+            .arg(d.hash_hex())
+            .arg(self.ttl_ms(record.expires_at));
+        match self.conn.invoke::<i64>(&inv).await? {
+            1 => Ok(()),
+            _ => Err(StoreError::Conflict),
+        }
+    }
+
+    async fn get(&self, digest: &TokenDigest) -> Result<Option<TokenRecord>, StoreError> {
+        let v: Option<Vec<u8>> = self.conn.query(redis::cmd("GET").arg(self.keys.token(digest))).await?;
+        v.map(|v| decode(digest, &v)).transpose()
+    }
+
+    async fn consume(
+        &self,
+        digest: &TokenDigest,
+        replacements: Vec<TokenRecord>,
+    ) -> Result<Consumed, StoreError> {
+        let grant = digest.grant();
+        if self.conn.is_cluster() && replacements.iter().any(|r| r.digest.grant() != grant) {
+            return Err(Error::CrossSlot.into());
+        }
+        let mut inv = scripts::CONSUME.prepare_invoke();
+        inv.key(self.keys.token(digest)).key(self.keys.grant(&grant));
+        for r in &replacements {
+            inv.key(self.keys.token(&r.digest))
+                .key(self.keys.grant(&r.digest.grant()))
+                .arg(encode(r)?)
+                .arg(r.digest.hash_hex())
+                .arg(self.ttl_ms(r.expires_at));
+        }
+        let (code, old): (i64, Vec<u8>) = self.conn.invoke(&inv).await?;
+        match code {
+            0 => Ok(Consumed::Unknown),
+            1 => Ok(Consumed::Replayed(decode(digest, &old)?)),
+            2 => Ok(Consumed::Taken(decode(digest, &old)?)),
+            3 => Err(StoreError::Conflict),
+            _ => Err(Error::UnexpectedReply("consume").into()),
+        }
+    }
+
+    async fn revoke(&self, digest: &TokenDigest) -> Result<bool, StoreError> {
+        let mut inv = scripts::REVOKE.prepare_invoke();
+        inv.key(self.keys.token(digest));
+        Ok(self.conn.invoke::<i64>(&inv).await? == 1)
+    }
+
+    async fn revoke_grant(&self, grant: &GrantId) -> Result<(), StoreError> {
+        let mut inv = scripts::REVOKE_GRANT.prepare_invoke();
+        inv.key(self.keys.grant(grant)).arg(self.keys.token_base(grant)).arg(self.grace_ms.max(1));
+        self.conn.invoke::<i64>(&inv).await?;
+        Ok(())
+    }
+
+    async fn purge_expired(&self, _now: UnixTime, _limit: usize) -> Result<usize, StoreError> {
+        // Every key has a TTL: Redis drops expired records by itself.
+        Ok(0)
+    }
+}
+
+impl ClientRegistry for RedisStore {
+    async fn client(&self, id: &ClientId) -> Result<Option<Client>, StoreError> {
+        let v: Option<Vec<u8>> = self.conn.query(redis::cmd("GET").arg(self.keys.client(id))).await?;
+        v.map(|v| serde_json::from_slice(&v).map_err(|e| StoreError::Corrupt(format!("client: {e}"))))
+            .transpose()
+    }
+
+    async fn put_client(&self, client: Client) -> Result<(), StoreError> {
+        // Client JSON holds the secret's digest only, never the secret.
+        let json = serde_json::to_vec(&client).map_err(|e| StoreError::Corrupt(e.to_string()))?;
+        self.conn.query::<()>(redis::cmd("SET").arg(self.keys.client(&client.id)).arg(json)).await?;
+        Ok(())
+    }
+
+    async fn remove_client(&self, id: &ClientId) -> Result<bool, StoreError> {
+        let n: i64 = self.conn.query(redis::cmd("DEL").arg(self.keys.client(id))).await?;
+        Ok(n > 0)
+    }
+}

@@ -1,0 +1,130 @@
+//! The shared fishing limiter: same decisions as the core's GCRA, shared by
+//! every instance on one Redis.
+#![allow(clippy::unwrap_used)]
+
+mod common;
+
+use std::time::Duration;
+
+use gatehouse_core::limiter::{Admission, FishingLimiter, LimiterConfig, MemoryLimiter};
+use gatehouse_core::model::ClientId;
+use gatehouse_core::UnixTime;
+use gatehouse_redis::testing::{unique_prefix, TestCluster, TestRedis};
+use gatehouse_redis::{RedisConnection, RedisLimiter};
+
+async fn limiter(url: &str, prefix: &str, cfg: LimiterConfig) -> RedisLimiter {
+    let conn = RedisConnection::connect(url, Duration::from_millis(500)).await.unwrap();
+    RedisLimiter::new(conn, prefix, cfg).unwrap()
+}
+
+/// A caller throttled through one instance is throttled through the
+/// other, and only that caller.
+#[tokio::test]
+async fn throttled_on_one_instance_is_throttled_on_all() {
+    let redis = TestRedis::start();
+    let prefix = unique_prefix();
+    let cfg = LimiterConfig { burst: 3, per_minute: 60 };
+    let a = limiter(&redis.url(), &prefix, cfg).await;
+    let b = limiter(&redis.url(), &prefix, cfg).await;
+    let rs = ClientId::new("rs-1").unwrap();
+    let other = ClientId::new("rs-2").unwrap();
+    let t = common::now();
+    for _ in 0..3 {
+        assert_eq!(b.check(&rs, t).await.unwrap(), Admission::Allowed);
+        a.charge(&rs, t).await.unwrap();
+    }
+    assert_eq!(b.check(&rs, t).await.unwrap(), Admission::Throttled { retry_after: 1 });
+    assert_eq!(a.check(&rs, t).await.unwrap(), Admission::Throttled { retry_after: 1 });
+    assert_eq!(b.check(&other, t).await.unwrap(), Admission::Allowed);
+    assert_eq!(b.check(&rs, t.plus(1)).await.unwrap(), Admission::Allowed);
+    // Another prefix is another app: not throttled.
+    let c = limiter(&redis.url(), &unique_prefix(), cfg).await;
+    assert_eq!(c.check(&rs, t).await.unwrap(), Admission::Allowed);
+}
+
+/// Step both the Redis limiter and the core's in-memory one through the
+/// same pseudo-random checks and charges: every decision is identical.
+async fn same_decisions_as_core(url: Vec<String>, cluster: bool) {
+    let configs = [
+        LimiterConfig { burst: 1, per_minute: 1 },
+        LimiterConfig { burst: 3, per_minute: 60 },
+        LimiterConfig { burst: 20, per_minute: 60 },
+        LimiterConfig { burst: 5, per_minute: 7 },
+        LimiterConfig { burst: 2, per_minute: 6000 },
+    ];
+    let mut seed: u64 = 0x9e37_79b9_7f4a_7c15;
+    let mut next = move || {
+        seed ^= seed << 13;
+        seed ^= seed >> 7;
+        seed ^= seed << 17;
+        seed
+    };
+    for cfg in configs {
+        let prefix = unique_prefix();
+        let conn = if cluster {
+            RedisConnection::connect_cluster(&url, Duration::from_millis(500)).await.unwrap()
+        } else {
+            RedisConnection::connect(&url[0], Duration::from_millis(500)).await.unwrap()
+        };
+        let redis = RedisLimiter::new(conn, &prefix, cfg).unwrap();
+        let mem = MemoryLimiter::new(cfg);
+        let callers = [ClientId::new("a").unwrap(), ClientId::new("b{x}").unwrap()];
+        let mut t = UnixTime(1_700_000_000);
+        for step in 0..300 {
+            let c = &callers[usize::try_from(next() % 2).unwrap()];
+            match next() % 4 {
+                0 => t = t.plus(next() % 5),
+                1 | 2 => {
+                    redis.charge(c, t).await.unwrap();
+                    mem.charge(c, t).await.unwrap();
+                }
+                _ => {}
+            }
+            let want = mem.check(c, t).await.unwrap();
+            let got = redis.check(c, t).await.unwrap();
+            assert_eq!(got, want, "{cfg:?} step {step}");
+        }
+    }
+}
+
+#[tokio::test]
+async fn same_decisions_as_core_gcra() {
+    let redis = TestRedis::start();
+    same_decisions_as_core(vec![redis.url()], false).await;
+}
+
+#[tokio::test]
+async fn same_decisions_as_core_gcra_on_cluster() {
+    let cluster = TestCluster::start();
+    same_decisions_as_core(cluster.urls(), true).await;
+}
+
+/// A rate of zero never refills, as in the core.
+#[tokio::test]
+async fn zero_rate_never_refills() {
+    let redis = TestRedis::start();
+    let l = limiter(&redis.url(), &unique_prefix(), LimiterConfig { burst: 1, per_minute: 0 }).await;
+    let rs = ClientId::new("rs").unwrap();
+    l.charge(&rs, UnixTime(1_700_000_000)).await.unwrap();
+    l.charge(&rs, UnixTime(1_700_000_000)).await.unwrap();
+    assert!(matches!(l.check(&rs, UnixTime(1_800_000_000)).await.unwrap(), Admission::Throttled { .. }));
+}
+
+/// The limiter key carries a TTL that ends a minute (grace) after the
+/// caller has recovered.
+#[tokio::test]
+async fn limiter_key_has_a_ttl() {
+    let redis = TestRedis::start();
+    let prefix = unique_prefix();
+    let cfg = LimiterConfig { burst: 3, per_minute: 60 };
+    let l = limiter(&redis.url(), &prefix, cfg).await;
+    let rs = ClientId::new("rs").unwrap();
+    let now = common::now();
+    l.charge(&rs, now).await.unwrap();
+    l.charge(&rs, now).await.unwrap();
+    let conn = RedisConnection::connect(&redis.url(), Duration::from_millis(500)).await.unwrap();
+    let ttl: i64 = conn.query(redis::cmd("PTTL").arg(format!("{prefix}l:rs"))).await.unwrap();
+    assert!(ttl > 61_000 && ttl <= 62_000, "ttl {ttl}");
+    let tat: String = conn.query(redis::cmd("GET").arg(format!("{prefix}l:rs"))).await.unwrap();
+    assert_eq!(tat, (now.0 * 1000 + 2000).to_string());
+}

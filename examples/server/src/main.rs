@@ -1,1 +1,2 @@
+//! Example server (being written).
 fn main() {}

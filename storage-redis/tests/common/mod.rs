@@ -357,7 +357,7 @@ pub fn public_client(id: &str) -> Client {
         scope: Scope::parse("read").unwrap(),
         default_scope: Scope::empty(),
         audiences: Arc::from(Vec::new()),
-        redirect_uris: vec!["https://app.example/cb".into()],
+        redirect_uris: vec!["https://app.example/cb".to_owned()].into(),
         enabled: true,
     }
 }

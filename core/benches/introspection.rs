@@ -16,7 +16,8 @@ use std::time::Duration;
 use base64::Engine as _;
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion};
 use gatehouse_core::model::{
-    Client, ClientAuth, ClientId, GrantId, GrantType, Resource, ResourceServer, Scope, SecretDigest, TokenKind,
+    Client, ClientAuth, ClientId, GrantId, GrantType, Resource, ResourceServer, Scope, SecretDigest,
+    TokenKind,
 };
 use gatehouse_core::{AuthServer, ClientRegistry, Config, HttpRequest, Keyring, LimiterConfig};
 use gatehouse_memory::MemoryStore;

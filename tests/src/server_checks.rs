@@ -12,7 +12,7 @@ use gatehouse_core::{
 };
 use serde_json::Value;
 
-use crate::world::{basic, ids, raw_request, World, API, KEY, OTHER_API, T0};
+use crate::world::{basic, ids, raw_request, World, API, KEY, OTHER_API};
 
 const FORM: Header<'static> = Header::One(b"application/x-www-form-urlencoded");
 
@@ -51,9 +51,9 @@ async fn store_record<S: TokenStore + ClientRegistry>(
         subject: None,
         scope: Scope::parse("read").expect("scope"),
         audience: Arc::from(vec![Resource::new(API).expect("resource")]),
-        issued_at: T0,
-        not_before: T0,
-        expires_at: T0.plus(3600),
+        issued_at: w.t0,
+        not_before: w.t0,
+        expires_at: w.t0.plus(3600),
         jti: Jti::generate().expect("random"),
         state: TokenState::Active,
         code: None,
@@ -320,9 +320,9 @@ pub async fn introspection_active_has_all_fields<S: TokenStore + ClientRegistry>
     assert_eq!(b["scope"], "read write");
     assert_eq!(b["client_id"], "app");
     assert_eq!(b["token_type"], "Bearer");
-    assert_eq!(b["iat"], T0.0);
-    assert_eq!(b["nbf"], T0.0);
-    assert_eq!(b["exp"], T0.0 + 3600);
+    assert_eq!(b["iat"], w.t0.0);
+    assert_eq!(b["nbf"], w.t0.0);
+    assert_eq!(b["exp"], w.t0.0 + 3600);
     assert_eq!(b["aud"], serde_json::json!([API, OTHER_API]));
     assert_eq!(b["iss"], "https://issuer.example");
     assert_eq!(b["jti"].as_str().map(str::len), Some(22));
@@ -411,7 +411,7 @@ pub async fn introspection_respects_clock_skew<S: TokenStore + ClientRegistry>(s
 pub async fn introspection_not_yet_valid_inactive<S: TokenStore + ClientRegistry>(store: S) {
     let w = World::new(store).await;
     let t = store_record(&w, TokenKind::Access, GrantId::generate().expect("random"), |r| {
-        r.not_before = T0.plus(60);
+        r.not_before = w.t0.plus(60);
     })
     .await;
     assert_eq!(w.introspect(ids::RS, &t).await, inactive(InactiveReason::NotYetValid));

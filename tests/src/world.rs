@@ -18,8 +18,6 @@ use crate::wrappers::Instrumented;
 pub const API: &str = "https://api.example";
 /// A second resource, with its own resource server.
 pub const OTHER_API: &str = "https://other.example";
-/// Where the manual clock starts.
-pub const T0: UnixTime = UnixTime(1_700_000_000);
 /// The key the world's server signs with.
 pub const KEY: &[u8; 32] = b"conformance-suite-signing-key-01";
 
@@ -47,8 +45,12 @@ pub mod ids {
 pub struct World<S> {
     /// The server under test.
     pub server: AuthServer<Instrumented<S>>,
-    /// Its clock.
+    /// Its clock. It starts at the real time, [`World::t0`], so backends
+    /// that turn expiry into a TTL against the wall clock (Redis) keep
+    /// records for as long as the checks need them.
     pub clock: ManualClock,
+    /// When the clock started.
+    pub t0: UnixTime,
     /// The same keys as the server, to mint tokens that were never stored.
     pub keys: Keyring,
     /// Each confidential client's raw secret, by id.
@@ -92,7 +94,8 @@ impl<S: TokenStore + ClientRegistry> World<S> {
         config.limiter = LimiterConfig { burst: 5, per_minute: 60 };
         adjust(&mut config);
         let keys = Keyring::new((KeyId::new("k1").expect("valid kid"), KEY), &[]).expect("valid keyring");
-        let clock = ManualClock::new(T0);
+        let t0 = gatehouse_core::Clock::now(&gatehouse_core::SystemClock);
+        let clock = ManualClock::new(t0);
         let store = Instrumented::new(store);
         let cc = [GrantType::ClientCredentials];
         let mut secrets = Vec::new();
@@ -116,7 +119,7 @@ impl<S: TokenStore + ClientRegistry> World<S> {
             store.put_client(c).await.expect("register client");
         }
         let server = AuthServer::new(store, keys.clone(), config).with_clock(clock.clone());
-        Self { server, clock, keys, secrets }
+        Self { server, clock, t0, keys, secrets }
     }
 
     /// The raw secret of a confidential client.

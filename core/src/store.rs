@@ -102,6 +102,12 @@ pub trait TokenStore: Send + Sync + 'static {
     /// changes and the call reports [`Consumed::Replayed`] or
     /// [`Consumed::Unknown`].
     ///
+    /// Every replacement belongs to the consumed token's grant (its digest
+    /// carries the same [`GrantId`]): the core never mixes grants, and a
+    /// clustered backend relies on it to keep the operation in one slot. A
+    /// backend may refuse a replacement from another grant with
+    /// [`StoreError::Backend`], changing nothing.
+    ///
     /// Expiry is not checked here: the core decides on the record first.
     ///
     /// # Errors
@@ -124,7 +130,9 @@ pub trait TokenStore: Send + Sync + 'static {
     /// or one client_credentials request), in one step: after it returns,
     /// every such token reads `Revoked`, and a racing
     /// [`consume`](Self::consume) of one of them either completed before (its
-    /// replacements are revoked too) or reports `Replayed`.
+    /// replacements are revoked too) or reports `Replayed`. The core never
+    /// inserts into a grant it revoked; a backend may store such a late
+    /// insert either as given or as revoked.
     ///
     /// # Errors
     /// [`StoreError::Backend`].

@@ -18,7 +18,7 @@ pub const MIN_SECRET_LEN: usize = 32;
 
 /// The stored form of a client secret: a domain-separated SHA-256 digest.
 ///
-/// It has no `PartialEq`: the only comparison is [`SecretDigest::matches`],
+/// It has no `PartialEq`: the only comparison is an internal one
 /// which runs in constant time. `Debug` prints a placeholder.
 #[derive(Clone)]
 pub struct SecretDigest([u8; 32]);

@@ -125,6 +125,7 @@ pub(crate) fn migrate_to(conn: &mut Connection, path: &Path, target: i64) -> Res
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
 

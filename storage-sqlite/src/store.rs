@@ -245,8 +245,8 @@ fn insert_all<R: std::borrow::Borrow<TokenRecord>>(
 }
 
 impl TokenStore for SqliteStore {
-    fn insert(&self, record: TokenRecord) -> impl Future<Output = Result<(), StoreError>> + Send {
-        async move { self.insert_now(&record) }
+    async fn insert(&self, record: TokenRecord) -> Result<(), StoreError> {
+        self.insert_now(&record)
     }
 
     fn get(
@@ -276,12 +276,8 @@ impl TokenStore for SqliteStore {
         async move { self.revoke_grant_now(&grant) }
     }
 
-    fn purge_expired(
-        &self,
-        now: UnixTime,
-        limit: usize,
-    ) -> impl Future<Output = Result<usize, StoreError>> + Send {
-        async move { self.purge_now(now, limit) }
+    async fn purge_expired(&self, now: UnixTime, limit: usize) -> Result<usize, StoreError> {
+        self.purge_now(now, limit)
     }
 }
 
@@ -291,12 +287,46 @@ impl ClientRegistry for SqliteStore {
         async move { self.client_now(&id) }
     }
 
-    fn put_client(&self, client: Client) -> impl Future<Output = Result<(), StoreError>> + Send {
-        async move { self.put_client_now(&client) }
+    async fn put_client(&self, client: Client) -> Result<(), StoreError> {
+        self.put_client_now(&client)
     }
 
     fn remove_client(&self, id: &ClientId) -> impl Future<Output = Result<bool, StoreError>> + Send {
         let id = id.clone();
         async move { self.remove_client_now(&id) }
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+
+    /// The query plan's detail lines for `sql`.
+    fn plan(sql: &str) -> String {
+        let mut conn = Connection::open_in_memory().unwrap();
+        crate::schema::migrate(&mut conn, Path::new(":memory:")).unwrap();
+        let mut st = conn.prepare(&format!("EXPLAIN QUERY PLAN {sql}")).unwrap();
+        let nulls = vec![rusqlite::types::Null; st.parameter_count()];
+        let rows = st.query_map(rusqlite::params_from_iter(nulls), |r| r.get::<_, String>(3)).unwrap();
+        rows.collect::<Result<Vec<_>, _>>().unwrap().join("\n")
+    }
+
+    #[test]
+    fn lookups_by_digest_and_grant_use_the_primary_key() {
+        for sql in [SELECT_TOKEN, TAKE_TOKEN, REVOKE_TOKEN] {
+            let p = plan(sql);
+            assert!(p.contains("USING PRIMARY KEY (grant_id=? AND hash=?)"), "{sql}:\n{p}");
+        }
+        let p = plan(REVOKE_GRANT);
+        assert!(p.contains("USING PRIMARY KEY (grant_id=?)"), "{p}");
+        assert!(!p.contains("SCAN"), "{p}");
+    }
+
+    #[test]
+    fn purge_walks_the_expiry_index() {
+        let p = plan(PURGE);
+        assert!(p.contains("USING COVERING INDEX tokens_by_expiry (expires_at<?)"), "{p}");
+        assert!(!p.contains("SCAN tokens"), "{p}");
     }
 }

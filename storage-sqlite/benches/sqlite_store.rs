@@ -53,7 +53,7 @@ impl Keys {
         TokenDigest::new(GrantId::from_bytes(self.bytes()), self.bytes())
     }
 
-    fn record_for(&mut self, digest: TokenDigest, client: &ClientId, scope: &Scope) -> TokenRecord {
+    fn record_for(&mut self, digest: TokenDigest, exp: u64, client: &ClientId, scope: &Scope) -> TokenRecord {
         TokenRecord {
             digest,
             kind: TokenKind::Access,
@@ -63,7 +63,7 @@ impl Keys {
             audience: Vec::new().into(),
             issued_at: UnixTime(1_700_000_000),
             not_before: UnixTime(1_700_000_000),
-            expires_at: UnixTime(1_700_003_600 + self.next_u64() % 3_600),
+            expires_at: UnixTime(exp),
             jti: Jti::from_bytes(self.bytes()),
             state: TokenState::Active,
             code: None,
@@ -72,7 +72,13 @@ impl Keys {
 
     fn record(&mut self) -> TokenRecord {
         let digest = self.digest();
-        self.record_for(digest, &ClientId::new("bench-client").unwrap(), &Scope::parse("read write").unwrap())
+        let exp = 1_700_003_600 + self.next_u64() % 3_600;
+        self.record_for(
+            digest,
+            exp,
+            &ClientId::new("bench-client").unwrap(),
+            &Scope::parse("read write").unwrap(),
+        )
     }
 }
 
@@ -87,7 +93,7 @@ impl Drop for TempDb {
 /// A store holding `n` tokens, and up to 10 000 of their digests, in
 /// random order.
 ///
-/// The keys are inserted in sorted order: a 1M fill in random order spends
+/// The keys (and expiry times) are inserted in sorted order: a 1M fill in random order spends
 /// minutes evicting and re-reading B-tree pages. Sorted insertion leaves
 /// full pages, as after a `VACUUM`; a store filled by random inserts over
 /// time has pages about 70 % full and a slightly larger file.
@@ -102,8 +108,15 @@ fn filled(n: usize, keys: &mut Keys) -> (TempDb, SqliteStore, Vec<TokenDigest>) 
     let mut sample: Vec<TokenDigest> = digests.iter().step_by(step).copied().collect();
     digests.sort_unstable();
     let (client, scope) = (ClientId::new("bench-client").unwrap(), Scope::parse("read write").unwrap());
-    for chunk in digests.chunks(100_000) {
-        let batch: Vec<TokenRecord> = chunk.iter().map(|d| keys.record_for(*d, &client, &scope)).collect();
+    // Expiry times spread over an hour and rise with the key, so that the
+    // expiry index is appended to in order too.
+    let exp = |i: usize| 1_700_003_600 + (i * 3_600 / n) as u64;
+    for (c, chunk) in digests.chunks(100_000).enumerate() {
+        let batch: Vec<TokenRecord> = chunk
+            .iter()
+            .enumerate()
+            .map(|(i, d)| keys.record_for(*d, exp(c * 100_000 + i), &client, &scope))
+            .collect();
         store.insert_batch(batch).unwrap();
     }
     // Shuffle the sample so consecutive gets hit unrelated pages.

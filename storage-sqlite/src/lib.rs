@@ -1,1 +1,16 @@
-//! sqlite token store for gatehouse (work in progress).
+#![doc = include_str!("../README.md")]
+#![forbid(unsafe_code)]
+
+mod codec;
+mod conn;
+mod error;
+mod schema;
+mod store;
+
+pub use conn::{SqliteConfig, Synchronous};
+pub use error::SqliteError;
+pub use store::SqliteStore;
+
+/// The schema version this crate creates and migrates to
+/// (`PRAGMA user_version` of its files).
+pub const SCHEMA_VERSION: i64 = schema::CURRENT_VERSION;

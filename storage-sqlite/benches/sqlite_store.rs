@@ -1,0 +1,172 @@
+//! Store-level costs with 1k and 1M stored tokens: get (hit), get (miss),
+//! insert (one commit each, with `synchronous` FULL and NORMAL).
+//!
+//! `cargo bench -p gatehouse-sqlite --bench sqlite_store`
+//!
+//! Introspection and issuance through the core server API are benched
+//! separately once that API exists; these figures are the storage part.
+#![allow(missing_docs, clippy::unwrap_used)]
+
+use std::future::Future;
+use std::hint::black_box;
+use std::path::PathBuf;
+use std::pin::pin;
+use std::task::{Context, Poll, Waker};
+use std::time::{Duration, Instant};
+
+use criterion::{criterion_group, criterion_main, BatchSize, Criterion};
+use gatehouse_core::model::{ClientId, GrantId, Jti, Scope, TokenDigest, TokenKind, TokenRecord, TokenState};
+use gatehouse_core::{TokenStore, UnixTime};
+use gatehouse_sqlite::{SqliteConfig, SqliteStore, Synchronous};
+
+/// The store's futures are ready on their first poll.
+fn run<F: Future>(f: F) -> F::Output {
+    let mut f = pin!(f);
+    match f.as_mut().poll(&mut Context::from_waker(Waker::noop())) {
+        Poll::Ready(v) => v,
+        Poll::Pending => panic!("not ready"),
+    }
+}
+
+/// splitmix64: fast, deterministic, uniformly spread keys (real digests are
+/// uniform too), without a CSPRNG call per record.
+struct Keys(u64);
+
+impl Keys {
+    fn next_u64(&mut self) -> u64 {
+        self.0 = self.0.wrapping_add(0x9e37_79b9_7f4a_7c15);
+        let mut z = self.0;
+        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+        z ^ (z >> 31)
+    }
+
+    fn bytes<const N: usize>(&mut self) -> [u8; N] {
+        let mut out = [0u8; N];
+        for chunk in out.chunks_mut(8) {
+            chunk.copy_from_slice(&self.next_u64().to_le_bytes()[..chunk.len()]);
+        }
+        out
+    }
+
+    fn digest(&mut self) -> TokenDigest {
+        TokenDigest::new(GrantId::from_bytes(self.bytes()), self.bytes())
+    }
+
+    fn record_for(&mut self, digest: TokenDigest, exp: u64, client: &ClientId, scope: &Scope) -> TokenRecord {
+        TokenRecord {
+            digest,
+            kind: TokenKind::Access,
+            client_id: client.clone(),
+            subject: None,
+            scope: scope.clone(),
+            audience: Vec::new().into(),
+            issued_at: UnixTime(1_700_000_000),
+            not_before: UnixTime(1_700_000_000),
+            expires_at: UnixTime(exp),
+            jti: Jti::from_bytes(self.bytes()),
+            state: TokenState::Active,
+            code: None,
+        }
+    }
+
+    fn record(&mut self) -> TokenRecord {
+        let digest = self.digest();
+        let exp = 1_700_003_600 + self.next_u64() % 3_600;
+        self.record_for(
+            digest,
+            exp,
+            &ClientId::new("bench-client").unwrap(),
+            &Scope::parse("read write").unwrap(),
+        )
+    }
+}
+
+struct TempDb(PathBuf);
+
+impl Drop for TempDb {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+/// A store holding `n` tokens, and up to 10 000 of their digests, in
+/// random order.
+///
+/// The keys (and expiry times) are inserted in sorted order: a 1M fill in random order spends
+/// minutes evicting and re-reading B-tree pages. Sorted insertion leaves
+/// full pages, as after a `VACUUM`; a store filled by random inserts over
+/// time has pages about 70 % full and a slightly larger file.
+fn filled(n: usize, keys: &mut Keys) -> (TempDb, SqliteStore, Vec<TokenDigest>) {
+    let dir = std::env::temp_dir().join(format!("gatehouse-sqlite-bench-{n}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    let store = SqliteStore::open(dir.join("tokens.db")).unwrap();
+    let started = Instant::now();
+    let mut digests: Vec<TokenDigest> = (0..n).map(|_| keys.digest()).collect();
+    let step = (n / 10_000).max(1);
+    let mut sample: Vec<TokenDigest> = digests.iter().step_by(step).copied().collect();
+    digests.sort_unstable();
+    let (client, scope) = (ClientId::new("bench-client").unwrap(), Scope::parse("read write").unwrap());
+    // Expiry times spread over an hour and rise with the key, so that the
+    // expiry index is appended to in order too.
+    let exp = |i: usize| 1_700_003_600 + (i * 3_600 / n) as u64;
+    for (c, chunk) in digests.chunks(100_000).enumerate() {
+        let batch: Vec<TokenRecord> = chunk
+            .iter()
+            .enumerate()
+            .map(|(i, d)| keys.record_for(*d, exp(c * 100_000 + i), &client, &scope))
+            .collect();
+        store.insert_batch(batch).unwrap();
+    }
+    // Shuffle the sample so consecutive gets hit unrelated pages.
+    for i in (1..sample.len()).rev() {
+        let j = usize::try_from(keys.next_u64() % (i as u64 + 1)).unwrap();
+        sample.swap(i, j);
+    }
+    eprintln!("filled {n} tokens in {:.1?}", started.elapsed());
+    (TempDb(dir), store, sample)
+}
+
+fn bench_store(c: &mut Criterion) {
+    let mut keys = Keys(42);
+    // `GATEHOUSE_BENCH_SIZES=1k` skips the 1M fill for a quick run.
+    let only = std::env::var("GATEHOUSE_BENCH_SIZES").ok();
+    for (n, label) in [(1_000, "1k"), (1_000_000, "1M")] {
+        if only.as_deref().is_some_and(|o| !o.split(',').any(|s| s == label)) {
+            continue;
+        }
+        let (dir, store, sample) = filled(n, &mut keys);
+        let mut g = c.benchmark_group(format!("sqlite_store/{label}"));
+        g.sample_size(30).warm_up_time(Duration::from_secs(1)).measurement_time(Duration::from_secs(4));
+
+        let mut i = 0;
+        g.bench_function("get_hit", |b| {
+            b.iter(|| {
+                i = (i + 1) % sample.len();
+                let r = run(store.get(black_box(&sample[i]))).unwrap();
+                black_box(r.unwrap());
+            });
+        });
+        g.bench_function("get_miss", |b| {
+            b.iter_batched(
+                || keys.record().digest,
+                |d| black_box(run(store.get(&d)).unwrap()),
+                BatchSize::SmallInput,
+            );
+        });
+        g.bench_function("insert_sync_full", |b| {
+            b.iter_batched(|| keys.record(), |r| run(store.insert(r)).unwrap(), BatchSize::SmallInput);
+        });
+        let mut config = SqliteConfig::default();
+        config.synchronous = Synchronous::Normal;
+        let normal = SqliteStore::open_with(dir.0.join("tokens.db"), config).unwrap();
+        g.bench_function("insert_sync_normal", |b| {
+            b.iter_batched(|| keys.record(), |r| run(normal.insert(r)).unwrap(), BatchSize::SmallInput);
+        });
+        g.finish();
+    }
+}
+
+criterion_group!(benches, bench_store);
+criterion_main!(benches);

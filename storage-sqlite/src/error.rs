@@ -1,0 +1,75 @@
+//! The crate's one error type, for opening and migrating a database.
+//!
+//! Store operations themselves return [`gatehouse_core::StoreError`], as the
+//! trait requires; this type only covers [`SqliteStore::open`](crate::SqliteStore::open).
+//! No variant carries a token, a secret or row contents: paths, versions and
+//! SQLite's own messages only.
+
+use std::path::PathBuf;
+
+/// Why a database could not be opened.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum SqliteError {
+    /// The file exists but is not an SQLite database (SQLite reports
+    /// `SQLITE_NOTADB`). Nothing was written to it.
+    #[error("{} is not an SQLite database", path.display())]
+    NotADatabase {
+        /// The file that was opened.
+        path: PathBuf,
+    },
+    /// The file is an SQLite database that belongs to something else: it has
+    /// another `application_id`, or tables but no gatehouse schema version.
+    /// Nothing was written to it.
+    #[error("{} is an SQLite database, but not a gatehouse token store", path.display())]
+    ForeignDatabase {
+        /// The file that was opened.
+        path: PathBuf,
+    },
+    /// The database was written by a newer gatehouse with a schema this
+    /// version does not know. Migrations are forward-only, so it is left
+    /// untouched: upgrade gatehouse, or restore a backup.
+    #[error(
+        "{} has schema version {found}, newer than the {supported} this gatehouse-sqlite supports",
+        path.display()
+    )]
+    NewerSchema {
+        /// The file that was opened.
+        path: PathBuf,
+        /// The schema version found in the file (`PRAGMA user_version`).
+        found: i64,
+        /// The newest schema version this crate knows.
+        supported: i64,
+    },
+    /// SQLite refused write-ahead logging (for example on an in-memory
+    /// database, or a file system without shared memory support). The store
+    /// relies on WAL so that readers never wait for writers.
+    #[error("{} cannot use WAL journaling (journal_mode is {mode:?})", path.display())]
+    WalUnavailable {
+        /// The file that was opened.
+        path: PathBuf,
+        /// The journal mode SQLite kept.
+        mode: String,
+    },
+    /// Applying the migration to `version` failed; its transaction was
+    /// rolled back, so the file is still at the previous version.
+    #[error("migrating {} to schema version {version} failed", path.display())]
+    Migration {
+        /// The file that was opened.
+        path: PathBuf,
+        /// The version being migrated to.
+        version: i64,
+        /// What SQLite reported.
+        #[source]
+        source: rusqlite::Error,
+    },
+    /// Any other SQLite failure while opening (permissions, I/O, locking).
+    #[error("opening SQLite database {} failed", path.display())]
+    Open {
+        /// The file that was opened.
+        path: PathBuf,
+        /// What SQLite reported.
+        #[source]
+        source: rusqlite::Error,
+    },
+}

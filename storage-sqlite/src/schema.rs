@@ -1,0 +1,193 @@
+//! The versioned schema and its forward-only migrations.
+//!
+//! The schema version lives in `PRAGMA user_version`; `MIGRATIONS[i]` takes
+//! a database from version `i` to `i + 1`. A new version adds one entry at
+//! the end and never edits an old one: files in the field were created by
+//! the old entries.
+//!
+//! Before anything is written, [`check`] reads the header fields (which
+//! needs no write) and refuses a file that is not a database, belongs to
+//! another application, or has a newer schema. Only then does the caller
+//! switch on WAL (which rewrites the header) and [`migrate`].
+
+use std::path::Path;
+
+use rusqlite::{Connection, ErrorCode, TransactionBehavior};
+
+use crate::error::SqliteError;
+
+/// `PRAGMA application_id` of a gatehouse store: "GATE" in ASCII. It tells
+/// our files apart from any other SQLite database on open.
+pub(crate) const APPLICATION_ID: i64 = 0x4741_5445;
+
+/// Token states as stored in `tokens.state`. Integers, so that the
+/// `UPDATE … WHERE state = 0` of `consume` compares one small value.
+pub(crate) const STATE_ACTIVE: i64 = 0;
+pub(crate) const STATE_REVOKED: i64 = 1;
+pub(crate) const STATE_CONSUMED: i64 = 2;
+
+/// Migration `i` takes the schema from version `i` to `i + 1`.
+const MIGRATIONS: &[&str] = &[
+    // v1. Tokens are keyed by their digest, split into the grant id (16
+    // bytes) and the hash (32 bytes). WITHOUT ROWID makes the primary key
+    // the table's own B-tree: a get is one lookup, and the rows of a grant
+    // are adjacent, so revoking a grant is one range scan of the key. The
+    // record itself is the core's JSON form; `state` and `expires_at` are
+    // copied out as columns because the store updates and scans them.
+    // `state` is authoritative over the state inside the JSON.
+    "
+    CREATE TABLE tokens (
+        grant_id   BLOB    NOT NULL CHECK (length(grant_id) = 16),
+        hash       BLOB    NOT NULL CHECK (length(hash) = 32),
+        state      INTEGER NOT NULL CHECK (state IN (0, 1, 2)),
+        expires_at INTEGER NOT NULL,
+        record     TEXT    NOT NULL,
+        PRIMARY KEY (grant_id, hash)
+    ) WITHOUT ROWID;
+    CREATE INDEX tokens_by_expiry ON tokens (expires_at);
+    CREATE TABLE clients (
+        id     TEXT NOT NULL PRIMARY KEY,
+        client TEXT NOT NULL
+    ) WITHOUT ROWID;
+    ",
+];
+
+/// The schema version this crate writes and reads.
+pub(crate) const CURRENT_VERSION: i64 = MIGRATIONS.len() as i64;
+
+/// Maps a failure while reading the header: SQLite only notices that a
+/// file is not a database on its first read.
+fn read_error(path: &Path, source: rusqlite::Error) -> SqliteError {
+    match source.sqlite_error_code() {
+        Some(ErrorCode::NotADatabase) => SqliteError::NotADatabase { path: path.to_owned() },
+        _ => SqliteError::Open { path: path.to_owned(), source },
+    }
+}
+
+/// Checks, without writing anything, that `conn` holds an empty database or
+/// a gatehouse store of a version we know. Returns its version.
+pub(crate) fn check(conn: &Connection, path: &Path) -> Result<i64, SqliteError> {
+    let version: i64 =
+        conn.pragma_query_value(None, "user_version", |r| r.get(0)).map_err(|e| read_error(path, e))?;
+    let app_id: i64 =
+        conn.pragma_query_value(None, "application_id", |r| r.get(0)).map_err(|e| read_error(path, e))?;
+    if app_id != 0 && app_id != APPLICATION_ID {
+        return Err(SqliteError::ForeignDatabase { path: path.to_owned() });
+    }
+    if version == 0 {
+        // Version 0 is "nothing here yet" only if there is really nothing:
+        // anyone else's database also starts at user_version 0.
+        let objects: i64 = conn
+            .query_row("SELECT count(*) FROM sqlite_schema", [], |r| r.get(0))
+            .map_err(|e| read_error(path, e))?;
+        if objects != 0 {
+            return Err(SqliteError::ForeignDatabase { path: path.to_owned() });
+        }
+    } else if app_id != APPLICATION_ID {
+        return Err(SqliteError::ForeignDatabase { path: path.to_owned() });
+    }
+    if version > CURRENT_VERSION {
+        return Err(SqliteError::NewerSchema {
+            path: path.to_owned(),
+            found: version,
+            supported: CURRENT_VERSION,
+        });
+    }
+    Ok(version)
+}
+
+/// Brings the schema to [`CURRENT_VERSION`].
+pub(crate) fn migrate(conn: &mut Connection, path: &Path) -> Result<(), SqliteError> {
+    migrate_to(conn, path, CURRENT_VERSION)
+}
+
+/// Brings the schema to `target`, one transaction per version, so a failed
+/// step leaves the file at the previous version. Two processes opening the
+/// same new file at once are serialised by `BEGIN IMMEDIATE`; the second
+/// re-reads the version inside its transaction and finds nothing to do.
+pub(crate) fn migrate_to(conn: &mut Connection, path: &Path, target: i64) -> Result<(), SqliteError> {
+    loop {
+        let tx = conn
+            .transaction_with_behavior(TransactionBehavior::Immediate)
+            .map_err(|e| SqliteError::Open { path: path.to_owned(), source: e })?;
+        let version = check(&tx, path)?;
+        if version >= target {
+            return Ok(());
+        }
+        let next = version + 1;
+        let failed = |source| SqliteError::Migration { path: path.to_owned(), version: next, source };
+        let sql = usize::try_from(version).ok().and_then(|i| MIGRATIONS.get(i)).copied().unwrap_or("");
+        tx.execute_batch(sql).map_err(failed)?;
+        tx.pragma_update(None, "application_id", APPLICATION_ID).map_err(failed)?;
+        tx.pragma_update(None, "user_version", next).map_err(failed)?;
+        tx.commit().map_err(failed)?;
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+
+    fn schema_sql(conn: &Connection) -> Vec<String> {
+        let mut st = conn
+            .prepare(
+                "SELECT type || ' ' || name || ' ' || coalesce(sql, '') FROM sqlite_schema ORDER BY name",
+            )
+            .unwrap();
+        st.query_map([], |r| r.get(0)).unwrap().collect::<Result<_, _>>().unwrap()
+    }
+
+    fn version(conn: &Connection) -> i64 {
+        conn.pragma_query_value(None, "user_version", |r| r.get(0)).unwrap()
+    }
+
+    #[test]
+    fn every_older_version_migrates_to_the_schema_of_a_fresh_file() {
+        let p = Path::new(":memory:");
+        let mut fresh = Connection::open_in_memory().unwrap();
+        migrate(&mut fresh, p).unwrap();
+        assert_eq!(version(&fresh), CURRENT_VERSION);
+        let expected = schema_sql(&fresh);
+        for start in 0..CURRENT_VERSION {
+            let mut conn = Connection::open_in_memory().unwrap();
+            migrate_to(&mut conn, p, start).unwrap();
+            assert_eq!(version(&conn), start);
+            migrate(&mut conn, p).unwrap();
+            assert_eq!(version(&conn), CURRENT_VERSION, "from version {start}");
+            assert_eq!(schema_sql(&conn), expected, "from version {start}");
+        }
+    }
+
+    #[test]
+    fn migrating_twice_is_a_no_op() {
+        let p = Path::new(":memory:");
+        let mut conn = Connection::open_in_memory().unwrap();
+        migrate(&mut conn, p).unwrap();
+        let before = schema_sql(&conn);
+        migrate(&mut conn, p).unwrap();
+        assert_eq!(schema_sql(&conn), before);
+    }
+
+    #[test]
+    fn check_refuses_foreign_and_newer_databases() {
+        let p = Path::new(":memory:");
+        let conn = Connection::open_in_memory().unwrap();
+        conn.execute_batch("CREATE TABLE t (x)").unwrap();
+        assert!(matches!(check(&conn, p), Err(SqliteError::ForeignDatabase { .. })));
+
+        let conn = Connection::open_in_memory().unwrap();
+        conn.pragma_update(None, "application_id", 7).unwrap();
+        assert!(matches!(check(&conn, p), Err(SqliteError::ForeignDatabase { .. })));
+
+        let mut conn = Connection::open_in_memory().unwrap();
+        migrate(&mut conn, p).unwrap();
+        conn.pragma_update(None, "user_version", CURRENT_VERSION + 1).unwrap();
+        match check(&conn, p) {
+            Err(SqliteError::NewerSchema { found, supported, .. }) => {
+                assert_eq!((found, supported), (CURRENT_VERSION + 1, CURRENT_VERSION));
+            }
+            other => panic!("expected NewerSchema, got {other:?}"),
+        }
+    }
+}

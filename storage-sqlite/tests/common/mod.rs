@@ -1,0 +1,84 @@
+//! Helpers shared by the integration tests. Each test crate uses a
+//! different subset, hence the `dead_code` allowance.
+#![allow(dead_code, unreachable_pub, clippy::unwrap_used)]
+
+use std::future::Future;
+use std::path::{Path, PathBuf};
+use std::pin::pin;
+use std::task::{Context, Poll, Waker};
+
+use gatehouse_core::model::{ClientId, GrantId, Jti, Scope, TokenDigest, TokenKind, TokenRecord, TokenState};
+use gatehouse_core::{KeyId, Keyring, RawToken, UnixTime};
+
+/// A fresh directory under the system temp dir, removed on drop.
+pub struct TempDir(PathBuf);
+
+impl TempDir {
+    pub fn new(tag: &str) -> Self {
+        // The grant id generator is the OS CSPRNG: a unique name without a
+        // crate for it.
+        let unique = GrantId::generate().unwrap();
+        let dir = std::env::temp_dir().join(format!("gatehouse-sqlite-{tag}-{unique}"));
+        std::fs::create_dir_all(&dir).unwrap();
+        Self(dir)
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.0
+    }
+
+    pub fn db(&self) -> PathBuf {
+        self.0.join("tokens.db")
+    }
+}
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+/// Drives a future that needs no executor: the store's futures are ready
+/// on their first poll.
+pub fn run<F: Future>(f: F) -> F::Output {
+    let mut f = pin!(f);
+    let mut cx = Context::from_waker(Waker::noop());
+    match f.as_mut().poll(&mut cx) {
+        Poll::Ready(v) => v,
+        Poll::Pending => panic!("store future was not ready on first poll"),
+    }
+}
+
+/// The fixed keyring of the tests (and of the durability child).
+pub fn keyring() -> Keyring {
+    Keyring::new((KeyId::new("k1").unwrap(), &[7u8; 32]), &[]).unwrap()
+}
+
+/// An active record for `digest`, expiring at `exp`.
+pub fn record(digest: TokenDigest, kind: TokenKind, exp: u64) -> TokenRecord {
+    TokenRecord {
+        digest,
+        kind,
+        client_id: ClientId::new("client-1").unwrap(),
+        subject: None,
+        scope: Scope::parse("read write").unwrap(),
+        audience: Vec::new().into(),
+        issued_at: UnixTime(1_000),
+        not_before: UnixTime(1_000),
+        expires_at: UnixTime(exp),
+        jti: Jti::generate().unwrap(),
+        state: TokenState::Active,
+        code: None,
+    }
+}
+
+/// Mints a token of `kind` in `grant` and its active record.
+pub fn minted(keys: &Keyring, kind: TokenKind, grant: GrantId, exp: u64) -> (RawToken, TokenRecord) {
+    let (raw, digest) = keys.mint(kind, grant).unwrap();
+    (raw, record(digest, kind, exp))
+}
+
+/// A record for a fresh random digest.
+pub fn fresh(kind: TokenKind, exp: u64) -> TokenRecord {
+    minted(&keyring(), kind, GrantId::generate().unwrap(), exp).1
+}

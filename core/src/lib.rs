@@ -1,4 +1,81 @@
 //! Gatehouse core: an embeddable OAuth 2.0 authorization server.
+//!
+//! Your app embeds an [`AuthServer`] and becomes its own authorization
+//! server: it issues opaque tokens (`client_credentials` today), lets its
+//! resource servers introspect them (RFC 7662) and its clients revoke them
+//! (RFC 7009). The core does no I/O of its own: requests and responses are
+//! plain values ([`HttpRequest`] → [`HttpResponse`]), storage is any
+//! [`TokenStore`] + [`ClientRegistry`], and time comes from a [`Clock`].
+//!
+//! # Who may introspect
+//! Only confidential clients registered as resource servers
+//! ([`model::ResourceServer`]). A resource server authenticates as itself —
+//! it never needs the credentials of the client that obtained the token —
+//! and sees as active only tokens whose audience names one of its
+//! resources. Public clients get 401; other clients get 403. Inactive
+//! answers are throttled per caller (see [`limiter`]).
+//!
+//! # Module map
+//! - [`model`]: clients, token records and validated identifiers.
+//! - [`store`]: the storage traits and what every backend guarantees.
+//! - [`token_format`]: the opaque token format and the keyring.
+//! - [`issue`], [`introspect`], [`revoke`]: the typed operations.
+//! - [`http`]: the request/response values the endpoints take and give.
+//! - [`limiter`]: the token-fishing limiter.
+//! - [`time`]: the clock.
+//!
+//! # Example
+//! ```
+//! use gatehouse_core::model::{Client, ClientAuth, ClientId, GrantType, Resource, ResourceServer, Scope, SecretDigest};
+//! use gatehouse_core::{AuthServer, ClientRegistry, Config, HttpRequest, Keyring};
+//! use gatehouse_memory::MemoryStore;
+//!
+//! # tokio::runtime::Builder::new_current_thread().build().unwrap().block_on(async {
+//! let server = AuthServer::new(MemoryStore::new(), Keyring::random()?, Config::new("https://auth.example"));
+//! let api = Resource::new("https://api.example")?;
+//!
+//! // A client that gets tokens for the API...
+//! let (app_secret, digest) = SecretDigest::generate()?;
+//! server.store().put_client(Client {
+//!     id: ClientId::new("app")?,
+//!     auth: ClientAuth::Confidential { secret: digest, resource_server: None },
+//!     grant_types: [GrantType::ClientCredentials].into_iter().collect(),
+//!     scope: Scope::parse("read write")?,
+//!     default_scope: Scope::parse("read")?,
+//!     audiences: vec![api.clone()].into(),
+//!     redirect_uris: Vec::new().into(),
+//!     enabled: true,
+//! }).await?;
+//! // ...and the API itself, a resource server that may introspect them.
+//! let (rs_secret, digest) = SecretDigest::generate()?;
+//! server.store().put_client(Client {
+//!     id: ClientId::new("api")?,
+//!     auth: ClientAuth::Confidential {
+//!         secret: digest,
+//!         resource_server: Some(ResourceServer { resources: vec![api].into() }),
+//!     },
+//!     grant_types: Default::default(),
+//!     scope: Scope::empty(),
+//!     default_scope: Scope::empty(),
+//!     audiences: Vec::new().into(),
+//!     redirect_uris: Vec::new().into(),
+//!     enabled: true,
+//! }).await?;
+//!
+//! // The client asks for a token (client_secret_post)...
+//! let body = format!("grant_type=client_credentials&client_id=app&client_secret={app_secret}");
+//! let response = server.token_endpoint(HttpRequest::form_post(body.as_bytes())).await;
+//! assert_eq!(response.status, 200);
+//! let token = response.json_body()?["access_token"].as_str().unwrap().to_owned();
+//!
+//! // ...and the API introspects it with its own credentials.
+//! let body = format!("token={token}&client_id=api&client_secret={rs_secret}");
+//! let answer = server.introspection_endpoint(HttpRequest::form_post(body.as_bytes())).await;
+//! assert_eq!(answer.json_body()?["active"], true);
+//! assert_eq!(answer.json_body()?["scope"], "read");
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! # }).unwrap();
+//! ```
 #![forbid(unsafe_code)]
 
 mod client_auth;

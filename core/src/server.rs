@@ -129,6 +129,11 @@ impl<S: TokenStore + ClientRegistry, L: FishingLimiter> AuthServer<S, L> {
 
     async fn introspection_endpoint_inner(&self, req: HttpRequest<'_>) -> Result<HttpResponse, Error> {
         let (form, creds) = self.read_request(req).await?;
+        // RFC 7662 §2.1 requires authorization of the caller; a public
+        // client's bare client_id authenticates nothing.
+        if matches!(creds, ClientCredentials::None { .. }) {
+            return Err(Error::InvalidClient { basic: false });
+        }
         let caller = self.authenticate(&creds).await?;
         // Permission before parameters: a client that may not introspect
         // learns nothing, whatever it sent.

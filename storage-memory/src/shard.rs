@@ -1,0 +1,450 @@
+//! One shard of the token table: a compact, dense array of entries plus a
+//! small hash index into it.
+//!
+//! # Why not `HashMap<TokenDigest, TokenRecord>`
+//! A hash table stores its values inline in a power-of-two bucket array
+//! that is between 44% and 87.5% full, so every stored byte costs up to
+//! 2.3 bytes. A whole record is ~170 bytes, which puts a plain map well
+//! over our budget of 200 bytes per token. Here the hash table holds only
+//! a 12-byte bucket (an 8-byte tag and a 4-byte position) and the entries
+//! live densely in fixed-size chunks, so only the small bucket pays the
+//! load-factor tax. Removal moves the last entry into the hole, so the
+//! array never has gaps and shrinks as records are purged.
+//!
+//! # Why the tag hasher is safe
+//! The index is keyed by the first 8 bytes of the token's SHA-256 digest,
+//! and the hasher uses those bytes as the hash unchanged. A hash-flooding
+//! attacker would have to choose digests: they cannot. Inserted digests are
+//! SHA-256 of 256 CSPRNG bits drawn by the core, and a lookup only happens
+//! for a token whose HMAC tag verified, that is, one the server minted.
+//! A tag shared by two digests (a 2^-64 event for real tokens, or two
+//! digests built by hand with the same hash) is handled exactly: the second
+//! goes to a small `spill` map with the standard SipHash hasher.
+
+use std::collections::HashMap;
+use std::hash::{BuildHasherDefault, Hash, Hasher};
+use std::sync::Arc;
+
+use gatehouse_core::model::{
+    ClientId, CodeBinding, GrantId, Jti, Resource, Scope, Subject, TokenDigest, TokenKind, TokenRecord,
+    TokenState,
+};
+use gatehouse_core::UnixTime;
+
+use crate::MemoryError;
+
+/// Entries per chunk. A power of two, so that `Vec`'s doubling growth of
+/// the last chunk stops exactly at the chunk size and never over-allocates.
+const CHUNK_BITS: u32 = 10;
+const CHUNK: usize = 1 << CHUNK_BITS;
+const CHUNK_MASK: usize = CHUNK - 1;
+
+/// The first 8 bytes of a digest's hash: the index key.
+#[derive(Clone, Copy, PartialEq, Eq)]
+struct Tag([u8; 8]);
+
+impl Tag {
+    fn of(digest: &TokenDigest) -> Self {
+        let h = digest.hash();
+        Self(h.first_chunk::<8>().copied().unwrap_or_default())
+    }
+}
+
+impl Hash for Tag {
+    fn hash<H: Hasher>(&self, state: &mut H) {
+        state.write_u64(u64::from_le_bytes(self.0));
+    }
+}
+
+/// Passes an already uniformly random `u64` through (see the module docs
+/// for why that is safe here).
+#[derive(Default)]
+struct TagHasher(u64);
+
+impl Hasher for TagHasher {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+
+    fn write_u64(&mut self, n: u64) {
+        self.0 = n;
+    }
+
+    // Only `Tag` is hashed with this hasher and it calls `write_u64`; this
+    // fallback just keeps the hasher total.
+    fn write(&mut self, bytes: &[u8]) {
+        for &b in bytes {
+            self.0 = self.0.rotate_left(8) ^ u64::from(b);
+        }
+    }
+}
+
+type TagBuild = BuildHasherDefault<TagHasher>;
+
+/// Fields that most tokens do not have, boxed so that they cost one
+/// pointer when absent.
+struct Rare {
+    subject: Option<Subject>,
+    code: Option<Box<CodeBinding>>,
+}
+
+/// A stored token: a [`TokenRecord`] without its rare fields inline.
+pub(crate) struct Entry {
+    digest: TokenDigest,
+    client_id: ClientId,
+    scope: Scope,
+    audience: Arc<[Resource]>,
+    issued_at: UnixTime,
+    not_before: UnixTime,
+    expires_at: UnixTime,
+    jti: Jti,
+    kind: TokenKind,
+    pub(crate) state: TokenState,
+    rare: Option<Box<Rare>>,
+}
+
+impl Entry {
+    pub(crate) fn new(r: TokenRecord) -> Self {
+        let rare = match (r.subject, r.code) {
+            (None, None) => None,
+            (subject, code) => Some(Box::new(Rare { subject, code })),
+        };
+        Self {
+            digest: r.digest,
+            client_id: r.client_id,
+            scope: r.scope,
+            audience: r.audience,
+            issued_at: r.issued_at,
+            not_before: r.not_before,
+            expires_at: r.expires_at,
+            jti: r.jti,
+            kind: r.kind,
+            state: r.state,
+            rare,
+        }
+    }
+
+    /// Rebuilds the record. Reference-count bumps only, plus a copy of the
+    /// code binding for authorization codes.
+    pub(crate) fn to_record(&self) -> TokenRecord {
+        let (subject, code) = match self.rare.as_deref() {
+            Some(r) => (r.subject.clone(), r.code.clone()),
+            None => (None, None),
+        };
+        TokenRecord {
+            digest: self.digest,
+            kind: self.kind,
+            client_id: self.client_id.clone(),
+            subject,
+            scope: self.scope.clone(),
+            audience: Arc::clone(&self.audience),
+            issued_at: self.issued_at,
+            not_before: self.not_before,
+            expires_at: self.expires_at,
+            jti: self.jti,
+            state: self.state,
+            code,
+        }
+    }
+}
+
+/// Entries in fixed-size chunks, with no gaps: positions `0..len` are
+/// all occupied. Chunks avoid one huge reallocation (and its copy under the
+/// write lock) as a shard grows.
+#[derive(Default)]
+struct Slab {
+    chunks: Vec<Vec<Entry>>,
+    len: usize,
+}
+
+impl Slab {
+    fn get(&self, i: usize) -> Option<&Entry> {
+        self.chunks.get(i >> CHUNK_BITS)?.get(i & CHUNK_MASK)
+    }
+
+    fn get_mut(&mut self, i: usize) -> Option<&mut Entry> {
+        self.chunks.get_mut(i >> CHUNK_BITS)?.get_mut(i & CHUNK_MASK)
+    }
+
+    fn push(&mut self, e: Entry) {
+        match self.chunks.last_mut() {
+            Some(c) if c.len() < CHUNK => c.push(e),
+            _ => self.chunks.push(vec![e]),
+        }
+        self.len += 1;
+    }
+
+    /// Removes the entry at `i`, moving the last entry into its place.
+    fn swap_remove(&mut self, i: usize) -> Option<Entry> {
+        if i >= self.len {
+            return None;
+        }
+        let last_chunk = self.chunks.last_mut()?;
+        let last = last_chunk.pop()?;
+        if last_chunk.is_empty() {
+            self.chunks.pop();
+        }
+        self.len -= 1;
+        if i == self.len {
+            return Some(last);
+        }
+        self.get_mut(i).map(|slot| std::mem::replace(slot, last))
+    }
+
+    fn iter_mut(&mut self) -> impl Iterator<Item = &mut Entry> {
+        self.chunks.iter_mut().flatten()
+    }
+}
+
+/// One shard: every token of a grant lives in the same shard (the store
+/// picks it from the grant id), so grant-wide operations take one lock.
+#[derive(Default)]
+pub(crate) struct Shard {
+    /// Tag to position, for the first digest seen with that tag.
+    index: HashMap<Tag, u32, TagBuild>,
+    /// Digest to position, for digests whose tag was already taken.
+    /// Almost always empty.
+    spill: HashMap<TokenDigest, u32>,
+    slab: Slab,
+}
+
+impl Shard {
+    pub(crate) fn len(&self) -> usize {
+        self.slab.len
+    }
+
+    fn position(&self, digest: &TokenDigest) -> Option<usize> {
+        if let Some(&i) = self.index.get(&Tag::of(digest)) {
+            if self.slab.get(i as usize).is_some_and(|e| e.digest == *digest) {
+                return Some(i as usize);
+            }
+        }
+        // A spilled digest stays in `spill` even after the index entry
+        // that pushed it there is gone, so look here on any miss.
+        if self.spill.is_empty() {
+            return None;
+        }
+        self.spill.get(digest).map(|&i| i as usize)
+    }
+
+    pub(crate) fn get(&self, digest: &TokenDigest) -> Option<&Entry> {
+        self.slab.get(self.position(digest)?)
+    }
+
+    pub(crate) fn get_mut(&mut self, digest: &TokenDigest) -> Option<&mut Entry> {
+        let i = self.position(digest)?;
+        self.slab.get_mut(i)
+    }
+
+    pub(crate) fn contains(&self, digest: &TokenDigest) -> bool {
+        self.position(digest).is_some()
+    }
+
+    /// Whether `n` more entries fit (positions are `u32`).
+    pub(crate) fn has_room(&self, n: usize) -> bool {
+        self.slab.len.checked_add(n).is_some_and(|total| total <= u32::MAX as usize)
+    }
+
+    /// Adds an entry whose digest the caller has checked is absent.
+    ///
+    /// # Errors
+    /// [`MemoryError::ShardFull`], before anything changes.
+    pub(crate) fn push_new(&mut self, e: Entry) -> Result<(), MemoryError> {
+        let pos = u32::try_from(self.slab.len).map_err(|_| MemoryError::ShardFull)?;
+        if pos == u32::MAX {
+            return Err(MemoryError::ShardFull);
+        }
+        let digest = e.digest;
+        self.slab.push(e);
+        match self.index.entry(Tag::of(&digest)) {
+            std::collections::hash_map::Entry::Vacant(v) => {
+                v.insert(pos);
+            }
+            std::collections::hash_map::Entry::Occupied(_) => {
+                self.spill.insert(digest, pos);
+            }
+        }
+        Ok(())
+    }
+
+    /// Marks every token of `grant` in this shard `Revoked`. Linear in the
+    /// shard's size: see `MemoryStore` for why that is the chosen cost.
+    pub(crate) fn revoke_grant(&mut self, grant: &GrantId) {
+        for e in self.slab.iter_mut() {
+            if e.digest.grant() == *grant {
+                e.state = TokenState::Revoked;
+            }
+        }
+    }
+
+    /// Removes the entry at `i` and keeps both maps pointing right.
+    fn remove_at(&mut self, i: usize) -> Option<Entry> {
+        let moved_from = self.slab.len.checked_sub(1)?;
+        let removed = self.slab.swap_remove(i)?;
+        self.unlink(&removed.digest, i);
+        if i != moved_from {
+            if let Some(moved) = self.slab.get(i).map(|e| e.digest) {
+                self.repoint(&moved, moved_from, i);
+            }
+        }
+        Some(removed)
+    }
+
+    fn unlink(&mut self, digest: &TokenDigest, pos: usize) {
+        let tag = Tag::of(digest);
+        if self.index.get(&tag).is_some_and(|&p| p as usize == pos) {
+            self.index.remove(&tag);
+        } else {
+            self.spill.remove(digest);
+        }
+    }
+
+    fn repoint(&mut self, digest: &TokenDigest, from: usize, to: usize) {
+        // `to < from <= u32::MAX`, so this never fails.
+        let Ok(to) = u32::try_from(to) else { return };
+        match self.index.get_mut(&Tag::of(digest)) {
+            Some(p) if *p as usize == from => *p = to,
+            _ => {
+                if let Some(p) = self.spill.get_mut(digest) {
+                    *p = to;
+                }
+            }
+        }
+    }
+
+    /// One bounded step of an expiry pass that walks positions downwards
+    /// from `*cursor`: looks at up to `scan` entries and deletes up to
+    /// `max_delete` with `expires_at <= now`. The pass is over when
+    /// `*cursor` reaches 0.
+    ///
+    /// Walking downwards makes the cursor survive other steps between lock
+    /// holds: removal only ever moves the *last* entry, so an entry below
+    /// the cursor is never moved above it and never skipped (at worst an
+    /// entry is looked at twice).
+    pub(crate) fn purge_step(
+        &mut self,
+        now: UnixTime,
+        cursor: &mut usize,
+        scan: usize,
+        max_delete: usize,
+    ) -> usize {
+        *cursor = (*cursor).min(self.slab.len);
+        let mut deleted = 0;
+        let mut looked = 0;
+        while *cursor > 0 && looked < scan && deleted < max_delete {
+            *cursor -= 1;
+            looked += 1;
+            if self.slab.get(*cursor).is_some_and(|e| e.expires_at <= now)
+                && self.remove_at(*cursor).is_some()
+            {
+                deleted += 1;
+            }
+        }
+        if *cursor == 0 {
+            self.shrink_if_sparse();
+        }
+        deleted
+    }
+
+    /// Gives memory back after a mass expiry; hash maps never shrink by
+    /// themselves. Only when 4x oversized, so that the rehash is rare.
+    fn shrink_if_sparse(&mut self) {
+        if self.index.capacity() > 64 && self.index.len() < self.index.capacity() / 4 {
+            self.index.shrink_to(self.index.len() * 2);
+        }
+        if self.spill.is_empty() && self.spill.capacity() > 0 {
+            self.spill.shrink_to_fit();
+        }
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)] // a failed unwrap is a failed test
+mod tests {
+    use super::*;
+
+    fn entry(grant: u8, hash: [u8; 32], exp: u64) -> Entry {
+        Entry::new(TokenRecord {
+            digest: TokenDigest::new(GrantId::from_bytes([grant; 16]), hash),
+            kind: TokenKind::Access,
+            client_id: ClientId::new("c").unwrap(),
+            subject: None,
+            scope: Scope::empty(),
+            audience: Arc::from(Vec::new()),
+            issued_at: UnixTime(0),
+            not_before: UnixTime(0),
+            expires_at: UnixTime(exp),
+            jti: Jti::from_bytes([0; 16]),
+            state: TokenState::Active,
+            code: None,
+        })
+    }
+
+    fn hash(tag: u8, tail: u8) -> [u8; 32] {
+        let mut h = [tail; 32];
+        h[..8].copy_from_slice(&[tag; 8]);
+        h
+    }
+
+    #[test]
+    #[cfg(target_pointer_width = "64")]
+    fn entry_stays_compact() {
+        // The memory budget depends on this; a field added to the record
+        // should go into `Rare` unless nearly every token has it.
+        assert!(std::mem::size_of::<Entry>() <= 152, "{}", std::mem::size_of::<Entry>());
+    }
+
+    #[test]
+    fn shared_tags_spill_and_survive_removal() {
+        let mut s = Shard::default();
+        let a = entry(1, hash(7, 1), 10);
+        let b = entry(1, hash(7, 2), 20);
+        let c = entry(2, hash(7, 1), 30); // same hash as `a`, other grant
+        let (da, db, dc) = (a.digest, b.digest, c.digest);
+        for e in [a, b, c] {
+            s.push_new(e).unwrap();
+        }
+        assert_eq!(s.spill.len(), 2);
+        assert_eq!(s.get(&db).unwrap().expires_at, UnixTime(20));
+        assert_eq!(s.get(&dc).unwrap().expires_at, UnixTime(30));
+        // Removing the index holder leaves the spilled ones findable, and
+        // the entry moved into its place is re-pointed.
+        let mut cursor = usize::MAX;
+        assert_eq!(s.purge_step(UnixTime(10), &mut cursor, 100, 100), 1);
+        assert!(!s.contains(&da));
+        assert_eq!(s.get(&db).unwrap().expires_at, UnixTime(20));
+        assert_eq!(s.get(&dc).unwrap().expires_at, UnixTime(30));
+        let mut cursor = usize::MAX;
+        assert_eq!(s.purge_step(UnixTime(30), &mut cursor, 100, 100), 2);
+        assert_eq!(s.len(), 0);
+        assert!(s.index.is_empty() && s.spill.is_empty());
+    }
+
+    #[test]
+    fn removal_across_chunks_keeps_every_position_right() {
+        let mut s = Shard::default();
+        let n = CHUNK * 2 + 5;
+        let mut digests = Vec::new();
+        for i in 0..n {
+            let mut h = [0u8; 32];
+            h[..8].copy_from_slice(&(i as u64).to_le_bytes());
+            let e = entry(3, h, if i % 3 == 0 { 5 } else { 50 });
+            digests.push((e.digest, i % 3 == 0));
+            s.push_new(e).unwrap();
+        }
+        // Small steps, as the store does between lock holds.
+        let mut cursor = usize::MAX;
+        let mut deleted = 0;
+        while cursor > 0 {
+            deleted += s.purge_step(UnixTime(5), &mut cursor, 7, 3);
+        }
+        assert_eq!(deleted, n.div_ceil(3));
+        for (d, expired) in digests {
+            assert_eq!(s.contains(&d), !expired);
+            if !expired {
+                assert_eq!(s.get(&d).unwrap().digest, d);
+            }
+        }
+        assert_eq!(s.slab.chunks.len(), s.len().div_ceil(CHUNK));
+    }
+}

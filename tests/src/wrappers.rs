@@ -1,0 +1,151 @@
+//! Store wrappers for checks: one that fails on demand (fail-closed
+//! checks) and one that counts reads (the "forged token touches no storage"
+//! check).
+
+use std::future::Future;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::Arc;
+
+use gatehouse_core::model::{Client, ClientId, GrantId, TokenDigest, TokenRecord};
+use gatehouse_core::{ClientRegistry, Consumed, StoreError, TokenStore, UnixTime};
+
+/// Wraps a store; while `failing` is set, every call fails with
+/// [`StoreError::Backend`], as a store whose server went away would.
+/// Counts token reads and client reads.
+#[derive(Debug, Clone)]
+pub struct Instrumented<S> {
+    inner: Arc<S>,
+    failing: Arc<AtomicBool>,
+    token_reads: Arc<AtomicUsize>,
+    client_reads: Arc<AtomicUsize>,
+}
+
+/// The error an instrumented store returns while failing.
+#[derive(Debug, thiserror::Error)]
+#[error("injected storage failure")]
+pub struct InjectedFailure;
+
+impl<S> Instrumented<S> {
+    /// Wraps `inner`, not failing, counters at zero.
+    pub fn new(inner: S) -> Self {
+        Self {
+            inner: Arc::new(inner),
+            failing: Arc::default(),
+            token_reads: Arc::default(),
+            client_reads: Arc::default(),
+        }
+    }
+
+    /// Makes every later call fail (`true`) or pass through (`false`).
+    pub fn set_failing(&self, on: bool) {
+        self.failing.store(on, Ordering::SeqCst);
+    }
+
+    /// How many `get`/`consume` calls reached the store.
+    pub fn token_reads(&self) -> usize {
+        self.token_reads.load(Ordering::SeqCst)
+    }
+
+    /// How many `client` calls reached the store.
+    pub fn client_reads(&self) -> usize {
+        self.client_reads.load(Ordering::SeqCst)
+    }
+
+    fn gate(&self) -> Result<(), StoreError> {
+        if self.failing.load(Ordering::SeqCst) {
+            Err(StoreError::backend(InjectedFailure))
+        } else {
+            Ok(())
+        }
+    }
+}
+
+impl<S: TokenStore> TokenStore for Instrumented<S> {
+    fn insert(&self, record: TokenRecord) -> impl Future<Output = Result<(), StoreError>> + Send {
+        let gate = self.gate();
+        async move {
+            gate?;
+            self.inner.insert(record).await
+        }
+    }
+
+    fn get(
+        &self,
+        digest: &TokenDigest,
+    ) -> impl Future<Output = Result<Option<TokenRecord>, StoreError>> + Send {
+        self.token_reads.fetch_add(1, Ordering::SeqCst);
+        let gate = self.gate();
+        async move {
+            gate?;
+            self.inner.get(digest).await
+        }
+    }
+
+    fn consume(
+        &self,
+        digest: &TokenDigest,
+        replacements: Vec<TokenRecord>,
+    ) -> impl Future<Output = Result<Consumed, StoreError>> + Send {
+        self.token_reads.fetch_add(1, Ordering::SeqCst);
+        let gate = self.gate();
+        async move {
+            gate?;
+            self.inner.consume(digest, replacements).await
+        }
+    }
+
+    fn revoke(&self, digest: &TokenDigest) -> impl Future<Output = Result<bool, StoreError>> + Send {
+        let gate = self.gate();
+        async move {
+            gate?;
+            self.inner.revoke(digest).await
+        }
+    }
+
+    fn revoke_grant(&self, grant: &GrantId) -> impl Future<Output = Result<(), StoreError>> + Send {
+        let gate = self.gate();
+        async move {
+            gate?;
+            self.inner.revoke_grant(grant).await
+        }
+    }
+
+    fn purge_expired(
+        &self,
+        now: UnixTime,
+        limit: usize,
+    ) -> impl Future<Output = Result<usize, StoreError>> + Send {
+        let gate = self.gate();
+        async move {
+            gate?;
+            self.inner.purge_expired(now, limit).await
+        }
+    }
+}
+
+impl<S: ClientRegistry> ClientRegistry for Instrumented<S> {
+    fn client(&self, id: &ClientId) -> impl Future<Output = Result<Option<Client>, StoreError>> + Send {
+        self.client_reads.fetch_add(1, Ordering::SeqCst);
+        let gate = self.gate();
+        async move {
+            gate?;
+            self.inner.client(id).await
+        }
+    }
+
+    fn put_client(&self, client: Client) -> impl Future<Output = Result<(), StoreError>> + Send {
+        let gate = self.gate();
+        async move {
+            gate?;
+            self.inner.put_client(client).await
+        }
+    }
+
+    fn remove_client(&self, id: &ClientId) -> impl Future<Output = Result<bool, StoreError>> + Send {
+        let gate = self.gate();
+        async move {
+            gate?;
+            self.inner.remove_client(id).await
+        }
+    }
+}

@@ -218,9 +218,10 @@ async fn public_client_cannot_introspect() {
     let r = introspect(app.addr, Some(("demo-public", "")), &token).await;
     assert_eq!(r.status, 401);
     assert!(r.header("www-authenticate").unwrap().starts_with("Basic"));
-    // Identified by client_id alone it is known, but not a resource server.
+    // A bare client_id authenticates nothing (RFC 7662 §2.1).
     let r = post(app.addr, "/oauth/introspect", None, &format!("client_id=demo-public&token={token}")).await;
-    assert_eq!(r.status, 403);
+    assert_eq!(r.status, 401);
+    assert_eq!(r.json()["error"], "invalid_client");
     app.shutdown().await;
 }
 

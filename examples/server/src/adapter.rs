@@ -1,0 +1,122 @@
+//! The axum adapter: copy the method, two headers and the body into an
+//! [`HttpRequest`], call the core, copy the [`HttpResponse`] out. Generic
+//! over the store, so any backend plugs in.
+
+use std::sync::Arc;
+
+use axum::body::{Body, Bytes};
+use axum::extract::rejection::BytesRejection;
+use axum::extract::{DefaultBodyLimit, State};
+use axum::http::header::{AUTHORIZATION, CONTENT_TYPE};
+use axum::http::{HeaderMap, HeaderName, HeaderValue, Method, StatusCode};
+use axum::response::Response;
+use axum::routing::any;
+use axum::Router;
+use gatehouse_core::{AuthServer, ClientRegistry, Error, Header, HttpRequest, HttpResponse, TokenStore};
+
+/// The three endpoints, each taking any method so that the core answers a
+/// wrong one with its own 405 (`Allow: POST`).
+pub fn router<S: TokenStore + ClientRegistry>(server: Arc<AuthServer<S>>) -> Router {
+    let limit = server.config().max_body_bytes;
+    Router::new()
+        .route("/oauth/token", any(token::<S>))
+        .route("/oauth/introspect", any(introspect::<S>))
+        .route("/oauth/revoke", any(revoke::<S>))
+        // axum stops reading at the same limit the core enforces.
+        .layer(DefaultBodyLimit::max(limit))
+        .with_state(server)
+}
+
+#[derive(Clone, Copy)]
+enum Endpoint {
+    Token,
+    Introspect,
+    Revoke,
+}
+
+async fn token<S: TokenStore + ClientRegistry>(
+    State(server): State<Arc<AuthServer<S>>>,
+    method: Method,
+    headers: HeaderMap,
+    body: Result<Bytes, BytesRejection>,
+) -> Response {
+    handle(&server, Endpoint::Token, &method, &headers, body).await
+}
+
+async fn introspect<S: TokenStore + ClientRegistry>(
+    State(server): State<Arc<AuthServer<S>>>,
+    method: Method,
+    headers: HeaderMap,
+    body: Result<Bytes, BytesRejection>,
+) -> Response {
+    handle(&server, Endpoint::Introspect, &method, &headers, body).await
+}
+
+async fn revoke<S: TokenStore + ClientRegistry>(
+    State(server): State<Arc<AuthServer<S>>>,
+    method: Method,
+    headers: HeaderMap,
+    body: Result<Bytes, BytesRejection>,
+) -> Response {
+    handle(&server, Endpoint::Revoke, &method, &headers, body).await
+}
+
+async fn handle<S: TokenStore + ClientRegistry>(
+    server: &AuthServer<S>,
+    endpoint: Endpoint,
+    method: &Method,
+    headers: &HeaderMap,
+    body: Result<Bytes, BytesRejection>,
+) -> Response {
+    let body = match body {
+        Ok(b) => b,
+        // Over the limit (or unreadable): the same answer the core gives
+        // for a body over `max_body_bytes`, without reading the rest.
+        Err(e) if e.status() == StatusCode::PAYLOAD_TOO_LARGE => {
+            return convert(HttpResponse::from(&Error::InvalidRequest("request body is too large")));
+        }
+        Err(_) => {
+            return convert(HttpResponse::from(&Error::InvalidRequest("request body could not be read")))
+        }
+    };
+    let req = HttpRequest {
+        method: method.as_str(),
+        authorization: Header::from_values(headers.get_all(AUTHORIZATION).iter().map(HeaderValue::as_bytes)),
+        content_type: Header::from_values(headers.get_all(CONTENT_TYPE).iter().map(HeaderValue::as_bytes)),
+        body: &body,
+    };
+    let resp = match endpoint {
+        Endpoint::Token => server.token_endpoint(req).await,
+        Endpoint::Introspect => server.introspection_endpoint(req).await,
+        Endpoint::Revoke => server.revocation_endpoint(req).await,
+    };
+    convert(resp)
+}
+
+/// Copies the core's response into axum's. A status or header that http
+/// cannot carry (the core never produces one) fails closed with a 500
+/// rather than dropping, say, `WWW-Authenticate`.
+fn convert(r: HttpResponse) -> Response {
+    let mut out = Response::new(Body::from(r.body));
+    let Ok(status) = StatusCode::from_u16(r.status) else {
+        return server_error();
+    };
+    *out.status_mut() = status;
+    for (name, value) in r.headers {
+        let (Ok(name), Ok(value)) = (HeaderName::try_from(name), HeaderValue::try_from(value)) else {
+            return server_error();
+        };
+        out.headers_mut().append(name, value);
+    }
+    out
+}
+
+fn server_error() -> Response {
+    let mut r = Response::new(Body::from(
+        r#"{"error":"server_error","error_description":"the server could not complete the request"}"#,
+    ));
+    *r.status_mut() = StatusCode::INTERNAL_SERVER_ERROR;
+    r.headers_mut().insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
+    r.headers_mut().insert(axum::http::header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    r
+}

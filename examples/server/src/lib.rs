@@ -1,0 +1,142 @@
+//! The gatehouse example server: an axum app embedding
+//! [`gatehouse_core::AuthServer`], with `POST /oauth/token`,
+//! `POST /oauth/introspect` and `POST /oauth/revoke`.
+//!
+//! - [`settings`]: the JSON config file (listen address, core settings,
+//!   keys, clients).
+//! - [`router`]: the axum adapter, generic over the store.
+//! - [`App`]: registers the clients, serves, and purges expired tokens in
+//!   the background.
+//!
+//! The binary (`gatehouse-example`) picks the store; everything here works
+//! with any `S: TokenStore + ClientRegistry`.
+#![forbid(unsafe_code)]
+
+mod adapter;
+pub mod settings;
+
+use std::future::Future;
+use std::sync::Arc;
+use std::time::Duration;
+
+use gatehouse_core::model::SecretDigest;
+use gatehouse_core::{AuthServer, ClientRegistry, StoreError, TokenStore};
+use tokio::net::TcpListener;
+
+pub use adapter::router;
+pub use settings::{Settings, SettingsError};
+
+// The root README's Rust examples compile as doctests of this crate.
+#[cfg(doctest)]
+#[doc = include_str!("../../../README.md")]
+struct ReadmeDoctests;
+
+/// How often expired tokens are purged.
+pub const PURGE_EVERY: Duration = Duration::from_secs(60);
+/// Records deleted per purge call; the purge loops until a call deletes
+/// fewer, so each call stays short.
+pub const PURGE_BATCH: usize = 1000;
+
+/// The example app: an [`AuthServer`] over the store `S` with the
+/// configured clients registered.
+pub struct App<S> {
+    server: Arc<AuthServer<S>>,
+}
+
+impl<S: TokenStore + ClientRegistry> App<S> {
+    /// Builds the server from the settings and registers their clients in
+    /// `store` (replacing registrations with the same ids).
+    ///
+    /// # Errors
+    /// [`StoreError`] when registering a client fails.
+    pub async fn new(store: S, settings: Settings) -> Result<Self, StoreError> {
+        for client in settings.clients {
+            store.put_client(client).await?;
+        }
+        Ok(Self { server: Arc::new(AuthServer::new(store, settings.keys, settings.server)) })
+    }
+
+    /// The embedded server, e.g. to reach the store.
+    pub fn server(&self) -> &Arc<AuthServer<S>> {
+        &self.server
+    }
+
+    /// Serves on `listener` until `shutdown` completes, then finishes the
+    /// requests in flight. Prints the address it listens on, and purges
+    /// expired tokens every [`PURGE_EVERY`] meanwhile.
+    ///
+    /// # Errors
+    /// The I/O error that stopped the server.
+    pub async fn serve(
+        self,
+        listener: TcpListener,
+        shutdown: impl Future<Output = ()> + Send + 'static,
+    ) -> std::io::Result<()> {
+        let addr = listener.local_addr()?;
+        println!("gatehouse example listening on http://{addr}");
+        let purge = tokio::spawn(purge_loop(Arc::clone(&self.server), PURGE_EVERY));
+        let result =
+            axum::serve(listener, router(Arc::clone(&self.server))).with_graceful_shutdown(shutdown).await;
+        purge.abort();
+        result
+    }
+}
+
+/// Deletes expired tokens every `every`, in batches of [`PURGE_BATCH`].
+/// A failure is reported and retried at the next tick; the error message
+/// never carries a token (the store contract forbids it).
+pub async fn purge_loop<S: TokenStore + ClientRegistry>(server: Arc<AuthServer<S>>, every: Duration) {
+    let mut tick = tokio::time::interval(every);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tick.tick().await;
+        if let Err(e) = purge_once(&server).await {
+            eprintln!("gatehouse example: purging expired tokens failed: {e}");
+        }
+    }
+}
+
+/// One full purge: loops until a batch comes back short. Returns how many
+/// records it deleted.
+///
+/// # Errors
+/// The first [`StoreError`].
+pub async fn purge_once<S: TokenStore + ClientRegistry>(server: &AuthServer<S>) -> Result<usize, StoreError> {
+    let now = server.now();
+    let mut total = 0;
+    loop {
+        let n = server.store().purge_expired(now, PURGE_BATCH).await?;
+        total += n;
+        if n < PURGE_BATCH {
+            return Ok(total);
+        }
+    }
+}
+
+/// The `sha256:` digest of a client secret for the config file. Only the
+/// last line ending is removed from `input`, so `echo SECRET |` works.
+///
+/// # Errors
+/// [`SettingsError`] when the secret is shorter than 32 bytes; the message
+/// never contains it.
+pub fn hash_secret(input: &str) -> Result<String, SettingsError> {
+    let secret = input.strip_suffix('\n').map_or(input, |s| s.strip_suffix('\r').unwrap_or(s));
+    SecretDigest::from_secret(secret).map(|d| d.to_hex()).map_err(|e| SettingsError::from(e.to_string()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn hash_secret_strips_one_line_ending() {
+        let s = "0123456789abcdef0123456789abcdef";
+        let d = hash_secret(s).unwrap();
+        assert!(d.starts_with("sha256:") && d.len() == 7 + 64);
+        assert_eq!(hash_secret(&format!("{s}\n")).unwrap(), d);
+        assert_eq!(hash_secret(&format!("{s}\r\n")).unwrap(), d);
+        assert_ne!(hash_secret(&format!("{s}\n\n")).unwrap(), d);
+        let e = hash_secret("short-secret\n").unwrap_err().to_string();
+        assert!(e.contains("at least 32") && !e.contains("short-secret"), "{e}");
+    }
+}

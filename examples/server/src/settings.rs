@@ -1,0 +1,279 @@
+//! The example's config file: where to listen, the core's [`Config`], the
+//! token keys and the registered clients, in one JSON document.
+//!
+//! ```json
+//! {
+//!   "listen": "127.0.0.1:8080",
+//!   "issuer": "http://127.0.0.1:8080",
+//!   "access_token_ttl": 3600,
+//!   "clock_skew": 5,
+//!   "limiter": { "burst": 20, "per_minute": 60 },
+//!   "keys": { "signing": { "id": "k1", "secret_b64": "..." }, "verify_only": [] },
+//!   "clients": [ { "id": "demo-client", "auth": { "type": "confidential", "secret": "sha256:..." } } ]
+//! }
+//! ```
+//!
+//! Every field other than `listen`, `keys`, `clients` and `_comment` is a
+//! field of the core's [`Config`] (unknown ones are refused, so a typo is
+//! not silently ignored). Error messages name the field and the rule, never
+//! a key or secret value.
+
+use std::collections::HashSet;
+use std::fmt;
+use std::net::SocketAddr;
+use std::path::Path;
+
+use base64::engine::general_purpose::STANDARD;
+use base64::Engine as _;
+use gatehouse_core::model::Client;
+use gatehouse_core::{Config, KeyId, Keyring};
+use serde_json::{Map, Value};
+
+/// Where the example listens when neither the file nor `--listen` says.
+pub const DEFAULT_LISTEN: &str = "127.0.0.1:8080";
+
+/// The sample config shipped with the example, by absolute path, so that
+/// `cargo run -p gatehouse-example-server` finds it from any directory.
+pub const SAMPLE_PATH: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/gatehouse.example.json");
+
+/// A config file that could not be used. The message is meant for the
+/// operator and never contains a key or secret.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{0}")]
+pub struct SettingsError(String);
+
+impl SettingsError {
+    fn new(msg: impl Into<String>) -> Self {
+        Self(msg.into())
+    }
+}
+
+impl From<String> for SettingsError {
+    fn from(msg: String) -> Self {
+        Self(msg)
+    }
+}
+
+/// Everything the example reads from its config file, validated.
+pub struct Settings {
+    /// The address to listen on.
+    pub listen: SocketAddr,
+    /// The core's settings (issuer, TTLs, clock skew, limiter, body limit).
+    pub server: Config,
+    /// The token keys.
+    pub keys: Keyring,
+    /// The clients to register at start.
+    pub clients: Vec<Client>,
+}
+
+impl fmt::Debug for Settings {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Settings")
+            .field("listen", &self.listen)
+            .field("server", &self.server)
+            .field("keys", &"<redacted>")
+            .field("clients", &self.clients.iter().map(|c| c.id.as_str()).collect::<Vec<_>>())
+            .finish()
+    }
+}
+
+impl Settings {
+    /// Reads and validates a config file.
+    ///
+    /// # Errors
+    /// [`SettingsError`] naming the file and what is wrong with it.
+    pub fn load(path: &Path) -> Result<Self, SettingsError> {
+        let text = std::fs::read_to_string(path)
+            .map_err(|e| SettingsError::new(format!("cannot read config file {}: {e}", path.display())))?;
+        Self::from_json(&text)
+            .map_err(|e| SettingsError::new(format!("config file {}: {}", path.display(), e.0)))
+    }
+
+    /// Parses and validates a config document.
+    ///
+    /// # Errors
+    /// [`SettingsError`] naming the field and the rule it breaks.
+    pub fn from_json(text: &str) -> Result<Self, SettingsError> {
+        let mut root: Map<String, Value> =
+            serde_json::from_str(text).map_err(|e| SettingsError::new(format!("not a JSON object: {e}")))?;
+        root.remove("_comment");
+        let listen = match root.remove("listen") {
+            None => DEFAULT_LISTEN.to_owned(),
+            Some(Value::String(s)) => s,
+            Some(_) => {
+                return Err(SettingsError::new("`listen` must be a string such as \"127.0.0.1:8080\""))
+            }
+        };
+        let listen = parse_listen(&listen)?;
+        let keys = parse_keys(root.remove("keys").ok_or_else(|| SettingsError::new("`keys` is missing"))?)?;
+        let clients =
+            parse_clients(root.remove("clients").ok_or_else(|| SettingsError::new("`clients` is missing"))?)?;
+        // What is left is the core's Config, which refuses unknown fields.
+        let server: Config = serde_json::from_value(Value::Object(root))
+            .map_err(|e| SettingsError::new(format!("invalid server settings: {e}")))?;
+        check_server(&server)?;
+        Ok(Self { listen, server, keys, clients })
+    }
+}
+
+/// Parses a `listen` value or a `--listen` flag.
+///
+/// # Errors
+/// [`SettingsError`] when it is not `IP:PORT`.
+pub fn parse_listen(s: &str) -> Result<SocketAddr, SettingsError> {
+    s.parse()
+        .map_err(|_| SettingsError::new(format!("listen address {s:?} is not IP:PORT, e.g. 127.0.0.1:8080")))
+}
+
+fn check_server(c: &Config) -> Result<(), SettingsError> {
+    if c.issuer.is_empty() {
+        return Err(SettingsError::new("`issuer` must not be empty"));
+    }
+    if c.access_token_ttl == 0 {
+        return Err(SettingsError::new("`access_token_ttl` must be at least 1 second"));
+    }
+    if c.max_body_bytes == 0 {
+        return Err(SettingsError::new("`max_body_bytes` must be at least 1"));
+    }
+    if c.limiter.burst == 0 {
+        return Err(SettingsError::new("`limiter.burst` must be at least 1"));
+    }
+    Ok(())
+}
+
+/// `{"signing": {"id", "secret_b64"}, "verify_only": [{"id", "secret_b64"}, ...]}`.
+fn parse_keys(v: Value) -> Result<Keyring, SettingsError> {
+    let Value::Object(mut obj) = v else {
+        return Err(SettingsError::new("`keys` must be an object with `signing` and `verify_only`"));
+    };
+    let signing = parse_key(
+        obj.remove("signing").ok_or_else(|| SettingsError::new("`keys.signing` is missing"))?,
+        "keys.signing",
+    )?;
+    let verify_only = match obj.remove("verify_only") {
+        None => Vec::new(),
+        Some(Value::Array(items)) => items
+            .into_iter()
+            .enumerate()
+            .map(|(i, k)| parse_key(k, &format!("keys.verify_only[{i}]")))
+            .collect::<Result<Vec<_>, _>>()?,
+        Some(_) => return Err(SettingsError::new("`keys.verify_only` must be an array")),
+    };
+    if let Some(name) = obj.keys().next() {
+        return Err(SettingsError::new(format!(
+            "unknown field `keys.{name}`, expected `signing` or `verify_only`"
+        )));
+    }
+    let others: Vec<(KeyId, &[u8])> = verify_only.iter().map(|(id, s)| (id.clone(), s.as_slice())).collect();
+    Keyring::new((signing.0, &signing.1), &others).map_err(|e| SettingsError::new(format!("keys: {e}")))
+}
+
+fn parse_key(v: Value, at: &str) -> Result<(KeyId, Vec<u8>), SettingsError> {
+    let shape = || SettingsError::new(format!("`{at}` must be {{\"id\": \"k1\", \"secret_b64\": \"...\"}}"));
+    let Value::Object(mut obj) = v else {
+        return Err(shape());
+    };
+    let (Some(Value::String(id)), Some(Value::String(secret)), true) =
+        (obj.remove("id"), obj.remove("secret_b64"), obj.is_empty())
+    else {
+        return Err(shape());
+    };
+    let id = KeyId::new(&id).map_err(|e| SettingsError::new(format!("`{at}.id`: {e}")))?;
+    // The decoder's error would quote the offending byte: say only where.
+    let secret = STANDARD
+        .decode(secret.trim())
+        .map_err(|_| SettingsError::new(format!("`{at}.secret_b64` is not valid base64")))?;
+    Ok((id, secret))
+}
+
+fn parse_clients(v: Value) -> Result<Vec<Client>, SettingsError> {
+    let Value::Array(items) = v else {
+        return Err(SettingsError::new("`clients` must be an array of clients"));
+    };
+    let mut seen = HashSet::new();
+    let mut clients = Vec::with_capacity(items.len());
+    for (i, item) in items.into_iter().enumerate() {
+        let client: Client =
+            serde_json::from_value(item).map_err(|e| SettingsError::new(format!("clients[{i}]: {e}")))?;
+        client.validate().map_err(|e| SettingsError::new(format!("clients[{i}] ({}): {e}", client.id)))?;
+        if !seen.insert(client.id.clone()) {
+            return Err(SettingsError::new(format!("clients[{i}]: client id {} appears twice", client.id)));
+        }
+        clients.push(client);
+    }
+    Ok(clients)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const KEY: &str = "Z2F0ZWhvdXNlLWRlbW8ta2V5LVJFUExBQ0UtTUUtMDEyMzQ1Njc4OQ==";
+
+    fn doc(extra: &str) -> String {
+        format!(r#"{{"keys":{{"signing":{{"id":"k1","secret_b64":"{KEY}"}}}},"clients":[]{extra}}}"#)
+    }
+
+    #[test]
+    fn minimal_document_gets_defaults() {
+        let s = Settings::from_json(&doc("")).unwrap();
+        assert_eq!(s.listen, DEFAULT_LISTEN.parse().unwrap());
+        assert_eq!(s.server, Config::default());
+        assert!(s.clients.is_empty());
+        assert!(!format!("{s:?}").contains(KEY));
+    }
+
+    #[test]
+    fn sample_file_loads() {
+        let s = Settings::load(Path::new(SAMPLE_PATH)).unwrap();
+        let ids: Vec<&str> = s.clients.iter().map(|c| c.id.as_str()).collect();
+        assert_eq!(ids, ["demo-client", "demo-rs", "demo-public"]);
+        assert_eq!(s.listen, DEFAULT_LISTEN.parse().unwrap());
+    }
+
+    #[test]
+    fn errors_name_the_field_and_hide_secrets() {
+        let cases = [
+            ("{", "not a JSON object"),
+            (r#"{"clients":[]}"#, "`keys` is missing"),
+            (&doc(r#","acess_token_ttl":5"#), "unknown field `acess_token_ttl`"),
+            (&doc(r#","listen":"localhost""#), "is not IP:PORT"),
+            (&doc(r#","access_token_ttl":0"#), "access_token_ttl"),
+            (
+                r#"{"keys":{"signing":{"id":"k1","secret_b64":"c2hvcnQ="}},"clients":[]}"#,
+                "shorter than 32 bytes",
+            ),
+            (
+                r#"{"keys":{"signing":{"id":"k1","secret_b64":"not*base64!"}},"clients":[]}"#,
+                "not valid base64",
+            ),
+            (r#"{"keys":{"signing":{"id":"k1","secret":"x"}},"clients":[]}"#, "`keys.signing` must be"),
+            (
+                &doc("").replace(
+                    r#""clients":[]"#,
+                    r#""clients":[{"id":"c","auth":{"type":"confidential","secret":"hunter2-hunter2"}}]"#,
+                ),
+                "clients[0]",
+            ),
+            (
+                &doc("").replace(
+                    r#""clients":[]"#,
+                    r#""clients":[{"id":"c","auth":{"type":"public"},"scope":"a","default_scope":"b"}]"#,
+                ),
+                "default_scope must be within scope",
+            ),
+            (
+                &doc("").replace(
+                    r#""clients":[]"#,
+                    r#""clients":[{"id":"c","auth":{"type":"public"}},{"id":"c","auth":{"type":"public"}}]"#,
+                ),
+                "appears twice",
+            ),
+        ];
+        for (text, want) in cases {
+            let e = Settings::from_json(text).unwrap_err().to_string();
+            assert!(e.contains(want), "{text}: got {e:?}, want {want:?}");
+            assert!(!e.contains("not*base64") && !e.contains("hunter2") && !e.contains(KEY), "{e}");
+        }
+    }
+}

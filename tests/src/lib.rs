@@ -33,7 +33,7 @@
 //! - [`store_contract`]: one check per guarantee of the store traits.
 //! - [`model`]: model-based property test, comparing a store with
 //!   [`reference::ReferenceStore`] on random operation sequences.
-//! - [`reference`]: a small, obviously correct store, the model.
+//! - [`reference`](mod@reference): a small, obviously correct store, the model.
 //! - [`fixtures`]: records and clients for checks (reused by the server-level
 //!   checks).
 //!

@@ -44,18 +44,12 @@ pub const DEFAULT_CASES: u32 = 64;
 pub const MAX_OPS: usize = 40;
 
 /// A key of the pool: slot `slot` of grant `grant`.
-#[derive(Clone, Copy, PartialEq, Eq, Hash)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub struct Tok {
     /// Grant index, below [`GRANTS`].
     pub grant: u8,
     /// Slot index, below [`SLOTS`].
     pub slot: u8,
-}
-
-impl fmt::Debug for Tok {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "g{}s{}", self.grant, self.slot)
-    }
 }
 
 impl Tok {
@@ -164,20 +158,20 @@ pub enum Op {
     },
 }
 
-fn tok() -> impl Strategy<Value = Tok> {
+fn tok() -> impl Strategy<Value = Tok, Tree: Send> {
     (0..GRANTS, 0..SLOTS).prop_map(|(grant, slot)| Tok { grant, slot })
 }
 
-fn kind() -> impl Strategy<Value = TokenKind> {
+fn kind() -> impl Strategy<Value = TokenKind, Tree: Send> {
     prop_oneof![Just(TokenKind::Access), Just(TokenKind::Refresh), Just(TokenKind::AuthorizationCode)]
 }
 
-fn new() -> impl Strategy<Value = New> {
+fn new() -> impl Strategy<Value = New, Tree: Send> {
     (tok(), kind(), 0..8u8).prop_map(|(tok, kind, expires_in)| New { tok, kind, expires_in })
 }
 
 /// One random operation over the pool.
-pub fn op() -> impl Strategy<Value = Op> {
+pub fn op() -> impl Strategy<Value = Op, Tree: Send> {
     prop_oneof![
         4 => new().prop_map(Op::Insert),
         2 => tok().prop_map(Op::Get),
@@ -189,7 +183,7 @@ pub fn op() -> impl Strategy<Value = Op> {
 }
 
 /// A random sequence of 1 to [`MAX_OPS`] operations.
-pub fn ops() -> impl Strategy<Value = Vec<Op>> {
+pub fn ops() -> impl Strategy<Value = Vec<Op>, Tree: Send> {
     prop::collection::vec(op(), 1..=MAX_OPS)
 }
 
@@ -383,8 +377,9 @@ async fn run_case<H: Harness>(h: &H, ops: &[Op]) -> Result<(), Mismatch> {
 
 /// The check: random sequences ([`ops`]) on fresh stores from `h` must
 /// match the model ([`matches_model`]). On a failure the sequence is shrunk,
-/// and the panic message gives the smallest failing sequence found, to turn
-/// into a named regression test.
+/// and the panic message gives the smallest failing sequence found, in Rust
+/// syntax, to turn into a named regression test that calls
+/// [`matches_model`] with it.
 ///
 /// It drives proptest's shrinking by hand, so that the cases run in the
 /// check's async runtime.

@@ -5,6 +5,7 @@
 //! contract promises success is a failure too.
 
 use std::collections::HashSet;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
 use gatehouse_core::model::{Client, ClientId, GrantId, TokenDigest, TokenRecord, TokenState};
@@ -18,6 +19,8 @@ use crate::Harness;
 const RACE_ROUNDS: usize = 50;
 /// Tasks racing in each round of the single-use check.
 const RACERS: usize = 8;
+/// Longest rotation chain in the grant-revocation race before giving up.
+const MAX_ROTATIONS: usize = 100_000;
 
 async fn get<S: TokenStore>(s: &S, d: &TokenDigest) -> Option<TokenRecord> {
     s.get(d).await.unwrap_or_else(|e| panic!("get({d:?}) failed: {e}"))
@@ -413,61 +416,87 @@ pub async fn revoke_grant_then_consume_is_replayed<H: Harness>(h: &H) {
     assert_absent(&s, &repl.digest, "consume after revoke_grant stored a replacement").await;
 }
 
-/// `revoke_grant` racing `consume` of one of the grant's tokens: after both
-/// return, the token reads `Revoked`, and either the consume won (`Taken`,
-/// its replacements stored and `Revoked` too) or it lost (`Replayed`, no
-/// replacement stored). Never an active replacement in a revoked grant.
+/// `revoke_grant` racing a chain of refresh-token rotations in the grant
+/// (each `consume` of the newest refresh token storing the next one), as
+/// when a replay is detected while a thief keeps rotating.
+///
+/// The revocation is one step: every rotation either completed before it
+/// (its replacements are revoked too) or is `Replayed` after it. So once
+/// `revoke_grant` has returned, the next rotation must be `Replayed`; and
+/// after both finish, every token of the grant reads `Revoked` and the
+/// replayed rotation stored nothing.
 pub async fn revoke_grant_races_consume<H: Harness>(h: &H) {
     let s = Arc::new(h.fresh().await);
     for round in 0..RACE_ROUNDS {
         let g = fixtures::grant();
-        let refresh = fixtures::refresh(g);
+        let first = fixtures::refresh(g);
         let sibling = fixtures::access(g);
-        insert(&*s, &refresh).await;
+        insert(&*s, &first).await;
         insert(&*s, &sibling).await;
-        let repl = vec![fixtures::access(g), fixtures::refresh(g)];
         let barrier = Arc::new(Barrier::new(2));
-        let consumer = {
-            let (s, b, d, repl) = (Arc::clone(&s), Arc::clone(&barrier), refresh.digest, repl.clone());
+        let revoked = Arc::new(AtomicBool::new(false));
+        let rotator = {
+            let (s, b, revoked, first) =
+                (Arc::clone(&s), Arc::clone(&barrier), Arc::clone(&revoked), first.clone());
             tokio::spawn(async move {
                 b.wait().await;
-                s.consume(&d, repl).await
+                // Rotate until the revocation stops the chain.
+                let mut stored = Vec::new();
+                let mut current = first;
+                for _ in 0..MAX_ROTATIONS {
+                    // A store whose futures are always ready would never let
+                    // this task yield, and could starve the revoker queued
+                    // behind it on this worker.
+                    tokio::task::yield_now().await;
+                    let revoke_returned = revoked.load(Ordering::SeqCst);
+                    let repl = vec![fixtures::access(g), fixtures::refresh(g)];
+                    match s.consume(&current.digest, repl.clone()).await {
+                        Ok(Consumed::Taken(_)) => {
+                            assert!(
+                                !revoke_returned,
+                                "round {round}: a rotation after revoke_grant returned was Taken \
+                                 (the grant's newest refresh token was not revoked)"
+                            );
+                            current = repl[1].clone();
+                            stored.extend(repl);
+                        }
+                        Ok(Consumed::Replayed(_)) => return (stored, repl),
+                        other => panic!("round {round}: rotation racing revoke_grant gave {other:?}"),
+                    }
+                }
+                panic!("round {round}: {MAX_ROTATIONS} rotations and revoke_grant never stopped the chain");
             })
         };
         let revoker = {
-            let (s, b) = (Arc::clone(&s), Arc::clone(&barrier));
+            let (s, b, revoked) = (Arc::clone(&s), Arc::clone(&barrier), Arc::clone(&revoked));
             tokio::spawn(async move {
                 b.wait().await;
-                s.revoke_grant(&g).await
+                let r = s.revoke_grant(&g).await;
+                revoked.store(true, Ordering::SeqCst);
+                r
             })
         };
-        let consumed = consumer.await.expect("consume task panicked");
         revoker.await.expect("revoke_grant task panicked").expect("revoke_grant failed");
+        let (stored, refused) = match rotator.await {
+            Ok(v) => v,
+            Err(e) => std::panic::resume_unwind(e.into_panic()),
+        };
 
-        assert_reads(&*s, &with_state(&refresh, TokenState::Revoked), "raced token after revoke_grant").await;
-        assert_reads(&*s, &with_state(&sibling, TokenState::Revoked), "sibling after revoke_grant").await;
-        match consumed {
-            Ok(Consumed::Taken(_)) => {
-                for r in &repl {
-                    assert_reads(
-                        &*s,
-                        &with_state(r, TokenState::Revoked),
-                        &format!("round {round}: consume won the race, so its replacement must exist and be revoked"),
-                    )
-                    .await;
-                }
-            }
-            Ok(Consumed::Replayed(_)) => {
-                for r in &repl {
-                    assert_absent(
-                        &*s,
-                        &r.digest,
-                        &format!("round {round}: consume lost the race but stored a replacement"),
-                    )
-                    .await;
-                }
-            }
-            other => panic!("round {round}: consume racing revoke_grant gave {other:?}"),
+        for r in [&first, &sibling].into_iter().chain(&stored) {
+            assert_reads(
+                &*s,
+                &with_state(r, TokenState::Revoked),
+                &format!("round {round}: every token of the grant must read Revoked after revoke_grant"),
+            )
+            .await;
+        }
+        for r in &refused {
+            assert_absent(
+                &*s,
+                &r.digest,
+                &format!("round {round}: a replayed rotation stored a replacement"),
+            )
+            .await;
         }
     }
 }

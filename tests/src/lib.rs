@@ -14,6 +14,15 @@
 //! gatehouse_conformance::store_conformance!(memory, gatehouse_memory::MemoryStore::new());
 //! ```
 //!
+//! This crate runs the suite against its own model the same way:
+//!
+//! ```
+//! use gatehouse_conformance::reference::ReferenceStore;
+//!
+//! gatehouse_conformance::store_conformance!(reference, ReferenceStore::new());
+//! # fn main() {}
+//! ```
+//!
 //! The expression is evaluated once per check, inside that check's runtime,
 //! and must give a fresh, empty store; it may `.await`
 //! (`SqliteStore::open_in_memory().await.expect("open")`). Names in scope in
@@ -23,11 +32,37 @@
 //! temporary directory), or whose records expire by TTL, implements
 //! [`Harness`] and passes a value of it:
 //!
-//! ```ignore
-//! gatehouse_conformance::store_conformance!(redis, harness = RedisHarness::start().await);
+//! ```
+//! use gatehouse_conformance::reference::ReferenceStore;
+//! use gatehouse_conformance::Harness;
+//!
+//! /// Stands for a harness that starts a server and connects to it.
+//! struct ServerHarness {
+//!     _server: (), // e.g. the child process, killed on drop
+//! }
+//!
+//! impl ServerHarness {
+//!     async fn start() -> Self {
+//!         Self { _server: () }
+//!     }
+//! }
+//!
+//! impl Harness for ServerHarness {
+//!     type Store = ReferenceStore;
+//!     // Records expire by TTL: purge_expired may return Ok(0).
+//!     const PURGES_EXPIRED: bool = false;
+//!
+//!     async fn fresh(&self) -> ReferenceStore {
+//!         ReferenceStore::new() // e.g. a connection with a fresh key prefix
+//!     }
+//! }
+//!
+//! gatehouse_conformance::store_conformance!(server, harness = ServerHarness::start().await);
+//! # fn main() {}
 //! ```
 //!
-//! The harness is built at the start of each check and dropped after it.
+//! The harness is built at the start of each check, in that check's
+//! runtime, and dropped after it.
 //!
 //! # Module map
 //! - [`store_contract`]: one check per guarantee of the store traits.

@@ -10,7 +10,7 @@
 use std::future::Future;
 
 use gatehouse_conformance::reference::ReferenceStore;
-use gatehouse_conformance::FnHarness;
+use gatehouse_conformance::{FnHarness, Harness};
 use gatehouse_core::model::{Client, ClientId, GrantId, TokenDigest, TokenRecord, TokenState};
 use gatehouse_core::{ClientRegistry, Consumed, StoreError, TokenStore, UnixTime};
 
@@ -36,6 +36,10 @@ enum Flaw {
     NonAtomicRevokeGrant,
     /// `purge_expired` deletes records whether or not they have expired.
     PurgesLiveRecords,
+    /// `purge_expired` deletes nothing and returns `Ok(0)`. Allowed for a
+    /// backend whose records expire by TTL and that says so
+    /// ([`Harness::PURGES_EXPIRED`] = false); a flaw for any other.
+    NeverPurges,
 }
 
 /// [`ReferenceStore`] with one [`Flaw`].
@@ -144,6 +148,9 @@ impl TokenStore for Broken {
     }
 
     async fn purge_expired(&self, now: UnixTime, limit: usize) -> Result<usize, StoreError> {
+        if self.flaw == Flaw::NeverPurges {
+            return Ok(0);
+        }
         if self.flaw == Flaw::PurgesLiveRecords {
             let victims: Vec<TokenDigest> =
                 self.inner.records().iter().map(|r| r.digest).take(limit).collect();
@@ -172,6 +179,23 @@ impl ClientRegistry for Broken {
 
 // The wrapper without a flaw must pass everything.
 gatehouse_conformance::store_conformance!(no_flaw, Broken::new(Flaw::None));
+
+/// A backend whose records expire by TTL, so that it never purges, and says
+/// so.
+struct TtlBackend;
+
+impl Harness for TtlBackend {
+    type Store = Broken;
+    const PURGES_EXPIRED: bool = false;
+
+    async fn fresh(&self) -> Broken {
+        Broken::new(Flaw::NeverPurges)
+    }
+}
+
+// Never purging is within the contract for such a backend: it passes
+// everything (and this instantiates the suite through a `Harness`).
+gatehouse_conformance::store_conformance!(ttl_backend, harness = TtlBackend);
 
 fn panic_message(payload: Box<dyn std::any::Any + Send>) -> String {
     match payload.downcast::<String>() {
@@ -280,4 +304,14 @@ fn purging_live_records_is_caught() {
         "when none had expired"
     );
     assert_fails!(Flaw::PurgesLiveRecords, model::store_matches_reference, "only expired records deleted");
+}
+
+#[test]
+fn never_purging_is_caught_unless_declared() {
+    assert_fails!(
+        Flaw::NeverPurges,
+        store_contract::purge_removes_only_expired,
+        "returned less than its limit"
+    );
+    assert_fails!(Flaw::NeverPurges, model::store_matches_reference, "no expired record left");
 }

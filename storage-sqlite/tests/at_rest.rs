@@ -100,8 +100,9 @@ fn no_raw_token_or_secret_in_any_database_file() {
 
     for i in 0..10 {
         let (secret, digest) = SecretDigest::generate().unwrap();
-        let resource_server = (i % 2 == 0)
-            .then(|| ResourceServer { resources: vec![Resource::new("https://api.example").unwrap()].into() });
+        let resource_server = (i % 2 == 0).then(|| ResourceServer {
+            resources: vec![Resource::new("https://api.example").unwrap()].into(),
+        });
         let client = Client {
             id: ClientId::new(&format!("client-{i}")).unwrap(),
             auth: ClientAuth::Confidential { secret: digest, resource_server },

@@ -13,6 +13,7 @@ use gatehouse_core::{
 use serde_json::Value;
 
 use crate::world::{basic, ids, raw_request, World, API, KEY, OTHER_API};
+use crate::Harness;
 
 const FORM: Header<'static> = Header::One(b"application/x-www-form-urlencoded");
 
@@ -67,7 +68,8 @@ async fn store_record<S: TokenStore + ClientRegistry>(
 
 /// A client_credentials request gets an RFC 6749 §5.1 answer with
 /// `Cache-Control: no-store` and the client's default scope.
-pub async fn client_credentials_issues_bearer_token<S: TokenStore + ClientRegistry>(store: S) {
+pub async fn client_credentials_issues_bearer_token<H: Harness>(h: &H) {
+    let store = h.fresh().await;
     let w = World::new(store).await;
     let r = w.token(ids::APP, "grant_type=client_credentials").await;
     assert_eq!(r.status, 200);
@@ -84,7 +86,8 @@ pub async fn client_credentials_issues_bearer_token<S: TokenStore + ClientRegist
 }
 
 /// client_secret_post authenticates as well as client_secret_basic.
-pub async fn client_secret_post_works<S: TokenStore + ClientRegistry>(store: S) {
+pub async fn client_secret_post_works<H: Harness>(h: &H) {
+    let store = h.fresh().await;
     let w = World::new(store).await;
     let body = format!("grant_type=client_credentials&client_id=app&client_secret={}", w.secret(ids::APP));
     let r = w.server.token_endpoint(raw_request("POST", Header::Absent, FORM, body.as_bytes())).await;
@@ -92,14 +95,16 @@ pub async fn client_secret_post_works<S: TokenStore + ClientRegistry>(store: S) 
 }
 
 /// A requested scope within the client's is granted as asked.
-pub async fn requested_scope_is_granted<S: TokenStore + ClientRegistry>(store: S) {
+pub async fn requested_scope_is_granted<H: Harness>(h: &H) {
+    let store = h.fresh().await;
     let w = World::new(store).await;
     let r = w.token(ids::APP, "grant_type=client_credentials&scope=write+read").await;
     assert_eq!(json(&r)["scope"], "read write");
 }
 
 /// A scope beyond the client's is `invalid_scope`.
-pub async fn scope_beyond_client_is_invalid_scope<S: TokenStore + ClientRegistry>(store: S) {
+pub async fn scope_beyond_client_is_invalid_scope<H: Harness>(h: &H) {
+    let store = h.fresh().await;
     let w = World::new(store).await;
     assert_error(
         &w.token(ids::APP, "grant_type=client_credentials&scope=read+admin").await,
@@ -109,13 +114,15 @@ pub async fn scope_beyond_client_is_invalid_scope<S: TokenStore + ClientRegistry
 }
 
 /// A malformed scope is `invalid_scope`.
-pub async fn malformed_scope_is_invalid_scope<S: TokenStore + ClientRegistry>(store: S) {
+pub async fn malformed_scope_is_invalid_scope<H: Harness>(h: &H) {
+    let store = h.fresh().await;
     let w = World::new(store).await;
     assert_error(&w.token(ids::APP, "grant_type=client_credentials&scope=a%22b").await, 400, "invalid_scope");
 }
 
 /// RFC 8707: an allowed `resource` narrows the audience to it.
-pub async fn resource_narrows_audience<S: TokenStore + ClientRegistry>(store: S) {
+pub async fn resource_narrows_audience<H: Harness>(h: &H) {
+    let store = h.fresh().await;
     let w = World::new(store).await;
     let t =
         w.issue(&format!("grant_type=client_credentials&resource={}", crate::world::encode(OTHER_API))).await;
@@ -124,7 +131,8 @@ pub async fn resource_narrows_audience<S: TokenStore + ClientRegistry>(store: S)
 }
 
 /// Without `resource`, the token is for all of the client's audiences.
-pub async fn no_resource_means_all_audiences<S: TokenStore + ClientRegistry>(store: S) {
+pub async fn no_resource_means_all_audiences<H: Harness>(h: &H) {
+    let store = h.fresh().await;
     let w = World::new(store).await;
     let t = w.issue_default().await;
     assert!(w.introspect(ids::RS, &t).await.is_active());
@@ -133,7 +141,8 @@ pub async fn no_resource_means_all_audiences<S: TokenStore + ClientRegistry>(sto
 
 /// A `resource` the client may not use, or a malformed one, is
 /// `invalid_target`.
-pub async fn bad_resource_is_invalid_target<S: TokenStore + ClientRegistry>(store: S) {
+pub async fn bad_resource_is_invalid_target<H: Harness>(h: &H) {
+    let store = h.fresh().await;
     let w = World::new(store).await;
     let r = w.token(ids::APP, "grant_type=client_credentials&resource=https%3A%2F%2Fevil.example").await;
     assert_error(&r, 400, "invalid_target");
@@ -145,20 +154,23 @@ pub async fn bad_resource_is_invalid_target<S: TokenStore + ClientRegistry>(stor
 }
 
 /// Missing `grant_type` is `invalid_request`.
-pub async fn missing_grant_type_is_invalid_request<S: TokenStore + ClientRegistry>(store: S) {
+pub async fn missing_grant_type_is_invalid_request<H: Harness>(h: &H) {
+    let store = h.fresh().await;
     let w = World::new(store).await;
     assert_error(&w.token(ids::APP, "scope=read").await, 400, "invalid_request");
 }
 
 /// An unknown grant type is `unsupported_grant_type`.
-pub async fn unknown_grant_type_is_unsupported<S: TokenStore + ClientRegistry>(store: S) {
+pub async fn unknown_grant_type_is_unsupported<H: Harness>(h: &H) {
+    let store = h.fresh().await;
     let w = World::new(store).await;
     assert_error(&w.token(ids::APP, "grant_type=password").await, 400, "unsupported_grant_type");
 }
 
 /// A client not registered for the grant, and a public client, are
 /// `unauthorized_client`.
-pub async fn client_without_grant_is_unauthorized_client<S: TokenStore + ClientRegistry>(store: S) {
+pub async fn client_without_grant_is_unauthorized_client<H: Harness>(h: &H) {
+    let store = h.fresh().await;
     let w = World::new(store).await;
     let r = w.token(ids::NO_GRANTS, "grant_type=client_credentials").await;
     assert_error(&r, 400, "unauthorized_client");
@@ -171,7 +183,8 @@ pub async fn client_without_grant_is_unauthorized_client<S: TokenStore + ClientR
 
 /// A wrong secret over Basic is 401 `invalid_client` with
 /// `WWW-Authenticate: Basic`.
-pub async fn wrong_secret_is_invalid_client<S: TokenStore + ClientRegistry>(store: S) {
+pub async fn wrong_secret_is_invalid_client<H: Harness>(h: &H) {
+    let store = h.fresh().await;
     let w = World::new(store).await;
     let auth = basic(ids::APP, "wrong-secret-wrong-secret-wrong-secret");
     let r = w
@@ -188,7 +201,8 @@ pub async fn wrong_secret_is_invalid_client<S: TokenStore + ClientRegistry>(stor
 }
 
 /// An unknown client gets the very same response as a wrong secret.
-pub async fn unknown_client_looks_like_wrong_secret<S: TokenStore + ClientRegistry>(store: S) {
+pub async fn unknown_client_looks_like_wrong_secret<H: Harness>(h: &H) {
+    let store = h.fresh().await;
     let w = World::new(store).await;
     let send = |id: &str| {
         let auth = basic(id, "wrong-secret-wrong-secret-wrong-secret");
@@ -213,13 +227,15 @@ pub async fn unknown_client_looks_like_wrong_secret<S: TokenStore + ClientRegist
 }
 
 /// A disabled client cannot authenticate, even with its right secret.
-pub async fn disabled_client_is_invalid_client<S: TokenStore + ClientRegistry>(store: S) {
+pub async fn disabled_client_is_invalid_client<H: Harness>(h: &H) {
+    let store = h.fresh().await;
     let w = World::new(store).await;
     assert_error(&w.token(ids::OFF, "grant_type=client_credentials").await, 401, "invalid_client");
 }
 
 /// The typed API: every failure is the same `InvalidClient`.
-pub async fn typed_authentication_outcomes<S: TokenStore + ClientRegistry>(store: S) {
+pub async fn typed_authentication_outcomes<H: Harness>(h: &H) {
+    let store = h.fresh().await;
     let w = World::new(store).await;
     let ok = ClientCredentials::Post { id: "app".into(), secret: PresentedSecret::new(w.secret(ids::APP)) };
     assert_eq!(w.server.authenticate(&ok).await.expect("authenticates").id.as_str(), "app");
@@ -236,7 +252,8 @@ pub async fn typed_authentication_outcomes<S: TokenStore + ClientRegistry>(store
 
 /// No credentials at all is 401 `invalid_client`, without a Basic
 /// challenge; another scheme (Bearer) likewise.
-pub async fn missing_credentials_is_invalid_client<S: TokenStore + ClientRegistry>(store: S) {
+pub async fn missing_credentials_is_invalid_client<H: Harness>(h: &H) {
+    let store = h.fresh().await;
     let w = World::new(store).await;
     let r = w
         .server
@@ -256,7 +273,8 @@ pub async fn missing_credentials_is_invalid_client<S: TokenStore + ClientRegistr
 }
 
 /// Basic and client_secret in one request is `invalid_request`.
-pub async fn two_auth_methods_is_invalid_request<S: TokenStore + ClientRegistry>(store: S) {
+pub async fn two_auth_methods_is_invalid_request<H: Harness>(h: &H) {
+    let store = h.fresh().await;
     let w = World::new(store).await;
     let body = format!("grant_type=client_credentials&client_secret={}", w.secret(ids::APP));
     assert_error(&w.token(ids::APP, &body).await, 400, "invalid_request");
@@ -270,7 +288,8 @@ pub async fn two_auth_methods_is_invalid_request<S: TokenStore + ClientRegistry>
 /// GET (405), wrong or repeated Content-Type, duplicated parameter,
 /// non-UTF-8, bad percent-encoding, oversized body, malformed Basic header,
 /// repeated Authorization header.
-pub async fn malformed_requests_get_oauth_errors<S: TokenStore + ClientRegistry>(store: S) {
+pub async fn malformed_requests_get_oauth_errors<H: Harness>(h: &H) {
+    let store = h.fresh().await;
     let w = World::new(store).await;
     let auth = w.basic(ids::RS);
     let a = Header::One(auth.as_bytes());
@@ -309,7 +328,8 @@ pub async fn malformed_requests_get_oauth_errors<S: TokenStore + ClientRegistry>
 // ---- introspection ---------------------------------------------------------
 
 /// An active token's answer carries every RFC 7662 §2.2 field we know.
-pub async fn introspection_active_has_all_fields<S: TokenStore + ClientRegistry>(store: S) {
+pub async fn introspection_active_has_all_fields<H: Harness>(h: &H) {
+    let store = h.fresh().await;
     let w = World::new(store).await;
     let t = w.issue("grant_type=client_credentials&scope=read+write").await;
     let r = w.introspect_http(ids::RS, &t, "").await;
@@ -330,7 +350,8 @@ pub async fn introspection_active_has_all_fields<S: TokenStore + ClientRegistry>
 }
 
 /// Distinct tokens get distinct `jti`s.
-pub async fn jti_is_unique<S: TokenStore + ClientRegistry>(store: S) {
+pub async fn jti_is_unique<H: Harness>(h: &H) {
+    let store = h.fresh().await;
     let w = World::new(store).await;
     let a = json(&w.introspect_http(ids::RS, &w.issue_default().await, "").await);
     let b = json(&w.introspect_http(ids::RS, &w.issue_default().await, "").await);
@@ -338,7 +359,8 @@ pub async fn jti_is_unique<S: TokenStore + ClientRegistry>(store: S) {
 }
 
 /// A token that is not in our syntax is inactive.
-pub async fn introspection_malformed_token_inactive<S: TokenStore + ClientRegistry>(store: S) {
+pub async fn introspection_malformed_token_inactive<H: Harness>(h: &H) {
+    let store = h.fresh().await;
     let w = World::new(store).await;
     for t in ["garbage", "gat_k1.", "Bearer x", &"A".repeat(200)] {
         assert_eq!(w.introspect(ids::RS, t).await, inactive(InactiveReason::Malformed));
@@ -347,9 +369,8 @@ pub async fn introspection_malformed_token_inactive<S: TokenStore + ClientRegist
 }
 
 /// A token with a forged tag is inactive, and no storage is read for it.
-pub async fn introspection_forged_token_inactive_without_storage_read<S: TokenStore + ClientRegistry>(
-    store: S,
-) {
+pub async fn introspection_forged_token_inactive_without_storage_read<H: Harness>(h: &H) {
+    let store = h.fresh().await;
     let w = World::new(store).await;
     let t = w.issue_default().await;
     let mut forged = t.clone().into_bytes();
@@ -363,7 +384,8 @@ pub async fn introspection_forged_token_inactive_without_storage_read<S: TokenSt
 }
 
 /// A token signed under a key id we do not have is inactive.
-pub async fn introspection_unknown_key_id_inactive<S: TokenStore + ClientRegistry>(store: S) {
+pub async fn introspection_unknown_key_id_inactive<H: Harness>(h: &H) {
+    let store = h.fresh().await;
     let w = World::new(store).await;
     let other = Keyring::new((KeyId::new("k9").expect("kid"), KEY), &[]).expect("keyring");
     let (t, _) = other.mint(TokenKind::Access, GrantId::generate().expect("random")).expect("mint");
@@ -371,7 +393,8 @@ pub async fn introspection_unknown_key_id_inactive<S: TokenStore + ClientRegistr
 }
 
 /// A correctly tagged token that was never stored is inactive.
-pub async fn introspection_unknown_token_inactive<S: TokenStore + ClientRegistry>(store: S) {
+pub async fn introspection_unknown_token_inactive<H: Harness>(h: &H) {
+    let store = h.fresh().await;
     let w = World::new(store).await;
     let (t, _) = w.keys.mint(TokenKind::Access, GrantId::generate().expect("random")).expect("mint");
     assert_eq!(w.introspect(ids::RS, t.expose()).await, inactive(InactiveReason::Unknown));
@@ -379,7 +402,8 @@ pub async fn introspection_unknown_token_inactive<S: TokenStore + ClientRegistry
 }
 
 /// A token is inactive from `exp` on.
-pub async fn introspection_expired_inactive<S: TokenStore + ClientRegistry>(store: S) {
+pub async fn introspection_expired_inactive<H: Harness>(h: &H) {
+    let store = h.fresh().await;
     let w = World::new(store).await;
     let t = w.issue_default().await;
     w.clock.advance(3599);
@@ -390,7 +414,8 @@ pub async fn introspection_expired_inactive<S: TokenStore + ClientRegistry>(stor
 }
 
 /// Configured clock skew extends both ends of the validity window.
-pub async fn introspection_respects_clock_skew<S: TokenStore + ClientRegistry>(store: S) {
+pub async fn introspection_respects_clock_skew<H: Harness>(h: &H) {
+    let store = h.fresh().await;
     let w = World::with_config(store, |c| c.clock_skew = 30).await;
     let t = w.issue_default().await;
     w.clock.advance(3600 + 29);
@@ -408,7 +433,8 @@ pub async fn introspection_respects_clock_skew<S: TokenStore + ClientRegistry>(s
 }
 
 /// A token before its `nbf` is inactive.
-pub async fn introspection_not_yet_valid_inactive<S: TokenStore + ClientRegistry>(store: S) {
+pub async fn introspection_not_yet_valid_inactive<H: Harness>(h: &H) {
+    let store = h.fresh().await;
     let w = World::new(store).await;
     let t = store_record(&w, TokenKind::Access, GrantId::generate().expect("random"), |r| {
         r.not_before = w.t0.plus(60);
@@ -420,7 +446,8 @@ pub async fn introspection_not_yet_valid_inactive<S: TokenStore + ClientRegistry
 }
 
 /// A revoked token is inactive.
-pub async fn introspection_revoked_inactive<S: TokenStore + ClientRegistry>(store: S) {
+pub async fn introspection_revoked_inactive<H: Harness>(h: &H) {
+    let store = h.fresh().await;
     let w = World::new(store).await;
     let t = w.issue_default().await;
     assert_eq!(w.revoke_http(ids::APP, &t).await.status, 200);
@@ -429,7 +456,8 @@ pub async fn introspection_revoked_inactive<S: TokenStore + ClientRegistry>(stor
 }
 
 /// Tokens of a client disabled after issuance are inactive at once.
-pub async fn introspection_client_disabled_inactive<S: TokenStore + ClientRegistry>(store: S) {
+pub async fn introspection_client_disabled_inactive<H: Harness>(h: &H) {
+    let store = h.fresh().await;
     let w = World::new(store).await;
     let t = w.issue_default().await;
     let mut app = w.client(ids::APP).await;
@@ -439,7 +467,8 @@ pub async fn introspection_client_disabled_inactive<S: TokenStore + ClientRegist
 }
 
 /// Tokens of a client deleted after issuance are inactive at once.
-pub async fn introspection_client_deleted_inactive<S: TokenStore + ClientRegistry>(store: S) {
+pub async fn introspection_client_deleted_inactive<H: Harness>(h: &H) {
+    let store = h.fresh().await;
     let w = World::new(store).await;
     let t = w.issue_default().await;
     let app = w.client(ids::APP).await;
@@ -448,7 +477,8 @@ pub async fn introspection_client_deleted_inactive<S: TokenStore + ClientRegistr
 }
 
 /// A resource server sees only tokens whose audience names its resources.
-pub async fn introspection_wrong_audience_inactive<S: TokenStore + ClientRegistry>(store: S) {
+pub async fn introspection_wrong_audience_inactive<H: Harness>(h: &H) {
+    let store = h.fresh().await;
     let w = World::new(store).await;
     let t = w.issue(&format!("grant_type=client_credentials&resource={}", crate::world::encode(API))).await;
     assert_eq!(w.introspect(ids::RS_OTHER, &t).await, inactive(InactiveReason::WrongAudience));
@@ -456,7 +486,8 @@ pub async fn introspection_wrong_audience_inactive<S: TokenStore + ClientRegistr
 }
 
 /// A wrong or unknown `token_type_hint` does not hide an active token.
-pub async fn introspection_hint_is_only_a_hint<S: TokenStore + ClientRegistry>(store: S) {
+pub async fn introspection_hint_is_only_a_hint<H: Harness>(h: &H) {
+    let store = h.fresh().await;
     let w = World::new(store).await;
     let t = w.issue_default().await;
     for hint in
@@ -468,9 +499,8 @@ pub async fn introspection_hint_is_only_a_hint<S: TokenStore + ClientRegistry>(s
 }
 
 /// Resource servers never see refresh tokens or codes active.
-pub async fn introspection_refresh_token_not_active_for_resource_servers<S: TokenStore + ClientRegistry>(
-    store: S,
-) {
+pub async fn introspection_refresh_token_not_active_for_resource_servers<H: Harness>(h: &H) {
+    let store = h.fresh().await;
     let w = World::new(store).await;
     for kind in [TokenKind::Refresh, TokenKind::AuthorizationCode] {
         let t = store_record(&w, kind, GrantId::generate().expect("random"), |_| {}).await;
@@ -479,7 +509,8 @@ pub async fn introspection_refresh_token_not_active_for_resource_servers<S: Toke
 }
 
 /// A public client may not introspect (401), whatever it sends.
-pub async fn introspection_refuses_public_clients<S: TokenStore + ClientRegistry>(store: S) {
+pub async fn introspection_refuses_public_clients<H: Harness>(h: &H) {
+    let store = h.fresh().await;
     let w = World::new(store).await;
     let t = w.issue_default().await;
     let body = format!("client_id=mobile&token={t}");
@@ -489,7 +520,8 @@ pub async fn introspection_refuses_public_clients<S: TokenStore + ClientRegistry
 
 /// A confidential client that is not a resource server may not introspect
 /// (403), whatever it sends, its own tokens included.
-pub async fn introspection_refuses_non_resource_servers<S: TokenStore + ClientRegistry>(store: S) {
+pub async fn introspection_refuses_non_resource_servers<H: Harness>(h: &H) {
+    let store = h.fresh().await;
     let w = World::new(store).await;
     let t = w.issue_default().await;
     assert_error(&w.introspect_http(ids::APP, &t, "").await, 403, "access_denied");
@@ -499,7 +531,8 @@ pub async fn introspection_refuses_non_resource_servers<S: TokenStore + ClientRe
 }
 
 /// Missing `token` is `invalid_request`.
-pub async fn introspection_missing_token_is_invalid_request<S: TokenStore + ClientRegistry>(store: S) {
+pub async fn introspection_missing_token_is_invalid_request<H: Harness>(h: &H) {
+    let store = h.fresh().await;
     let w = World::new(store).await;
     let auth = w.basic(ids::RS);
     let r = w
@@ -510,7 +543,8 @@ pub async fn introspection_missing_token_is_invalid_request<S: TokenStore + Clie
 }
 
 /// A store failure during introspection is a 500, never an answer.
-pub async fn introspection_fails_closed<S: TokenStore + ClientRegistry>(store: S) {
+pub async fn introspection_fails_closed<H: Harness>(h: &H) {
+    let store = h.fresh().await;
     let w = World::new(store).await;
     let t = w.issue_default().await;
     let rs = w.client(ids::RS).await;
@@ -522,7 +556,8 @@ pub async fn introspection_fails_closed<S: TokenStore + ClientRegistry>(store: S
 }
 
 /// A store failure during issuance is a 500 and hands out no token.
-pub async fn issuance_fails_closed<S: TokenStore + ClientRegistry>(store: S) {
+pub async fn issuance_fails_closed<H: Harness>(h: &H) {
+    let store = h.fresh().await;
     let w = World::new(store).await;
     let app = w.client(ids::APP).await;
     w.store().set_failing(true);
@@ -536,7 +571,8 @@ pub async fn issuance_fails_closed<S: TokenStore + ClientRegistry>(store: S) {
 
 /// After `burst` inactive answers a caller gets 429 with `Retry-After`, even
 /// for a valid token; other callers are unaffected; it recovers with time.
-pub async fn fishing_is_throttled_per_caller<S: TokenStore + ClientRegistry>(store: S) {
+pub async fn fishing_is_throttled_per_caller<H: Harness>(h: &H) {
+    let store = h.fresh().await;
     let w = World::new(store).await; // burst 5, 60 a minute
     let t = w.issue_default().await;
     for _ in 0..5 {
@@ -553,7 +589,8 @@ pub async fn fishing_is_throttled_per_caller<S: TokenStore + ClientRegistry>(sto
 }
 
 /// Active answers cost nothing.
-pub async fn active_answers_are_not_throttled<S: TokenStore + ClientRegistry>(store: S) {
+pub async fn active_answers_are_not_throttled<H: Harness>(h: &H) {
+    let store = h.fresh().await;
     let w = World::new(store).await;
     let t = w.issue_default().await;
     for _ in 0..50 {
@@ -564,7 +601,8 @@ pub async fn active_answers_are_not_throttled<S: TokenStore + ClientRegistry>(st
 // ---- revocation ------------------------------------------------------------
 
 /// A client revokes its own access token (200 `{}`), which goes inactive.
-pub async fn revocation_of_own_access_token<S: TokenStore + ClientRegistry>(store: S) {
+pub async fn revocation_of_own_access_token<H: Harness>(h: &H) {
+    let store = h.fresh().await;
     let w = World::new(store).await;
     let t = w.issue_default().await;
     let other = w.issue_default().await;
@@ -576,7 +614,8 @@ pub async fn revocation_of_own_access_token<S: TokenStore + ClientRegistry>(stor
 }
 
 /// Another client's token: 200 and no effect.
-pub async fn revocation_of_other_clients_token_has_no_effect<S: TokenStore + ClientRegistry>(store: S) {
+pub async fn revocation_of_other_clients_token_has_no_effect<H: Harness>(h: &H) {
+    let store = h.fresh().await;
     let w = World::new(store).await;
     let t = w.issue_default().await;
     assert_eq!(w.revoke_http(ids::PLAIN, &t).await.status, 200);
@@ -584,7 +623,8 @@ pub async fn revocation_of_other_clients_token_has_no_effect<S: TokenStore + Cli
 }
 
 /// Unknown, forged and malformed tokens: 200 and no effect.
-pub async fn revocation_of_unknown_token_is_ok<S: TokenStore + ClientRegistry>(store: S) {
+pub async fn revocation_of_unknown_token_is_ok<H: Harness>(h: &H) {
+    let store = h.fresh().await;
     let w = World::new(store).await;
     let (unknown, _) = w.keys.mint(TokenKind::Access, GrantId::generate().expect("random")).expect("mint");
     for t in [unknown.expose(), "garbage"] {
@@ -594,7 +634,8 @@ pub async fn revocation_of_unknown_token_is_ok<S: TokenStore + ClientRegistry>(s
 }
 
 /// Revoking a refresh token revokes its whole grant, access tokens included.
-pub async fn revocation_of_refresh_token_revokes_grant<S: TokenStore + ClientRegistry>(store: S) {
+pub async fn revocation_of_refresh_token_revokes_grant<H: Harness>(h: &H) {
+    let store = h.fresh().await;
     let w = World::new(store).await;
     let grant = GrantId::generate().expect("random");
     let access = store_record(&w, TokenKind::Access, grant, |_| {}).await;
@@ -607,7 +648,8 @@ pub async fn revocation_of_refresh_token_revokes_grant<S: TokenStore + ClientReg
 }
 
 /// Revocation needs client authentication and a `token`.
-pub async fn revocation_requires_auth_and_token<S: TokenStore + ClientRegistry>(store: S) {
+pub async fn revocation_requires_auth_and_token<H: Harness>(h: &H) {
+    let store = h.fresh().await;
     let w = World::new(store).await;
     let t = w.issue_default().await;
     let body = format!("token={t}");
@@ -621,7 +663,8 @@ pub async fn revocation_requires_auth_and_token<S: TokenStore + ClientRegistry>(
 }
 
 /// A store failure during revocation is a 500, not a silent 200.
-pub async fn revocation_fails_closed<S: TokenStore + ClientRegistry>(store: S) {
+pub async fn revocation_fails_closed<H: Harness>(h: &H) {
+    let store = h.fresh().await;
     let w = World::new(store).await;
     let t = w.issue_default().await;
     w.store().set_failing(true);
@@ -632,7 +675,8 @@ pub async fn revocation_fails_closed<S: TokenStore + ClientRegistry>(store: S) {
 
 /// What the store holds (records and clients, as serialized) contains no
 /// raw token and no raw secret.
-pub async fn store_holds_no_raw_token_or_secret<S: TokenStore + ClientRegistry>(store: S) {
+pub async fn store_holds_no_raw_token_or_secret<H: Harness>(h: &H) {
+    let store = h.fresh().await;
     let w = World::new(store).await;
     let t = w.issue_default().await;
     let v = w.keys.verify(&t).expect("valid");
@@ -650,74 +694,4 @@ impl<S: TokenStore + ClientRegistry> World<S> {
     fn clock_now(&self) -> gatehouse_core::UnixTime {
         gatehouse_core::Clock::now(&self.clock)
     }
-}
-
-/// Stamps one `#[tokio::test]` per server-level check for a backend:
-/// `server_conformance!(memory, async { MemoryStore::new() });`
-#[macro_export]
-macro_rules! server_conformance {
-    ($backend:ident, $fresh:expr) => {
-        $crate::server_conformance!(@each $backend, $fresh,
-            client_credentials_issues_bearer_token,
-            client_secret_post_works,
-            requested_scope_is_granted,
-            scope_beyond_client_is_invalid_scope,
-            malformed_scope_is_invalid_scope,
-            resource_narrows_audience,
-            no_resource_means_all_audiences,
-            bad_resource_is_invalid_target,
-            missing_grant_type_is_invalid_request,
-            unknown_grant_type_is_unsupported,
-            client_without_grant_is_unauthorized_client,
-            wrong_secret_is_invalid_client,
-            unknown_client_looks_like_wrong_secret,
-            disabled_client_is_invalid_client,
-            typed_authentication_outcomes,
-            missing_credentials_is_invalid_client,
-            two_auth_methods_is_invalid_request,
-            malformed_requests_get_oauth_errors,
-            introspection_active_has_all_fields,
-            jti_is_unique,
-            introspection_malformed_token_inactive,
-            introspection_forged_token_inactive_without_storage_read,
-            introspection_unknown_key_id_inactive,
-            introspection_unknown_token_inactive,
-            introspection_expired_inactive,
-            introspection_respects_clock_skew,
-            introspection_not_yet_valid_inactive,
-            introspection_revoked_inactive,
-            introspection_client_disabled_inactive,
-            introspection_client_deleted_inactive,
-            introspection_wrong_audience_inactive,
-            introspection_hint_is_only_a_hint,
-            introspection_refresh_token_not_active_for_resource_servers,
-            introspection_refuses_public_clients,
-            introspection_refuses_non_resource_servers,
-            introspection_missing_token_is_invalid_request,
-            introspection_fails_closed,
-            issuance_fails_closed,
-            fishing_is_throttled_per_caller,
-            active_answers_are_not_throttled,
-            revocation_of_own_access_token,
-            revocation_of_other_clients_token_has_no_effect,
-            revocation_of_unknown_token_is_ok,
-            revocation_of_refresh_token_revokes_grant,
-            revocation_requires_auth_and_token,
-            revocation_fails_closed,
-            store_holds_no_raw_token_or_secret,
-        );
-    };
-    (@each $backend:ident, $fresh:expr, $($check:ident),+ $(,)?) => {
-        mod $backend {
-            #[allow(unused_imports)]
-            use super::*;
-            $(
-                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-                async fn $check() {
-                    let store = $fresh.await;
-                    $crate::server_checks::$check(store).await;
-                }
-            )+
-        }
-    };
 }

@@ -1,3 +1,3 @@
 //! The conformance suite against the in-memory store.
 
-gatehouse_conformance::server_conformance!(memory, async { gatehouse_memory::MemoryStore::new() });
+gatehouse_conformance::store_conformance!(memory, gatehouse_memory::MemoryStore::new());

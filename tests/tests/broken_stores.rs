@@ -1,0 +1,317 @@
+//! Proof that the suite can fail: deliberately broken stores, each with one
+//! flaw, must fail the checks that guard against it, with the expected
+//! message. A check that passed against one of them would be a check that
+//! cannot see the bug it exists for.
+//!
+//! Every broken store is [`ReferenceStore`] with one method replaced; the
+//! same wrapper with no flaw passes the whole suite (module `no_flaw`), so a
+//! failure comes from the flaw, not the wrapper.
+
+use std::future::Future;
+
+use gatehouse_conformance::reference::ReferenceStore;
+use gatehouse_conformance::{FnHarness, Harness};
+use gatehouse_core::model::{Client, ClientId, GrantId, TokenDigest, TokenRecord, TokenState};
+use gatehouse_core::{ClientRegistry, Consumed, StoreError, TokenStore, UnixTime};
+
+/// The one thing a [`Broken`] store gets wrong.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Flaw {
+    /// None: delegates everything to the reference store.
+    None,
+    /// `insert` overwrites an existing record (an upsert).
+    UpsertingInsert,
+    /// `consume` reads, yields to other tasks, then writes: two racing
+    /// consumes can both see the token active.
+    NonAtomicConsume,
+    /// `consume` marks the token consumed and stores replacements one by
+    /// one, stopping at the first conflict instead of changing nothing.
+    PartialConsumeOnConflict,
+    /// `consume` of a used token reports `Unknown`, losing replay detection.
+    ForgetsReplays,
+    /// `revoke_grant` does nothing.
+    IgnoresRevokeGrant,
+    /// `revoke_grant` lists the grant's tokens, yields, then revokes that
+    /// list: a replacement stored by a racing consume stays active.
+    NonAtomicRevokeGrant,
+    /// `purge_expired` deletes records whether or not they have expired.
+    PurgesLiveRecords,
+    /// `purge_expired` deletes nothing and returns `Ok(0)`. Allowed for a
+    /// backend whose records expire by TTL and that says so
+    /// ([`Harness::PURGES_EXPIRED`] = false); a flaw for any other.
+    NeverPurges,
+}
+
+/// [`ReferenceStore`] with one [`Flaw`].
+#[derive(Debug)]
+struct Broken {
+    inner: ReferenceStore,
+    flaw: Flaw,
+}
+
+impl Broken {
+    fn new(flaw: Flaw) -> Self {
+        Self { inner: ReferenceStore::new(), flaw }
+    }
+}
+
+/// Lets other tasks run a few times, to widen a race window without
+/// sleeping.
+async fn yield_a_few_times() {
+    for _ in 0..8 {
+        tokio::task::yield_now().await;
+    }
+}
+
+impl TokenStore for Broken {
+    async fn insert(&self, record: TokenRecord) -> Result<(), StoreError> {
+        if self.flaw == Flaw::UpsertingInsert {
+            self.inner.overwrite(record);
+            return Ok(());
+        }
+        self.inner.insert(record).await
+    }
+
+    fn get(
+        &self,
+        digest: &TokenDigest,
+    ) -> impl Future<Output = Result<Option<TokenRecord>, StoreError>> + Send {
+        self.inner.get(digest)
+    }
+
+    fn consume(
+        &self,
+        digest: &TokenDigest,
+        replacements: Vec<TokenRecord>,
+    ) -> impl Future<Output = Result<Consumed, StoreError>> + Send {
+        let digest = *digest;
+        async move {
+            match self.flaw {
+                Flaw::NonAtomicConsume => {
+                    let Some(current) = self.inner.get(&digest).await? else { return Ok(Consumed::Unknown) };
+                    if current.state != TokenState::Active {
+                        return Ok(Consumed::Replayed(current));
+                    }
+                    yield_a_few_times().await;
+                    self.inner.overwrite(TokenRecord { state: TokenState::Consumed, ..current.clone() });
+                    for r in replacements {
+                        self.inner.overwrite(r);
+                    }
+                    Ok(Consumed::Taken(current))
+                }
+                Flaw::PartialConsumeOnConflict => {
+                    let Some(current) = self.inner.get(&digest).await? else { return Ok(Consumed::Unknown) };
+                    if current.state != TokenState::Active {
+                        return Ok(Consumed::Replayed(current));
+                    }
+                    self.inner.overwrite(TokenRecord { state: TokenState::Consumed, ..current.clone() });
+                    for r in replacements {
+                        self.inner.insert(r).await?;
+                    }
+                    Ok(Consumed::Taken(current))
+                }
+                Flaw::ForgetsReplays => match self.inner.consume(&digest, replacements).await? {
+                    Consumed::Replayed(_) => Ok(Consumed::Unknown),
+                    other => Ok(other),
+                },
+                _ => self.inner.consume(&digest, replacements).await,
+            }
+        }
+    }
+
+    fn revoke(&self, digest: &TokenDigest) -> impl Future<Output = Result<bool, StoreError>> + Send {
+        self.inner.revoke(digest)
+    }
+
+    fn revoke_grant(&self, grant: &GrantId) -> impl Future<Output = Result<(), StoreError>> + Send {
+        let grant = *grant;
+        async move {
+            match self.flaw {
+                Flaw::IgnoresRevokeGrant => Ok(()),
+                Flaw::NonAtomicRevokeGrant => {
+                    let family: Vec<TokenDigest> = self
+                        .inner
+                        .records()
+                        .iter()
+                        .filter(|r| r.grant_id() == grant)
+                        .map(|r| r.digest)
+                        .collect();
+                    yield_a_few_times().await;
+                    for d in &family {
+                        self.inner.revoke(d).await?;
+                    }
+                    Ok(())
+                }
+                _ => self.inner.revoke_grant(&grant).await,
+            }
+        }
+    }
+
+    async fn purge_expired(&self, now: UnixTime, limit: usize) -> Result<usize, StoreError> {
+        if self.flaw == Flaw::NeverPurges {
+            return Ok(0);
+        }
+        if self.flaw == Flaw::PurgesLiveRecords {
+            let victims: Vec<TokenDigest> =
+                self.inner.records().iter().map(|r| r.digest).take(limit).collect();
+            for d in &victims {
+                self.inner.remove(d);
+            }
+            return Ok(victims.len());
+        }
+        self.inner.purge_expired(now, limit).await
+    }
+}
+
+impl ClientRegistry for Broken {
+    fn client(&self, id: &ClientId) -> impl Future<Output = Result<Option<Client>, StoreError>> + Send {
+        self.inner.client(id)
+    }
+
+    fn put_client(&self, client: Client) -> impl Future<Output = Result<(), StoreError>> + Send {
+        self.inner.put_client(client)
+    }
+
+    fn remove_client(&self, id: &ClientId) -> impl Future<Output = Result<bool, StoreError>> + Send {
+        self.inner.remove_client(id)
+    }
+}
+
+// The wrapper without a flaw must pass everything.
+gatehouse_conformance::store_conformance!(no_flaw, Broken::new(Flaw::None));
+
+/// A backend whose records expire by TTL, so that it never purges, and says
+/// so.
+struct TtlBackend;
+
+impl Harness for TtlBackend {
+    type Store = Broken;
+    const PURGES_EXPIRED: bool = false;
+
+    async fn fresh(&self) -> Broken {
+        Broken::new(Flaw::NeverPurges)
+    }
+}
+
+// Never purging is within the contract for such a backend: it passes
+// everything (and this instantiates the suite through a `Harness`).
+gatehouse_conformance::store_conformance!(ttl_backend, harness = TtlBackend);
+
+fn panic_message(payload: Box<dyn std::any::Any + Send>) -> String {
+    match payload.downcast::<String>() {
+        Ok(s) => *s,
+        Err(payload) => payload.downcast::<&str>().map(|s| (*s).to_owned()).unwrap_or_default(),
+    }
+}
+
+/// Runs `module::check` against a fresh [`Broken`] store with `flaw`, and
+/// asserts that it panics with a message containing `needle`.
+macro_rules! assert_fails {
+    ($flaw:expr, $module:ident :: $check:ident, $needle:expr) => {{
+        let flaw: Flaw = $flaw;
+        let message = gatehouse_conformance::run(async move {
+            let harness = FnHarness(move || async move { Broken::new(flaw) });
+            let joined =
+                tokio::spawn(async move { gatehouse_conformance::$module::$check(&harness).await }).await;
+            match joined {
+                Ok(()) => panic!(
+                    "{} passed against a store with flaw {flaw:?}: the suite cannot see this flaw",
+                    stringify!($check)
+                ),
+                Err(e) => panic_message(e.into_panic()),
+            }
+        });
+        assert!(
+            message.contains($needle),
+            "{} failed against flaw {flaw:?}, but not for the expected reason ({:?}): {message}",
+            stringify!($check),
+            $needle
+        );
+    }};
+}
+
+#[test]
+fn upserting_insert_is_caught() {
+    assert_fails!(Flaw::UpsertingInsert, store_contract::insert_never_overwrites, "must fail with Conflict");
+    assert_fails!(Flaw::UpsertingInsert, store_contract::insert_race_has_one_winner, "racing inserts");
+    assert_fails!(Flaw::UpsertingInsert, model::store_matches_reference, "diverged from the reference");
+}
+
+#[test]
+fn non_atomic_consume_is_caught() {
+    assert_fails!(
+        Flaw::NonAtomicConsume,
+        store_contract::consume_is_single_use_under_race,
+        "concurrent consumes of one code were Taken"
+    );
+}
+
+#[test]
+fn partial_consume_on_conflict_is_caught() {
+    assert_fails!(
+        Flaw::PartialConsumeOnConflict,
+        store_contract::consume_conflicting_replacement_changes_nothing,
+        "a failed consume must leave the token Active"
+    );
+    assert_fails!(
+        Flaw::PartialConsumeOnConflict,
+        model::store_matches_reference,
+        "diverged from the reference"
+    );
+}
+
+#[test]
+fn forgotten_replays_are_caught() {
+    assert_fails!(Flaw::ForgetsReplays, store_contract::consume_takes_once, "must be Replayed");
+    assert_fails!(Flaw::ForgetsReplays, store_contract::consume_revoked_is_replayed, "must be Replayed");
+    assert_fails!(Flaw::ForgetsReplays, model::store_matches_reference, "diverged from the reference");
+}
+
+#[test]
+fn ignored_grant_revocation_is_caught() {
+    assert_fails!(
+        Flaw::IgnoresRevokeGrant,
+        store_contract::revoke_grant_revokes_family,
+        "must revoke every token of the grant"
+    );
+    assert_fails!(
+        Flaw::IgnoresRevokeGrant,
+        store_contract::revoke_grant_then_consume_is_replayed,
+        "Replayed"
+    );
+    assert_fails!(
+        Flaw::IgnoresRevokeGrant,
+        store_contract::revoke_grant_races_consume,
+        "after revoke_grant returned was Taken"
+    );
+    assert_fails!(Flaw::IgnoresRevokeGrant, model::store_matches_reference, "diverged from the reference");
+}
+
+#[test]
+fn non_atomic_grant_revocation_is_caught() {
+    assert_fails!(
+        Flaw::NonAtomicRevokeGrant,
+        store_contract::revoke_grant_races_consume,
+        "after revoke_grant returned was Taken"
+    );
+}
+
+#[test]
+fn purging_live_records_is_caught() {
+    assert_fails!(
+        Flaw::PurgesLiveRecords,
+        store_contract::purge_removes_only_expired,
+        "when none had expired"
+    );
+    assert_fails!(Flaw::PurgesLiveRecords, model::store_matches_reference, "only expired records deleted");
+}
+
+#[test]
+fn never_purging_is_caught_unless_declared() {
+    assert_fails!(
+        Flaw::NeverPurges,
+        store_contract::purge_removes_only_expired,
+        "returned less than its limit"
+    );
+    assert_fails!(Flaw::NeverPurges, model::store_matches_reference, "no expired record left");
+}

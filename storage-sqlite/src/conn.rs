@@ -127,7 +127,14 @@ impl Connections {
     /// Nothing is written before the file is known to be empty or ours.
     pub(crate) fn open(path: &Path, config: SqliteConfig) -> Result<Self, SqliteError> {
         let mut writer = connect(path, config.busy_timeout).map_err(open_err(path))?;
-        schema::check(&writer, path)?;
+        {
+            // One read transaction, so the check sees one snapshot: another
+            // process migrating the same new file between our reads would
+            // otherwise look like a foreign database (version 0, tables
+            // present). Dropping it rolls back; nothing was written.
+            let snapshot = writer.transaction().map_err(open_err(path))?;
+            schema::check(&snapshot, path)?;
+        }
         let mode: String = writer
             .pragma_update_and_check(None, "journal_mode", "WAL", |r| r.get(0))
             .map_err(open_err(path))?;

@@ -36,6 +36,16 @@ pub(crate) fn domain_digest(domain: &[u8], message: &[u8]) -> [u8; 32] {
     h.finalize().into()
 }
 
+/// RFC 7636 §4.6: `BASE64URL-ENCODE(SHA256(ASCII(code_verifier))) ==
+/// code_challenge`, compared in constant time.
+pub(crate) fn pkce_s256_matches(verifier: &str, challenge: &str) -> bool {
+    use base64::Engine as _;
+    let digest: [u8; 32] = Sha256::digest(verifier.as_bytes()).into();
+    let mut encoded = [0u8; 43];
+    let n = base64::engine::general_purpose::URL_SAFE_NO_PAD.encode_slice(digest, &mut encoded).unwrap_or(0);
+    n == 43 && ct_eq(&encoded, challenge.as_bytes())
+}
+
 /// Constant-time equality of two byte strings. Length is not secret.
 pub(crate) fn ct_eq(a: &[u8], b: &[u8]) -> bool {
     a.ct_eq(b).into()
@@ -105,6 +115,15 @@ mod tests {
         let a: [u8; 32] = random_bytes().unwrap();
         let b: [u8; 32] = random_bytes().unwrap();
         assert_ne!(a, b);
+    }
+
+    #[test]
+    fn pkce_rfc7636_appendix_b() {
+        let verifier = "dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXk";
+        let challenge = "E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM";
+        assert!(pkce_s256_matches(verifier, challenge));
+        assert!(!pkce_s256_matches("dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXl", challenge));
+        assert!(!pkce_s256_matches(verifier, "E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-c"));
     }
 
     #[test]

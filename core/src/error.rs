@@ -34,6 +34,17 @@ pub enum Error {
     /// `unsupported_grant_type` (RFC 6749 §5.2).
     #[error("unsupported_grant_type")]
     UnsupportedGrantType,
+    /// `unsupported_response_type` (RFC 6749 §4.1.2.1), sent by redirect.
+    #[error("unsupported_response_type")]
+    UnsupportedResponseType,
+    /// `access_denied` (RFC 6749 §4.1.2.1): the resource owner refused.
+    #[error("access_denied: {0}")]
+    AccessDenied(&'static str),
+    /// An authorization request that must not be answered by redirect: its
+    /// `client_id` or `redirect_uri` is missing, unknown or does not match
+    /// (RFC 6749 §4.1.2.1). The app shows the user an error page instead.
+    #[error("invalid authorization request, not redirected: {0}")]
+    NoRedirect(&'static str),
     /// `invalid_scope` (RFC 6749 §5.2).
     #[error("invalid_scope: {0}")]
     InvalidScope(&'static str),
@@ -69,7 +80,7 @@ impl Error {
     pub fn status(&self) -> u16 {
         match self {
             Self::InvalidClient { .. } => 401,
-            Self::IntrospectionForbidden => 403,
+            Self::IntrospectionForbidden | Self::AccessDenied(_) => 403,
             Self::MethodNotAllowed => 405,
             Self::Throttled { .. } => 429,
             Self::Store(_) | Self::Random(_) | Self::Config(_) => 500,
@@ -77,6 +88,8 @@ impl Error {
             | Self::InvalidGrant(_)
             | Self::UnauthorizedClient(_)
             | Self::UnsupportedGrantType
+            | Self::UnsupportedResponseType
+            | Self::NoRedirect(_)
             | Self::InvalidScope(_)
             | Self::InvalidTarget(_) => 400,
         }
@@ -85,7 +98,9 @@ impl Error {
     /// The OAuth `error` code.
     pub fn code(&self) -> &'static str {
         match self {
-            Self::InvalidRequest(_) | Self::MethodNotAllowed => "invalid_request",
+            Self::InvalidRequest(_) | Self::MethodNotAllowed | Self::NoRedirect(_) => "invalid_request",
+            Self::UnsupportedResponseType => "unsupported_response_type",
+            Self::AccessDenied(_) => "access_denied",
             Self::InvalidClient { .. } => "invalid_client",
             Self::InvalidGrant(_) => "invalid_grant",
             Self::UnauthorizedClient(_) => "unauthorized_client",
@@ -106,7 +121,10 @@ impl Error {
             | Self::InvalidGrant(d)
             | Self::UnauthorizedClient(d)
             | Self::InvalidScope(d)
-            | Self::InvalidTarget(d) => d,
+            | Self::InvalidTarget(d)
+            | Self::AccessDenied(d)
+            | Self::NoRedirect(d) => d,
+            Self::UnsupportedResponseType => "only response_type=code is supported",
             Self::InvalidClient { .. } => "client authentication failed",
             Self::UnsupportedGrantType => "the grant type is not supported",
             Self::IntrospectionForbidden => "this client may not introspect tokens",

@@ -117,6 +117,20 @@ fn decode_component(raw: &[u8]) -> Result<String, Error> {
     String::from_utf8(out).map_err(|_| Error::InvalidRequest("parameters must be UTF-8"))
 }
 
+/// Form-urlencodes `s` (RFC 6749 Appendix B) onto `out`.
+pub(crate) fn encode_component(s: &str, out: &mut String) {
+    const HEX: &[u8; 16] = b"0123456789ABCDEF";
+    for b in s.bytes() {
+        if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_' | b'~') {
+            out.push(char::from(b));
+        } else {
+            out.push('%');
+            out.push(char::from(HEX[usize::from(b >> 4)]));
+            out.push(char::from(HEX[usize::from(b & 0xf)]));
+        }
+    }
+}
+
 fn hex_digit(c: u8) -> Option<u8> {
     match c {
         b'0'..=b'9' => Some(c - b'0'),
@@ -203,6 +217,14 @@ mod tests {
         assert!(parse_form(&[b'a'; 2000], 1024).is_err());
         let many: Vec<u8> = (0..40).flat_map(|i| format!("p{i}=v&").into_bytes()).collect();
         assert!(form(&many).is_err());
+    }
+
+    #[test]
+    fn encode_round_trips() {
+        let mut out = String::new();
+        encode_component("a b&c=é/~", &mut out);
+        assert_eq!(out, "a%20b%26c%3D%C3%A9%2F~");
+        assert_eq!(decode_component(out.as_bytes()).unwrap(), "a b&c=é/~");
     }
 
     #[test]

@@ -9,7 +9,7 @@
 use serde::Serialize;
 
 use crate::limiter::{Admission, FishingLimiter};
-use crate::model::{Client, ResourceServer, TokenKind, TokenRecord, TokenState};
+use crate::model::{Client, ClientId, Resource, ResourceServer, TokenKind, TokenRecord, TokenState};
 use crate::server::AuthServer;
 use crate::store::{ClientRegistry, TokenStore};
 use crate::time::UnixTime;
@@ -39,8 +39,9 @@ pub enum InactiveReason {
     Revoked,
     /// A used one-time token.
     Consumed,
-    /// Not an access token: resource servers never see refresh tokens or
-    /// codes active.
+    /// Not a token this viewer may see active: a code, a refresh token
+    /// shown to anyone but the client it was issued to, or a refresh token
+    /// presented as a bearer token.
     NotAnAccessToken,
     /// Its client was deleted.
     ClientUnknown,
@@ -86,7 +87,7 @@ impl Introspection {
                     scope: r.scope.as_str(),
                     client_id: r.client_id.as_str(),
                     sub: r.subject.as_ref().map(|s| s.as_str()),
-                    token_type: "Bearer",
+                    token_type: (r.kind == TokenKind::Access).then_some("Bearer"),
                     exp: r.expires_at.0,
                     iat: r.issued_at.0,
                     nbf: r.not_before.0,
@@ -108,7 +109,8 @@ struct ActiveBody<'a> {
     client_id: &'a str,
     #[serde(skip_serializing_if = "Option::is_none")]
     sub: Option<&'a str>,
-    token_type: &'static str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    token_type: Option<&'static str>,
     exp: u64,
     iat: u64,
     nbf: u64,
@@ -117,7 +119,28 @@ struct ActiveBody<'a> {
     jti: String,
 }
 
-/// Every check on a loaded token, for a resource-server caller at `now`.
+/// Who is looking at a token.
+#[derive(Debug, Clone, Copy)]
+#[non_exhaustive]
+pub enum Viewer<'a> {
+    /// A resource server introspecting: sees access tokens for its
+    /// resources, and refresh tokens issued to itself.
+    ResourceServer {
+        /// The caller's client id.
+        id: &'a ClientId,
+        /// Its resource-server registration.
+        rs: &'a ResourceServer,
+    },
+    /// An API in the same process validating a bearer token for one of its
+    /// resources: sees access tokens for that resource only.
+    Bearer {
+        /// The resource being accessed.
+        audience: &'a Resource,
+    },
+}
+
+/// Every check on a loaded token, for a viewer at `now`: the one code path
+/// behind both introspection and bearer validation.
 ///
 /// `issuer` is the token's client as the registry has it now (`None` when
 /// it was deleted).
@@ -127,7 +150,7 @@ struct ActiveBody<'a> {
 pub fn judge(
     record: &TokenRecord,
     issuer: Option<&Client>,
-    caller: &ResourceServer,
+    viewer: Viewer<'_>,
     now: UnixTime,
     skew: u64,
 ) -> Result<(), InactiveReason> {
@@ -136,7 +159,11 @@ pub fn judge(
         TokenState::Revoked => return Err(InactiveReason::Revoked),
         TokenState::Consumed => return Err(InactiveReason::Consumed),
     }
-    if record.kind != TokenKind::Access {
+    // Refresh tokens are shown only to the client that holds them
+    // (RFC 7662 §4 allows the server to limit what each caller sees).
+    let own_refresh = matches!(viewer, Viewer::ResourceServer { id, .. } if *id == record.client_id)
+        && record.kind == TokenKind::Refresh;
+    if record.kind != TokenKind::Access && !own_refresh {
         return Err(InactiveReason::NotAnAccessToken);
     }
     if now >= record.expires_at.plus(skew) {
@@ -150,7 +177,11 @@ pub fn judge(
         Some(c) if !c.enabled => return Err(InactiveReason::ClientDisabled),
         Some(_) => {}
     }
-    if !caller.accepts(&record.audience) {
+    let audience_ok = match viewer {
+        Viewer::ResourceServer { rs, .. } => own_refresh || rs.accepts(&record.audience),
+        Viewer::Bearer { audience } => record.is_for(audience),
+    };
+    if !audience_ok {
         return Err(InactiveReason::WrongAudience);
     }
     Ok(())
@@ -170,7 +201,8 @@ impl<S: TokenStore + ClientRegistry, L: FishingLimiter> AuthServer<S, L> {
         if let Admission::Throttled { retry_after } = self.limiter.check(&caller.id, now).await? {
             return Err(Error::Throttled { retry_after });
         }
-        let answer = self.introspect_unthrottled(rs, token, now).await?;
+        let answer =
+            self.introspect_unthrottled(Viewer::ResourceServer { id: &caller.id, rs }, token, now).await?;
         if !answer.is_active() {
             self.limiter.charge(&caller.id, now).await?;
         }
@@ -181,7 +213,7 @@ impl<S: TokenStore + ClientRegistry, L: FishingLimiter> AuthServer<S, L> {
     /// introspection and same-process bearer validation.
     pub(crate) async fn introspect_unthrottled(
         &self,
-        caller: &ResourceServer,
+        viewer: Viewer<'_>,
         token: &str,
         now: UnixTime,
     ) -> Result<Introspection, Error> {
@@ -193,7 +225,7 @@ impl<S: TokenStore + ClientRegistry, L: FishingLimiter> AuthServer<S, L> {
             return Ok(Introspection::Inactive(InactiveReason::Unknown));
         };
         let issuer = self.store.client(&record.client_id).await?;
-        Ok(match judge(&record, issuer.as_ref(), caller, now, self.config.clock_skew) {
+        Ok(match judge(&record, issuer.as_ref(), viewer, now, self.config.clock_skew) {
             Ok(()) => Introspection::Active(record),
             Err(reason) => Introspection::Inactive(reason),
         })

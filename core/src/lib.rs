@@ -78,10 +78,13 @@
 //! ```
 #![forbid(unsafe_code)]
 
+pub mod authorize;
+pub mod bearer;
 mod client_auth;
 mod config;
 mod crypto;
 mod error;
+pub mod exchange;
 mod form;
 mod hex;
 pub mod http;
@@ -95,11 +98,13 @@ pub mod store;
 pub mod time;
 pub mod token_format;
 
+pub use authorize::{AuthorizationCheck, AuthorizationRequest, ValidatedAuthorization};
+pub use bearer::{BearerError, Principal};
 pub use client_auth::{ClientCredentials, PresentedSecret};
 pub use config::Config;
 pub use error::Error;
 pub use http::{Header, HttpRequest, HttpResponse};
-pub use introspect::{InactiveReason, Introspection};
+pub use introspect::{InactiveReason, Introspection, Viewer};
 pub use issue::IssuedTokens;
 pub use limiter::{Admission, FishingLimiter, LimiterConfig, MemoryLimiter};
 pub use server::AuthServer;

@@ -122,6 +122,14 @@ impl<S: TokenStore + ClientRegistry, L: FishingLimiter> AuthServer<S, L> {
                 let resources: Vec<&str> = form.all("resource").collect();
                 self.client_credentials(&client, form.get("scope"), &resources).await?
             }
+            "authorization_code" => {
+                let code = form.require("code", "code is required")?;
+                self.exchange_code(&client, code, form.get("redirect_uri"), form.get("code_verifier")).await?
+            }
+            "refresh_token" => {
+                let token = form.require("refresh_token", "refresh_token is required")?;
+                self.refresh(&client, token, form.get("scope")).await?
+            }
             _ => return Err(Error::UnsupportedGrantType),
         };
         Ok(HttpResponse::json(200, issued.to_json()))

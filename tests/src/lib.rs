@@ -72,6 +72,8 @@
 //! - [`fixtures`]: records and clients for checks.
 //! - [`server_checks`]: the token, introspection and revocation endpoints
 //!   over the store, through an [`AuthServer`](gatehouse_core::AuthServer).
+//! - [`grant_checks`]: authorization code with PKCE, refresh rotation and
+//!   reuse detection, bearer validation.
 //! - [`world`]: the server and registered clients the server checks use.
 //! - [`wrappers`]: a store wrapper that fails on demand and counts reads.
 //!
@@ -94,6 +96,7 @@ use std::future::Future;
 use gatehouse_core::{ClientRegistry, TokenStore};
 
 pub mod fixtures;
+pub mod grant_checks;
 pub mod model;
 pub mod reference;
 pub mod server_checks;
@@ -203,6 +206,25 @@ macro_rules! __for_each_check {
             store_contract::purge_removes_only_expired,
             store_contract::client_put_get_remove,
             model::store_matches_reference,
+            grant_checks::code_flow_issues_access_and_refresh_tokens,
+            grant_checks::public_client_code_flow,
+            grant_checks::authorize_redirect_carries_code_state_and_issuer,
+            grant_checks::authorize_bad_client_or_redirect_is_not_redirected,
+            grant_checks::authorize_errors_are_redirected,
+            grant_checks::deny_redirects_access_denied,
+            grant_checks::code_replay_revokes_issued_tokens,
+            grant_checks::pkce_mismatch_is_invalid_grant,
+            grant_checks::redirect_mismatch_is_invalid_grant,
+            grant_checks::expired_code_is_invalid_grant,
+            grant_checks::code_of_another_client_is_invalid_grant,
+            grant_checks::tokens_only_work_in_their_own_grant,
+            grant_checks::refresh_rotates_and_reuse_revokes_the_family,
+            grant_checks::refresh_scope_may_narrow_not_widen,
+            grant_checks::concurrent_refresh_has_one_winner,
+            grant_checks::refresh_tokens_are_visible_only_to_their_client,
+            grant_checks::revoking_a_refresh_token_revokes_its_access_tokens,
+            grant_checks::bearer_validation,
+            grant_checks::grants_fail_closed,
             server_checks::client_credentials_issues_bearer_token,
             server_checks::client_secret_post_works,
             server_checks::requested_scope_is_granted,

@@ -38,7 +38,23 @@ pub mod ids {
     pub const OFF: &str = "off";
     /// Confidential, with no grant types at all.
     pub const NO_GRANTS: &str = "no-grants";
+    /// Confidential web app: authorization_code + refresh_token, redirect
+    /// [`super::WEB_CB`]; also a resource server for [`super::API`] (a
+    /// backend-for-frontend), so it may introspect its own refresh tokens.
+    pub const WEB: &str = "web";
+    /// Public single-page/native app: authorization_code + refresh_token,
+    /// redirect [`super::SPA_CB`].
+    pub const SPA: &str = "spa";
 }
+
+/// [`ids::WEB`]'s registered redirect URI.
+pub const WEB_CB: &str = "https://web.example/cb";
+/// [`ids::SPA`]'s registered redirect URI.
+pub const SPA_CB: &str = "http://127.0.0.1:9999/cb";
+/// [`ids::APP`]'s registered redirect URI (it may not use the code grant).
+pub const APP_CB: &str = "https://app.example/cb";
+/// The demo user.
+pub const ALICE: &str = "alice";
 
 /// A server over an instrumented store, and what the checks need to drive
 /// it.
@@ -98,6 +114,7 @@ impl<S: TokenStore + ClientRegistry> World<S> {
         let clock = ManualClock::new(t0);
         let store = Instrumented::new(store);
         let cc = [GrantType::ClientCredentials];
+        let code = [GrantType::AuthorizationCode, GrantType::RefreshToken];
         let mut secrets = Vec::new();
         let mut clients = Vec::new();
         for (id, rs, grants, aud) in [
@@ -107,14 +124,23 @@ impl<S: TokenStore + ClientRegistry> World<S> {
             (ids::PLAIN, None, &cc[..], &[API][..]),
             (ids::OFF, None, &cc[..], &[API][..]),
             (ids::NO_GRANTS, None, &[][..], &[API][..]),
+            (ids::WEB, Some(API), &code[..], &[API, OTHER_API][..]),
         ] {
             let (secret, auth) = confidential(rs);
             secrets.push((id, secret));
             let mut c = client(id, auth, grants, aud);
             c.enabled = id != ids::OFF;
+            c.redirect_uris = match id {
+                ids::WEB => vec![WEB_CB.to_owned()].into(),
+                ids::APP => vec![APP_CB.to_owned()].into(),
+                _ => c.redirect_uris,
+            };
             clients.push(c);
         }
         clients.push(client(ids::MOBILE, ClientAuth::Public, &cc, &[API]));
+        let mut spa = client(ids::SPA, ClientAuth::Public, &code, &[API]);
+        spa.redirect_uris = vec![SPA_CB.to_owned()].into();
+        clients.push(spa);
         for c in clients {
             store.put_client(c).await.expect("register client");
         }
@@ -175,6 +201,65 @@ impl<S: TokenStore + ClientRegistry> World<S> {
         self.server.introspect(&c, token).await.expect("introspection")
     }
 
+    /// Runs the authorization request in `query` for [`ALICE`] and returns
+    /// the redirect URL (success or error redirect).
+    ///
+    /// # Panics
+    /// When the request is one that must not be redirected.
+    pub async fn authorize(&self, query: &str) -> String {
+        let req = gatehouse_core::AuthorizationRequest::from_query(query).expect("parse");
+        let alice = gatehouse_core::model::Subject::new(ALICE).expect("subject");
+        self.server.authorize(&req, &alice).await.expect("a redirect")
+    }
+
+    /// A code for `client` (WEB or SPA) with a fresh PKCE pair and `extra`
+    /// query parameters: (code, verifier, redirect URI).
+    pub async fn code_for(&self, client: &str, extra: &str) -> (String, String, &'static str) {
+        let cb = if client == ids::WEB { WEB_CB } else { SPA_CB };
+        let (verifier, challenge) = pkce();
+        let q = format!(
+            "response_type=code&client_id={client}&redirect_uri={}&code_challenge={challenge}&code_challenge_method=S256&state=xyz{extra}",
+            encode(cb)
+        );
+        let url = self.authorize(&q).await;
+        let code = query_param(&url, "code").unwrap_or_else(|| panic!("no code in {url}"));
+        (code, verifier, cb)
+    }
+
+    /// POSTs a token request for `client`: Basic when it has a secret,
+    /// `client_id` in the body when it is public.
+    pub async fn token_as(&self, client: &str, body: &str) -> HttpResponse {
+        if self.secrets.iter().any(|(i, _)| *i == client) {
+            self.token(client, body).await
+        } else {
+            let body = format!("{body}&client_id={}", encode(client));
+            self.server.token_endpoint(raw_request("POST", Header::Absent, FORM_CT, body.as_bytes())).await
+        }
+    }
+
+    /// Exchanges a code; returns the response.
+    pub async fn exchange(
+        &self,
+        client: &str,
+        code: &str,
+        redirect_uri: &str,
+        verifier: &str,
+    ) -> HttpResponse {
+        let body = format!(
+            "grant_type=authorization_code&code={}&redirect_uri={}&code_verifier={}",
+            encode(code),
+            encode(redirect_uri),
+            encode(verifier)
+        );
+        self.token_as(client, &body).await
+    }
+
+    /// Refreshes; returns the response.
+    pub async fn refresh(&self, client: &str, refresh_token: &str, extra: &str) -> HttpResponse {
+        let body = format!("grant_type=refresh_token&refresh_token={}{extra}", encode(refresh_token));
+        self.token_as(client, &body).await
+    }
+
     /// POSTs `token=<token>` to revocation as `caller`.
     pub async fn revoke_http(&self, caller: &str, token: &str) -> HttpResponse {
         let body = format!("token={}", encode(token));
@@ -183,6 +268,45 @@ impl<S: TokenStore + ClientRegistry> World<S> {
             .revocation_endpoint(HttpRequest::form_post(body.as_bytes()).with_authorization(&auth))
             .await
     }
+}
+
+/// A PKCE pair: a fresh random verifier and its S256 challenge.
+pub fn pkce() -> (String, String) {
+    use sha2::Digest as _;
+    let b64 = base64::engine::general_purpose::URL_SAFE_NO_PAD;
+    let raw = gatehouse_core::model::GrantId::generate().expect("random");
+    let raw2 = gatehouse_core::model::GrantId::generate().expect("random");
+    let verifier = format!("{}{}", b64.encode(raw.as_bytes()), b64.encode(raw2.as_bytes()));
+    let challenge = b64.encode(sha2::Sha256::digest(verifier.as_bytes()));
+    (verifier, challenge)
+}
+
+/// The value of query parameter `name` in `url`, decoded.
+pub fn query_param(url: &str, name: &str) -> Option<String> {
+    let query = url.split_once('?')?.1;
+    query.split('&').find_map(|kv| {
+        let (k, v) = kv.split_once('=')?;
+        (k == name).then(|| decode(v))
+    })
+}
+
+fn decode(s: &str) -> String {
+    let b = s.as_bytes();
+    let mut out = Vec::with_capacity(b.len());
+    let mut i = 0;
+    while i < b.len() {
+        if b[i] == b'%' && i + 2 < b.len() {
+            let hex = std::str::from_utf8(&b[i + 1..i + 3]).unwrap_or("");
+            if let Ok(v) = u8::from_str_radix(hex, 16) {
+                out.push(v);
+                i += 3;
+                continue;
+            }
+        }
+        out.push(if b[i] == b'+' { b' ' } else { b[i] });
+        i += 1;
+    }
+    String::from_utf8_lossy(&out).into_owned()
 }
 
 /// An `Authorization: Basic` value, with RFC 6749 §2.3.1 form-encoding.
@@ -203,6 +327,8 @@ pub fn encode(s: &str) -> String {
     }
     out
 }
+
+const FORM_CT: Header<'static> = Header::One(b"application/x-www-form-urlencoded");
 
 /// A request with arbitrary parts, for malformed-input checks.
 pub fn raw_request<'a>(

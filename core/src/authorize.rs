@@ -1,0 +1,312 @@
+//! The authorization request (RFC 6749 §4.1.1), with PKCE (RFC 7636)
+//! required for every client, as OAuth 2.1 does.
+//!
+//! The app keeps its own login and consent. It parses the request
+//! ([`AuthorizationRequest::from_query`]), checks it before showing its login
+//! page ([`AuthServer::check_authorization`]), and after the user has logged
+//! in and consented calls [`AuthServer::authorize`], which stores a one-time
+//! code and returns the redirect URL. A request whose `client_id` or
+//! `redirect_uri` is wrong is never redirected (RFC 6749 §4.1.2.1): that
+//! would make the server an open redirector.
+
+use std::sync::Arc;
+
+use crate::form;
+use crate::issue::{grant_audience, grant_scope};
+use crate::limiter::FishingLimiter;
+use crate::model::{
+    Client, ClientId, CodeBinding, GrantId, GrantType, Jti, Resource, Scope, Subject, TokenKind, TokenRecord,
+    TokenState,
+};
+use crate::server::AuthServer;
+use crate::store::{ClientRegistry, TokenStore};
+use crate::Error;
+
+/// Longest query string accepted.
+const MAX_QUERY: usize = 8 * 1024;
+/// Longest `state` echoed back.
+const MAX_STATE: usize = 1024;
+
+/// An authorization request's parameters, as the client sent them.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct AuthorizationRequest {
+    /// `response_type`; only `code` is supported.
+    pub response_type: Option<String>,
+    /// `client_id`.
+    pub client_id: Option<String>,
+    /// `redirect_uri`; required, and compared exactly with the registered ones.
+    pub redirect_uri: Option<String>,
+    /// `scope`.
+    pub scope: Option<String>,
+    /// `state`, echoed back unchanged.
+    pub state: Option<String>,
+    /// `code_challenge` (RFC 7636 §4.2).
+    pub code_challenge: Option<String>,
+    /// `code_challenge_method`; only `S256` is accepted.
+    pub code_challenge_method: Option<String>,
+    /// `resource` (RFC 8707), possibly repeated.
+    pub resources: Vec<String>,
+}
+
+impl AuthorizationRequest {
+    /// Parses the query string of `GET /authorize` (without the `?`).
+    ///
+    /// # Errors
+    /// [`Error::NoRedirect`] for a malformed, oversized or duplicated query:
+    /// with such a request even the redirect URI cannot be trusted.
+    pub fn from_query(query: &str) -> Result<Self, Error> {
+        let f = form::parse_form(query.as_bytes(), MAX_QUERY)
+            .map_err(|_| Error::NoRedirect("malformed authorization request"))?;
+        let get = |n: &str| f.get(n).map(str::to_owned);
+        Ok(Self {
+            response_type: get("response_type"),
+            client_id: get("client_id"),
+            redirect_uri: get("redirect_uri"),
+            scope: get("scope"),
+            state: get("state"),
+            code_challenge: get("code_challenge"),
+            code_challenge_method: get("code_challenge_method"),
+            resources: f.all("resource").map(str::to_owned).collect(),
+        })
+    }
+}
+
+/// A request that passed every check: what the consent page shows.
+#[derive(Debug, Clone)]
+pub struct ValidatedAuthorization {
+    client: Client,
+    redirect_uri: String,
+    scope: Scope,
+    audience: Arc<[Resource]>,
+    state: Option<String>,
+    code_challenge: String,
+}
+
+impl ValidatedAuthorization {
+    /// The requesting client.
+    pub fn client(&self) -> &Client {
+        &self.client
+    }
+
+    /// The scope that will be granted.
+    pub fn scope(&self) -> &Scope {
+        &self.scope
+    }
+
+    /// Where the user agent will be sent.
+    pub fn redirect_uri(&self) -> &str {
+        &self.redirect_uri
+    }
+
+    /// The resources the tokens will be for.
+    pub fn audience(&self) -> &[Resource] {
+        &self.audience
+    }
+}
+
+/// The outcome of [`AuthServer::check_authorization`].
+#[derive(Debug, Clone)]
+#[non_exhaustive]
+pub enum AuthorizationCheck {
+    /// Show the login and consent pages, then call [`AuthServer::authorize`].
+    Valid(Box<ValidatedAuthorization>),
+    /// Send the user agent to this URL at once: an error redirect.
+    Redirect(String),
+}
+
+/// `redirect_uri` plus `params`, form-encoded after `?` or `&`.
+fn redirect_url(redirect_uri: &str, params: &[(&str, &str)]) -> String {
+    let mut url = String::with_capacity(redirect_uri.len() + 128);
+    url.push_str(redirect_uri);
+    let mut sep = if redirect_uri.contains('?') { '&' } else { '?' };
+    for (k, v) in params {
+        url.push(sep);
+        sep = '&';
+        url.push_str(k);
+        url.push('=');
+        form::encode_component(v, &mut url);
+    }
+    url
+}
+
+/// RFC 7636 §4.2: `code-challenge = 43*128unreserved`; for S256 it is the
+/// base64url of 32 bytes: exactly 43 characters.
+fn valid_s256_challenge(c: &str) -> bool {
+    c.len() == 43 && c.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+}
+
+impl<S: TokenStore + ClientRegistry, L: FishingLimiter> AuthServer<S, L> {
+    /// Checks an authorization request before the app asks the user
+    /// anything.
+    ///
+    /// # Errors
+    /// [`Error::NoRedirect`] when `client_id` or `redirect_uri` is missing,
+    /// unknown or unregistered (show an error page; do not redirect);
+    /// [`Error::Store`].
+    pub async fn check_authorization(&self, req: &AuthorizationRequest) -> Result<AuthorizationCheck, Error> {
+        let id = req.client_id.as_deref().ok_or(Error::NoRedirect("client_id is required"))?;
+        let id = ClientId::new(id).map_err(|_| Error::NoRedirect("unknown client"))?;
+        let client = match self.store.client(&id).await? {
+            Some(c) if c.enabled => c,
+            _ => return Err(Error::NoRedirect("unknown client")),
+        };
+        // Exact string comparison (RFC 9700 §4.1.3): no prefix or pattern.
+        let redirect_uri =
+            req.redirect_uri.as_deref().ok_or(Error::NoRedirect("redirect_uri is required"))?;
+        if !client.redirect_uris.iter().any(|u| u == redirect_uri) {
+            return Err(Error::NoRedirect("redirect_uri is not registered for this client"));
+        }
+        match self.validate_rest(&client, req) {
+            Ok(v) => Ok(AuthorizationCheck::Valid(Box::new(v))),
+            Err(e) => {
+                Ok(AuthorizationCheck::Redirect(self.error_redirect(redirect_uri, req.state.as_deref(), &e)))
+            }
+        }
+    }
+
+    /// Everything after client and redirect URI: errors from here on are
+    /// reported to the client by redirect.
+    fn validate_rest(
+        &self,
+        client: &Client,
+        req: &AuthorizationRequest,
+    ) -> Result<ValidatedAuthorization, Error> {
+        if req.state.as_ref().is_some_and(|s| s.len() > MAX_STATE) {
+            return Err(Error::InvalidRequest("state is too long"));
+        }
+        match req.response_type.as_deref() {
+            Some("code") => {}
+            Some(_) => return Err(Error::UnsupportedResponseType),
+            None => return Err(Error::InvalidRequest("response_type is required")),
+        }
+        if !client.grant_types.contains(GrantType::AuthorizationCode) {
+            return Err(Error::UnauthorizedClient("the client may not use authorization_code"));
+        }
+        let challenge = req
+            .code_challenge
+            .as_deref()
+            .ok_or(Error::InvalidRequest("code_challenge is required (PKCE)"))?;
+        // `plain` offers no protection once the challenge leaks (RFC 7636
+        // §7.2); an absent method means plain (§4.3), so it is refused too.
+        if req.code_challenge_method.as_deref() != Some("S256") {
+            return Err(Error::InvalidRequest("code_challenge_method must be S256"));
+        }
+        if !valid_s256_challenge(challenge) {
+            return Err(Error::InvalidRequest("code_challenge must be 43 base64url characters"));
+        }
+        let scope = grant_scope(client, req.scope.as_deref())?;
+        let resources: Vec<&str> = req.resources.iter().map(String::as_str).collect();
+        let audience = grant_audience(client, &resources)?;
+        Ok(ValidatedAuthorization {
+            client: client.clone(),
+            redirect_uri: req.redirect_uri.clone().unwrap_or_default(),
+            scope,
+            audience,
+            state: req.state.clone(),
+            code_challenge: challenge.to_owned(),
+        })
+    }
+
+    fn error_redirect(&self, redirect_uri: &str, state: Option<&str>, e: &Error) -> String {
+        let mut params = vec![("error", e.code()), ("error_description", e.description())];
+        if let Some(s) = state.filter(|s| s.len() <= MAX_STATE) {
+            params.push(("state", s));
+        }
+        // RFC 9207: the issuer, so the client can detect mix-up attacks.
+        params.push(("iss", &self.config.issuer));
+        redirect_url(redirect_uri, &params)
+    }
+
+    /// Issues an authorization code for `subject`, who has logged in and
+    /// consented, and returns the URL to redirect the user agent to: the
+    /// client's redirect URI with `code`, `state` and `iss`, or with an
+    /// error. The request is checked again, so the app may pass it straight
+    /// from the query.
+    ///
+    /// # Errors
+    /// As [`check_authorization`](Self::check_authorization); and
+    /// [`Error::Store`] / [`Error::Random`] when the code cannot be stored
+    /// (no code is handed out then).
+    pub async fn authorize(&self, req: &AuthorizationRequest, subject: &Subject) -> Result<String, Error> {
+        let v = match self.check_authorization(req).await? {
+            AuthorizationCheck::Valid(v) => *v,
+            AuthorizationCheck::Redirect(url) => return Ok(url),
+        };
+        let now = self.clock.now();
+        let (code, digest) = self.keys.mint(TokenKind::AuthorizationCode, GrantId::generate()?)?;
+        let record = TokenRecord {
+            digest,
+            kind: TokenKind::AuthorizationCode,
+            client_id: v.client.id.clone(),
+            subject: Some(subject.clone()),
+            scope: v.scope,
+            audience: v.audience,
+            issued_at: now,
+            not_before: now,
+            expires_at: now.plus(self.config.code_ttl),
+            jti: Jti::generate()?,
+            state: TokenState::Active,
+            code: Some(Box::new(CodeBinding {
+                redirect_uri: v.redirect_uri.clone(),
+                code_challenge: v.code_challenge,
+            })),
+        };
+        self.store.insert(record).await?;
+        let mut params = vec![("code", code.expose())];
+        if let Some(s) = v.state.as_deref() {
+            params.push(("state", s));
+        }
+        params.push(("iss", &self.config.issuer));
+        Ok(redirect_url(&v.redirect_uri, &params))
+    }
+
+    /// The redirect URL for a user who refused consent (`access_denied`).
+    ///
+    /// # Errors
+    /// As [`check_authorization`](Self::check_authorization).
+    pub async fn deny(&self, req: &AuthorizationRequest) -> Result<String, Error> {
+        match self.check_authorization(req).await? {
+            AuthorizationCheck::Valid(v) => Ok(self.error_redirect(
+                &v.redirect_uri,
+                v.state.as_deref(),
+                &Error::AccessDenied("the resource owner denied the request"),
+            )),
+            AuthorizationCheck::Redirect(url) => Ok(url),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn redirect_url_appends_with_the_right_separator() {
+        assert_eq!(
+            redirect_url("https://a/cb", &[("code", "x y"), ("state", "s")]),
+            "https://a/cb?code=x%20y&state=s"
+        );
+        assert_eq!(redirect_url("https://a/cb?k=1", &[("code", "c")]), "https://a/cb?k=1&code=c");
+    }
+
+    #[test]
+    fn challenge_syntax() {
+        assert!(valid_s256_challenge("E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM"));
+        assert!(!valid_s256_challenge("E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-c"));
+        assert!(!valid_s256_challenge("E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw+cM"));
+    }
+
+    #[test]
+    fn query_parsing() {
+        let r =
+            AuthorizationRequest::from_query("response_type=code&client_id=a&resource=x&resource=y").unwrap();
+        assert_eq!(r.client_id.as_deref(), Some("a"));
+        assert_eq!(r.resources, ["x", "y"]);
+        assert!(matches!(
+            AuthorizationRequest::from_query("client_id=a&client_id=b"),
+            Err(Error::NoRedirect(_))
+        ));
+        assert!(matches!(AuthorizationRequest::from_query("a=%zz"), Err(Error::NoRedirect(_))));
+    }
+}

@@ -1,0 +1,187 @@
+//! Bearer-token validation for resource servers in the same process
+//! (RFC 6750), through the same checks as introspection.
+//!
+//! The token is read from the `Authorization` header only: RFC 6750 §2.2
+//! and §2.3 (form body, query) leak tokens into logs and caches, and are
+//! off by default everywhere careful.
+
+use std::sync::Arc;
+
+use crate::http::Header;
+use crate::introspect::{Introspection, Viewer};
+use crate::limiter::FishingLimiter;
+use crate::model::{ClientId, Jti, Resource, Scope, Subject};
+use crate::server::AuthServer;
+use crate::store::{ClientRegistry, TokenStore};
+use crate::time::UnixTime;
+use crate::Error;
+
+/// Who is calling, as a validated access token says.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct Principal {
+    /// The client the token was issued to.
+    pub client_id: ClientId,
+    /// The resource owner, if any.
+    pub subject: Option<Subject>,
+    /// The granted scope.
+    pub scope: Scope,
+    /// The resources the token is for.
+    pub audience: Arc<[Resource]>,
+    /// When it expires.
+    pub expires_at: UnixTime,
+    /// Its unique id.
+    pub jti: Jti,
+}
+
+/// Why a request was refused (RFC 6750 §3.1). Each carries its status and
+/// its exact `WWW-Authenticate` value.
+#[derive(Debug)]
+#[non_exhaustive]
+pub enum BearerError {
+    /// No `Authorization` header: 401 with a bare challenge.
+    Missing,
+    /// A malformed or repeated header, or another scheme: 400
+    /// `invalid_request`.
+    InvalidRequest,
+    /// Inactive for any reason (unknown, forged, expired, revoked, wrong
+    /// audience…): 401 `invalid_token`.
+    InvalidToken,
+    /// Active, but without every required scope: 403 `insufficient_scope`.
+    InsufficientScope {
+        /// The scope the resource requires.
+        required: Scope,
+    },
+    /// The store failed: 500, and no answer about the token.
+    Server(Error),
+}
+
+impl BearerError {
+    /// The HTTP status to answer with.
+    pub fn status(&self) -> u16 {
+        match self {
+            Self::Missing | Self::InvalidToken => 401,
+            Self::InvalidRequest => 400,
+            Self::InsufficientScope { .. } => 403,
+            Self::Server(_) => 500,
+        }
+    }
+
+    /// The `WWW-Authenticate` value for `realm` (none for a server error).
+    pub fn www_authenticate(&self, realm: &str) -> Option<String> {
+        let realm = realm.replace(['"', '\\'], "");
+        match self {
+            Self::Missing => Some(format!("Bearer realm=\"{realm}\"")),
+            Self::InvalidRequest => Some(format!(
+                "Bearer realm=\"{realm}\", error=\"invalid_request\", error_description=\"malformed Authorization header\""
+            )),
+            Self::InvalidToken => Some(format!(
+                "Bearer realm=\"{realm}\", error=\"invalid_token\", error_description=\"the access token is invalid\""
+            )),
+            Self::InsufficientScope { required } => Some(format!(
+                "Bearer realm=\"{realm}\", error=\"insufficient_scope\", scope=\"{}\"",
+                required.as_str()
+            )),
+            Self::Server(_) => None,
+        }
+    }
+}
+
+/// RFC 6750 §2.1: `"Bearer" 1*SP b64token`, where
+/// `b64token = 1*( ALPHA / DIGIT / "-" / "." / "_" / "~" / "+" / "/" ) *"="`.
+fn parse_bearer(h: Header<'_>) -> Result<&str, BearerError> {
+    let raw = match h {
+        Header::Absent => return Err(BearerError::Missing),
+        Header::Repeated => return Err(BearerError::InvalidRequest),
+        Header::One(raw) => raw,
+    };
+    let s = std::str::from_utf8(raw).map_err(|_| BearerError::InvalidRequest)?;
+    let (scheme, rest) = s.split_once(' ').ok_or(BearerError::InvalidRequest)?;
+    if !scheme.eq_ignore_ascii_case("bearer") {
+        return Err(BearerError::InvalidRequest);
+    }
+    let token = rest.trim_start_matches(' ');
+    let body = token.trim_end_matches('=');
+    let ok = !body.is_empty()
+        && token.len() <= 4096
+        && body
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_' | b'~' | b'+' | b'/'));
+    if ok {
+        Ok(token)
+    } else {
+        Err(BearerError::InvalidRequest)
+    }
+}
+
+impl<S: TokenStore + ClientRegistry, L: FishingLimiter> AuthServer<S, L> {
+    /// Validates the bearer token in an `Authorization` header for
+    /// `audience`, requiring every scope in `required`.
+    ///
+    /// # Errors
+    /// A [`BearerError`] carrying the status and `WWW-Authenticate` value.
+    pub async fn validate_bearer(
+        &self,
+        authorization: Header<'_>,
+        audience: &Resource,
+        required: &Scope,
+    ) -> Result<Principal, BearerError> {
+        let token = parse_bearer(authorization)?;
+        let now = self.clock.now();
+        let answer = self
+            .introspect_unthrottled(Viewer::Bearer { audience }, token, now)
+            .await
+            .map_err(BearerError::Server)?;
+        let Introspection::Active(r) = answer else {
+            return Err(BearerError::InvalidToken);
+        };
+        if !required.is_subset_of(&r.scope) {
+            return Err(BearerError::InsufficientScope { required: required.clone() });
+        }
+        Ok(Principal {
+            client_id: r.client_id,
+            subject: r.subject,
+            scope: r.scope,
+            audience: r.audience,
+            expires_at: r.expires_at,
+            jti: r.jti,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn header_syntax() {
+        assert_eq!(parse_bearer(Header::One(b"Bearer abc.def_-~+/==")).ok(), Some("abc.def_-~+/=="));
+        assert_eq!(parse_bearer(Header::One(b"bearer  abc")).ok(), Some("abc"));
+        for bad in [
+            &b"Bearer"[..],
+            b"Bearer ",
+            b"Basic abc",
+            b"Bearer a b",
+            b"Bearer =",
+            b"Bearer \xff",
+            b"Bearer a=b",
+        ] {
+            assert!(matches!(parse_bearer(Header::One(bad)), Err(BearerError::InvalidRequest)), "{bad:?}");
+        }
+        assert!(matches!(parse_bearer(Header::Absent), Err(BearerError::Missing)));
+        assert!(matches!(parse_bearer(Header::Repeated), Err(BearerError::InvalidRequest)));
+    }
+
+    #[test]
+    fn challenges() {
+        assert_eq!(BearerError::Missing.www_authenticate("api").unwrap(), "Bearer realm=\"api\"");
+        let e = BearerError::InsufficientScope { required: Scope::parse("b a").unwrap() };
+        assert_eq!(e.status(), 403);
+        assert_eq!(
+            e.www_authenticate("a\"pi").unwrap(),
+            "Bearer realm=\"api\", error=\"insufficient_scope\", scope=\"a b\""
+        );
+        assert!(BearerError::InvalidToken.www_authenticate("x").unwrap().contains("error=\"invalid_token\""));
+        assert_eq!(BearerError::InvalidRequest.status(), 400);
+    }
+}

@@ -19,7 +19,10 @@ use gatehouse_core::model::{
     Client, ClientAuth, ClientId, GrantId, GrantType, Resource, ResourceServer, Scope, SecretDigest,
     TokenKind,
 };
-use gatehouse_core::{AuthServer, ClientRegistry, Config, HttpRequest, Keyring, LimiterConfig};
+use gatehouse_core::{
+    AuthServer, ClientRegistry, Config, HttpRequest, Keyring, LimiterConfig, MemoryLimiter, TokenStore,
+    UnixTime,
+};
 use gatehouse_memory::MemoryStore;
 
 fn ready<F: Future>(f: F) -> F::Output {
@@ -32,6 +35,8 @@ fn ready<F: Future>(f: F) -> F::Output {
 
 struct Setup {
     server: AuthServer<MemoryStore>,
+    keys: Keyring,
+    limiter: MemoryLimiter,
     app: Client,
     rs: Client,
     rs_basic: String,
@@ -46,6 +51,7 @@ fn setup(n: usize) -> Setup {
     config.limiter = LimiterConfig { burst: u32::MAX, per_minute: 60_000 };
     let keys = Keyring::random().expect("random");
     let server = AuthServer::new(MemoryStore::new(), keys.clone(), config);
+    let keys = keys.clone();
     let api = Resource::new("https://api.example").expect("resource");
     let (_, app_digest) = SecretDigest::generate().expect("random");
     let app = Client {
@@ -89,12 +95,20 @@ fn setup(n: usize) -> Setup {
         format!("Basic {}", base64::engine::general_purpose::STANDARD.encode(format!("rs:{rs_secret}")));
     Setup {
         server,
+        keys,
+        limiter: MemoryLimiter::new(LimiterConfig { burst: u32::MAX, per_minute: 60_000 }),
         app,
         rs,
         rs_basic,
         valid,
         unknown: unknown.into_string(),
         forged: String::from_utf8(forged).expect("ascii"),
+    }
+}
+
+impl Setup {
+    fn server_keys(&self) -> &Keyring {
+        &self.keys
     }
 }
 
@@ -129,5 +143,23 @@ fn bench(c: &mut Criterion) {
     g.finish();
 }
 
-criterion_group!(benches, bench);
+/// The parts of a valid introspection, to see where the time goes.
+fn parts(c: &mut Criterion) {
+    let s = setup(1_000);
+    let keys = s.server_keys();
+    let mut g = c.benchmark_group("parts");
+    g.measurement_time(Duration::from_secs(2)).warm_up_time(Duration::from_millis(500));
+    g.bench_function("verify_token", |b| b.iter(|| keys.verify(black_box(&s.valid))));
+    g.bench_function("verify_forged", |b| b.iter(|| keys.verify(black_box(&s.forged))));
+    let digest = keys.verify(&s.valid).expect("valid").digest;
+    g.bench_function("store_get", |b| b.iter(|| ready(s.server.store().get(black_box(&digest)))));
+    g.bench_function("client_get", |b| b.iter(|| ready(s.server.store().client(black_box(&s.app.id)))));
+    g.bench_function("limiter_check", |b| {
+        b.iter(|| ready(gatehouse_core::FishingLimiter::check(&s.limiter, black_box(&s.rs.id), UnixTime(1))))
+    });
+    g.bench_function("system_clock", |b| b.iter(|| gatehouse_core::Clock::now(&gatehouse_core::SystemClock)));
+    g.finish();
+}
+
+criterion_group!(benches, bench, parts);
 criterion_main!(benches);

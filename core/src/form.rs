@@ -105,8 +105,8 @@ fn decode_component(raw: &[u8]) -> Result<String, Error> {
         match raw[i] {
             b'+' => out.push(b' '),
             b'%' => {
-                let hi = raw.get(i + 1).and_then(|&c| hex_digit(c)).ok_or(BAD_ESCAPE)?;
-                let lo = raw.get(i + 2).and_then(|&c| hex_digit(c)).ok_or(BAD_ESCAPE)?;
+                let hi = raw.get(i + 1).and_then(|&c| crate::hex::val(c)).ok_or(BAD_ESCAPE)?;
+                let lo = raw.get(i + 2).and_then(|&c| crate::hex::val(c)).ok_or(BAD_ESCAPE)?;
                 out.push((hi << 4) | lo);
                 i += 2;
             }
@@ -131,14 +131,6 @@ pub(crate) fn encode_component(s: &str, out: &mut String) {
     }
 }
 
-fn hex_digit(c: u8) -> Option<u8> {
-    match c {
-        b'0'..=b'9' => Some(c - b'0'),
-        b'a'..=b'f' => Some(c - b'a' + 10),
-        b'A'..=b'F' => Some(c - b'A' + 10),
-        _ => None,
-    }
-}
 
 /// What an `Authorization` header held.
 pub(crate) enum AuthorizationHeader {

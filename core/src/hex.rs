@@ -25,7 +25,8 @@ pub(crate) fn decode<const N: usize>(s: &str) -> Option<[u8; N]> {
     Some(out)
 }
 
-fn val(c: u8) -> Option<u8> {
+/// The value of one hex digit, either case.
+pub(crate) fn val(c: u8) -> Option<u8> {
     match c {
         b'0'..=b'9' => Some(c - b'0'),
         b'a'..=b'f' => Some(c - b'a' + 10),

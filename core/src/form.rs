@@ -131,7 +131,6 @@ pub(crate) fn encode_component(s: &str, out: &mut String) {
     }
 }
 
-
 /// What an `Authorization` header held.
 pub(crate) enum AuthorizationHeader {
     /// None sent.

@@ -127,7 +127,15 @@ impl Connections {
     /// Nothing is written before the file is known to be empty or ours.
     pub(crate) fn open(path: &Path, config: SqliteConfig) -> Result<Self, SqliteError> {
         let mut writer = connect(path, config.busy_timeout).map_err(open_err(path))?;
-        schema::check(&writer, path)?;
+        {
+            // One read transaction, so the version, the application id and
+            // the object count come from one snapshot: read one by one, a
+            // store creating the same new file at that moment could show
+            // version 0 beside its tables, which looks like someone else's
+            // database. Dropping it rolls back: nothing is written.
+            let snapshot = writer.transaction().map_err(open_err(path))?;
+            schema::check(&snapshot, path)?;
+        }
         let mode: String = writer
             .pragma_update_and_check(None, "journal_mode", "WAL", |r| r.get(0))
             .map_err(open_err(path))?;

@@ -1,8 +1,6 @@
 //! Two app instances, one Redis: each instance has its own connection
-//! and its own `RedisStore`; state is shared at once.
-//!
-//! (At the store level for now; the same check through two core server
-//! instances comes with the core server API.)
+//! and its own `RedisStore`; state is shared at once, at the store level
+//! and through two core `AuthServer`s.
 #![allow(clippy::unwrap_used)]
 
 mod common;
@@ -10,8 +8,11 @@ mod common;
 use std::sync::Arc;
 
 use common::{grant, record, Backend};
-use gatehouse_core::model::{TokenKind, TokenState};
-use gatehouse_core::{Consumed, TokenStore};
+use gatehouse_core::model::{
+    Client, ClientAuth, ClientId, GrantType, Resource, ResourceServer, Scope, SecretDigest, TokenKind,
+    TokenState,
+};
+use gatehouse_core::{AuthServer, ClientRegistry, Config, Consumed, Keyring, TokenStore};
 use gatehouse_redis::testing::{unique_prefix, TestCluster, TestRedis};
 
 async fn shared_state<B: Backend>(b: &B) {
@@ -51,6 +52,56 @@ async fn shared_state<B: Backend>(b: &B) {
         }
         assert_eq!(taken, 1);
     }
+}
+
+/// Two `AuthServer`s (same keyring, own connections, shared limiter
+/// prefix) over one Redis: issued by A, active on B; revoked by B, inactive
+/// on A at once.
+#[tokio::test]
+async fn two_auth_servers_share_issuance_and_revocation() {
+    let redis = TestRedis::start();
+    let prefix = unique_prefix();
+    let keys = Keyring::random().unwrap();
+    let server = |store: gatehouse_redis::RedisStore| {
+        let limiter = store.limiter(Config::default().limiter);
+        AuthServer::new(store, keys.clone(), Config::new("https://issuer.example")).with_limiter(limiter)
+    };
+    let a = server(redis.store_with(&prefix).await);
+    let b = server(redis.store_with(&prefix).await);
+
+    let api = Resource::new("https://api.example").unwrap();
+    let app = Client {
+        id: ClientId::new("app").unwrap(),
+        auth: ClientAuth::Confidential { secret: SecretDigest::generate().unwrap().1, resource_server: None },
+        grant_types: [GrantType::ClientCredentials].into_iter().collect(),
+        scope: Scope::parse("read").unwrap(),
+        default_scope: Scope::parse("read").unwrap(),
+        audiences: vec![api.clone()].into(),
+        redirect_uris: Vec::new().into(),
+        enabled: true,
+    };
+    let rs = Client {
+        id: ClientId::new("rs").unwrap(),
+        auth: ClientAuth::Confidential {
+            secret: SecretDigest::generate().unwrap().1,
+            resource_server: Some(ResourceServer { resources: vec![api].into() }),
+        },
+        grant_types: Default::default(),
+        scope: Scope::empty(),
+        default_scope: Scope::empty(),
+        audiences: Vec::new().into(),
+        redirect_uris: Vec::new().into(),
+        enabled: true,
+    };
+    // Registered once, through A: B sees them (introspection reads the
+    // issuing client's registration).
+    a.store().put_client(app.clone()).await.unwrap();
+    a.store().put_client(rs.clone()).await.unwrap();
+
+    let token = a.client_credentials(&app, None, &[]).await.unwrap().access_token.into_string();
+    assert!(b.introspect(&rs, &token).await.unwrap().is_active());
+    b.revoke(&app, &token).await.unwrap();
+    assert!(!a.introspect(&rs, &token).await.unwrap().is_active());
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]

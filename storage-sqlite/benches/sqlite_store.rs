@@ -1,10 +1,14 @@
-//! Store-level costs with 1k and 1M stored tokens: get (hit), get (miss),
-//! insert (one commit each, with `synchronous` FULL and NORMAL).
+//! Costs with 1k and 1M stored tokens:
+//!
+//! - `sqlite_store/*`: the store alone: get (hit), get (miss), insert (one
+//!   commit each, with `synchronous` FULL and NORMAL);
+//! - `sqlite_server/*`: through the core API, an `AuthServer` over the same
+//!   store: `introspect` of valid tokens by a resource server (token check,
+//!   record read, issuing client read, limiter) and `client_credentials`
+//!   issuance (mint, one committed insert with `synchronous` FULL).
 //!
 //! `cargo bench -p gatehouse-sqlite --bench sqlite_store`
-//!
-//! Introspection and issuance through the core server API are benched
-//! separately once that API exists; these figures are the storage part.
+//! (`GATEHOUSE_BENCH_SIZES=1k` skips the 1M store.)
 #![allow(missing_docs, clippy::unwrap_used)]
 
 use std::future::Future;
@@ -15,8 +19,11 @@ use std::task::{Context, Poll, Waker};
 use std::time::{Duration, Instant};
 
 use criterion::{criterion_group, criterion_main, BatchSize, Criterion};
-use gatehouse_core::model::{ClientId, GrantId, Jti, Scope, TokenDigest, TokenKind, TokenRecord, TokenState};
-use gatehouse_core::{TokenStore, UnixTime};
+use gatehouse_core::model::{
+    Client, ClientAuth, ClientId, GrantId, GrantType, Jti, Resource, ResourceServer, Scope, SecretDigest,
+    TokenDigest, TokenKind, TokenRecord, TokenState,
+};
+use gatehouse_core::{AuthServer, ClientRegistry, Clock, Config, Keyring, SystemClock, TokenStore, UnixTime};
 use gatehouse_sqlite::{SqliteConfig, SqliteStore, Synchronous};
 
 /// The store's futures are ready on their first poll.
@@ -165,7 +172,88 @@ fn bench_store(c: &mut Criterion) {
             b.iter_batched(|| keys.record(), |r| run(normal.insert(r)).unwrap(), BatchSize::SmallInput);
         });
         g.finish();
+        drop(normal);
+        bench_server(c, label, &store);
     }
+}
+
+/// The resource server and the client of the core-API benches.
+fn clients() -> (Client, Client) {
+    let api = Resource::new("https://api.example").unwrap();
+    let app = Client {
+        id: ClientId::new("app").unwrap(),
+        auth: ClientAuth::Confidential { secret: SecretDigest::generate().unwrap().1, resource_server: None },
+        grant_types: [GrantType::ClientCredentials].into_iter().collect(),
+        scope: Scope::parse("read write").unwrap(),
+        default_scope: Scope::parse("read").unwrap(),
+        audiences: vec![api.clone()].into(),
+        redirect_uris: Vec::new().into(),
+        enabled: true,
+    };
+    let rs = Client {
+        id: ClientId::new("rs").unwrap(),
+        auth: ClientAuth::Confidential {
+            secret: SecretDigest::generate().unwrap().1,
+            resource_server: Some(ResourceServer { resources: vec![api].into() }),
+        },
+        grant_types: Default::default(),
+        scope: Scope::empty(),
+        default_scope: Scope::empty(),
+        audiences: Vec::new().into(),
+        redirect_uris: Vec::new().into(),
+        enabled: true,
+    };
+    (app, rs)
+}
+
+/// Introspection and issuance through `AuthServer` over a store already
+/// holding `n` tokens. The introspected tokens are 1,000 live ones minted
+/// by the server's keyring and inserted among the others (random grant
+/// ids, so spread over the whole B-tree), taken in turn.
+fn bench_server(c: &mut Criterion, label: &str, store: &SqliteStore) {
+    let keys = Keyring::random().unwrap();
+    let server = AuthServer::new(store.clone(), keys.clone(), Config::new("https://issuer.example"));
+    let (app, rs) = clients();
+    run(server.store().put_client(app.clone())).unwrap();
+    run(server.store().put_client(rs.clone())).unwrap();
+    let now = SystemClock.now();
+    let mut tokens = Vec::new();
+    let mut records = Vec::new();
+    for _ in 0..1_000 {
+        let (token, digest) = keys.mint(TokenKind::Access, GrantId::generate().unwrap()).unwrap();
+        tokens.push(token.into_string());
+        records.push(TokenRecord {
+            digest,
+            kind: TokenKind::Access,
+            client_id: app.id.clone(),
+            subject: None,
+            scope: Scope::parse("read").unwrap(),
+            audience: app.audiences.clone(),
+            issued_at: now,
+            not_before: now,
+            expires_at: now.plus(24 * 3600),
+            jti: Jti::generate().unwrap(),
+            state: TokenState::Active,
+            code: None,
+        });
+    }
+    store.insert_batch(records).unwrap();
+    assert!(run(server.introspect(&rs, &tokens[0])).unwrap().is_active());
+
+    let mut g = c.benchmark_group(format!("sqlite_server/{label}"));
+    g.sample_size(30).warm_up_time(Duration::from_secs(1)).measurement_time(Duration::from_secs(4));
+    let mut i = 0;
+    g.bench_function("introspect_valid", |b| {
+        b.iter(|| {
+            i = (i + 1) % tokens.len();
+            let r = run(server.introspect(&rs, black_box(&tokens[i]))).unwrap();
+            assert!(r.is_active());
+        });
+    });
+    g.bench_function("issue_client_credentials", |b| {
+        b.iter(|| black_box(run(server.client_credentials(&app, None, &[])).unwrap()));
+    });
+    g.finish();
 }
 
 criterion_group!(benches, bench_store);

@@ -12,16 +12,18 @@ use axum::http::{HeaderMap, HeaderName, HeaderValue, Method, StatusCode};
 use axum::response::Response;
 use axum::routing::any;
 use axum::Router;
-use gatehouse_core::{AuthServer, ClientRegistry, Error, Header, HttpRequest, HttpResponse, TokenStore};
+use gatehouse_core::{
+    AuthServer, ClientRegistry, Error, FishingLimiter, Header, HttpRequest, HttpResponse, TokenStore,
+};
 
 /// The three endpoints, each taking any method so that the core answers a
 /// wrong one with its own 405 (`Allow: POST`).
-pub fn router<S: TokenStore + ClientRegistry>(server: Arc<AuthServer<S>>) -> Router {
+pub fn router<S: TokenStore + ClientRegistry, L: FishingLimiter>(server: Arc<AuthServer<S, L>>) -> Router {
     let limit = server.config().max_body_bytes;
     Router::new()
-        .route("/oauth/token", any(token::<S>))
-        .route("/oauth/introspect", any(introspect::<S>))
-        .route("/oauth/revoke", any(revoke::<S>))
+        .route("/oauth/token", any(token::<S, L>))
+        .route("/oauth/introspect", any(introspect::<S, L>))
+        .route("/oauth/revoke", any(revoke::<S, L>))
         // axum stops reading at the same limit the core enforces.
         .layer(DefaultBodyLimit::max(limit))
         .with_state(server)
@@ -34,8 +36,8 @@ enum Endpoint {
     Revoke,
 }
 
-async fn token<S: TokenStore + ClientRegistry>(
-    State(server): State<Arc<AuthServer<S>>>,
+async fn token<S: TokenStore + ClientRegistry, L: FishingLimiter>(
+    State(server): State<Arc<AuthServer<S, L>>>,
     method: Method,
     headers: HeaderMap,
     body: Result<Bytes, BytesRejection>,
@@ -43,8 +45,8 @@ async fn token<S: TokenStore + ClientRegistry>(
     handle(&server, Endpoint::Token, &method, &headers, body).await
 }
 
-async fn introspect<S: TokenStore + ClientRegistry>(
-    State(server): State<Arc<AuthServer<S>>>,
+async fn introspect<S: TokenStore + ClientRegistry, L: FishingLimiter>(
+    State(server): State<Arc<AuthServer<S, L>>>,
     method: Method,
     headers: HeaderMap,
     body: Result<Bytes, BytesRejection>,
@@ -52,8 +54,8 @@ async fn introspect<S: TokenStore + ClientRegistry>(
     handle(&server, Endpoint::Introspect, &method, &headers, body).await
 }
 
-async fn revoke<S: TokenStore + ClientRegistry>(
-    State(server): State<Arc<AuthServer<S>>>,
+async fn revoke<S: TokenStore + ClientRegistry, L: FishingLimiter>(
+    State(server): State<Arc<AuthServer<S, L>>>,
     method: Method,
     headers: HeaderMap,
     body: Result<Bytes, BytesRejection>,
@@ -61,8 +63,8 @@ async fn revoke<S: TokenStore + ClientRegistry>(
     handle(&server, Endpoint::Revoke, &method, &headers, body).await
 }
 
-async fn handle<S: TokenStore + ClientRegistry>(
-    server: &AuthServer<S>,
+async fn handle<S: TokenStore + ClientRegistry, L: FishingLimiter>(
+    server: &AuthServer<S, L>,
     endpoint: Endpoint,
     method: &Method,
     headers: &HeaderMap,

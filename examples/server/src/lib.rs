@@ -2,29 +2,35 @@
 //! [`gatehouse_core::AuthServer`], with `POST /oauth/token`,
 //! `POST /oauth/introspect` and `POST /oauth/revoke`.
 //!
-//! - [`settings`]: the JSON config file (listen address, core settings,
-//!   keys, clients).
-//! - [`router`]: the axum adapter, generic over the store.
+//! - [`settings`]: the JSON config file (listen address, store, core
+//!   settings, keys, clients).
+//! - [`router`]: the axum adapter, generic over the store and limiter.
 //! - [`App`]: registers the clients, serves, and purges expired tokens in
 //!   the background.
+//! - [`run`]: opens the configured store (SQLite, memory or Redis) and
+//!   serves with it. This is the one place a concrete store is chosen;
+//!   everything else works with any `S: TokenStore + ClientRegistry` and
+//!   `L: FishingLimiter`.
 //!
-//! The binary (`gatehouse-example`) picks the store; everything here works
-//! with any `S: TokenStore + ClientRegistry`.
+//! Cargo features: `sqlite` (default) and `redis` (off by default) compile
+//! in those stores; the memory store is always there.
 #![forbid(unsafe_code)]
 
 mod adapter;
 pub mod settings;
+mod start;
 
 use std::future::Future;
 use std::sync::Arc;
 use std::time::Duration;
 
 use gatehouse_core::model::SecretDigest;
-use gatehouse_core::{AuthServer, ClientRegistry, StoreError, TokenStore};
+use gatehouse_core::{AuthServer, ClientRegistry, FishingLimiter, MemoryLimiter, StoreError, TokenStore};
 use tokio::net::TcpListener;
 
 pub use adapter::router;
-pub use settings::{Settings, SettingsError};
+pub use settings::{Settings, SettingsError, StoreSettings};
+pub use start::{run, StartError};
 
 // The root README's Rust examples compile as doctests of this crate.
 #[cfg(doctest)]
@@ -37,27 +43,41 @@ pub const PURGE_EVERY: Duration = Duration::from_secs(60);
 /// fewer, so each call stays short.
 pub const PURGE_BATCH: usize = 1000;
 
-/// The example app: an [`AuthServer`] over the store `S` with the
-/// configured clients registered.
-pub struct App<S> {
-    server: Arc<AuthServer<S>>,
+/// The example app: an [`AuthServer`] over the store `S` and the fishing
+/// limiter `L`, with the configured clients registered.
+pub struct App<S, L = MemoryLimiter> {
+    server: Arc<AuthServer<S, L>>,
 }
 
 impl<S: TokenStore + ClientRegistry> App<S> {
-    /// Builds the server from the settings and registers their clients in
-    /// `store` (replacing registrations with the same ids).
+    /// Builds the server from the settings, with an in-process fishing
+    /// limiter, and registers their clients in `store` (replacing
+    /// registrations with the same ids).
     ///
     /// # Errors
     /// [`StoreError`] when registering a client fails.
     pub async fn new(store: S, settings: Settings) -> Result<Self, StoreError> {
+        let limiter = MemoryLimiter::new(settings.server.limiter);
+        App::with_limiter(store, limiter, settings).await
+    }
+}
+
+impl<S: TokenStore + ClientRegistry, L: FishingLimiter> App<S, L> {
+    /// Like [`App::new`], with this fishing limiter (e.g. one shared by
+    /// every instance on the same Redis).
+    ///
+    /// # Errors
+    /// [`StoreError`] when registering a client fails.
+    pub async fn with_limiter(store: S, limiter: L, settings: Settings) -> Result<Self, StoreError> {
         for client in settings.clients {
             store.put_client(client).await?;
         }
-        Ok(Self { server: Arc::new(AuthServer::new(store, settings.keys, settings.server)) })
+        let server = AuthServer::new(store, settings.keys, settings.server).with_limiter(limiter);
+        Ok(Self { server: Arc::new(server) })
     }
 
     /// The embedded server, e.g. to reach the store.
-    pub fn server(&self) -> &Arc<AuthServer<S>> {
+    pub fn server(&self) -> &Arc<AuthServer<S, L>> {
         &self.server
     }
 
@@ -85,7 +105,10 @@ impl<S: TokenStore + ClientRegistry> App<S> {
 /// Deletes expired tokens every `every`, in batches of [`PURGE_BATCH`].
 /// A failure is reported and retried at the next tick; the error message
 /// never carries a token (the store contract forbids it).
-pub async fn purge_loop<S: TokenStore + ClientRegistry>(server: Arc<AuthServer<S>>, every: Duration) {
+pub async fn purge_loop<S: TokenStore + ClientRegistry, L: FishingLimiter>(
+    server: Arc<AuthServer<S, L>>,
+    every: Duration,
+) {
     let mut tick = tokio::time::interval(every);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
@@ -101,7 +124,9 @@ pub async fn purge_loop<S: TokenStore + ClientRegistry>(server: Arc<AuthServer<S
 ///
 /// # Errors
 /// The first [`StoreError`].
-pub async fn purge_once<S: TokenStore + ClientRegistry>(server: &AuthServer<S>) -> Result<usize, StoreError> {
+pub async fn purge_once<S: TokenStore + ClientRegistry, L: FishingLimiter>(
+    server: &AuthServer<S, L>,
+) -> Result<usize, StoreError> {
     let now = server.now();
     let mut total = 0;
     loop {

@@ -10,14 +10,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use gatehouse_example_server::settings::{parse_listen, SAMPLE_PATH};
-use gatehouse_example_server::{hash_secret, App, Settings};
-
-/// The one place the store is chosen. Everything else is generic over it.
-type Store = gatehouse_memory::MemoryStore;
-
-fn new_store() -> Store {
-    gatehouse_memory::MemoryStore::new()
-}
+use gatehouse_example_server::{hash_secret, run, Settings};
 
 const USAGE: &str = "\
 usage: gatehouse-example [--config PATH] [--listen ADDR]
@@ -101,9 +94,8 @@ fn run_server(config: &std::path::Path, listen: Option<&str>) -> Result<(), Stri
         let addr = settings.listen;
         let listener =
             tokio::net::TcpListener::bind(addr).await.map_err(|e| format!("cannot listen on {addr}: {e}"))?;
-        let app =
-            App::new(new_store(), settings).await.map_err(|e| format!("cannot register clients: {e}"))?;
-        app.serve(listener, shutdown_signal()).await.map_err(|e| format!("server failed: {e}"))
+        // The store named by the config is opened (and chosen) in `run`.
+        run(settings, listener, shutdown_signal()).await.map_err(|e| e.to_string())
     })
 }
 

@@ -8,12 +8,15 @@
 //!   "access_token_ttl": 3600,
 //!   "clock_skew": 5,
 //!   "limiter": { "burst": 20, "per_minute": 60 },
+//!   "store": { "type": "sqlite", "path": "gatehouse.db" },
 //!   "keys": { "signing": { "id": "k1", "secret_b64": "..." }, "verify_only": [] },
 //!   "clients": [ { "id": "demo-client", "auth": { "type": "confidential", "secret": "sha256:..." } } ]
 //! }
 //! ```
 //!
-//! Every field other than `listen`, `keys`, `clients` and `_comment` is a
+//! `store` picks the token store ([`StoreSettings`]); without it the
+//! example uses SQLite in `gatehouse.db`. Every field other than `listen`,
+//! `store`, `keys`, `clients` and `_comment` is a
 //! field of the core's [`Config`] (unknown ones are refused, so a typo is
 //! not silently ignored). Error messages name the field and the rule, never
 //! a key or secret value.
@@ -21,7 +24,7 @@
 use std::collections::HashSet;
 use std::fmt;
 use std::net::SocketAddr;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use base64::engine::general_purpose::STANDARD;
 use base64::Engine as _;
@@ -35,6 +38,13 @@ pub const DEFAULT_LISTEN: &str = "127.0.0.1:8080";
 /// The sample config shipped with the example, by absolute path, so that
 /// `cargo run -p gatehouse-example-server` finds it from any directory.
 pub const SAMPLE_PATH: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/gatehouse.example.json");
+
+/// The SQLite file used when the config has no `store`, relative to the
+/// current directory.
+pub const DEFAULT_SQLITE_PATH: &str = "gatehouse.db";
+
+/// The Redis key prefix used when a `redis` store names none.
+pub const DEFAULT_REDIS_PREFIX: &str = "gatehouse:";
 
 /// A config file that could not be used. The message is meant for the
 /// operator and never contains a key or secret.
@@ -58,6 +68,8 @@ impl From<String> for SettingsError {
 pub struct Settings {
     /// The address to listen on.
     pub listen: SocketAddr,
+    /// Where tokens and clients are kept.
+    pub store: StoreSettings,
     /// The core's settings (issuer, TTLs, clock skew, limiter, body limit).
     pub server: Config,
     /// The token keys.
@@ -70,6 +82,7 @@ impl fmt::Debug for Settings {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Settings")
             .field("listen", &self.listen)
+            .field("store", &self.store)
             .field("server", &self.server)
             .field("keys", &"<redacted>")
             .field("clients", &self.clients.iter().map(|c| c.id.as_str()).collect::<Vec<_>>())
@@ -105,6 +118,11 @@ impl Settings {
             }
         };
         let listen = parse_listen(&listen)?;
+        let store = match root.remove("store") {
+            None => StoreSettings::default(),
+            Some(v) => StoreSettings::parse(v)?,
+        };
+        store.compiled_in()?;
         let keys = parse_keys(root.remove("keys").ok_or_else(|| SettingsError::new("`keys` is missing"))?)?;
         let clients =
             parse_clients(root.remove("clients").ok_or_else(|| SettingsError::new("`clients` is missing"))?)?;
@@ -112,7 +130,138 @@ impl Settings {
         let server: Config = serde_json::from_value(Value::Object(root))
             .map_err(|e| SettingsError::new(format!("invalid server settings: {e}")))?;
         check_server(&server)?;
-        Ok(Self { listen, server, keys, clients })
+        Ok(Self { listen, store, server, keys, clients })
+    }
+}
+
+/// The config's `store` object: which backend keeps the tokens and clients.
+///
+/// ```json
+/// {"type": "sqlite", "path": "gatehouse.db"}
+/// {"type": "memory"}
+/// {"type": "redis", "url": "redis://127.0.0.1:6379/", "prefix": "gatehouse:"}
+/// ```
+///
+/// `sqlite` is the default (and its `path` defaults to
+/// [`DEFAULT_SQLITE_PATH`]); `redis` needs the example built with the
+/// `redis` feature, `sqlite` the (default) `sqlite` feature. Choosing one
+/// that is compiled out is a config error.
+#[derive(Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum StoreSettings {
+    /// One SQLite file, created on first start. A relative path is resolved
+    /// against the current directory of the process.
+    Sqlite {
+        /// The database file.
+        path: PathBuf,
+    },
+    /// In process memory: tokens are lost when the server stops.
+    Memory,
+    /// A Redis server shared by any number of instances, which then also
+    /// share the token-fishing limiter.
+    Redis {
+        /// `redis://[:password@]host:port/[db]`; never printed, since it may
+        /// hold a password.
+        url: String,
+        /// Prefix of every key (without `{` or `}`); [`DEFAULT_REDIS_PREFIX`]
+        /// when absent.
+        prefix: String,
+    },
+}
+
+impl Default for StoreSettings {
+    fn default() -> Self {
+        Self::Sqlite { path: PathBuf::from(DEFAULT_SQLITE_PATH) }
+    }
+}
+
+impl fmt::Debug for StoreSettings {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::Sqlite { path } => f.debug_struct("Sqlite").field("path", path).finish(),
+            Self::Memory => f.write_str("Memory"),
+            // The URL may carry a password.
+            Self::Redis { prefix, .. } => {
+                f.debug_struct("Redis").field("url", &"<redacted>").field("prefix", prefix).finish()
+            }
+        }
+    }
+}
+
+impl StoreSettings {
+    /// The store's `type` name in the config file.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Self::Sqlite { .. } => "sqlite",
+            Self::Memory => "memory",
+            Self::Redis { .. } => "redis",
+        }
+    }
+
+    fn parse(v: Value) -> Result<Self, SettingsError> {
+        let Value::Object(mut obj) = v else {
+            return Err(SettingsError::new(
+                "`store` must be an object such as {\"type\": \"sqlite\", \"path\": \"gatehouse.db\"}",
+            ));
+        };
+        let mut string = |field: &str| match obj.remove(field) {
+            None => Ok(None),
+            Some(Value::String(s)) if !s.is_empty() => Ok(Some(s)),
+            Some(_) => Err(SettingsError::new(format!("`store.{field}` must be a non-empty string"))),
+        };
+        let kind = string("type")?.ok_or_else(|| {
+            SettingsError::new("`store.type` is missing: \"sqlite\", \"memory\" or \"redis\"")
+        })?;
+        let store = match kind.as_str() {
+            "sqlite" => Self::Sqlite {
+                path: PathBuf::from(string("path")?.unwrap_or_else(|| DEFAULT_SQLITE_PATH.to_owned())),
+            },
+            "memory" => Self::Memory,
+            "redis" => {
+                let url = string("url")?.ok_or_else(|| {
+                    SettingsError::new("`store.url` is missing, e.g. \"redis://127.0.0.1:6379/\"")
+                })?;
+                let prefix = string("prefix")?.unwrap_or_else(|| DEFAULT_REDIS_PREFIX.to_owned());
+                // Redis Cluster hash tags: the store refuses braces too, but
+                // saying so here names the field.
+                if prefix.contains(['{', '}']) {
+                    return Err(SettingsError::new("`store.prefix` must not contain `{` or `}`"));
+                }
+                Self::Redis { url, prefix }
+            }
+            other => {
+                return Err(SettingsError::new(format!(
+                    "unknown `store.type` {other:?}: expected \"sqlite\", \"memory\" or \"redis\""
+                )))
+            }
+        };
+        if let Some(name) = obj.keys().next() {
+            return Err(SettingsError::new(format!(
+                "unknown field `store.{name}` for a {} store",
+                store.kind()
+            )));
+        }
+        Ok(store)
+    }
+
+    /// Refuses a store whose cargo feature is compiled out.
+    pub(crate) fn compiled_in(&self) -> Result<(), SettingsError> {
+        match self {
+            Self::Memory => Ok(()),
+            Self::Sqlite { .. } => require_feature("sqlite", cfg!(feature = "sqlite")),
+            Self::Redis { .. } => require_feature("redis", cfg!(feature = "redis")),
+        }
+    }
+}
+
+fn require_feature(kind: &str, compiled: bool) -> Result<(), SettingsError> {
+    if compiled {
+        Ok(())
+    } else {
+        Err(SettingsError::new(format!(
+            "store type \"{kind}\" is not compiled into this build: rebuild with `--features {kind}` \
+             (e.g. cargo run -p gatehouse-example-server --features {kind})"
+        )))
     }
 }
 
@@ -218,6 +367,7 @@ mod tests {
     fn minimal_document_gets_defaults() {
         let s = Settings::from_json(&doc("")).unwrap();
         assert_eq!(s.listen, DEFAULT_LISTEN.parse().unwrap());
+        assert_eq!(s.store, StoreSettings::Sqlite { path: PathBuf::from("gatehouse.db") });
         assert_eq!(s.server, Config::default());
         assert!(s.clients.is_empty());
         assert!(!format!("{s:?}").contains(KEY));
@@ -229,6 +379,60 @@ mod tests {
         let ids: Vec<&str> = s.clients.iter().map(|c| c.id.as_str()).collect();
         assert_eq!(ids, ["demo-client", "demo-rs", "demo-public"]);
         assert_eq!(s.listen, DEFAULT_LISTEN.parse().unwrap());
+        assert_eq!(s.store, StoreSettings::Sqlite { path: PathBuf::from(DEFAULT_SQLITE_PATH) });
+    }
+
+    #[test]
+    fn store_object_picks_the_backend() {
+        let store = |json: &str| Settings::from_json(&doc(&format!(r#","store":{json}"#))).map(|s| s.store);
+        assert_eq!(store(r#"{"type":"memory"}"#).unwrap(), StoreSettings::Memory);
+        assert_eq!(
+            store(r#"{"type":"sqlite","path":"/var/lib/gh/tokens.db"}"#).unwrap(),
+            StoreSettings::Sqlite { path: PathBuf::from("/var/lib/gh/tokens.db") }
+        );
+        assert_eq!(store(r#"{"type":"sqlite"}"#).unwrap(), StoreSettings::default());
+        let redis = store(r#"{"type":"redis","url":"redis://:pw-secret@10.0.0.1:6379/"}"#).unwrap();
+        assert_eq!(
+            redis,
+            StoreSettings::Redis {
+                url: "redis://:pw-secret@10.0.0.1:6379/".into(),
+                prefix: "gatehouse:".into()
+            }
+        );
+        assert!(!format!("{redis:?}").contains("pw-secret"), "the URL may hold a password");
+        assert_eq!(
+            store(r#"{"type":"redis","url":"redis://h/","prefix":"app1:"}"#).unwrap(),
+            StoreSettings::Redis { url: "redis://h/".into(), prefix: "app1:".into() }
+        );
+        for (json, want) in [
+            (r#""sqlite""#, "`store` must be an object"),
+            (r#"{"path":"x.db"}"#, "`store.type` is missing"),
+            (r#"{"type":"postgres"}"#, "unknown `store.type` \"postgres\""),
+            (r#"{"type":"sqlite","pth":"x.db"}"#, "unknown field `store.pth`"),
+            (r#"{"type":"sqlite","path":""}"#, "`store.path` must be a non-empty string"),
+            (r#"{"type":"redis"}"#, "`store.url` is missing"),
+            (r#"{"type":"redis","url":"redis://h/","prefix":"{x}"}"#, "must not contain"),
+        ] {
+            let e = store(json).unwrap_err().to_string();
+            assert!(e.contains(want), "{json}: got {e:?}, want {want:?}");
+        }
+    }
+
+    #[test]
+    fn compiled_out_store_is_a_clear_config_error() {
+        assert!(require_feature("redis", true).is_ok());
+        let e = require_feature("redis", false).unwrap_err().to_string();
+        assert!(e.contains(r#"store type "redis" is not compiled into this build"#), "{e}");
+        assert!(e.contains("--features redis"), "{e}");
+        // Whichever feature this build lacks is refused by the parser.
+        if !cfg!(feature = "redis") {
+            let e = Settings::from_json(&doc(r#","store":{"type":"redis","url":"redis://h/"}"#)).unwrap_err();
+            assert!(e.to_string().contains("--features redis"), "{e}");
+        }
+        if !cfg!(feature = "sqlite") {
+            let e = Settings::from_json(&doc("")).unwrap_err();
+            assert!(e.to_string().contains("--features sqlite"), "{e}");
+        }
     }
 
     #[test]

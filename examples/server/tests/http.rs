@@ -4,144 +4,20 @@
 //! against it too, so they stay correct.
 #![allow(clippy::unwrap_used)] // a failed unwrap is a failed test
 
+mod common;
+
 use std::net::SocketAddr;
-use std::path::Path;
 use std::process::{Command, Stdio};
 
-use base64::engine::general_purpose::STANDARD;
-use base64::Engine as _;
+use common::{
+    basic, form, introspect, issue, post, sample, send, start, start_configured, start_with, Resp, CLIENT, RS,
+};
 use gatehouse_example_server::settings::SAMPLE_PATH;
-use gatehouse_example_server::{hash_secret, App, Settings};
+use gatehouse_example_server::{hash_secret, App, StoreSettings};
 use gatehouse_memory::MemoryStore;
 use serde_json::Value;
-use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
-use tokio::sync::oneshot;
 
-const CLIENT: (&str, &str) = ("demo-client", "demo-client-secret-not-for-production");
-const RS: (&str, &str) = ("demo-rs", "demo-rs-secret-not-for-production-use");
 const README: &str = include_str!("../../../README.md");
-
-// ---------------------------------------------------------------------
-// The app and a minimal HTTP client
-// ---------------------------------------------------------------------
-
-struct Running {
-    addr: SocketAddr,
-    stop: Option<oneshot::Sender<()>>,
-    task: tokio::task::JoinHandle<std::io::Result<()>>,
-}
-
-impl Running {
-    async fn shutdown(mut self) {
-        if let Some(stop) = self.stop.take() {
-            let _ = stop.send(());
-        }
-        self.task.await.unwrap().unwrap();
-    }
-}
-
-fn sample() -> Settings {
-    Settings::load(Path::new(SAMPLE_PATH)).unwrap()
-}
-
-async fn start_with(settings: Settings) -> Running {
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
-    let app = App::new(MemoryStore::new(), settings).await.unwrap();
-    let (stop, stopped) = oneshot::channel::<()>();
-    let task = tokio::spawn(app.serve(listener, async {
-        let _ = stopped.await;
-    }));
-    Running { addr, stop: Some(stop), task }
-}
-
-async fn start() -> Running {
-    start_with(sample()).await
-}
-
-#[derive(Debug)]
-struct Resp {
-    status: u16,
-    headers: Vec<(String, String)>,
-    body: Vec<u8>,
-}
-
-impl Resp {
-    fn header(&self, name: &str) -> Option<&str> {
-        self.headers.iter().find(|(n, _)| n.eq_ignore_ascii_case(name)).map(|(_, v)| v.as_str())
-    }
-
-    fn json(&self) -> Value {
-        serde_json::from_slice(&self.body).unwrap_or_else(|e| panic!("{e}: {:?}", self.text()))
-    }
-
-    fn text(&self) -> String {
-        String::from_utf8_lossy(&self.body).into_owned()
-    }
-}
-
-/// Sends one request on a fresh connection (`Connection: close`) and reads
-/// the whole response.
-async fn send(addr: SocketAddr, method: &str, path: &str, headers: &[(&str, String)], body: &[u8]) -> Resp {
-    let mut head = format!("{method} {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n");
-    if !body.is_empty() || method == "POST" {
-        head.push_str(&format!("Content-Length: {}\r\n", body.len()));
-    }
-    for (n, v) in headers {
-        head.push_str(&format!("{n}: {v}\r\n"));
-    }
-    head.push_str("\r\n");
-    let mut stream = tokio::net::TcpStream::connect(addr).await.unwrap();
-    stream.write_all(head.as_bytes()).await.unwrap();
-    stream.write_all(body).await.unwrap();
-    let mut raw = Vec::new();
-    stream.read_to_end(&mut raw).await.unwrap();
-    parse_response(&raw)
-}
-
-fn parse_response(raw: &[u8]) -> Resp {
-    let split = raw.windows(4).position(|w| w == b"\r\n\r\n").expect("a complete response head");
-    let head = std::str::from_utf8(&raw[..split]).unwrap();
-    let mut lines = head.split("\r\n");
-    let status_line = lines.next().unwrap();
-    let status = status_line.split(' ').nth(1).unwrap().parse().unwrap();
-    let headers: Vec<(String, String)> = lines
-        .map(|l| {
-            let (n, v) = l.split_once(':').unwrap();
-            (n.trim().to_owned(), v.trim().to_owned())
-        })
-        .collect();
-    let resp = Resp { status, headers, body: raw[split + 4..].to_vec() };
-    assert!(resp.header("transfer-encoding").is_none(), "this client does not decode chunked bodies");
-    if let Some(len) = resp.header("content-length") {
-        assert_eq!(resp.body.len(), len.parse::<usize>().unwrap());
-    }
-    resp
-}
-
-fn basic((id, secret): (&str, &str)) -> (&'static str, String) {
-    ("Authorization", format!("Basic {}", STANDARD.encode(format!("{id}:{secret}"))))
-}
-
-fn form() -> (&'static str, String) {
-    ("Content-Type", "application/x-www-form-urlencoded".to_owned())
-}
-
-async fn post(addr: SocketAddr, path: &str, creds: Option<(&str, &str)>, body: &str) -> Resp {
-    let mut headers = vec![form()];
-    headers.extend(creds.map(basic));
-    send(addr, "POST", path, &headers, body.as_bytes()).await
-}
-
-async fn issue(addr: SocketAddr) -> String {
-    let r = post(addr, "/oauth/token", Some(CLIENT), "grant_type=client_credentials").await;
-    assert_eq!(r.status, 200, "{}", r.text());
-    r.json()["access_token"].as_str().unwrap().to_owned()
-}
-
-async fn introspect(addr: SocketAddr, creds: Option<(&str, &str)>, token: &str) -> Resp {
-    post(addr, "/oauth/introspect", creds, &format!("token={token}")).await
-}
 
 // ---------------------------------------------------------------------
 // The flows
@@ -309,6 +185,119 @@ async fn body_over_the_limit_is_refused_like_the_core_does() {
 async fn purge_runs_against_the_store() {
     let app = App::new(MemoryStore::new(), sample()).await.unwrap();
     assert_eq!(gatehouse_example_server::purge_once(app.server()).await.unwrap(), 0);
+}
+
+/// One tick purges everything expired, in batches of `PURGE_BATCH`.
+#[tokio::test]
+async fn purge_loops_over_batches_until_one_comes_back_short() {
+    use gatehouse_core::model::{ClientId, GrantId, Jti, Scope, TokenKind, TokenRecord, TokenState};
+    use gatehouse_core::{Keyring, TokenStore, UnixTime};
+    use gatehouse_example_server::{purge_once, PURGE_BATCH};
+
+    let app = App::new(MemoryStore::new(), sample()).await.unwrap();
+    let keys = Keyring::random().unwrap();
+    let expired = 2 * PURGE_BATCH + 5;
+    for i in 0..expired + 3 {
+        let (_, digest) = keys.mint(TokenKind::Access, GrantId::generate().unwrap()).unwrap();
+        // The last three are live and must stay.
+        let exp = if i < expired { UnixTime(1_000) } else { app.server().now().plus(3600) };
+        let record = TokenRecord {
+            digest,
+            kind: TokenKind::Access,
+            client_id: ClientId::new("demo-client").unwrap(),
+            subject: None,
+            scope: Scope::parse("read").unwrap(),
+            audience: Vec::new().into(),
+            issued_at: UnixTime(1),
+            not_before: UnixTime(1),
+            expires_at: exp,
+            jti: Jti::generate().unwrap(),
+            state: TokenState::Active,
+            code: None,
+        };
+        app.server().store().insert(record).await.unwrap();
+    }
+    assert_eq!(purge_once(app.server()).await.unwrap(), expired);
+    assert_eq!(purge_once(app.server()).await.unwrap(), 0);
+    assert_eq!(app.server().store().purge_expired(UnixTime(u64::MAX), usize::MAX).await.unwrap(), 3);
+}
+
+// ---------------------------------------------------------------------
+// The configured store: SQLite by default
+// ---------------------------------------------------------------------
+
+fn temp_dir(name: &str) -> std::path::PathBuf {
+    let dir = std::env::temp_dir().join(format!("gatehouse-example-{name}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+#[tokio::test]
+async fn sqlite_store_keeps_tokens_and_revocations_across_restarts() {
+    let dir = temp_dir("sqlite-restart");
+    let path = dir.join("tokens.db");
+    let settings = || {
+        let mut s = sample();
+        s.store = StoreSettings::Sqlite { path: path.clone() };
+        s
+    };
+    let app = start_configured(settings());
+    let token = issue(app.addr).await;
+    assert!(path.exists(), "the database file is created on first start");
+    app.shutdown().await;
+
+    let app = start_configured(settings());
+    assert_eq!(introspect(app.addr, Some(RS), &token).await.json()["active"], true);
+    let r = post(app.addr, "/oauth/revoke", Some(CLIENT), &format!("token={token}")).await;
+    assert_eq!(r.status, 200);
+    app.shutdown().await;
+
+    let app = start_configured(settings());
+    assert_eq!(introspect(app.addr, Some(RS), &token).await.text(), r#"{"active":false}"#);
+    app.shutdown().await;
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+#[tokio::test]
+async fn sqlite_store_that_cannot_be_opened_is_a_start_error() {
+    let dir = temp_dir("sqlite-bad");
+    let mut settings = sample();
+    settings.store = StoreSettings::Sqlite { path: dir.join("no-such-dir").join("tokens.db") };
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let e = gatehouse_example_server::run(settings, listener, std::future::pending()).await.unwrap_err();
+    let e = e.to_string();
+    assert!(e.starts_with("cannot open the sqlite store: ") && e.contains("no-such-dir"), "{e}");
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+/// The sample config names no directory: the binary creates `gatehouse.db`
+/// in its current directory on first start, and serves from it.
+#[test]
+fn binary_creates_the_sqlite_file_in_its_current_directory() {
+    use std::io::BufRead as _;
+    let dir = temp_dir("sqlite-cwd");
+    let mut child = binary()
+        .current_dir(&dir)
+        .args(["--config", SAMPLE_PATH, "--listen", "127.0.0.1:0"])
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut lines = std::io::BufReader::new(child.stdout.take().unwrap()).lines();
+    // Blocks until the server prints, or exits (end of output).
+    let mut seen = Vec::new();
+    let listening = lines.by_ref().map_while(Result::ok).find(|l| {
+        seen.push(l.clone());
+        l.starts_with("gatehouse example listening on http://127.0.0.1:")
+    });
+    child.kill().unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert!(listening.is_some(), "{seen:?} {}", String::from_utf8_lossy(&out.stderr));
+    assert!(seen.iter().any(|l| l == "gatehouse example: tokens in SQLite file gatehouse.db"), "{seen:?}");
+    assert!(dir.join("gatehouse.db").is_file());
+    std::fs::remove_dir_all(&dir).unwrap();
 }
 
 // ---------------------------------------------------------------------

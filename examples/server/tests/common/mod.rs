@@ -1,0 +1,168 @@
+//! The example app in-process on loopback ports, and a small hand-written
+//! HTTP/1.1 client to drive it (no HTTP client dependency).
+#![allow(dead_code, unreachable_pub, missing_docs, clippy::unwrap_used)]
+
+use std::net::SocketAddr;
+use std::path::Path;
+
+use base64::engine::general_purpose::STANDARD;
+use base64::Engine as _;
+use gatehouse_example_server::settings::SAMPLE_PATH;
+use gatehouse_example_server::{run, App, Settings};
+use gatehouse_memory::MemoryStore;
+use serde_json::Value;
+use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
+use tokio::sync::oneshot;
+
+pub const CLIENT: (&str, &str) = ("demo-client", "demo-client-secret-not-for-production");
+pub const RS: (&str, &str) = ("demo-rs", "demo-rs-secret-not-for-production-use");
+
+// ---------------------------------------------------------------------
+// The app and a minimal HTTP client
+// ---------------------------------------------------------------------
+
+/// An app serving on a loopback port in this process.
+pub struct Running {
+    pub addr: SocketAddr,
+    stop: Option<oneshot::Sender<()>>,
+    task: tokio::task::JoinHandle<Result<(), String>>,
+}
+
+impl Running {
+    /// Stops it gracefully; panics if it failed.
+    pub async fn shutdown(mut self) {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+        self.task.await.unwrap().unwrap();
+    }
+}
+
+pub fn sample() -> Settings {
+    Settings::load(Path::new(SAMPLE_PATH)).unwrap()
+}
+
+/// The app over a fresh memory store, whatever `settings.store` says.
+pub async fn start_with(settings: Settings) -> Running {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let app = App::new(MemoryStore::new(), settings).await.unwrap();
+    let (stop, stopped) = oneshot::channel::<()>();
+    let serve = app.serve(listener, async {
+        let _ = stopped.await;
+    });
+    let task = tokio::spawn(async move { serve.await.map_err(|e| e.to_string()) });
+    Running { addr, stop: Some(stop), task }
+}
+
+/// The app as the binary runs it: the store named by `settings.store`,
+/// opened by [`run`]. The listener is bound before `run` starts, so
+/// requests sent at once wait in its backlog until the app serves them.
+pub fn start_configured(settings: Settings) -> Running {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    listener.set_nonblocking(true).unwrap();
+    let addr = listener.local_addr().unwrap();
+    let listener = tokio::net::TcpListener::from_std(listener).unwrap();
+    let (stop, stopped) = oneshot::channel::<()>();
+    let task = tokio::spawn(async move {
+        let stopped = async {
+            let _ = stopped.await;
+        };
+        run(settings, listener, stopped).await.map_err(|e| e.to_string())
+    });
+    Running { addr, stop: Some(stop), task }
+}
+
+pub async fn start() -> Running {
+    start_with(sample()).await
+}
+
+#[derive(Debug)]
+pub struct Resp {
+    pub status: u16,
+    pub headers: Vec<(String, String)>,
+    pub body: Vec<u8>,
+}
+
+impl Resp {
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers.iter().find(|(n, _)| n.eq_ignore_ascii_case(name)).map(|(_, v)| v.as_str())
+    }
+
+    pub fn json(&self) -> Value {
+        serde_json::from_slice(&self.body).unwrap_or_else(|e| panic!("{e}: {:?}", self.text()))
+    }
+
+    pub fn text(&self) -> String {
+        String::from_utf8_lossy(&self.body).into_owned()
+    }
+}
+
+/// Sends one request on a fresh connection (`Connection: close`) and reads
+/// the whole response.
+pub async fn send(
+    addr: SocketAddr,
+    method: &str,
+    path: &str,
+    headers: &[(&str, String)],
+    body: &[u8],
+) -> Resp {
+    let mut head = format!("{method} {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n");
+    if !body.is_empty() || method == "POST" {
+        head.push_str(&format!("Content-Length: {}\r\n", body.len()));
+    }
+    for (n, v) in headers {
+        head.push_str(&format!("{n}: {v}\r\n"));
+    }
+    head.push_str("\r\n");
+    let mut stream = tokio::net::TcpStream::connect(addr).await.unwrap();
+    stream.write_all(head.as_bytes()).await.unwrap();
+    stream.write_all(body).await.unwrap();
+    let mut raw = Vec::new();
+    stream.read_to_end(&mut raw).await.unwrap();
+    parse_response(&raw)
+}
+
+pub fn parse_response(raw: &[u8]) -> Resp {
+    let split = raw.windows(4).position(|w| w == b"\r\n\r\n").expect("a complete response head");
+    let head = std::str::from_utf8(&raw[..split]).unwrap();
+    let mut lines = head.split("\r\n");
+    let status_line = lines.next().unwrap();
+    let status = status_line.split(' ').nth(1).unwrap().parse().unwrap();
+    let headers: Vec<(String, String)> = lines
+        .map(|l| {
+            let (n, v) = l.split_once(':').unwrap();
+            (n.trim().to_owned(), v.trim().to_owned())
+        })
+        .collect();
+    let resp = Resp { status, headers, body: raw[split + 4..].to_vec() };
+    assert!(resp.header("transfer-encoding").is_none(), "this client does not decode chunked bodies");
+    if let Some(len) = resp.header("content-length") {
+        assert_eq!(resp.body.len(), len.parse::<usize>().unwrap());
+    }
+    resp
+}
+
+pub fn basic((id, secret): (&str, &str)) -> (&'static str, String) {
+    ("Authorization", format!("Basic {}", STANDARD.encode(format!("{id}:{secret}"))))
+}
+
+pub fn form() -> (&'static str, String) {
+    ("Content-Type", "application/x-www-form-urlencoded".to_owned())
+}
+
+pub async fn post(addr: SocketAddr, path: &str, creds: Option<(&str, &str)>, body: &str) -> Resp {
+    let mut headers = vec![form()];
+    headers.extend(creds.map(basic));
+    send(addr, "POST", path, &headers, body.as_bytes()).await
+}
+
+pub async fn issue(addr: SocketAddr) -> String {
+    let r = post(addr, "/oauth/token", Some(CLIENT), "grant_type=client_credentials").await;
+    assert_eq!(r.status, 200, "{}", r.text());
+    r.json()["access_token"].as_str().unwrap().to_owned()
+}
+
+pub async fn introspect(addr: SocketAddr, creds: Option<(&str, &str)>, token: &str) -> Resp {
+    post(addr, "/oauth/introspect", creds, &format!("token={token}")).await
+}

@@ -1,0 +1,93 @@
+//! Two example app instances on one Redis (the `redis` feature, which the
+//! example's tests always enable): tokens, revocations and the fishing
+//! limiter are shared. Each test starts its own throwaway `redis-server`
+//! (or uses `REDIS_URL`), killed when the test ends.
+#![allow(clippy::unwrap_used)] // a failed unwrap is a failed test
+
+mod common;
+
+use common::{introspect, issue, post, sample, start_configured, CLIENT, RS};
+use gatehouse_example_server::{Settings, StoreSettings};
+use gatehouse_redis::testing::{unique_prefix, RedisServer, TestRedis};
+
+/// The sample config on `url`, with a limiter that refills only once a
+/// minute, so that a throttled caller stays throttled for the whole test.
+fn on_redis(url: &str, prefix: &str) -> Settings {
+    let mut s = sample();
+    s.store = StoreSettings::Redis { url: url.to_owned(), prefix: prefix.to_owned() };
+    s.server.limiter.burst = 3;
+    s.server.limiter.per_minute = 1;
+    s
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_instances_share_tokens_revocations_and_throttling() {
+    let redis = TestRedis::start();
+    let prefix = unique_prefix();
+    // Same config for both, as two processes started with two `--listen`s.
+    let a = start_configured(on_redis(&redis.url(), &prefix));
+    let b = start_configured(on_redis(&redis.url(), &prefix));
+
+    // Issued on A: active on B.
+    let token = issue(a.addr).await;
+    let r = introspect(b.addr, Some(RS), &token).await;
+    assert_eq!((r.status, r.json()["active"].clone()), (200, true.into()), "{}", r.text());
+
+    // Revoked on B: inactive on A at once.
+    let r = post(b.addr, "/oauth/revoke", Some(CLIENT), &format!("token={token}")).await;
+    assert_eq!(r.status, 200);
+    assert_eq!(introspect(a.addr, Some(RS), &token).await.text(), r#"{"active":false}"#);
+
+    // That inactive answer cost one of 3; fishing on A spends the rest...
+    let live = issue(b.addr).await;
+    for _ in 0..2 {
+        assert_eq!(introspect(a.addr, Some(RS), "gat_k1.guess").await.text(), r#"{"active":false}"#);
+    }
+    let r = introspect(a.addr, Some(RS), "gat_k1.guess").await;
+    assert_eq!(r.status, 429, "{}", r.text());
+    // ... and the caller is throttled on B too, even for a live token.
+    let r = introspect(b.addr, Some(RS), &live).await;
+    assert_eq!(r.status, 429, "{}", r.text());
+    assert!(r.header("retry-after").unwrap().parse::<u64>().unwrap() >= 1);
+
+    a.shutdown().await;
+    b.shutdown().await;
+}
+
+/// Redis going away while the app runs: 500s, never an answer, never a
+/// panic; and answers again once Redis is back, without a restart.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn redis_outage_is_a_500_and_the_app_recovers() {
+    let mut redis = RedisServer::start();
+    let app = start_configured(on_redis(&redis.url(), &unique_prefix()));
+    let token = issue(app.addr).await;
+
+    redis.stop();
+    let r = introspect(app.addr, Some(RS), &token).await;
+    assert_eq!(r.status, 500, "{}", r.text());
+    assert_eq!(r.json()["error"], "server_error");
+    assert!(r.json().get("active").is_none());
+    let r = post(app.addr, "/oauth/token", Some(CLIENT), "grant_type=client_credentials").await;
+    assert_eq!(r.status, 500, "{}", r.text());
+    assert!(r.json().get("access_token").is_none());
+
+    // A fresh, empty Redis on the same port: clients were registered in the
+    // old one, so authentication now fails cleanly (401), which shows the
+    // connection is back.
+    redis.restart();
+    let r = introspect(app.addr, Some(RS), &token).await;
+    assert_eq!(r.status, 401, "{}", r.text());
+    app.shutdown().await;
+}
+
+#[tokio::test]
+async fn unreachable_redis_at_start_is_a_clear_error() {
+    // A port nobody listens on: bound, then released.
+    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let settings = on_redis(&format!("redis://:pw-in-url@127.0.0.1:{port}/"), "gatehouse:");
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let e = gatehouse_example_server::run(settings, listener, std::future::pending()).await.unwrap_err();
+    let e = e.to_string();
+    assert!(e.starts_with("cannot open the redis store: "), "{e}");
+    assert!(!e.contains("pw-in-url"), "{e}");
+}

@@ -108,6 +108,18 @@ fn connect(path: &Path, busy_timeout: Duration) -> Result<Connection, rusqlite::
     Ok(conn)
 }
 
+/// Whether an open failed only because another connection held a lock.
+fn is_busy(e: &SqliteError) -> bool {
+    let source = match e {
+        SqliteError::Open { source, .. } | SqliteError::Migration { source, .. } => source,
+        _ => return false,
+    };
+    matches!(
+        source.sqlite_error_code(),
+        Some(rusqlite::ErrorCode::DatabaseBusy | rusqlite::ErrorCode::DatabaseLocked)
+    )
+}
+
 fn connect_reader(path: &Path, busy_timeout: Duration) -> Result<Connection, rusqlite::Error> {
     let conn = connect(path, busy_timeout)?;
     // A reader that tried to write would be a bug; make it an error.
@@ -126,6 +138,27 @@ impl Connections {
     /// Opens (creating if needed) and migrates the database at `path`.
     /// Nothing is written before the file is known to be empty or ours.
     pub(crate) fn open(path: &Path, config: SqliteConfig) -> Result<Self, SqliteError> {
+        // Switching a new file to WAL needs an exclusive lock, and SQLite
+        // may report SQLITE_BUSY for it without consulting the busy handler
+        // when another connection is opening the same file. Each attempt
+        // changes nothing unless it completes a step in a transaction, so
+        // the whole sequence is retried until the busy timeout runs out.
+        let deadline = std::time::Instant::now() + config.busy_timeout;
+        let mut pause = Duration::from_millis(1);
+        loop {
+            match Self::open_once(path, config.clone()) {
+                Err(e) if is_busy(&e) && std::time::Instant::now() < deadline => {
+                    // A backoff between attempts, not synchronisation: the
+                    // other opener is a different connection we cannot await.
+                    std::thread::sleep(pause);
+                    pause = (pause * 2).min(Duration::from_millis(50));
+                }
+                other => return other,
+            }
+        }
+    }
+
+    fn open_once(path: &Path, config: SqliteConfig) -> Result<Self, SqliteError> {
         let mut writer = connect(path, config.busy_timeout).map_err(open_err(path))?;
         {
             // One read transaction, so the check sees one snapshot: another

@@ -1,6 +1,7 @@
 //! The axum adapter: copy the method, two headers and the body into an
 //! [`HttpRequest`], call the core, copy the [`HttpResponse`] out. Generic
-//! over the store, so any backend plugs in.
+//! over the store, so any backend plugs in. The login and consent pages
+//! live in [`crate::consent`], the protected API in [`crate::api`].
 
 use std::sync::Arc;
 
@@ -16,17 +17,30 @@ use gatehouse_core::{
     AuthServer, ClientRegistry, Error, FishingLimiter, Header, HttpRequest, HttpResponse, TokenStore,
 };
 
-/// The three endpoints, each taking any method so that the core answers a
-/// wrong one with its own 405 (`Allow: POST`).
-pub fn router<S: TokenStore + ClientRegistry, L: FishingLimiter>(server: Arc<AuthServer<S, L>>) -> Router {
+use crate::login::DemoUsers;
+
+/// Every route of the example:
+///
+/// - `POST /oauth/token`, `/oauth/introspect`, `/oauth/revoke`: the core's
+///   endpoints, each taking any method so that the core answers a wrong one
+///   with its own 405 (`Allow: POST`);
+/// - `GET`/`POST /oauth/authorize` and `GET /demo/callback`: the demo login
+///   and consent pages, checking logins against `users`;
+/// - `GET /api/me`: the protected API.
+pub fn router<S: TokenStore + ClientRegistry, L: FishingLimiter>(
+    server: Arc<AuthServer<S, L>>,
+    users: Arc<DemoUsers>,
+) -> Router {
     let limit = server.config().max_body_bytes;
     Router::new()
         .route("/oauth/token", any(token::<S, L>))
         .route("/oauth/introspect", any(introspect::<S, L>))
         .route("/oauth/revoke", any(revoke::<S, L>))
+        .merge(crate::api::routes::<S, L>())
+        .with_state(Arc::clone(&server))
+        .merge(crate::consent::routes(server, users))
         // axum stops reading at the same limit the core enforces.
         .layer(DefaultBodyLimit::max(limit))
-        .with_state(server)
 }
 
 #[derive(Clone, Copy)]

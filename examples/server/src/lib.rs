@@ -1,10 +1,14 @@
 //! The gatehouse example server: an axum app embedding
 //! [`gatehouse_core::AuthServer`], with `POST /oauth/token`,
-//! `POST /oauth/introspect` and `POST /oauth/revoke`.
+//! `POST /oauth/introspect` and `POST /oauth/revoke`; the authorization
+//! code flow's `GET`/`POST /oauth/authorize` behind a demo login and
+//! consent page; and a protected API, `GET /api/me`, that validates bearer
+//! tokens.
 //!
 //! - [`settings`]: the JSON config file (listen address, store, core
-//!   settings, keys, clients).
+//!   settings, keys, clients, demo users).
 //! - [`router`]: the axum adapter, generic over the store and limiter.
+//! - [`login`]: the demo users, a stand-in for the app's own login.
 //! - [`App`]: registers the clients, serves, and purges expired tokens in
 //!   the background.
 //! - [`run`]: opens the configured store (SQLite, memory or Redis) and
@@ -17,6 +21,9 @@
 #![forbid(unsafe_code)]
 
 mod adapter;
+mod api;
+mod consent;
+pub mod login;
 pub mod settings;
 mod start;
 
@@ -29,6 +36,8 @@ use gatehouse_core::{AuthServer, ClientRegistry, FishingLimiter, MemoryLimiter, 
 use tokio::net::TcpListener;
 
 pub use adapter::router;
+pub use api::{API_REALM, API_RESOURCE, API_SCOPE};
+pub use login::DemoUsers;
 pub use settings::{Settings, SettingsError, StoreSettings};
 pub use start::{run, StartError};
 
@@ -44,9 +53,11 @@ pub const PURGE_EVERY: Duration = Duration::from_secs(60);
 pub const PURGE_BATCH: usize = 1000;
 
 /// The example app: an [`AuthServer`] over the store `S` and the fishing
-/// limiter `L`, with the configured clients registered.
+/// limiter `L`, with the configured clients registered, and the demo users
+/// of its login page.
 pub struct App<S, L = MemoryLimiter> {
     server: Arc<AuthServer<S, L>>,
+    users: Arc<DemoUsers>,
 }
 
 impl<S: TokenStore + ClientRegistry> App<S> {
@@ -73,7 +84,7 @@ impl<S: TokenStore + ClientRegistry, L: FishingLimiter> App<S, L> {
             store.put_client(client).await?;
         }
         let server = AuthServer::new(store, settings.keys, settings.server).with_limiter(limiter);
-        Ok(Self { server: Arc::new(server) })
+        Ok(Self { server: Arc::new(server), users: Arc::new(settings.demo_users) })
     }
 
     /// The embedded server, e.g. to reach the store.
@@ -95,8 +106,8 @@ impl<S: TokenStore + ClientRegistry, L: FishingLimiter> App<S, L> {
         let addr = listener.local_addr()?;
         println!("gatehouse example listening on http://{addr}");
         let purge = tokio::spawn(purge_loop(Arc::clone(&self.server), PURGE_EVERY));
-        let result =
-            axum::serve(listener, router(Arc::clone(&self.server))).with_graceful_shutdown(shutdown).await;
+        let app = router(Arc::clone(&self.server), Arc::clone(&self.users));
+        let result = axum::serve(listener, app).with_graceful_shutdown(shutdown).await;
         purge.abort();
         result
     }

@@ -10,13 +10,16 @@
 //!   "limiter": { "burst": 20, "per_minute": 60 },
 //!   "store": { "type": "sqlite", "path": "gatehouse.db" },
 //!   "keys": { "signing": { "id": "k1", "secret_b64": "..." }, "verify_only": [] },
-//!   "clients": [ { "id": "demo-client", "auth": { "type": "confidential", "secret": "sha256:..." } } ]
+//!   "clients": [ { "id": "demo-client", "auth": { "type": "confidential", "secret": "sha256:..." } } ],
+//!   "demo_users": [ { "username": "alice", "password_digest": "sha256:..." } ]
 //! }
 //! ```
 //!
 //! `store` picks the token store ([`StoreSettings`]); without it the
-//! example uses SQLite in `gatehouse.db`. Every field other than `listen`,
-//! `store`, `keys`, `clients` and `_comment` is a
+//! example uses SQLite in `gatehouse.db`. `demo_users` (optional) are the
+//! accounts of the built-in demo login page ([`crate::login`]). Every field
+//! other than `listen`, `store`, `keys`, `clients`, `demo_users` and
+//! `_comment` is a
 //! field of the core's [`Config`] (unknown ones are refused, so a typo is
 //! not silently ignored). Error messages name the field and the rule, never
 //! a key or secret value.
@@ -28,9 +31,11 @@ use std::path::{Path, PathBuf};
 
 use base64::engine::general_purpose::STANDARD;
 use base64::Engine as _;
-use gatehouse_core::model::Client;
+use gatehouse_core::model::{Client, SecretDigest, Subject};
 use gatehouse_core::{Config, KeyId, Keyring};
 use serde_json::{Map, Value};
+
+use crate::login::{DemoUser, DemoUsers};
 
 /// Where the example listens when neither the file nor `--listen` says.
 pub const DEFAULT_LISTEN: &str = "127.0.0.1:8080";
@@ -76,6 +81,8 @@ pub struct Settings {
     pub keys: Keyring,
     /// The clients to register at start.
     pub clients: Vec<Client>,
+    /// The accounts of the demo login page.
+    pub demo_users: DemoUsers,
 }
 
 impl fmt::Debug for Settings {
@@ -86,6 +93,7 @@ impl fmt::Debug for Settings {
             .field("server", &self.server)
             .field("keys", &"<redacted>")
             .field("clients", &self.clients.iter().map(|c| c.id.as_str()).collect::<Vec<_>>())
+            .field("demo_users", &self.demo_users)
             .finish()
     }
 }
@@ -126,11 +134,15 @@ impl Settings {
         let keys = parse_keys(root.remove("keys").ok_or_else(|| SettingsError::new("`keys` is missing"))?)?;
         let clients =
             parse_clients(root.remove("clients").ok_or_else(|| SettingsError::new("`clients` is missing"))?)?;
+        let demo_users = match root.remove("demo_users") {
+            None => DemoUsers::default(),
+            Some(v) => parse_demo_users(v)?,
+        };
         // What is left is the core's Config, which refuses unknown fields.
         let server: Config = serde_json::from_value(Value::Object(root))
             .map_err(|e| SettingsError::new(format!("invalid server settings: {e}")))?;
         check_server(&server)?;
-        Ok(Self { listen, store, server, keys, clients })
+        Ok(Self { listen, store, server, keys, clients, demo_users })
     }
 }
 
@@ -353,6 +365,43 @@ fn parse_clients(v: Value) -> Result<Vec<Client>, SettingsError> {
     Ok(clients)
 }
 
+/// `[{"username": "alice", "password_digest": "sha256:..."}, ...]`.
+fn parse_demo_users(v: Value) -> Result<DemoUsers, SettingsError> {
+    let Value::Array(items) = v else {
+        return Err(SettingsError::new("`demo_users` must be an array of users"));
+    };
+    let mut seen = HashSet::new();
+    let mut users = Vec::with_capacity(items.len());
+    for (i, item) in items.into_iter().enumerate() {
+        let at = format!("demo_users[{i}]");
+        let shape = || {
+            SettingsError::new(format!(
+                "`{at}` must be {{\"username\": \"alice\", \"password_digest\": \"sha256:...\"}}"
+            ))
+        };
+        let Value::Object(mut obj) = item else {
+            return Err(shape());
+        };
+        let (Some(Value::String(username)), Some(Value::String(digest)), true) =
+            (obj.remove("username"), obj.remove("password_digest"), obj.is_empty())
+        else {
+            return Err(shape());
+        };
+        let username =
+            Subject::new(&username).map_err(|e| SettingsError::new(format!("`{at}.username`: {e}")))?;
+        // Like a client secret, a plain-text password here is refused, and
+        // the message does not quote it.
+        let password = SecretDigest::from_hex(&digest).map_err(|e| {
+            SettingsError::new(format!("`{at}.password_digest`: {e} (see `gatehouse-example hash-secret`)"))
+        })?;
+        if !seen.insert(username.clone()) {
+            return Err(SettingsError::new(format!("{at}: username {username} appears twice")));
+        }
+        users.push(DemoUser { username, password });
+    }
+    Ok(DemoUsers::new(users))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -370,6 +419,7 @@ mod tests {
         assert_eq!(s.store, StoreSettings::Sqlite { path: PathBuf::from("gatehouse.db") });
         assert_eq!(s.server, Config::default());
         assert!(s.clients.is_empty());
+        assert_eq!(s.demo_users.usernames().count(), 0);
         assert!(!format!("{s:?}").contains(KEY));
     }
 
@@ -377,7 +427,8 @@ mod tests {
     fn sample_file_loads() {
         let s = Settings::load(Path::new(SAMPLE_PATH)).unwrap();
         let ids: Vec<&str> = s.clients.iter().map(|c| c.id.as_str()).collect();
-        assert_eq!(ids, ["demo-client", "demo-rs", "demo-public"]);
+        assert_eq!(ids, ["demo-client", "demo-rs", "demo-public", "demo-web"]);
+        assert!(s.demo_users.check("alice", "alice-demo-password-not-for-production").is_some());
         assert_eq!(s.listen, DEFAULT_LISTEN.parse().unwrap());
         assert_eq!(s.store, StoreSettings::Sqlite { path: PathBuf::from(DEFAULT_SQLITE_PATH) });
     }
@@ -474,7 +525,29 @@ mod tests {
                 "appears twice",
             ),
         ];
+        let users = |json: &str| doc(&format!(r#","demo_users":{json}"#));
+        let digest = "sha256:700178449c4f766323d86497a21383b193575fb6de0d7d4a18233edfb5e32e43";
+        let more = [
+            (users(r#"{"username":"alice"}"#), "`demo_users` must be an array"),
+            (users(r#"[{"username":"alice","password":"hunter2-hunter2"}]"#), "`demo_users[0]` must be"),
+            (
+                users(r#"[{"username":"alice","password_digest":"hunter2-hunter2"}]"#),
+                "`demo_users[0].password_digest`",
+            ),
+            (
+                users(&format!(r#"[{{"username":"","password_digest":"{digest}"}}]"#)),
+                "demo_users[0].username",
+            ),
+            (
+                users(&format!(
+                    r#"[{{"username":"a","password_digest":"{digest}"}},{{"username":"a","password_digest":"{digest}"}}]"#
+                )),
+                "demo_users[1]: username a appears twice",
+            ),
+        ];
+        let cases = cases.iter().map(|(t, w)| (t.to_string(), *w)).chain(more);
         for (text, want) in cases {
+            let text = text.as_str();
             let e = Settings::from_json(text).unwrap_err().to_string();
             assert!(e.contains(want), "{text}: got {e:?}, want {want:?}");
             assert!(!e.contains("not*base64") && !e.contains("hunter2") && !e.contains(KEY), "{e}");

@@ -396,7 +396,7 @@ fn sample_digests() -> Vec<(String, String)> {
 #[test]
 fn readme_demo_secrets_hash_to_the_sample_digests() {
     let digests = sample_digests();
-    assert_eq!(digests.len(), 2, "demo-client and demo-rs are confidential");
+    assert_eq!(digests.len(), 3, "demo-client, demo-rs and demo-web are confidential");
     for (id, digest) in &digests {
         let needle = format!("-u {id}:");
         let uses: Vec<&str> = README

@@ -16,6 +16,11 @@ use tokio::sync::oneshot;
 
 pub const CLIENT: (&str, &str) = ("demo-client", "demo-client-secret-not-for-production");
 pub const RS: (&str, &str) = ("demo-rs", "demo-rs-secret-not-for-production-use");
+pub const WEB: (&str, &str) = ("demo-web", "demo-web-secret-not-for-production-use");
+pub const WEB_CALLBACK: &str = "http://127.0.0.1:8080/demo/callback";
+pub const PUBLIC_CALLBACK: &str = "http://127.0.0.1:9876/callback";
+/// The demo login page's user and password (sample config).
+pub const ALICE: (&str, &str) = ("alice", "alice-demo-password-not-for-production");
 
 // ---------------------------------------------------------------------
 // The app and a minimal HTTP client
@@ -45,6 +50,12 @@ pub fn sample() -> Settings {
 /// The app over a fresh memory store, whatever `settings.store` says.
 pub async fn start_with(settings: Settings) -> Running {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    start_on(listener, settings).await
+}
+
+/// Like [`start_with`], on a listener the caller bound (so the settings
+/// can name its address).
+pub async fn start_on(listener: tokio::net::TcpListener, settings: Settings) -> Running {
     let addr = listener.local_addr().unwrap();
     let app = App::new(MemoryStore::new(), settings).await.unwrap();
     let (stop, stopped) = oneshot::channel::<()>();
@@ -165,4 +176,72 @@ pub async fn issue(addr: SocketAddr) -> String {
 
 pub async fn introspect(addr: SocketAddr, creds: Option<(&str, &str)>, token: &str) -> Resp {
     post(addr, "/oauth/introspect", creds, &format!("token={token}")).await
+}
+
+// ---------------------------------------------------------------------
+// The authorization code flow: the demo login form, driven as a browser
+// would
+// ---------------------------------------------------------------------
+
+/// A query string, form-encoded.
+pub fn encode(pairs: &[(&str, &str)]) -> String {
+    oauth2::url::form_urlencoded::Serializer::new(String::new()).extend_pairs(pairs).finish()
+}
+
+/// The value of `name` in the query of an absolute URL.
+pub fn query_param(url: &str, name: &str) -> Option<String> {
+    let url = oauth2::url::Url::parse(url).unwrap();
+    url.query_pairs().find(|(k, _)| k == name).map(|(_, v)| v.into_owned())
+}
+
+/// The login form as a browser got it: the page, its CSRF token and the
+/// cookie to send back.
+pub struct LoginPage {
+    pub resp: Resp,
+    pub csrf: String,
+    pub cookie: String,
+}
+
+/// `GET` the authorization URL's path and query; panics unless it is the
+/// login form.
+pub async fn open_login(addr: SocketAddr, path_and_query: &str) -> LoginPage {
+    let resp = send(addr, "GET", path_and_query, &[], b"").await;
+    assert_eq!(resp.status, 200, "{}", resp.text());
+    login_page(resp)
+}
+
+/// Reads the CSRF token and cookie out of a rendered login form.
+pub fn login_page(resp: Resp) -> LoginPage {
+    let html = resp.text();
+    let csrf = html
+        .split_once(r#"name="csrf" value=""#)
+        .and_then(|(_, rest)| rest.split_once('"'))
+        .map(|(v, _)| v.to_owned())
+        .unwrap_or_else(|| panic!("no CSRF field in {html}"));
+    let set_cookie = resp.header("set-cookie").expect("the form sets its CSRF cookie");
+    let cookie = set_cookie.split(';').next().unwrap().to_owned();
+    LoginPage { resp, csrf, cookie }
+}
+
+/// `POST`s the login form back to the same URL with `fields` and the
+/// page's CSRF token and cookie.
+pub async fn submit_login(
+    addr: SocketAddr,
+    path_and_query: &str,
+    page: &LoginPage,
+    fields: &[(&str, &str)],
+) -> Resp {
+    let mut all = fields.to_vec();
+    all.push(("csrf", &page.csrf));
+    let headers = [form(), ("Cookie", page.cookie.clone())];
+    send(addr, "POST", path_and_query, &headers, encode(&all).as_bytes()).await
+}
+
+/// Signs in as alice and approves; returns the redirect's `Location`.
+pub async fn approve(addr: SocketAddr, path_and_query: &str) -> String {
+    let page = open_login(addr, path_and_query).await;
+    let fields = [("username", ALICE.0), ("password", ALICE.1), ("decision", "approve")];
+    let r = submit_login(addr, path_and_query, &page, &fields).await;
+    assert_eq!(r.status, 302, "{}", r.text());
+    r.header("location").unwrap().to_owned()
 }

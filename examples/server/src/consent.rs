@@ -1,0 +1,405 @@
+//! The authorization endpoint's pages: a **demo** login and consent form,
+//! a stand-in for the app's own login (see [`crate::login`]).
+//!
+//! - `GET /oauth/authorize?…` checks the request with the core. A request
+//!   whose client or redirect URI is wrong gets an error page and is never
+//!   redirected (RFC 6749 §4.1.2.1: no open redirector); any other bad
+//!   request is sent back to the client as an error redirect. A good one
+//!   gets the login and consent form.
+//! - `POST /oauth/authorize?…` (the form posts back to the same URL, so the
+//!   request travels in the query) checks the request again, then the CSRF
+//!   token, then: *deny* redirects with `access_denied`; *approve* with the
+//!   right username and password redirects with a code; a wrong password
+//!   shows the form again, with no redirect.
+//! - `GET /demo/callback` shows what the demo-web client's redirect URI
+//!   receives; it stands in for the client app.
+//!
+//! CSRF: each rendering of the form makes a random token, put both in the
+//! form and in an `HttpOnly`, `SameSite=Strict` cookie; the POST must carry
+//! both, equal. A cross-site page can make a browser post the form, but
+//! cannot read or set the cookie. Clickjacking (RFC 6749 §10.13): the pages
+//! refuse to be framed (`X-Frame-Options`, CSP `frame-ancestors`).
+
+use std::fmt::Write as _;
+use std::sync::Arc;
+
+use axum::body::Body;
+use axum::extract::rejection::FormRejection;
+use axum::extract::{Form, RawQuery, State};
+use axum::http::header::{
+    CACHE_CONTROL, CONTENT_SECURITY_POLICY, CONTENT_TYPE, COOKIE, LOCATION, PRAGMA, REFERRER_POLICY,
+    SET_COOKIE, X_CONTENT_TYPE_OPTIONS, X_FRAME_OPTIONS,
+};
+use axum::http::{HeaderMap, HeaderValue, StatusCode};
+use axum::response::Response;
+use axum::routing::get;
+use axum::Router;
+use gatehouse_core::model::GrantId;
+use gatehouse_core::{
+    AuthServer, AuthorizationCheck, AuthorizationRequest, ClientRegistry, Error, FishingLimiter, TokenStore,
+    ValidatedAuthorization,
+};
+use serde::Deserialize;
+use subtle::ConstantTimeEq as _;
+
+use crate::login::DemoUsers;
+
+/// The CSRF cookie. Scoped to the one path that reads it.
+const CSRF_COOKIE: &str = "gh_csrf";
+/// How long a rendered form stays usable.
+const CSRF_MAX_AGE: u32 = 600;
+
+/// What the pages need: the server and the demo users.
+struct Pages<S, L> {
+    server: Arc<AuthServer<S, L>>,
+    users: Arc<DemoUsers>,
+}
+
+// Not derived: the derive would require `S: Clone` and `L: Clone`.
+impl<S, L> Clone for Pages<S, L> {
+    fn clone(&self) -> Self {
+        Self { server: Arc::clone(&self.server), users: Arc::clone(&self.users) }
+    }
+}
+
+/// The authorization endpoint and the demo callback.
+pub(crate) fn routes<S: TokenStore + ClientRegistry, L: FishingLimiter>(
+    server: Arc<AuthServer<S, L>>,
+    users: Arc<DemoUsers>,
+) -> Router {
+    Router::new()
+        .route("/oauth/authorize", get(show::<S, L>).post(submit::<S, L>))
+        .route("/demo/callback", get(callback))
+        .with_state(Pages { server, users })
+}
+
+/// The login form's fields. Duplicated fields are refused by the parser.
+#[derive(Deserialize)]
+struct LoginForm {
+    #[serde(default)]
+    username: String,
+    #[serde(default)]
+    password: String,
+    #[serde(default)]
+    decision: String,
+    #[serde(default)]
+    csrf: String,
+}
+
+/// `GET /oauth/authorize`: the form, an error redirect, or an error page.
+async fn show<S: TokenStore + ClientRegistry, L: FishingLimiter>(
+    State(pages): State<Pages<S, L>>,
+    RawQuery(query): RawQuery,
+) -> Response {
+    match check(&pages.server, query.as_deref()).await {
+        Ok((_, v)) => login_page(&v, None, StatusCode::OK),
+        Err(response) => response,
+    }
+}
+
+/// `POST /oauth/authorize`: the submitted form, with the request in the
+/// query.
+async fn submit<S: TokenStore + ClientRegistry, L: FishingLimiter>(
+    State(pages): State<Pages<S, L>>,
+    RawQuery(query): RawQuery,
+    headers: HeaderMap,
+    form: Result<Form<LoginForm>, FormRejection>,
+) -> Response {
+    let (req, v) = match check(&pages.server, query.as_deref()).await {
+        Ok(checked) => checked,
+        Err(response) => return response,
+    };
+    let Ok(Form(form)) = form else {
+        return error_page(StatusCode::BAD_REQUEST, "The login form could not be read.");
+    };
+    if !csrf_matches(&headers, &form.csrf) {
+        let msg = "This form has expired or was not sent from this page. Please try again.";
+        return login_page(&v, Some(msg), StatusCode::FORBIDDEN);
+    }
+    let outcome = match form.decision.as_str() {
+        "deny" => pages.server.deny(&req).await,
+        "approve" => match pages.users.check(&form.username, &form.password) {
+            Some(subject) => pages.server.authorize(&req, &subject).await,
+            None => return login_page(&v, Some("Wrong username or password."), StatusCode::FORBIDDEN),
+        },
+        _ => return error_page(StatusCode::BAD_REQUEST, "Choose Approve or Deny."),
+    };
+    match outcome {
+        Ok(url) => redirect(&url, true),
+        Err(e) => core_error_page(&e),
+    }
+}
+
+/// Parses and checks the request in `query`. `Err` is the response to send
+/// at once: an error page (never a redirect) when the client or redirect
+/// URI cannot be trusted, an error redirect for any other bad request.
+async fn check<S: TokenStore + ClientRegistry, L: FishingLimiter>(
+    server: &AuthServer<S, L>,
+    query: Option<&str>,
+) -> Result<(AuthorizationRequest, Box<ValidatedAuthorization>), Response> {
+    let req = AuthorizationRequest::from_query(query.unwrap_or("")).map_err(|e| core_error_page(&e))?;
+    match server.check_authorization(&req).await {
+        Ok(AuthorizationCheck::Valid(v)) => Ok((req, v)),
+        Ok(AuthorizationCheck::Redirect(url)) => Err(redirect(&url, false)),
+        Ok(_) => Err(error_page(StatusCode::INTERNAL_SERVER_ERROR, "The request could not be completed.")),
+        Err(e) => Err(core_error_page(&e)),
+    }
+}
+
+/// Whether the form's CSRF token equals the cookie's (both present).
+fn csrf_matches(headers: &HeaderMap, presented: &str) -> bool {
+    let cookie = headers
+        .get_all(COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(';'))
+        .filter_map(|pair| pair.trim().split_once('='))
+        .find(|(name, _)| *name == CSRF_COOKIE)
+        .map(|(_, value)| value);
+    match cookie {
+        Some(c) if !c.is_empty() && !presented.is_empty() => c.as_bytes().ct_eq(presented.as_bytes()).into(),
+        _ => false,
+    }
+}
+
+/// The error page for a core error: its description for a request the
+/// user can fix (never a redirect), nothing about the cause of a 500.
+fn core_error_page(e: &Error) -> Response {
+    let status = StatusCode::from_u16(e.status()).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+    if status.is_server_error() {
+        return error_page(StatusCode::INTERNAL_SERVER_ERROR, "The request could not be completed.");
+    }
+    error_page(StatusCode::BAD_REQUEST, &format!("Invalid authorization request: {}.", e.description()))
+}
+
+/// A 302 to `url`. `clear_csrf` expires the form's cookie once it is used.
+fn redirect(url: &str, clear_csrf: bool) -> Response {
+    let Ok(location) = HeaderValue::try_from(url) else {
+        return error_page(StatusCode::INTERNAL_SERVER_ERROR, "The request could not be completed.");
+    };
+    let mut r = Response::new(Body::empty());
+    *r.status_mut() = StatusCode::FOUND;
+    let h = r.headers_mut();
+    h.insert(LOCATION, location);
+    // The Location may carry a code.
+    h.insert(CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    h.insert(PRAGMA, HeaderValue::from_static("no-cache"));
+    h.insert(REFERRER_POLICY, HeaderValue::from_static("no-referrer"));
+    if clear_csrf {
+        h.insert(SET_COOKIE, csrf_cookie("", 0));
+    }
+    r
+}
+
+fn csrf_cookie(value: &str, max_age: u32) -> HeaderValue {
+    let cookie =
+        format!("{CSRF_COOKIE}={value}; Path=/oauth/authorize; Max-Age={max_age}; HttpOnly; SameSite=Strict");
+    // The value is base64url or empty.
+    HeaderValue::try_from(cookie).unwrap_or(HeaderValue::from_static("gh_csrf=; Max-Age=0"))
+}
+
+/// The login and consent form for a checked request, with a fresh CSRF
+/// token, and `error` above it when the last attempt failed.
+fn login_page(v: &ValidatedAuthorization, error: Option<&str>, status: StatusCode) -> Response {
+    let Ok(token) = GrantId::generate().map(|g| g.to_string()) else {
+        return error_page(StatusCode::INTERNAL_SERVER_ERROR, "The request could not be completed.");
+    };
+    let client = escape(v.client().id.as_str());
+    let mut scopes = String::new();
+    for s in v.scope().as_str().split(' ').filter(|s| !s.is_empty()) {
+        let _ = write!(scopes, "<li><code>{}</code></li>", escape(s));
+    }
+    if scopes.is_empty() {
+        scopes.push_str("<li>(no scope)</li>");
+    }
+    let apis: Vec<String> =
+        v.audience().iter().map(|a| format!("<code>{}</code>", escape(a.as_str()))).collect();
+    let error =
+        error.map(|e| format!(r#"<p class="error" role="alert">{}</p>"#, escape(e))).unwrap_or_default();
+    let body = format!(
+        r#"<p class="demo"><strong>Demo login.</strong> This page stands in for your app's own login and consent
+pages. Its users and passwords come from the example's config file. Do not use it in production.</p>
+<h1>Sign in to authorize <code>{client}</code></h1>
+<p><code>{client}</code> asks for access to {apis} with these scopes:</p>
+<ul>{scopes}</ul>
+<p>Afterwards you will be sent to <code>{redirect}</code>.</p>
+{error}
+<form method="post">
+<input type="hidden" name="csrf" value="{csrf}">
+<p><label>Username <input name="username" autocomplete="username"></label></p>
+<p><label>Password <input name="password" type="password" autocomplete="current-password"></label></p>
+<p><button name="decision" value="approve">Approve</button>
+<button name="decision" value="deny">Deny</button></p>
+</form>"#,
+        apis = if apis.is_empty() { "the API".to_owned() } else { apis.join(", ") },
+        redirect = escape(v.redirect_uri()),
+        csrf = escape(&token),
+    );
+    // The form posts back to this URL (no `action`: the query is kept).
+    // Browsers also apply `form-action` to the redirect that answers the
+    // POST, so the client's redirect URI must be allowed too.
+    let form_action = match csp_source(v.redirect_uri()) {
+        Some(src) => format!("'self' {src}"),
+        None => "'self'".to_owned(),
+    };
+    let mut r = page(status, "Sign in", &body, &form_action);
+    r.headers_mut().insert(SET_COOKIE, csrf_cookie(&token, CSRF_MAX_AGE));
+    r
+}
+
+/// An error page: shown to the user, never a redirect.
+fn error_page(status: StatusCode, message: &str) -> Response {
+    let body = format!("<h1>Cannot continue</h1>\n<p>{}</p>", escape(message));
+    page(status, "Error", &body, "'none'")
+}
+
+/// The parameters the demo-web client's redirect URI receives.
+#[derive(Deserialize)]
+struct CallbackParams {
+    code: Option<String>,
+    state: Option<String>,
+    iss: Option<String>,
+    error: Option<String>,
+    error_description: Option<String>,
+}
+
+/// `GET /demo/callback`: shows what the client received, as the client
+/// app would see it. A real client checks `state` and `iss`, then
+/// exchanges the code at the token endpoint with its PKCE verifier.
+async fn callback(
+    query: Result<axum::extract::Query<CallbackParams>, axum::extract::rejection::QueryRejection>,
+) -> Response {
+    let Ok(axum::extract::Query(p)) = query else {
+        return error_page(StatusCode::BAD_REQUEST, "The callback parameters could not be read.");
+    };
+    let row = |name: &str, value: &Option<String>| {
+        value
+            .as_deref()
+            .map(|v| format!("<tr><th>{name}</th><td><code>{}</code></td></tr>", escape(v)))
+            .unwrap_or_default()
+    };
+    let body = format!(
+        r#"<p class="demo"><strong>Demo callback.</strong> This page stands in for the client app
+(<code>demo-web</code>) at its redirect URI.</p>
+<h1>{title}</h1>
+<table>{}{}{}{}{}</table>
+<p>The client checks <code>state</code> and <code>iss</code>, then exchanges the code at
+<code>POST /oauth/token</code> with its PKCE <code>code_verifier</code>, within a minute.</p>"#,
+        row("code", &p.code),
+        row("state", &p.state),
+        row("iss", &p.iss),
+        row("error", &p.error),
+        row("error_description", &p.error_description),
+        title = if p.error.is_some() {
+            "The authorization server sent an error"
+        } else {
+            "Authorization code received"
+        },
+    );
+    page(StatusCode::OK, "Callback", &body, "'none'")
+}
+
+/// An HTML page with the headers every page here carries: not cached (it
+/// may show a code), not framed, no scripts, no referrer.
+fn page(status: StatusCode, title: &str, body: &str, form_action: &str) -> Response {
+    let html = format!(
+        r#"<!doctype html>
+<html lang="en"><head><meta charset="utf-8"><title>{title} · gatehouse example</title>
+<style>body{{font-family:sans-serif;max-width:36em;margin:2em auto;padding:0 1em}}
+.demo{{background:#fff3cd;border:1px solid #e0c060;padding:.5em}}.error{{color:#a00;font-weight:bold}}</style>
+</head><body>
+{body}
+</body></html>
+"#,
+        title = escape(title),
+    );
+    let csp = format!(
+        "default-src 'none'; style-src 'unsafe-inline'; form-action {form_action}; frame-ancestors 'none'; base-uri 'none'"
+    );
+    let mut r = Response::new(Body::from(html));
+    *r.status_mut() = status;
+    let h = r.headers_mut();
+    h.insert(CONTENT_TYPE, HeaderValue::from_static("text/html; charset=utf-8"));
+    h.insert(CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    h.insert(PRAGMA, HeaderValue::from_static("no-cache"));
+    h.insert(X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
+    h.insert(X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff"));
+    h.insert(REFERRER_POLICY, HeaderValue::from_static("no-referrer"));
+    // `csp` is built from fixed text and `csp_source`, which only lets
+    // header-safe characters through.
+    h.insert(
+        CONTENT_SECURITY_POLICY,
+        HeaderValue::try_from(csp).unwrap_or(HeaderValue::from_static("default-src 'none'")),
+    );
+    r
+}
+
+/// The CSP source expression for a redirect URI's origin
+/// (`scheme://host[:port]`, or `scheme:` for a private-use URI scheme), or
+/// `None` when it has characters that have no place in one.
+fn csp_source(uri: &str) -> Option<String> {
+    let (scheme, rest) = uri.split_once(':')?;
+    let scheme_ok = scheme.starts_with(|c: char| c.is_ascii_alphabetic())
+        && scheme.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '+' | '-' | '.'));
+    if !scheme_ok {
+        return None;
+    }
+    let Some(after) = rest.strip_prefix("//") else {
+        return Some(format!("{scheme}:"));
+    };
+    let authority = after.split(['/', '?', '#']).next()?;
+    let authority_ok = !authority.is_empty()
+        && authority.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | ':' | '[' | ']'));
+    authority_ok.then(|| format!("{scheme}://{authority}"))
+}
+
+/// Escapes text for HTML element content and double-quoted attributes.
+fn escape(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for c in s.chars() {
+        match c {
+            '&' => out.push_str("&amp;"),
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            '"' => out.push_str("&quot;"),
+            '\'' => out.push_str("&#39;"),
+            c => out.push(c),
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn escapes_markup() {
+        assert_eq!(escape(r#"<a href="x">'&'</a>"#), "&lt;a href=&quot;x&quot;&gt;&#39;&amp;&#39;&lt;/a&gt;");
+    }
+
+    #[test]
+    fn csp_sources() {
+        assert_eq!(csp_source("http://127.0.0.1:9876/callback").as_deref(), Some("http://127.0.0.1:9876"));
+        assert_eq!(csp_source("https://app.example/cb?x=1").as_deref(), Some("https://app.example"));
+        assert_eq!(csp_source("https://[::1]:8443").as_deref(), Some("https://[::1]:8443"));
+        assert_eq!(csp_source("com.example.app:/cb").as_deref(), Some("com.example.app:"));
+        assert_eq!(csp_source("https://a.example;script-src *"), None);
+        assert_eq!(csp_source("https://user@a.example/"), None);
+        assert_eq!(csp_source("https:///x"), None);
+        assert_eq!(csp_source("1http://a"), None);
+        assert_eq!(csp_source("no-scheme"), None);
+    }
+
+    #[test]
+    fn csrf_needs_the_cookie_and_the_field_equal() {
+        let mut h = HeaderMap::new();
+        assert!(!csrf_matches(&h, "abc"));
+        h.insert(COOKIE, HeaderValue::from_static("other=1; gh_csrf=abc"));
+        assert!(csrf_matches(&h, "abc"));
+        assert!(!csrf_matches(&h, "abd"));
+        assert!(!csrf_matches(&h, ""));
+        h.insert(COOKIE, HeaderValue::from_static("gh_csrf="));
+        assert!(!csrf_matches(&h, ""));
+    }
+}

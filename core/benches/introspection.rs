@@ -15,10 +15,7 @@ use std::time::Duration;
 
 use base64::Engine as _;
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion};
-use gatehouse_core::model::{
-    Client, ClientAuth, ClientId, GrantId, GrantType, Resource, ResourceServer, Scope, SecretDigest,
-    TokenKind,
-};
+use gatehouse_core::model::{Client, ClientId, GrantId, GrantType, Resource, Scope, SecretDigest, TokenKind};
 use gatehouse_core::{
     AuthServer, ClientRegistry, Config, HttpRequest, Keyring, LimiterConfig, MemoryLimiter, TokenStore,
     UnixTime,
@@ -54,30 +51,12 @@ fn setup(n: usize) -> Setup {
     let keys = keys.clone();
     let api = Resource::new("https://api.example").expect("resource");
     let (_, app_digest) = SecretDigest::generate().expect("random");
-    let app = Client {
-        id: ClientId::new("app").expect("id"),
-        auth: ClientAuth::Confidential { secret: app_digest, resource_server: None },
-        grant_types: [GrantType::ClientCredentials].into_iter().collect(),
-        scope: Scope::parse("read write").expect("scope"),
-        default_scope: Scope::parse("read").expect("scope"),
-        audiences: vec![api.clone()].into(),
-        redirect_uris: Vec::new().into(),
-        enabled: true,
-    };
+    let app = Client::new_confidential(ClientId::new("app").expect("id"), app_digest)
+        .with_grants([GrantType::ClientCredentials])
+        .with_scope(Scope::parse("read write").expect("scope"), Scope::parse("read").expect("scope"))
+        .with_audiences([api.clone()]);
     let (rs_secret, rs_digest) = SecretDigest::generate().expect("random");
-    let rs = Client {
-        id: ClientId::new("rs").expect("id"),
-        auth: ClientAuth::Confidential {
-            secret: rs_digest,
-            resource_server: Some(ResourceServer { resources: vec![api].into() }),
-        },
-        grant_types: Default::default(),
-        scope: Scope::empty(),
-        default_scope: Scope::empty(),
-        audiences: Vec::new().into(),
-        redirect_uris: Vec::new().into(),
-        enabled: true,
-    };
+    let rs = Client::new_resource_server(ClientId::new("rs").expect("id"), rs_digest, [api]);
     ready(server.store().put_client(app.clone())).expect("put");
     ready(server.store().put_client(rs.clone())).expect("put");
     let mut valid = String::new();

@@ -26,7 +26,7 @@
 //!
 //! # Example
 //! ```
-//! use gatehouse_core::model::{Client, ClientAuth, ClientId, GrantType, Resource, ResourceServer, Scope, SecretDigest};
+//! use gatehouse_core::model::{Client, ClientId, GrantType, Resource, Scope, SecretDigest};
 //! use gatehouse_core::{AuthServer, ClientRegistry, Config, HttpRequest, Keyring};
 //! use gatehouse_memory::MemoryStore;
 //!
@@ -36,31 +36,14 @@
 //!
 //! // A client that gets tokens for the API...
 //! let (app_secret, digest) = SecretDigest::generate()?;
-//! server.store().put_client(Client {
-//!     id: ClientId::new("app")?,
-//!     auth: ClientAuth::Confidential { secret: digest, resource_server: None },
-//!     grant_types: [GrantType::ClientCredentials].into_iter().collect(),
-//!     scope: Scope::parse("read write")?,
-//!     default_scope: Scope::parse("read")?,
-//!     audiences: vec![api.clone()].into(),
-//!     redirect_uris: Vec::new().into(),
-//!     enabled: true,
-//! }).await?;
+//! let app = Client::new_confidential(ClientId::new("app")?, digest)
+//!     .with_grants([GrantType::ClientCredentials])
+//!     .with_scope(Scope::parse("read write")?, Scope::parse("read")?)
+//!     .with_audiences([api.clone()]);
+//! server.store().put_client(app).await?;
 //! // ...and the API itself, a resource server that may introspect them.
 //! let (rs_secret, digest) = SecretDigest::generate()?;
-//! server.store().put_client(Client {
-//!     id: ClientId::new("api")?,
-//!     auth: ClientAuth::Confidential {
-//!         secret: digest,
-//!         resource_server: Some(ResourceServer { resources: vec![api].into() }),
-//!     },
-//!     grant_types: Default::default(),
-//!     scope: Scope::empty(),
-//!     default_scope: Scope::empty(),
-//!     audiences: Vec::new().into(),
-//!     redirect_uris: Vec::new().into(),
-//!     enabled: true,
-//! }).await?;
+//! server.store().put_client(Client::new_resource_server(ClientId::new("api")?, digest, [api])).await?;
 //!
 //! // The client asks for a token (client_secret_post)...
 //! let body = format!("grant_type=client_credentials&client_id=app&client_secret={app_secret}");

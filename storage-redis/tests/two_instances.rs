@@ -9,8 +9,7 @@ use std::sync::Arc;
 
 use common::{grant, record, Backend};
 use gatehouse_core::model::{
-    Client, ClientAuth, ClientId, GrantType, Resource, ResourceServer, Scope, SecretDigest, TokenKind,
-    TokenState,
+    Client, ClientId, GrantType, Resource, Scope, SecretDigest, TokenKind, TokenState,
 };
 use gatehouse_core::{AuthServer, ClientRegistry, Config, Consumed, Keyring, TokenStore};
 use gatehouse_redis::testing::{unique_prefix, TestCluster, TestRedis};
@@ -70,29 +69,12 @@ async fn two_auth_servers_share_issuance_and_revocation() {
     let b = server(redis.store_with(&prefix).await);
 
     let api = Resource::new("https://api.example").unwrap();
-    let app = Client {
-        id: ClientId::new("app").unwrap(),
-        auth: ClientAuth::Confidential { secret: SecretDigest::generate().unwrap().1, resource_server: None },
-        grant_types: [GrantType::ClientCredentials].into_iter().collect(),
-        scope: Scope::parse("read").unwrap(),
-        default_scope: Scope::parse("read").unwrap(),
-        audiences: vec![api.clone()].into(),
-        redirect_uris: Vec::new().into(),
-        enabled: true,
-    };
-    let rs = Client {
-        id: ClientId::new("rs").unwrap(),
-        auth: ClientAuth::Confidential {
-            secret: SecretDigest::generate().unwrap().1,
-            resource_server: Some(ResourceServer { resources: vec![api].into() }),
-        },
-        grant_types: Default::default(),
-        scope: Scope::empty(),
-        default_scope: Scope::empty(),
-        audiences: Vec::new().into(),
-        redirect_uris: Vec::new().into(),
-        enabled: true,
-    };
+    let app = Client::new_confidential(ClientId::new("app").unwrap(), SecretDigest::generate().unwrap().1)
+        .with_grants([GrantType::ClientCredentials])
+        .with_scope(Scope::parse("read").unwrap(), Scope::parse("read").unwrap())
+        .with_audiences([api.clone()]);
+    let rs =
+        Client::new_resource_server(ClientId::new("rs").unwrap(), SecretDigest::generate().unwrap().1, [api]);
     // Registered once, through A: B sees them (introspection reads the
     // issuing client's registration).
     a.store().put_client(app.clone()).await.unwrap();

@@ -20,8 +20,8 @@ use std::time::{Duration, Instant};
 
 use criterion::{criterion_group, criterion_main, BatchSize, Criterion};
 use gatehouse_core::model::{
-    Client, ClientAuth, ClientId, GrantId, GrantType, Jti, Resource, ResourceServer, Scope, SecretDigest,
-    TokenDigest, TokenKind, TokenRecord, TokenState,
+    Client, ClientId, GrantId, GrantType, Jti, Resource, Scope, SecretDigest, TokenDigest, TokenKind,
+    TokenRecord, TokenState,
 };
 use gatehouse_core::{AuthServer, ClientRegistry, Clock, Config, Keyring, SystemClock, TokenStore, UnixTime};
 use gatehouse_sqlite::{SqliteConfig, SqliteStore, Synchronous};
@@ -180,29 +180,12 @@ fn bench_store(c: &mut Criterion) {
 /// The resource server and the client of the core-API benches.
 fn clients() -> (Client, Client) {
     let api = Resource::new("https://api.example").unwrap();
-    let app = Client {
-        id: ClientId::new("app").unwrap(),
-        auth: ClientAuth::Confidential { secret: SecretDigest::generate().unwrap().1, resource_server: None },
-        grant_types: [GrantType::ClientCredentials].into_iter().collect(),
-        scope: Scope::parse("read write").unwrap(),
-        default_scope: Scope::parse("read").unwrap(),
-        audiences: vec![api.clone()].into(),
-        redirect_uris: Vec::new().into(),
-        enabled: true,
-    };
-    let rs = Client {
-        id: ClientId::new("rs").unwrap(),
-        auth: ClientAuth::Confidential {
-            secret: SecretDigest::generate().unwrap().1,
-            resource_server: Some(ResourceServer { resources: vec![api].into() }),
-        },
-        grant_types: Default::default(),
-        scope: Scope::empty(),
-        default_scope: Scope::empty(),
-        audiences: Vec::new().into(),
-        redirect_uris: Vec::new().into(),
-        enabled: true,
-    };
+    let app = Client::new_confidential(ClientId::new("app").unwrap(), SecretDigest::generate().unwrap().1)
+        .with_grants([GrantType::ClientCredentials])
+        .with_scope(Scope::parse("read write").unwrap(), Scope::parse("read").unwrap())
+        .with_audiences([api.clone()]);
+    let rs =
+        Client::new_resource_server(ClientId::new("rs").unwrap(), SecretDigest::generate().unwrap().1, [api]);
     (app, rs)
 }
 

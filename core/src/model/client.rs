@@ -260,6 +260,73 @@ const fn yes() -> bool {
 }
 
 impl Client {
+    /// A confidential client holding the secret behind `secret`, enabled,
+    /// with no grants, scope, audiences or redirect URIs yet: add them with
+    /// the `with_*` methods.
+    pub fn new_confidential(id: ClientId, secret: SecretDigest) -> Self {
+        Self::bare(id, ClientAuth::Confidential { secret, resource_server: None })
+    }
+
+    /// A public client (no secret), enabled, with nothing granted yet.
+    pub fn new_public(id: ClientId) -> Self {
+        Self::bare(id, ClientAuth::Public)
+    }
+
+    /// A resource server: a confidential client that may introspect tokens
+    /// meant for `resources`.
+    pub fn new_resource_server(
+        id: ClientId,
+        secret: SecretDigest,
+        resources: impl IntoIterator<Item = Resource>,
+    ) -> Self {
+        let rs = ResourceServer { resources: resources.into_iter().collect::<Vec<_>>().into() };
+        Self::bare(id, ClientAuth::Confidential { secret, resource_server: Some(rs) })
+    }
+
+    fn bare(id: ClientId, auth: ClientAuth) -> Self {
+        Self {
+            id,
+            auth,
+            grant_types: GrantTypes::NONE,
+            scope: Scope::empty(),
+            default_scope: Scope::empty(),
+            audiences: empty_resources(),
+            redirect_uris: no_uris(),
+            enabled: true,
+        }
+    }
+
+    /// The same client, allowed these grant types.
+    #[must_use]
+    pub fn with_grants(mut self, grants: impl IntoIterator<Item = GrantType>) -> Self {
+        self.grant_types = grants.into_iter().collect();
+        self
+    }
+
+    /// The same client, allowed `scope`, and given `default` when it asks
+    /// for none ([`validate`](Self::validate) checks that `default` is
+    /// within `scope`).
+    #[must_use]
+    pub fn with_scope(mut self, scope: Scope, default: Scope) -> Self {
+        self.scope = scope;
+        self.default_scope = default;
+        self
+    }
+
+    /// The same client, allowed to request tokens for `audiences`.
+    #[must_use]
+    pub fn with_audiences(mut self, audiences: impl IntoIterator<Item = Resource>) -> Self {
+        self.audiences = audiences.into_iter().collect::<Vec<_>>().into();
+        self
+    }
+
+    /// The same client, with these registered redirect URIs.
+    #[must_use]
+    pub fn with_redirect_uris(mut self, uris: impl IntoIterator<Item = String>) -> Self {
+        self.redirect_uris = uris.into_iter().collect::<Vec<_>>().into();
+        self
+    }
+
     /// The resource-server role, if this client has it.
     pub fn resource_server(&self) -> Option<&ResourceServer> {
         match &self.auth {
@@ -313,6 +380,28 @@ mod tests {
         assert_eq!(serde_json::from_str::<GrantTypes>(&json).unwrap(), g);
         assert_eq!(GrantType::from_param("refresh_token"), Some(GrantType::RefreshToken));
         assert_eq!(GrantType::from_param("password"), None);
+    }
+
+    #[test]
+    fn builders() {
+        let api = Resource::new("https://api.example").unwrap();
+        let (_, d) = SecretDigest::generate().unwrap();
+        let c = Client::new_confidential(ClientId::new("c").unwrap(), d)
+            .with_grants([GrantType::ClientCredentials])
+            .with_scope(Scope::parse("a b").unwrap(), Scope::parse("a").unwrap())
+            .with_audiences([api.clone()])
+            .with_redirect_uris(["https://c/cb".to_owned()]);
+        assert!(c.is_confidential() && c.enabled && c.resource_server().is_none());
+        assert!(c.grant_types.contains(GrantType::ClientCredentials));
+        assert!(c.validate().is_ok());
+        assert_eq!(
+            (&c.audiences[..], &c.redirect_uris[..]),
+            (&[api.clone()][..], &["https://c/cb".to_owned()][..])
+        );
+        let (_, d) = SecretDigest::generate().unwrap();
+        let rs = Client::new_resource_server(ClientId::new("rs").unwrap(), d, [api.clone()]);
+        assert!(rs.resource_server().is_some_and(|r| r.accepts(&[api])));
+        assert!(!Client::new_public(ClientId::new("p").unwrap()).is_confidential());
     }
 
     #[test]

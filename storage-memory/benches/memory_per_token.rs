@@ -71,7 +71,10 @@ fn child(n: usize) -> Result<(), Box<dyn std::error::Error>> {
     let after = rss_bytes()?;
     assert_eq!(store.len(), n);
     let per = (after.saturating_sub(before)) as f64 / n as f64;
-    println!("{n:>9} tokens: {per:7.1} bytes per stored record (RSS +{} KiB)", after.saturating_sub(before) / 1024);
+    println!(
+        "{n:>9} tokens: {per:7.1} bytes per stored record (RSS +{} KiB)",
+        after.saturating_sub(before) / 1024
+    );
     Ok(())
 }
 

@@ -242,6 +242,7 @@ macro_rules! __for_each_check {
             server_checks::typed_authentication_outcomes,
             server_checks::missing_credentials_is_invalid_client,
             server_checks::two_auth_methods_is_invalid_request,
+            server_checks::secret_without_client_id_is_invalid_request,
             server_checks::malformed_requests_get_oauth_errors,
             server_checks::introspection_active_has_all_fields,
             server_checks::jti_is_unique,

@@ -282,6 +282,15 @@ pub async fn two_auth_methods_is_invalid_request<H: Harness>(h: &H) {
     assert_error(&r, 400, "invalid_request");
 }
 
+/// A `client_secret` without a `client_id` (and no Basic header) is
+/// `invalid_request`: there is no client to check it against.
+pub async fn secret_without_client_id_is_invalid_request<H: Harness>(h: &H) {
+    let w = World::new(h.fresh().await).await;
+    let body = format!("grant_type=client_credentials&client_secret={}", w.secret(ids::APP));
+    let r = w.server.token_endpoint(raw_request("POST", Header::Absent, FORM, body.as_bytes())).await;
+    assert_error(&r, 400, "invalid_request");
+}
+
 // ---- malformed requests, on every endpoint -------------------------------
 
 /// Every endpoint refuses bad input with an OAuth error, never a panic:

@@ -133,8 +133,10 @@ fn parts(c: &mut Criterion) {
     let digest = keys.verify(&s.valid).expect("valid").digest;
     g.bench_function("store_get", |b| b.iter(|| ready(s.server.store().get(black_box(&digest)))));
     g.bench_function("client_get", |b| b.iter(|| ready(s.server.store().client(black_box(&s.app.id)))));
-    g.bench_function("limiter_check", |b| {
-        b.iter(|| ready(gatehouse_core::FishingLimiter::check(&s.limiter, black_box(&s.rs.id), UnixTime(1))))
+    g.bench_function("limiter_reserve", |b| {
+        b.iter(|| {
+            ready(gatehouse_core::FishingLimiter::reserve(&s.limiter, black_box(&s.rs.id), UnixTime(1)))
+        })
     });
     g.bench_function("system_clock", |b| b.iter(|| gatehouse_core::Clock::now(&gatehouse_core::SystemClock)));
     g.finish();

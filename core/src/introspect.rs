@@ -8,6 +8,7 @@
 
 use serde::Serialize;
 
+use crate::join;
 use crate::limiter::{Admission, FishingLimiter};
 use crate::model::{Client, ClientId, Resource, ResourceServer, TokenKind, TokenRecord, TokenState};
 use crate::server::AuthServer;
@@ -191,6 +192,11 @@ impl<S: TokenStore + ClientRegistry, L: FishingLimiter> AuthServer<S, L> {
     /// Introspects `token` for an authenticated caller, which must be a
     /// resource server. Throttled callers are refused whatever the token.
     ///
+    /// The caller's reservation with the fishing limiter and the token's
+    /// lookup run concurrently, so a shared limiter and a remote store cost
+    /// one round trip together; a token that fails its tag check is never
+    /// looked up.
+    ///
     /// # Errors
     /// [`Error::IntrospectionForbidden`] when the caller is not a resource
     /// server; [`Error::Throttled`]; [`Error::Store`] when the store or a
@@ -198,13 +204,29 @@ impl<S: TokenStore + ClientRegistry, L: FishingLimiter> AuthServer<S, L> {
     pub async fn introspect(&self, caller: &Client, token: &str) -> Result<Introspection, Error> {
         let rs = caller.resource_server().ok_or(Error::IntrospectionForbidden)?;
         let now = self.clock.now();
-        if let Admission::Throttled { retry_after } = self.limiter.check(&caller.id, now).await? {
-            return Err(Error::Throttled { retry_after });
-        }
-        let answer =
-            self.introspect_unthrottled(Viewer::ResourceServer { id: &caller.id, rs }, token, now).await?;
-        if !answer.is_active() {
-            self.limiter.charge(&caller.id, now).await?;
+        let reserve = self.limiter.reserve(&caller.id, now);
+        let verified = match self.keys.verify(token) {
+            Ok(v) => v,
+            Err(r) => {
+                admitted(reserve.await?)?;
+                return Ok(Introspection::Inactive(r.into()));
+            }
+        };
+        // A throttled caller's lookup is not even started when the limiter
+        // answers at once (memory), and its result is dropped otherwise.
+        let (admission, record) =
+            join::both(reserve, self.store.get(&verified.digest), |a| !matches!(a, Ok(Admission::Allowed)))
+                .await;
+        admitted(admission?)?;
+        let record = match record {
+            Some(r) => r?,
+            // Not reached (`b` is skipped only for a refusal), but a lookup
+            // is the right answer if it ever were.
+            None => self.store.get(&verified.digest).await?,
+        };
+        let answer = self.judge_loaded(Viewer::ResourceServer { id: &caller.id, rs }, record, now).await?;
+        if answer.is_active() {
+            self.limiter.refund(&caller.id, now).await?;
         }
         Ok(answer)
     }
@@ -221,7 +243,18 @@ impl<S: TokenStore + ClientRegistry, L: FishingLimiter> AuthServer<S, L> {
             Ok(v) => v,
             Err(r) => return Ok(Introspection::Inactive(r.into())),
         };
-        let Some(record) = self.store.get(&verified.digest).await? else {
+        let record = self.store.get(&verified.digest).await?;
+        self.judge_loaded(viewer, record, now).await
+    }
+
+    /// Loads the token's client and [`judge`]s a looked-up record.
+    async fn judge_loaded(
+        &self,
+        viewer: Viewer<'_>,
+        record: Option<TokenRecord>,
+        now: UnixTime,
+    ) -> Result<Introspection, Error> {
+        let Some(record) = record else {
             return Ok(Introspection::Inactive(InactiveReason::Unknown));
         };
         let issuer = self.store.client(&record.client_id).await?;
@@ -229,5 +262,13 @@ impl<S: TokenStore + ClientRegistry, L: FishingLimiter> AuthServer<S, L> {
             Ok(()) => Introspection::Active(record),
             Err(reason) => Introspection::Inactive(reason),
         })
+    }
+}
+
+/// A reservation's admission as a result.
+fn admitted(a: Admission) -> Result<(), Error> {
+    match a {
+        Admission::Allowed => Ok(()),
+        Admission::Throttled { retry_after } => Err(Error::Throttled { retry_after }),
     }
 }

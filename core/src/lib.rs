@@ -73,6 +73,7 @@ mod hex;
 pub mod http;
 pub mod introspect;
 pub mod issue;
+mod join;
 pub mod limiter;
 pub mod model;
 pub mod revoke;

@@ -9,6 +9,20 @@
 //! learn which of its guesses are active: a throttled answer must carry no
 //! information about the token.
 //!
+//! # Reserve, then refund
+//! Checking the bucket before the lookup and charging it after would let K
+//! concurrent guesses all pass the check. So each introspection
+//! [reserves](FishingLimiter::reserve) one token before the lookup, in one
+//! atomic step (admission and charge together), and
+//! [refunds](FishingLimiter::refund) it when the answer is active. Concurrent
+//! introspections by one caller therefore hold one token each while they are
+//! in flight: `burst` must cover the concurrency of the busiest resource
+//! server, or valid tokens get 429 under load.
+//!
+//! A shared limiter may apply a refund lazily (the Redis one sends it with
+//! the caller's next reservation, to keep every introspection at one round
+//! trip). A late refund only over-charges, never under-charges.
+//!
 //! The limiter is keyed by the authenticated caller, so one noisy resource
 //! server never throttles another, and an unauthenticated party never
 //! reaches it at all.
@@ -58,6 +72,7 @@ impl LimiterConfig {
 
 /// Whether a caller may introspect now.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum Admission {
     /// Go ahead.
     Allowed,
@@ -73,22 +88,27 @@ pub enum Admission {
 /// Implementations: [`MemoryLimiter`] (one process); a shared one (Redis)
 /// lets several app instances throttle a caller together.
 pub trait FishingLimiter: Send + Sync + 'static {
-    /// Whether `caller` may introspect at `now`.
+    /// In one atomic step: whether `caller` may introspect at `now`, and if
+    /// so, one inactive answer charged in advance. Of any number of
+    /// concurrent reservations by one caller, at most as many are
+    /// [`Admission::Allowed`] as its bucket holds.
     ///
     /// # Errors
     /// [`StoreError`] when a shared limiter's backend fails; the core then
     /// fails closed (500).
-    fn check(
+    fn reserve(
         &self,
         caller: &ClientId,
         now: UnixTime,
     ) -> impl Future<Output = Result<Admission, StoreError>> + Send;
 
-    /// Charges `caller` for one inactive answer at `now`.
+    /// Gives back an allowed reservation whose answer turned out active. It
+    /// may take effect later (never sooner than the reservation), which
+    /// only over-charges the caller for a while.
     ///
     /// # Errors
     /// [`StoreError`] when a shared limiter's backend fails.
-    fn charge(&self, caller: &ClientId, now: UnixTime)
+    fn refund(&self, caller: &ClientId, now: UnixTime)
         -> impl Future<Output = Result<(), StoreError>> + Send;
 }
 
@@ -112,6 +132,21 @@ pub fn gcra_charge(cfg: &LimiterConfig, tat_ms: u64, now_ms: u64) -> u64 {
     tat_ms.max(now_ms).saturating_add(cfg.cost_ms())
 }
 
+/// A reservation: the admission at `now_ms` and the theoretical arrival time
+/// after it (charged when allowed, unchanged when throttled).
+pub fn gcra_reserve(cfg: &LimiterConfig, tat_ms: u64, now_ms: u64) -> (Admission, u64) {
+    match gcra_admission(cfg, tat_ms, now_ms) {
+        Admission::Allowed => (Admission::Allowed, gcra_charge(cfg, tat_ms, now_ms)),
+        throttled => (throttled, tat_ms),
+    }
+}
+
+/// The theoretical arrival time after `n` refunds. A TAT at or before `now`
+/// decides like any other in the past, so the subtraction may go below it.
+pub fn gcra_refund(cfg: &LimiterConfig, tat_ms: u64, n: u64) -> u64 {
+    tat_ms.saturating_sub(cfg.cost_ms().saturating_mul(n))
+}
+
 /// An in-process limiter. Its table holds one entry per resource server
 /// that has received an inactive answer: it is bounded by the number of
 /// registered resource servers, since only authenticated callers reach it.
@@ -127,37 +162,52 @@ impl MemoryLimiter {
         Self { cfg, tat: Mutex::new(HashMap::new()) }
     }
 
-    fn tat_of(&self, caller: &ClientId) -> u64 {
+    fn table(&self) -> std::sync::MutexGuard<'_, HashMap<ClientId, u64>> {
         // A poisoned lock only means another thread panicked mid-update of
         // a plain integer; the map is still usable.
-        let map = self.tat.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
-        map.get(caller).copied().unwrap_or(0)
-    }
-}
-
-impl FishingLimiter for MemoryLimiter {
-    fn check(
-        &self,
-        caller: &ClientId,
-        now: UnixTime,
-    ) -> impl Future<Output = Result<Admission, StoreError>> + Send {
-        let tat = self.tat_of(caller);
-        std::future::ready(Ok(gcra_admission(&self.cfg, tat, now.0.saturating_mul(1000))))
+        self.tat.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 
-    fn charge(
-        &self,
-        caller: &ClientId,
-        now: UnixTime,
-    ) -> impl Future<Output = Result<(), StoreError>> + Send {
+    fn reserve_now(&self, caller: &ClientId, now: UnixTime) -> Admission {
         let now_ms = now.0.saturating_mul(1000);
-        let mut map = self.tat.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        // One lock hold for the decision and the charge: that is the atomicity.
+        let mut map = self.table();
+        if let Some(tat) = map.get_mut(caller) {
+            let (admission, next) = gcra_reserve(&self.cfg, *tat, now_ms);
+            *tat = next;
+            return admission;
+        }
         // Drop entries that have fully recovered, so the table stays small.
         if map.len() > 1024 {
             map.retain(|_, t| *t > now_ms);
         }
-        let tat = map.entry(caller.clone()).or_insert(0);
-        *tat = gcra_charge(&self.cfg, *tat, now_ms);
+        let (admission, next) = gcra_reserve(&self.cfg, 0, now_ms);
+        map.insert(caller.clone(), next);
+        admission
+    }
+
+    fn refund_now(&self, caller: &ClientId) {
+        if let Some(tat) = self.table().get_mut(caller) {
+            *tat = gcra_refund(&self.cfg, *tat, 1);
+        }
+    }
+}
+
+impl FishingLimiter for MemoryLimiter {
+    fn reserve(
+        &self,
+        caller: &ClientId,
+        now: UnixTime,
+    ) -> impl Future<Output = Result<Admission, StoreError>> + Send {
+        std::future::ready(Ok(self.reserve_now(caller, now)))
+    }
+
+    fn refund(
+        &self,
+        caller: &ClientId,
+        _now: UnixTime,
+    ) -> impl Future<Output = Result<(), StoreError>> + Send {
+        self.refund_now(caller);
         std::future::ready(Ok(()))
     }
 }
@@ -183,11 +233,36 @@ mod tests {
         let rs = ClientId::new("rs").unwrap();
         let t = UnixTime(1000);
         for _ in 0..3 {
-            assert_eq!(block_on(l.check(&rs, t)).unwrap(), Admission::Allowed);
-            block_on(l.charge(&rs, t)).unwrap();
+            assert_eq!(block_on(l.reserve(&rs, t)).unwrap(), Admission::Allowed);
         }
-        assert_eq!(block_on(l.check(&rs, t)).unwrap(), Admission::Throttled { retry_after: 1 });
-        assert_eq!(block_on(l.check(&rs, t.plus(1))).unwrap(), Admission::Allowed);
+        assert_eq!(block_on(l.reserve(&rs, t)).unwrap(), Admission::Throttled { retry_after: 1 });
+        assert_eq!(block_on(l.reserve(&rs, t.plus(1))).unwrap(), Admission::Allowed);
+    }
+
+    #[test]
+    fn a_throttled_reservation_charges_nothing() {
+        let l = MemoryLimiter::new(LimiterConfig { burst: 1, per_minute: 60 });
+        let rs = ClientId::new("rs").unwrap();
+        assert_eq!(block_on(l.reserve(&rs, UnixTime(0))).unwrap(), Admission::Allowed);
+        for _ in 0..10 {
+            assert!(matches!(block_on(l.reserve(&rs, UnixTime(0))).unwrap(), Admission::Throttled { .. }));
+        }
+        // Refused attempts did not push recovery further out.
+        assert_eq!(block_on(l.reserve(&rs, UnixTime(1))).unwrap(), Admission::Allowed);
+    }
+
+    #[test]
+    fn refunds_give_back_reservations() {
+        let l = MemoryLimiter::new(LimiterConfig { burst: 2, per_minute: 1 });
+        let rs = ClientId::new("rs").unwrap();
+        let t = UnixTime(0);
+        for _ in 0..100 {
+            assert_eq!(block_on(l.reserve(&rs, t)).unwrap(), Admission::Allowed);
+            block_on(l.refund(&rs, t)).unwrap();
+        }
+        assert_eq!(block_on(l.reserve(&rs, t)).unwrap(), Admission::Allowed);
+        assert_eq!(block_on(l.reserve(&rs, t)).unwrap(), Admission::Allowed);
+        assert!(matches!(block_on(l.reserve(&rs, t)).unwrap(), Admission::Throttled { .. }));
     }
 
     #[test]
@@ -195,12 +270,12 @@ mod tests {
         let l = MemoryLimiter::new(LimiterConfig { burst: 1, per_minute: 1 });
         let a = ClientId::new("a").unwrap();
         let b = ClientId::new("b").unwrap();
-        block_on(l.charge(&a, UnixTime(0))).unwrap();
+        assert_eq!(block_on(l.reserve(&a, UnixTime(0))).unwrap(), Admission::Allowed);
         assert!(matches!(
-            block_on(l.check(&a, UnixTime(0))).unwrap(),
+            block_on(l.reserve(&a, UnixTime(0))).unwrap(),
             Admission::Throttled { retry_after: 60 }
         ));
-        assert_eq!(block_on(l.check(&b, UnixTime(0))).unwrap(), Admission::Allowed);
+        assert_eq!(block_on(l.reserve(&b, UnixTime(0))).unwrap(), Admission::Allowed);
     }
 
     #[test]

@@ -1,7 +1,7 @@
 //! [`RedisLimiter`]: the token-fishing limiter shared by every app instance
 //! on one Redis, so a caller throttled on one is throttled on all.
 
-use gatehouse_core::limiter::{gcra_admission, Admission, FishingLimiter, LimiterConfig};
+use gatehouse_core::limiter::{Admission, FishingLimiter, LimiterConfig};
 use gatehouse_core::model::ClientId;
 use gatehouse_core::{StoreError, UnixTime};
 
@@ -20,19 +20,23 @@ const MAX_TTL_MS: u64 = 10 * 365 * 24 * 3600 * 1000;
 const TTL_GRACE_MS: u64 = 60_000;
 
 /// A [`FishingLimiter`] in Redis: the GCRA of
-/// [`gcra_admission`]/[`gcra_charge`](gatehouse_core::limiter::gcra_charge),
-/// with the caller's theoretical arrival time (ms) under `<prefix>l:<caller>`.
+/// [`gcra_reserve`](gatehouse_core::limiter::gcra_reserve), with the
+/// caller's theoretical arrival time (ms) under `<prefix>l:<caller>`.
 ///
-/// [`check`](FishingLimiter::check) reads the TAT (one `GET`) and decides
-/// with the core's own function; [`charge`](FishingLimiter::charge) is one
-/// Lua script that advances the TAT atomically and sets a TTL that ends a
-/// minute after the caller has fully recovered. Decisions are the core's, to the
-/// millisecond, for every TAT below 2^53 ms (any real clock and rate).
+/// [`reserve`](FishingLimiter::reserve) is one Lua script that decides and
+/// charges atomically, with a TTL that ends a minute after the caller has
+/// fully recovered: one round trip, which the core runs concurrently with
+/// the token's lookup. [`refund`](FishingLimiter::refund) (after an active
+/// answer) is sent from a task of its own when called inside a Tokio
+/// runtime, so the answer does not wait for it; a refund that fails is
+/// lost, which only over-charges the caller. Decisions are the core's, to
+/// the millisecond, for every TAT below 2^53 ms (any real clock and rate).
 #[derive(Debug, Clone)]
 pub struct RedisLimiter {
     conn: RedisConnection,
     keys: Keys,
     cfg: LimiterConfig,
+    background_refunds: bool,
 }
 
 impl RedisLimiter {
@@ -45,7 +49,16 @@ impl RedisLimiter {
     }
 
     pub(crate) fn with_keys(conn: RedisConnection, keys: Keys, cfg: LimiterConfig) -> Self {
-        Self { conn, keys, cfg }
+        Self { conn, keys, cfg, background_refunds: true }
+    }
+
+    /// The same limiter, with [`refund`](FishingLimiter::refund) finishing
+    /// only once Redis has applied the refund (one more round trip), even
+    /// inside a Tokio runtime. Tests use it to make refunds deterministic.
+    #[must_use]
+    pub fn awaiting_refunds(mut self) -> Self {
+        self.background_refunds = false;
+        self
     }
 
     /// The settings.
@@ -54,7 +67,7 @@ impl RedisLimiter {
     }
 }
 
-/// Parses a stored TAT; one past `u64::MAX` (a saturated double) reads as
+/// Parses a stored TAT or a wait; one past `u64::MAX` (a saturated double) reads as
 /// `u64::MAX`, like the core's saturating arithmetic.
 fn parse_tat(v: &[u8]) -> Result<u64, StoreError> {
     let s = std::str::from_utf8(v).map_err(|_| StoreError::Corrupt("limiter value".into()))?;
@@ -66,21 +79,41 @@ fn parse_tat(v: &[u8]) -> Result<u64, StoreError> {
 }
 
 impl FishingLimiter for RedisLimiter {
-    async fn check(&self, caller: &ClientId, now: UnixTime) -> Result<Admission, StoreError> {
-        let v: Option<Vec<u8>> = self.conn.query(redis::cmd("GET").arg(self.keys.limiter(caller))).await?;
-        let tat = v.map(|v| parse_tat(&v)).transpose()?.unwrap_or(0);
-        Ok(gcra_admission(&self.cfg, tat, now.0.saturating_mul(1000)))
-    }
-
-    async fn charge(&self, caller: &ClientId, now: UnixTime) -> Result<(), StoreError> {
-        let mut inv = scripts::CHARGE.prepare_invoke();
+    async fn reserve(&self, caller: &ClientId, now: UnixTime) -> Result<Admission, StoreError> {
+        let mut inv = scripts::RESERVE.prepare_invoke();
         inv.key(self.keys.limiter(caller))
             .arg(now.0.saturating_mul(1000))
             .arg(self.cfg.cost_ms())
+            .arg(self.cfg.tolerance_ms())
             .arg(TTL_GRACE_MS)
             .arg(MAX_TTL_MS);
-        self.conn.invoke::<i64>(&inv).await?;
-        Ok(())
+        let wait: Vec<u8> = self.conn.invoke(&inv).await?;
+        match parse_tat(&wait)? {
+            0 => Ok(Admission::Allowed),
+            ms => Ok(Admission::Throttled { retry_after: ms.div_ceil(1000).max(1) }),
+        }
+    }
+
+    async fn refund(&self, caller: &ClientId, _now: UnixTime) -> Result<(), StoreError> {
+        let conn = self.conn.clone();
+        let key = self.keys.limiter(caller);
+        let cost = self.cfg.cost_ms();
+        let send = async move {
+            let mut inv = scripts::REFUND.prepare_invoke();
+            inv.key(key).arg(cost);
+            conn.invoke::<i64>(&inv).await
+        };
+        match tokio::runtime::Handle::try_current() {
+            Ok(rt) if self.background_refunds => {
+                // Losing a refund only over-charges, so nobody waits for it.
+                drop(rt.spawn(send));
+                Ok(())
+            }
+            _ => {
+                send.await?;
+                Ok(())
+            }
+        }
     }
 }
 

@@ -45,8 +45,8 @@ async fn all_fail(s: &RedisStore) {
     fails!(s.client(&rs));
     fails!(s.put_client(public_client("rs")));
     fails!(s.remove_client(&rs));
-    fails!(limiter.check(&rs, common::now()));
-    fails!(limiter.charge(&rs, common::now()));
+    fails!(limiter.reserve(&rs, common::now()));
+    fails!(limiter.awaiting_refunds().refund(&rs, common::now()));
 }
 
 /// Bounded polling until the store answers again (the connection

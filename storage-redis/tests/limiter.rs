@@ -14,7 +14,7 @@ use gatehouse_redis::{RedisConnection, RedisLimiter};
 
 async fn limiter(url: &str, prefix: &str, cfg: LimiterConfig) -> RedisLimiter {
     let conn = RedisConnection::connect(url, Duration::from_millis(500)).await.unwrap();
-    RedisLimiter::new(conn, prefix, cfg).unwrap()
+    RedisLimiter::new(conn, prefix, cfg).unwrap().awaiting_refunds()
 }
 
 /// A caller throttled through one instance is throttled through the
@@ -29,21 +29,26 @@ async fn throttled_on_one_instance_is_throttled_on_all() {
     let rs = ClientId::new("rs-1").unwrap();
     let other = ClientId::new("rs-2").unwrap();
     let t = common::now();
-    for _ in 0..3 {
-        assert_eq!(b.check(&rs, t).await.unwrap(), Admission::Allowed);
-        a.charge(&rs, t).await.unwrap();
+    for i in 0..3 {
+        let l = if i % 2 == 0 { &a } else { &b };
+        assert_eq!(l.reserve(&rs, t).await.unwrap(), Admission::Allowed);
     }
-    assert_eq!(b.check(&rs, t).await.unwrap(), Admission::Throttled { retry_after: 1 });
-    assert_eq!(a.check(&rs, t).await.unwrap(), Admission::Throttled { retry_after: 1 });
-    assert_eq!(b.check(&other, t).await.unwrap(), Admission::Allowed);
-    assert_eq!(b.check(&rs, t.plus(1)).await.unwrap(), Admission::Allowed);
+    assert_eq!(b.reserve(&rs, t).await.unwrap(), Admission::Throttled { retry_after: 1 });
+    assert_eq!(a.reserve(&rs, t).await.unwrap(), Admission::Throttled { retry_after: 1 });
+    assert_eq!(b.reserve(&other, t).await.unwrap(), Admission::Allowed);
+    // A refund through one instance is seen by the other.
+    a.refund(&rs, t).await.unwrap();
+    assert_eq!(b.reserve(&rs, t).await.unwrap(), Admission::Allowed);
+    assert_eq!(b.reserve(&rs, t).await.unwrap(), Admission::Throttled { retry_after: 1 });
+    assert_eq!(b.reserve(&rs, t.plus(1)).await.unwrap(), Admission::Allowed);
     // Another prefix is another app: not throttled.
     let c = limiter(&redis.url(), &unique_prefix(), cfg).await;
-    assert_eq!(c.check(&rs, t).await.unwrap(), Admission::Allowed);
+    assert_eq!(c.reserve(&rs, t).await.unwrap(), Admission::Allowed);
 }
 
 /// Step both the Redis limiter and the core's in-memory one through the
-/// same pseudo-random checks and charges: every decision is identical.
+/// same pseudo-random reservations, refunds and clock steps: every decision
+/// is identical.
 async fn same_decisions_as_core(url: Vec<String>, cluster: bool) {
     let configs = [
         LimiterConfig { burst: 1, per_minute: 1 },
@@ -66,7 +71,7 @@ async fn same_decisions_as_core(url: Vec<String>, cluster: bool) {
         } else {
             RedisConnection::connect(&url[0], Duration::from_millis(500)).await.unwrap()
         };
-        let redis = RedisLimiter::new(conn, &prefix, cfg).unwrap();
+        let redis = RedisLimiter::new(conn, &prefix, cfg).unwrap().awaiting_refunds();
         let mem = MemoryLimiter::new(cfg);
         let callers = [ClientId::new("a").unwrap(), ClientId::new("b{x}").unwrap()];
         let mut t = UnixTime(1_700_000_000);
@@ -74,14 +79,14 @@ async fn same_decisions_as_core(url: Vec<String>, cluster: bool) {
             let c = &callers[usize::try_from(next() % 2).unwrap()];
             match next() % 4 {
                 0 => t = t.plus(next() % 5),
-                1 | 2 => {
-                    redis.charge(c, t).await.unwrap();
-                    mem.charge(c, t).await.unwrap();
+                1 => {
+                    redis.refund(c, t).await.unwrap();
+                    mem.refund(c, t).await.unwrap();
                 }
                 _ => {}
             }
-            let want = mem.check(c, t).await.unwrap();
-            let got = redis.check(c, t).await.unwrap();
+            let want = mem.reserve(c, t).await.unwrap();
+            let got = redis.reserve(c, t).await.unwrap();
             assert_eq!(got, want, "{cfg:?} step {step}");
         }
     }
@@ -105,9 +110,8 @@ async fn zero_rate_never_refills() {
     let redis = TestRedis::start();
     let l = limiter(&redis.url(), &unique_prefix(), LimiterConfig { burst: 1, per_minute: 0 }).await;
     let rs = ClientId::new("rs").unwrap();
-    l.charge(&rs, UnixTime(1_700_000_000)).await.unwrap();
-    l.charge(&rs, UnixTime(1_700_000_000)).await.unwrap();
-    assert!(matches!(l.check(&rs, UnixTime(1_800_000_000)).await.unwrap(), Admission::Throttled { .. }));
+    assert_eq!(l.reserve(&rs, UnixTime(1_700_000_000)).await.unwrap(), Admission::Allowed);
+    assert!(matches!(l.reserve(&rs, UnixTime(1_800_000_000)).await.unwrap(), Admission::Throttled { .. }));
 }
 
 /// The limiter key carries a TTL that ends a minute (grace) after the
@@ -120,11 +124,35 @@ async fn limiter_key_has_a_ttl() {
     let l = limiter(&redis.url(), &prefix, cfg).await;
     let rs = ClientId::new("rs").unwrap();
     let now = common::now();
-    l.charge(&rs, now).await.unwrap();
-    l.charge(&rs, now).await.unwrap();
+    l.reserve(&rs, now).await.unwrap();
+    l.reserve(&rs, now).await.unwrap();
     let conn = RedisConnection::connect(&redis.url(), Duration::from_millis(500)).await.unwrap();
     let ttl: i64 = conn.query(redis::cmd("PTTL").arg(format!("{prefix}l:rs"))).await.unwrap();
     assert!(ttl > 61_000 && ttl <= 62_000, "ttl {ttl}");
     let tat: String = conn.query(redis::cmd("GET").arg(format!("{prefix}l:rs"))).await.unwrap();
     assert_eq!(tat, (now.0 * 1000 + 2000).to_string());
+}
+
+/// Inside a runtime, a refund is applied by a task of its own: the call
+/// returns at once and Redis has the refund shortly after.
+#[tokio::test]
+async fn background_refunds_are_applied() {
+    let redis = TestRedis::start();
+    let conn = RedisConnection::connect(&redis.url(), Duration::from_millis(500)).await.unwrap();
+    let l = RedisLimiter::new(conn, &unique_prefix(), LimiterConfig { burst: 1, per_minute: 1 }).unwrap();
+    let rs = ClientId::new("rs").unwrap();
+    let t = common::now();
+    assert_eq!(l.reserve(&rs, t).await.unwrap(), Admission::Allowed);
+    assert!(matches!(l.reserve(&rs, t).await.unwrap(), Admission::Throttled { .. }));
+    l.refund(&rs, t).await.unwrap();
+    // Bounded polling for the background task; each failed attempt charges
+    // nothing (a throttled reservation changes nothing).
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    loop {
+        match l.reserve(&rs, t).await.unwrap() {
+            Admission::Allowed => break,
+            _ if std::time::Instant::now() < deadline => tokio::task::yield_now().await,
+            other => panic!("refund never applied: {other:?}"),
+        }
+    }
 }

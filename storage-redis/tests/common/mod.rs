@@ -461,6 +461,6 @@ trait ChargeForTest {
 impl ChargeForTest for gatehouse_redis::RedisLimiter {
     async fn charge_for_test(&self) {
         use gatehouse_core::FishingLimiter;
-        self.charge(&ClientId::new("rs{1}").unwrap(), now()).await.unwrap();
+        self.reserve(&ClientId::new("rs{1}").unwrap(), now()).await.unwrap();
     }
 }

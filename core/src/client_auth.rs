@@ -63,7 +63,7 @@ impl ClientCredentials {
 
 /// Reads the credentials from the header and the form. More than one
 /// method in one request is `invalid_request` (RFC 6749 §2.3).
-pub(crate) fn extract(header: AuthorizationHeader, form: &Form) -> Result<ClientCredentials, Error> {
+pub(crate) fn extract(header: AuthorizationHeader, form: &Form<'_>) -> Result<ClientCredentials, Error> {
     let body_id = form.get("client_id");
     let body_secret = form.get("client_secret");
     match header {

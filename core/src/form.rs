@@ -2,6 +2,8 @@
 //! Basic `Authorization` header: every input yields either values or an
 //! `invalid_request`, never a panic.
 
+use std::borrow::Cow;
+
 use base64::engine::general_purpose::STANDARD;
 use base64::Engine as _;
 
@@ -13,17 +15,18 @@ const REPEATABLE: &[&str] = &["resource"];
 /// More parameters than any OAuth request needs.
 const MAX_PARAMS: usize = 32;
 
-/// A parsed form body.
+/// A parsed form body. Values that needed no decoding borrow from the
+/// request: on the hot path (a token and nothing else) nothing is copied.
 #[derive(Debug, Default)]
-pub(crate) struct Form {
-    params: Vec<(String, String)>,
+pub(crate) struct Form<'a> {
+    params: Vec<(Cow<'a, str>, Cow<'a, str>)>,
 }
 
-impl Form {
+impl<'a> Form<'a> {
     /// The single value of `name`, if sent. Duplicates were refused at parse
     /// time, so there is at most one.
     pub(crate) fn get(&self, name: &str) -> Option<&str> {
-        self.params.iter().find(|(n, _)| n == name).map(|(_, v)| v.as_str())
+        self.params.iter().find(|(n, _)| n == name).map(|(_, v)| &**v)
     }
 
     /// `name`, which must be present.
@@ -32,8 +35,8 @@ impl Form {
     }
 
     /// Every value of a repeatable parameter.
-    pub(crate) fn all<'a>(&'a self, name: &'a str) -> impl Iterator<Item = &'a str> + 'a {
-        self.params.iter().filter(move |(n, _)| n == name).map(|(_, v)| v.as_str())
+    pub(crate) fn all<'s>(&'s self, name: &'s str) -> impl Iterator<Item = &'s str> + 's {
+        self.params.iter().filter(move |(n, _)| n == name).map(|(_, v)| &**v)
     }
 }
 
@@ -64,11 +67,11 @@ pub(crate) fn check_content_type(h: Header<'_>) -> Result<(), Error> {
 ///
 /// RFC 6749 §3.1: parameters without a value are treated as omitted, and no
 /// parameter may appear twice (except RFC 8707's `resource`).
-pub(crate) fn parse_form(body: &[u8], max_len: usize) -> Result<Form, Error> {
+pub(crate) fn parse_form(body: &[u8], max_len: usize) -> Result<Form<'_>, Error> {
     if body.len() > max_len {
         return Err(Error::InvalidRequest("request body is too large"));
     }
-    let mut params: Vec<(String, String)> = Vec::new();
+    let mut params: Vec<(Cow<'_, str>, Cow<'_, str>)> = Vec::new();
     for pair in body.split(|&b| b == b'&') {
         if pair.is_empty() {
             continue;
@@ -85,7 +88,7 @@ pub(crate) fn parse_form(body: &[u8], max_len: usize) -> Result<Form, Error> {
         if name.is_empty() {
             return Err(Error::InvalidRequest("form parameter without a name"));
         }
-        if !REPEATABLE.contains(&name.as_str()) && params.iter().any(|(n, _)| *n == name) {
+        if !REPEATABLE.contains(&&*name) && params.iter().any(|(n, _)| *n == name) {
             return Err(Error::InvalidRequest("a parameter was sent more than once"));
         }
         if params.len() == MAX_PARAMS {
@@ -96,9 +99,14 @@ pub(crate) fn parse_form(body: &[u8], max_len: usize) -> Result<Form, Error> {
     Ok(Form { params })
 }
 
-/// Percent-decodes one form component (`+` is a space) into UTF-8.
-fn decode_component(raw: &[u8]) -> Result<String, Error> {
+/// Percent-decodes one form component (`+` is a space) into UTF-8. A
+/// component with nothing to decode is borrowed, not copied.
+fn decode_component(raw: &[u8]) -> Result<Cow<'_, str>, Error> {
     const BAD_ESCAPE: Error = Error::InvalidRequest("malformed percent-encoding");
+    const NOT_UTF8: Error = Error::InvalidRequest("parameters must be UTF-8");
+    if !raw.iter().any(|&b| b == b'%' || b == b'+') {
+        return std::str::from_utf8(raw).map(Cow::Borrowed).map_err(|_| NOT_UTF8);
+    }
     let mut out = Vec::with_capacity(raw.len());
     let mut i = 0;
     while i < raw.len() {
@@ -114,7 +122,7 @@ fn decode_component(raw: &[u8]) -> Result<String, Error> {
         }
         i += 1;
     }
-    String::from_utf8(out).map_err(|_| Error::InvalidRequest("parameters must be UTF-8"))
+    String::from_utf8(out).map(Cow::Owned).map_err(|_| NOT_UTF8)
 }
 
 /// Form-urlencodes `s` (RFC 6749 Appendix B) onto `out`.
@@ -160,11 +168,22 @@ pub(crate) fn parse_authorization(h: Header<'_>) -> Result<AuthorizationHeader, 
         return Ok(AuthorizationHeader::Other);
     }
     let b64 = raw[sp + 1..].trim_ascii();
-    let decoded = STANDARD.decode(b64).map_err(|_| BAD)?;
+    // Usual credentials decode on the stack; longer ones (the header is at
+    // most 4096 bytes) on the heap.
+    let mut small = [0u8; 192];
+    let mut large = Vec::new();
+    let buf: &mut [u8] = if b64.len() <= 252 {
+        &mut small
+    } else {
+        large.resize(b64.len() / 4 * 3 + 3, 0);
+        &mut large
+    };
+    let n = STANDARD.decode_slice(b64, buf).map_err(|_| BAD)?;
+    let decoded = &buf[..n];
     let colon = decoded.iter().position(|&b| b == b':').ok_or(BAD)?;
     // RFC 6749 §2.3.1: both parts are form-urlencoded before Basic encoding.
-    let id = decode_component(&decoded[..colon]).map_err(|_| BAD)?;
-    let secret = decode_component(&decoded[colon + 1..]).map_err(|_| BAD)?;
+    let id = decode_component(&decoded[..colon]).map_err(|_| BAD)?.into_owned();
+    let secret = decode_component(&decoded[colon + 1..]).map_err(|_| BAD)?.into_owned();
     if id.is_empty() {
         return Err(BAD);
     }
@@ -175,7 +194,7 @@ pub(crate) fn parse_authorization(h: Header<'_>) -> Result<AuthorizationHeader, 
 mod tests {
     use super::*;
 
-    fn form(s: &[u8]) -> Result<Form, Error> {
+    fn form(s: &[u8]) -> Result<Form<'_>, Error> {
         parse_form(s, 1024)
     }
 
@@ -255,5 +274,16 @@ mod tests {
         assert!(parse_authorization(Header::One(bad_utf8.as_bytes())).is_err());
         assert!(parse_authorization(Header::Repeated).is_err());
         assert!(matches!(parse_authorization(Header::Absent), Ok(AuthorizationHeader::Absent)));
+        // Credentials past the stack buffer, up to the header limit.
+        for len in [180, 189, 190, 250, 3000] {
+            let secret = "s".repeat(len);
+            let h = format!("Basic {}", STANDARD.encode(format!("id:{secret}")));
+            match parse_authorization(Header::One(h.as_bytes())) {
+                Ok(AuthorizationHeader::Basic { id, secret: got }) => {
+                    assert_eq!((id.as_str(), got), ("id", secret))
+                }
+                _ => panic!("{len}-byte secret refused"),
+            }
+        }
     }
 }

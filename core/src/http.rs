@@ -2,6 +2,8 @@
 //! the core in a few lines: copy the method, two headers and the body in;
 //! copy the status, headers and body out.
 
+use std::borrow::Cow;
+
 /// A header as the framework saw it: absent, present once, or repeated.
 /// A repeated `Authorization` or `Content-Type` is refused, since two
 /// values leave it ambiguous which one the client meant.
@@ -77,8 +79,9 @@ impl<'a> HttpRequest<'a> {
 pub struct HttpResponse {
     /// HTTP status code.
     pub status: u16,
-    /// Headers to set (name, value).
-    pub headers: Vec<(&'static str, String)>,
+    /// Headers to set (name, value). Values are mostly fixed texts, which
+    /// cost no allocation.
+    pub headers: Vec<(&'static str, Cow<'static, str>)>,
     /// The body: always JSON.
     pub body: Vec<u8>,
 }
@@ -90,9 +93,9 @@ impl HttpResponse {
         Self {
             status,
             headers: vec![
-                ("Content-Type", "application/json".to_owned()),
-                ("Cache-Control", "no-store".to_owned()),
-                ("Pragma", "no-cache".to_owned()),
+                ("Content-Type", Cow::Borrowed("application/json")),
+                ("Cache-Control", Cow::Borrowed("no-store")),
+                ("Pragma", Cow::Borrowed("no-cache")),
             ],
             body,
         }
@@ -100,7 +103,7 @@ impl HttpResponse {
 
     /// The value of the first header called `name` (case-insensitive).
     pub fn header(&self, name: &str) -> Option<&str> {
-        self.headers.iter().find(|(n, _)| n.eq_ignore_ascii_case(name)).map(|(_, v)| v.as_str())
+        self.headers.iter().find(|(n, _)| n.eq_ignore_ascii_case(name)).map(|(_, v)| &**v)
     }
 
     /// The body parsed as JSON (for tests and adapters that want a value).
@@ -114,16 +117,20 @@ impl HttpResponse {
 
 impl From<&crate::Error> for HttpResponse {
     fn from(e: &crate::Error) -> Self {
-        let body = serde_json::json!({ "error": e.code(), "error_description": e.description() });
-        let mut r = Self::json(e.status(), body.to_string().into_bytes());
+        let body = crate::json::Object::with_capacity(96)
+            .str("error", e.code())
+            .str("error_description", e.description())
+            .finish();
+        let mut r = Self::json(e.status(), body);
         match e {
             crate::Error::InvalidClient { basic: true } => {
-                r.headers.push(("WWW-Authenticate", "Basic realm=\"oauth\", charset=\"UTF-8\"".to_owned()));
+                r.headers
+                    .push(("WWW-Authenticate", Cow::Borrowed("Basic realm=\"oauth\", charset=\"UTF-8\"")));
             }
             crate::Error::Throttled { retry_after } => {
-                r.headers.push(("Retry-After", retry_after.to_string()))
+                r.headers.push(("Retry-After", Cow::Owned(retry_after.to_string())))
             }
-            crate::Error::MethodNotAllowed => r.headers.push(("Allow", "POST".to_owned())),
+            crate::Error::MethodNotAllowed => r.headers.push(("Allow", Cow::Borrowed("POST"))),
             _ => {}
         }
         r

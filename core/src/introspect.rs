@@ -6,9 +6,6 @@
 //! time; the async part only verifies the tag, loads, and charges the
 //! fishing limiter for inactive answers.
 
-use serde::Serialize;
-
-use crate::join;
 use crate::limiter::{Admission, FishingLimiter};
 use crate::model::{Client, ClientId, Resource, ResourceServer, TokenKind, TokenRecord, TokenState};
 use crate::server::AuthServer;
@@ -16,6 +13,7 @@ use crate::store::{ClientRegistry, TokenStore};
 use crate::time::UnixTime;
 use crate::token_format::Rejection;
 use crate::Error;
+use crate::{join, json};
 
 /// Why a token is inactive. The HTTP answer is always exactly
 /// `{"active":false}`; the reason is for in-process callers, metrics and
@@ -80,44 +78,26 @@ impl Introspection {
 
     /// The RFC 7662 §2.2 JSON body. Inactive is exactly `{"active":false}`.
     pub fn to_json(&self, issuer: &str) -> Vec<u8> {
-        match self {
-            Self::Inactive(_) => b"{\"active\":false}".to_vec(),
-            Self::Active(r) => {
-                let body = ActiveBody {
-                    active: true,
-                    scope: r.scope.as_str(),
-                    client_id: r.client_id.as_str(),
-                    sub: r.subject.as_ref().map(|s| s.as_str()),
-                    token_type: (r.kind == TokenKind::Access).then_some("Bearer"),
-                    exp: r.expires_at.0,
-                    iat: r.issued_at.0,
-                    nbf: r.not_before.0,
-                    aud: r.audience.iter().map(|a| a.as_str()).collect(),
-                    iss: issuer,
-                    jti: r.jti.to_string(),
-                };
-                // Serializing plain strings and numbers cannot fail.
-                serde_json::to_vec(&body).unwrap_or_else(|_| b"{\"active\":false}".to_vec())
-            }
+        let r = match self {
+            Self::Inactive(_) => return b"{\"active\":false}".to_vec(),
+            Self::Active(r) => r,
+        };
+        let mut body = json::Object::with_capacity(256);
+        body.bool("active", true).str("scope", r.scope.as_str()).str("client_id", r.client_id.as_str());
+        if let Some(sub) = &r.subject {
+            body.str("sub", sub.as_str());
         }
+        if r.kind == TokenKind::Access {
+            body.str("token_type", "Bearer");
+        }
+        body.u64("exp", r.expires_at.0)
+            .u64("iat", r.issued_at.0)
+            .u64("nbf", r.not_before.0)
+            .strs("aud", r.audience.iter().map(Resource::as_str))
+            .str("iss", issuer)
+            .str("jti", r.jti.encode_into(&mut [0; 22]))
+            .finish()
     }
-}
-
-#[derive(Serialize)]
-struct ActiveBody<'a> {
-    active: bool,
-    scope: &'a str,
-    client_id: &'a str,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    sub: Option<&'a str>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    token_type: Option<&'static str>,
-    exp: u64,
-    iat: u64,
-    nbf: u64,
-    aud: Vec<&'a str>,
-    iss: &'a str,
-    jti: String,
 }
 
 /// Who is looking at a token.

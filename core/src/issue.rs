@@ -7,7 +7,7 @@ use crate::model::{Client, GrantId, GrantType, Jti, Resource, Scope, TokenKind, 
 use crate::server::AuthServer;
 use crate::store::{ClientRegistry, TokenStore};
 use crate::token_format::RawToken;
-use crate::Error;
+use crate::{json, Error};
 
 /// What the token endpoint hands back (RFC 6749 §5.1).
 #[derive(Debug)]
@@ -26,18 +26,17 @@ pub struct IssuedTokens {
 impl IssuedTokens {
     /// The RFC 6749 §5.1 JSON body.
     pub fn to_json(&self) -> Vec<u8> {
-        let mut body = serde_json::json!({
-            "access_token": self.access_token.expose(),
-            "token_type": "Bearer",
-            "expires_in": self.expires_in,
-        });
+        let mut body = json::Object::with_capacity(384);
+        body.str("access_token", self.access_token.expose())
+            .str("token_type", "Bearer")
+            .u64("expires_in", self.expires_in);
         if !self.scope.is_empty() {
-            body["scope"] = self.scope.as_str().into();
+            body.str("scope", self.scope.as_str());
         }
         if let Some(r) = &self.refresh_token {
-            body["refresh_token"] = r.expose().into();
+            body.str("refresh_token", r.expose());
         }
-        body.to_string().into_bytes()
+        body.finish()
     }
 }
 

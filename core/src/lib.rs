@@ -74,6 +74,7 @@ pub mod http;
 pub mod introspect;
 pub mod issue;
 mod join;
+mod json;
 pub mod limiter;
 pub mod model;
 pub mod revoke;

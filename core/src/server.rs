@@ -100,7 +100,7 @@ impl<S: TokenStore + ClientRegistry, L: FishingLimiter> AuthServer<S, L> {
 
     /// Method, Content-Type, form and client authentication: the shared
     /// front half of every endpoint.
-    async fn read_request(&self, req: HttpRequest<'_>) -> Result<(Form, ClientCredentials), Error> {
+    async fn read_request<'a>(&self, req: HttpRequest<'a>) -> Result<(Form<'a>, ClientCredentials), Error> {
         if !req.method.eq_ignore_ascii_case("POST") {
             return Err(Error::MethodNotAllowed);
         }

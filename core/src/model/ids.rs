@@ -173,6 +173,14 @@ macro_rules! random_id {
                 Ok(Self(crate::crypto::random_bytes()?))
             }
 
+            /// The base64url (unpadded) text `Display` shows, written into
+            /// `buf` without allocating.
+            pub fn encode_into<'b>(&self, buf: &'b mut [u8; 22]) -> &'b str {
+                // 16 bytes are always exactly 22 base64url characters.
+                let n = URL_SAFE_NO_PAD.encode_slice(self.0, buf).unwrap_or(0);
+                std::str::from_utf8(&buf[..n]).unwrap_or_default()
+            }
+
             /// Parses the base64url (unpadded) form produced by `Display`.
             ///
             /// # Errors
@@ -191,11 +199,7 @@ macro_rules! random_id {
 
         impl fmt::Display for $name {
             fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-                let mut buf = [0u8; 22];
-                let n = URL_SAFE_NO_PAD
-                    .encode_slice(self.0, &mut buf)
-                    .map_err(|_| fmt::Error)?;
-                f.write_str(std::str::from_utf8(&buf[..n]).map_err(|_| fmt::Error)?)
+                f.write_str(self.encode_into(&mut [0u8; 22]))
             }
         }
 
@@ -268,6 +272,8 @@ mod tests {
     fn random_ids_round_trip() {
         let j = Jti::generate().unwrap();
         assert_eq!(Jti::parse(&j.to_string()).unwrap(), j);
+        assert_eq!(j.encode_into(&mut [0; 22]), j.to_string());
+        assert_eq!(j.to_string().len(), 22);
         assert!(Jti::parse("short").is_err());
         assert!(Jti::parse(&"!".repeat(22)).is_err());
         let json = serde_json::to_string(&j).unwrap();

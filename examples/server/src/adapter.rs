@@ -3,6 +3,7 @@
 //! over the store, so any backend plugs in. The login and consent pages
 //! live in [`crate::consent`], the protected API in [`crate::api`].
 
+use std::borrow::Cow;
 use std::sync::Arc;
 
 use axum::body::{Body, Bytes};
@@ -119,7 +120,13 @@ fn convert(r: HttpResponse) -> Response {
     };
     *out.status_mut() = status;
     for (name, value) in r.headers {
-        let (Ok(name), Ok(value)) = (HeaderName::try_from(name), HeaderValue::try_from(value)) else {
+        // The core's fixed values are valid header text; borrowing them
+        // saves a copy per header on every response.
+        let value = match value {
+            Cow::Borrowed(v) => Ok(HeaderValue::from_static(v)),
+            Cow::Owned(v) => HeaderValue::try_from(v),
+        };
+        let (Ok(name), Ok(value)) = (HeaderName::try_from(name), value) else {
             return server_error();
         };
         out.headers_mut().append(name, value);

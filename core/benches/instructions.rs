@@ -1,0 +1,184 @@
+//! Instruction counts of the hot operations, for `valgrind --tool=callgrind`.
+//!
+//! Run `core/benches/callgrind.sh` (it builds this binary and runs it under
+//! callgrind once per operation). Each operation runs in its own
+//! `#[inline(never)]` function named `measure_<op>`; callgrind collects only
+//! inside it (`--toggle-collect`), so setup is not counted, and the script
+//! divides by the number of calls. Counts are repeatable on a noisy machine,
+//! unlike times: a change in them is a change in the code.
+//!
+//! Run directly, the binary takes `<op> <iterations>`; under `cargo bench`
+//! (which passes `--bench`) it runs every operation a few times natively, as
+//! a smoke test.
+#![allow(missing_docs, clippy::unwrap_used)]
+
+use std::future::Future;
+use std::hint::black_box;
+use std::pin::pin;
+use std::task::{Context, Poll, Waker};
+
+use base64::Engine as _;
+use gatehouse_core::model::{Client, ClientId, GrantId, GrantType, Resource, Scope, SecretDigest, TokenKind};
+use gatehouse_core::{
+    AuthServer, ClientCredentials, ClientRegistry, Config, HttpRequest, Keyring, LimiterConfig,
+    PresentedSecret,
+};
+use gatehouse_memory::MemoryStore;
+
+fn ready<F: Future>(f: F) -> F::Output {
+    match pin!(f).poll(&mut Context::from_waker(Waker::noop())) {
+        Poll::Ready(v) => v,
+        Poll::Pending => panic!("memory-store futures are always ready"),
+    }
+}
+
+struct Setup {
+    server: AuthServer<MemoryStore>,
+    app: Client,
+    rs: Client,
+    rs_secret: String,
+    rs_basic: String,
+    app_basic: String,
+    valid: String,
+    unknown: String,
+    forged: String,
+}
+
+fn setup(n: usize) -> Setup {
+    let mut config = Config::new("https://issuer.example");
+    // Never throttle: measure the work, not the limiter's refusal.
+    config.limiter = LimiterConfig { burst: u32::MAX, per_minute: 60_000 };
+    let keys = Keyring::random().unwrap();
+    let server = AuthServer::new(MemoryStore::new(), keys.clone(), config);
+    let api = Resource::new("https://api.example").unwrap();
+    let (app_secret, app_digest) = SecretDigest::generate().unwrap();
+    let app = Client::new_confidential(ClientId::new("app").unwrap(), app_digest)
+        .with_grants([GrantType::ClientCredentials])
+        .with_scope(Scope::parse("read write").unwrap(), Scope::parse("read").unwrap())
+        .with_audiences([api.clone()]);
+    let (rs_secret, rs_digest) = SecretDigest::generate().unwrap();
+    let rs = Client::new_resource_server(ClientId::new("rs").unwrap(), rs_digest, [api]);
+    ready(server.store().put_client(app.clone())).unwrap();
+    ready(server.store().put_client(rs.clone())).unwrap();
+    let mut valid = String::new();
+    for i in 0..n {
+        let t = ready(server.client_credentials(&app, None, &[])).unwrap();
+        if i == n / 2 {
+            valid = t.access_token.into_string();
+        }
+    }
+    let (unknown, _) = keys.mint(TokenKind::Access, GrantId::generate().unwrap()).unwrap();
+    let mut forged = valid.clone().into_bytes();
+    let last = forged.len() - 2;
+    forged[last] = if forged[last] == b'A' { b'B' } else { b'A' };
+    let basic = |id: &str, secret: &str| {
+        format!("Basic {}", base64::engine::general_purpose::STANDARD.encode(format!("{id}:{secret}")))
+    };
+    Setup {
+        server,
+        rs_basic: basic("rs", &rs_secret),
+        rs_secret,
+        app_basic: basic("app", &app_secret),
+        app,
+        rs,
+        valid,
+        unknown: unknown.into_string(),
+        forged: String::from_utf8(forged).unwrap(),
+    }
+}
+
+#[inline(never)]
+fn measure_introspect_valid(s: &Setup) {
+    assert!(ready(s.server.introspect(&s.rs, black_box(&s.valid))).unwrap().is_active());
+}
+
+#[inline(never)]
+fn measure_introspect_unknown(s: &Setup) {
+    assert!(!ready(s.server.introspect(&s.rs, black_box(&s.unknown))).unwrap().is_active());
+}
+
+#[inline(never)]
+fn measure_introspect_forged(s: &Setup) {
+    assert!(!ready(s.server.introspect(&s.rs, black_box(&s.forged))).unwrap().is_active());
+}
+
+#[inline(never)]
+fn measure_http_introspect_valid(s: &Setup, body: &[u8]) {
+    let req = HttpRequest::form_post(body).with_authorization(&s.rs_basic);
+    assert_eq!(ready(s.server.introspection_endpoint(black_box(req))).status, 200);
+}
+
+#[inline(never)]
+fn measure_http_introspect_forged(s: &Setup, body: &[u8]) {
+    let req = HttpRequest::form_post(body).with_authorization(&s.rs_basic);
+    assert_eq!(ready(s.server.introspection_endpoint(black_box(req))).status, 200);
+}
+
+#[inline(never)]
+fn measure_issue(s: &Setup) {
+    black_box(ready(s.server.client_credentials(&s.app, None, &[])).unwrap());
+}
+
+#[inline(never)]
+fn measure_http_issue(s: &Setup) {
+    let req = HttpRequest::form_post(b"grant_type=client_credentials").with_authorization(&s.app_basic);
+    assert_eq!(ready(s.server.token_endpoint(black_box(req))).status, 200);
+}
+
+#[inline(never)]
+fn measure_client_auth(s: &Setup, creds: &ClientCredentials) {
+    black_box(ready(s.server.authenticate(black_box(creds))).unwrap());
+}
+
+#[inline(never)]
+fn measure_client_auth_unknown(s: &Setup, creds: &ClientCredentials) {
+    assert!(ready(s.server.authenticate(black_box(creds))).is_err());
+}
+
+const OPS: &[&str] = &[
+    "introspect_valid",
+    "introspect_unknown",
+    "introspect_forged",
+    "http_introspect_valid",
+    "http_introspect_forged",
+    "issue",
+    "http_issue",
+    "client_auth",
+    "client_auth_unknown",
+];
+
+fn run(op: &str, iterations: usize, s: &Setup) {
+    let valid_body = format!("token={}", s.valid);
+    let forged_body = format!("token={}", s.forged);
+    let good =
+        ClientCredentials::Basic { id: "rs".into(), secret: PresentedSecret::new(s.rs_secret.clone()) };
+    let unknown = ClientCredentials::Basic { id: "nobody".into(), secret: PresentedSecret::new("x") };
+    for _ in 0..iterations {
+        match op {
+            "introspect_valid" => measure_introspect_valid(s),
+            "introspect_unknown" => measure_introspect_unknown(s),
+            "introspect_forged" => measure_introspect_forged(s),
+            "http_introspect_valid" => measure_http_introspect_valid(s, valid_body.as_bytes()),
+            "http_introspect_forged" => measure_http_introspect_forged(s, forged_body.as_bytes()),
+            "issue" => measure_issue(s),
+            "http_issue" => measure_http_issue(s),
+            "client_auth" => measure_client_auth(s, &good),
+            "client_auth_unknown" => measure_client_auth_unknown(s, &unknown),
+            other => panic!("unknown operation {other}; one of {OPS:?}"),
+        }
+    }
+}
+
+fn main() {
+    let args: Vec<String> = std::env::args().skip(1).filter(|a| a != "--bench").collect();
+    let s = setup(1_000);
+    match args.as_slice() {
+        [op, n] => run(op, n.parse().unwrap(), &s),
+        _ => {
+            for op in OPS {
+                run(op, 10, &s);
+            }
+            println!("instructions: every operation ran; run core/benches/callgrind.sh for counts");
+        }
+    }
+}

@@ -1,0 +1,175 @@
+//! A minimal JSON object writer for the response bodies the core sends.
+//!
+//! The bodies are flat objects of strings, numbers and string arrays.
+//! Writing them straight into one buffer sized up front costs a fraction of
+//! building a `serde_json::Value` or a derived serializer, and it is on the
+//! hot path of every introspection. Strings are escaped per RFC 8259 §7, so
+//! any text, even one a client chose, yields valid JSON.
+
+/// An object being written. Call [`finish`](Self::finish) to close it.
+pub(crate) struct Object {
+    buf: Vec<u8>,
+    empty: bool,
+}
+
+impl Object {
+    /// A new object, with room for about `capacity` bytes.
+    pub(crate) fn with_capacity(capacity: usize) -> Self {
+        let mut buf = Vec::with_capacity(capacity);
+        buf.push(b'{');
+        Self { buf, empty: true }
+    }
+
+    /// Member names are the core's own constants, which need no escaping.
+    fn key(&mut self, name: &'static str) {
+        debug_assert!(!name.bytes().any(needs_escape), "member names are plain");
+        if !self.empty {
+            self.buf.push(b',');
+        }
+        self.empty = false;
+        self.buf.push(b'"');
+        self.buf.extend_from_slice(name.as_bytes());
+        self.buf.extend_from_slice(b"\":");
+    }
+
+    /// `"name":"value"`.
+    pub(crate) fn str(&mut self, name: &'static str, value: &str) -> &mut Self {
+        self.key(name);
+        string(&mut self.buf, value);
+        self
+    }
+
+    /// `"name":value` for an unsigned number.
+    pub(crate) fn u64(&mut self, name: &'static str, value: u64) -> &mut Self {
+        self.key(name);
+        let mut digits = [0u8; 20];
+        let mut i = digits.len();
+        let mut v = value;
+        loop {
+            i -= 1;
+            // `v % 10` is a single decimal digit.
+            digits[i] = b'0' + (v % 10) as u8;
+            v /= 10;
+            if v == 0 {
+                break;
+            }
+        }
+        self.buf.extend_from_slice(&digits[i..]);
+        self
+    }
+
+    /// `"name":true` or `"name":false`.
+    pub(crate) fn bool(&mut self, name: &'static str, value: bool) -> &mut Self {
+        self.key(name);
+        self.buf.extend_from_slice(if value { b"true" } else { b"false" });
+        self
+    }
+
+    /// `"name":["a","b"]`.
+    pub(crate) fn strs<'a>(
+        &mut self,
+        name: &'static str,
+        values: impl IntoIterator<Item = &'a str>,
+    ) -> &mut Self {
+        self.key(name);
+        self.buf.push(b'[');
+        for (i, v) in values.into_iter().enumerate() {
+            if i > 0 {
+                self.buf.push(b',');
+            }
+            string(&mut self.buf, v);
+        }
+        self.buf.push(b']');
+        self
+    }
+
+    /// The closed object's bytes.
+    pub(crate) fn finish(&mut self) -> Vec<u8> {
+        self.buf.push(b'}');
+        std::mem::take(&mut self.buf)
+    }
+}
+
+/// Whether a byte must be escaped inside a JSON string (RFC 8259 §7).
+fn needs_escape(b: u8) -> bool {
+    b < 0x20 || b == b'"' || b == b'\\'
+}
+
+/// Writes `s` as a JSON string: `"` and `\` escaped, control characters as
+/// `\u00XX`; everything else (valid UTF-8, since `s` is a `str`) as is.
+fn string(out: &mut Vec<u8>, s: &str) {
+    const HEX: &[u8; 16] = b"0123456789abcdef";
+    let bytes = s.as_bytes();
+    out.reserve(bytes.len() + 2);
+    out.push(b'"');
+    // Identifiers, scopes and URIs never need escaping: one scan, one copy.
+    let mut start = 0;
+    while let Some(i) = bytes[start..].iter().position(|&b| needs_escape(b)).map(|i| start + i) {
+        out.extend_from_slice(&bytes[start..i]);
+        let b = bytes[i];
+        match b {
+            b'"' => out.extend_from_slice(b"\\\""),
+            b'\\' => out.extend_from_slice(b"\\\\"),
+            b'\n' => out.extend_from_slice(b"\\n"),
+            b'\r' => out.extend_from_slice(b"\\r"),
+            b'\t' => out.extend_from_slice(b"\\t"),
+            _ => out.extend_from_slice(&[
+                b'\\',
+                b'u',
+                b'0',
+                b'0',
+                HEX[usize::from(b >> 4)],
+                HEX[usize::from(b & 0xf)],
+            ]),
+        }
+        start = i + 1;
+    }
+    out.extend_from_slice(&bytes[start..]);
+    out.push(b'"');
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    #[test]
+    fn writes_every_kind_of_member() {
+        let body = Object::with_capacity(8)
+            .bool("active", true)
+            .str("scope", "read write")
+            .u64("zero", 0)
+            .u64("max", u64::MAX)
+            .strs("aud", ["a", "b"])
+            .strs("none", [])
+            .str("long", &"x".repeat(100))
+            .finish();
+        assert_eq!(
+            std::str::from_utf8(&body).unwrap(),
+            format!(
+                r#"{{"active":true,"scope":"read write","zero":0,"max":18446744073709551615,"aud":["a","b"],"none":[],"long":"{}"}}"#,
+                "x".repeat(100)
+            )
+        );
+        assert_eq!(Object::with_capacity(0).finish(), b"{}");
+    }
+
+    proptest! {
+        /// Any text survives a round trip through a real JSON parser.
+        #[test]
+        fn any_string_round_trips(value in any::<String>(), other in any::<String>(), n in any::<u64>()) {
+            let body = Object::with_capacity(0).str("v", &value).u64("n", n).strs("a", [&*other, &*value]).finish();
+            let v: serde_json::Value = serde_json::from_slice(&body).unwrap();
+            prop_assert_eq!(v["v"].as_str(), Some(value.as_str()));
+            prop_assert_eq!(v["n"].as_u64(), Some(n));
+            prop_assert_eq!(v["a"][0].as_str(), Some(other.as_str()));
+            prop_assert_eq!(v["a"][1].as_str(), Some(value.as_str()));
+        }
+    }
+
+    #[test]
+    fn control_characters_and_quotes_are_escaped() {
+        let body = Object::with_capacity(0).str("v", "a\"b\\c\n\r\t\u{1}\u{1f}é").finish();
+        assert_eq!(std::str::from_utf8(&body).unwrap(), r#"{"v":"a\"b\\c\n\r\t\u0001\u001fé"}"#);
+    }
+}

@@ -20,6 +20,12 @@
 //! A tag shared by two digests (a 2^-64 event for real tokens, or two
 //! digests built by hand with the same hash) is handled exactly: the second
 //! goes to a small `spill` map with the standard SipHash hasher.
+//!
+//! # Grants
+//! A second, smaller index ([`grants`]) maps each grant to the positions
+//! of its tokens, so that `revoke_grant` touches only those. Every change
+//! of position (push, and the move of the last entry on removal) updates
+//! both indexes in the same call.
 
 use std::collections::HashMap;
 use std::hash::{BuildHasherDefault, Hash, Hasher};
@@ -32,6 +38,10 @@ use gatehouse_core::model::{
 use gatehouse_core::UnixTime;
 
 use crate::MemoryError;
+
+mod grants;
+
+use grants::{GrantIndex, GrantKey, MAX_POSITIONS};
 
 /// Entries per chunk. A power of two, so that `Vec`'s doubling growth of
 /// the last chunk stops exactly at the chunk size and never over-allocates.
@@ -100,6 +110,10 @@ pub(crate) struct Entry {
     jti: Jti,
     kind: TokenKind,
     pub(crate) state: TokenState,
+    /// This entry's index among the positions of its grant in the grant
+    /// index, when the grant has more than one token (see [`grants`]).
+    /// Sits in what would otherwise be padding.
+    family_at: u32,
     rare: Option<Box<Rare>>,
 }
 
@@ -120,6 +134,7 @@ impl Entry {
             jti: r.jti,
             kind: r.kind,
             state: r.state,
+            family_at: 0,
             rare,
         }
     }
@@ -190,10 +205,6 @@ impl Slab {
         }
         self.get_mut(i).map(|slot| std::mem::replace(slot, last))
     }
-
-    fn iter_mut(&mut self) -> impl Iterator<Item = &mut Entry> {
-        self.chunks.iter_mut().flatten()
-    }
 }
 
 /// One shard: every token of a grant lives in the same shard (the store
@@ -205,6 +216,8 @@ pub(crate) struct Shard {
     /// Digest to position, for digests whose tag was already taken.
     /// Almost always empty.
     spill: HashMap<TokenDigest, u32>,
+    /// Grant to the positions of its tokens.
+    grants: GrantIndex,
     slab: Slab,
 }
 
@@ -240,9 +253,10 @@ impl Shard {
         self.position(digest).is_some()
     }
 
-    /// Whether `n` more entries fit (positions are `u32`).
+    /// Whether `n` more entries fit (positions are below 2^31, see
+    /// [`grants`]).
     pub(crate) fn has_room(&self, n: usize) -> bool {
-        self.slab.len.checked_add(n).is_some_and(|total| total <= u32::MAX as usize)
+        self.slab.len.checked_add(n).is_some_and(|total| total <= MAX_POSITIONS)
     }
 
     /// Adds an entry whose digest the caller has checked is absent.
@@ -250,12 +264,13 @@ impl Shard {
     /// # Errors
     /// [`MemoryError::ShardFull`], before anything changes.
     pub(crate) fn push_new(&mut self, e: Entry) -> Result<(), MemoryError> {
-        let pos = u32::try_from(self.slab.len).map_err(|_| MemoryError::ShardFull)?;
-        if pos == u32::MAX {
+        if !self.has_room(1) {
             return Err(MemoryError::ShardFull);
         }
+        let pos = u32::try_from(self.slab.len).map_err(|_| MemoryError::ShardFull)?;
         let digest = e.digest;
         self.slab.push(e);
+        self.grants.add(&mut self.slab, GrantKey::of(&digest.grant()), pos);
         match self.index.entry(Tag::of(&digest)) {
             std::collections::hash_map::Entry::Vacant(v) => {
                 v.insert(pos);
@@ -267,24 +282,34 @@ impl Shard {
         Ok(())
     }
 
-    /// Marks every token of `grant` in this shard `Revoked`. Linear in the
-    /// shard's size: see `MemoryStore` for why that is the chosen cost.
+    /// Marks every token of `grant` in this shard `Revoked`, in time
+    /// linear in the grant's tokens (plus those of the rare grant that
+    /// shares its key), whatever the shard's size.
     pub(crate) fn revoke_grant(&mut self, grant: &GrantId) {
-        for e in self.slab.iter_mut() {
-            if e.digest.grant() == *grant {
-                e.state = TokenState::Revoked;
+        for &p in self.grants.positions(GrantKey::of(grant)) {
+            if let Some(e) = self.slab.get_mut(p as usize) {
+                if e.digest.grant() == *grant {
+                    e.state = TokenState::Revoked;
+                }
             }
         }
     }
 
-    /// Removes the entry at `i` and keeps both maps pointing right.
+    /// Removes the entry at `i` and keeps every index pointing right.
     fn remove_at(&mut self, i: usize) -> Option<Entry> {
         let moved_from = self.slab.len.checked_sub(1)?;
+        // Positions are below 2^31, so these never fail.
+        let (Ok(pos), Ok(from)) = (u32::try_from(i), u32::try_from(moved_from)) else { return None };
+        let (key, family_at) = self.slab.get(i).map(|e| (GrantKey::of(&e.digest.grant()), e.family_at))?;
+        // Before the slab moves anything: a family member's `family_at` may
+        // be updated here, and it must travel with the entry.
+        self.grants.remove(&mut self.slab, key, pos, family_at);
         let removed = self.slab.swap_remove(i)?;
         self.unlink(&removed.digest, i);
         if i != moved_from {
-            if let Some(moved) = self.slab.get(i).map(|e| e.digest) {
+            if let Some((moved, family_at)) = self.slab.get(i).map(|e| (e.digest, e.family_at)) {
                 self.repoint(&moved, moved_from, i);
+                self.grants.moved(GrantKey::of(&moved.grant()), family_at, from, pos);
             }
         }
         Some(removed)
@@ -355,6 +380,7 @@ impl Shard {
         if self.spill.is_empty() && self.spill.capacity() > 0 {
             self.spill.shrink_to_fit();
         }
+        self.grants.shrink_if_sparse();
     }
 }
 
@@ -446,5 +472,99 @@ mod tests {
             }
         }
         assert_eq!(s.slab.chunks.len(), s.len().div_ceil(CHUNK));
+        s.grants.assert_exact(&s.slab);
+    }
+
+    #[test]
+    fn families_are_renumbered_after_a_mass_expiry() {
+        let mut s = Shard::default();
+        // 100 two-token grants; the first 90 expire.
+        for g in 0..100u64 {
+            for t in 0..2u64 {
+                let mut h = [0u8; 32];
+                h[..8].copy_from_slice(&(g * 2 + t).to_le_bytes());
+                let mut grant = [0u8; 16];
+                grant[8..16].copy_from_slice(&g.to_le_bytes());
+                let mut e = entry(0, h, if g < 90 { 5 } else { 50 });
+                e.digest = TokenDigest::new(GrantId::from_bytes(grant), h);
+                s.push_new(e).unwrap();
+            }
+        }
+        let mut cursor = usize::MAX;
+        while cursor > 0 {
+            s.purge_step(UnixTime(5), &mut cursor, 64, 64);
+        }
+        assert_eq!(s.len(), 20);
+        assert_eq!(s.grants.families_in_table(), 10);
+        s.grants.assert_exact(&s.slab);
+        let mut grant = [0u8; 16];
+        grant[8..16].copy_from_slice(&95u64.to_le_bytes());
+        s.revoke_grant(&GrantId::from_bytes(grant));
+        let revoked = (0..s.len()).filter(|&i| s.slab.get(i).unwrap().state == TokenState::Revoked).count();
+        assert_eq!(revoked, 2);
+    }
+
+    /// Grant `g`: grants `2k` and `2k + 1` share their grant key, so the
+    /// shared-family path runs too.
+    fn grant_id(g: u8) -> GrantId {
+        let mut b = [g; 16];
+        b[8..12].fill(g / 2);
+        GrantId::from_bytes(b)
+    }
+
+    #[derive(Debug, Clone)]
+    enum Op {
+        Push(u8, u64),
+        Purge(u64, usize, usize),
+        RevokeGrant(u8),
+    }
+
+    fn op() -> impl proptest::strategy::Strategy<Value = Op> {
+        use proptest::prelude::*;
+        prop_oneof![
+            6 => (0..6u8, 0..8u64).prop_map(|(g, e)| Op::Push(g, e)),
+            2 => (0..8u64, 1..6usize, 1..4usize).prop_map(|(t, sc, d)| Op::Purge(t, sc, d)),
+            1 => (0..6u8).prop_map(Op::RevokeGrant),
+        ]
+    }
+
+    proptest::proptest! {
+        /// After every push, removal (and the move it makes) and grant
+        /// revocation, the grant index holds exactly the shard's positions,
+        /// and `revoke_grant` revokes exactly the grant's entries.
+        #[test]
+        fn grant_index_stays_exact(ops in proptest::collection::vec(op(), 0..200)) {
+            let mut s = Shard::default();
+            let mut next = 0u64;
+            for op in ops {
+                match op {
+                    Op::Push(g, exp) => {
+                        next += 1;
+                        let mut h = [0u8; 32];
+                        h[..8].copy_from_slice(&next.to_le_bytes());
+                        let mut e = entry(0, h, exp);
+                        e.digest = TokenDigest::new(grant_id(g), h);
+                        s.push_new(e).unwrap();
+                    }
+                    Op::Purge(t, scan, max) => {
+                        let mut cursor = usize::MAX;
+                        while cursor > 0 {
+                            s.purge_step(UnixTime(t), &mut cursor, scan, max);
+                            s.grants.assert_exact(&s.slab);
+                        }
+                    }
+                    Op::RevokeGrant(g) => {
+                        let before: Vec<_> = (0..s.len()).map(|i| s.slab.get(i).unwrap().state).collect();
+                        s.revoke_grant(&grant_id(g));
+                        for (i, was) in before.into_iter().enumerate() {
+                            let e = s.slab.get(i).unwrap();
+                            let want = if e.digest.grant() == grant_id(g) { TokenState::Revoked } else { was };
+                            assert_eq!(e.state, want);
+                        }
+                    }
+                }
+                s.grants.assert_exact(&s.slab);
+            }
+        }
     }
 }

@@ -248,6 +248,63 @@ async fn revoke_grant_revokes_the_whole_family_only() {
     store.revoke_grant(&grant()).await.unwrap();
 }
 
+/// The store finds a grant's tokens through an index that purges (which
+/// move entries) and consumes (which add to a grant) must keep exact: here
+/// hundreds of grants share one shard, some rotate, most of their early
+/// tokens expire and are purged, and then every third grant is revoked.
+#[tokio::test]
+async fn revoke_grant_is_exact_after_purges_and_rotations() {
+    let store = MemoryStore::with_shards(1);
+    let mut grants: Vec<(GrantId, Vec<TokenRecord>)> = Vec::new();
+    for i in 0..300u64 {
+        let g = grant();
+        let first = record(TokenKind::Refresh, g, if i % 2 == 0 { 150 } else { 500 });
+        store.insert(first.clone()).await.unwrap();
+        grants.push((g, vec![first]));
+    }
+    // Every fifth grant rotates three times: each consume adds an access
+    // and a refresh token to the grant, early ones expiring at 150.
+    for (i, (g, tokens)) in grants.iter_mut().enumerate() {
+        if i % 5 != 0 {
+            continue;
+        }
+        for round in 0..3u64 {
+            let Some(last) = tokens.last().cloned() else { continue };
+            let exp = if round == 0 { 150 } else { 600 };
+            let access = record(TokenKind::Access, *g, exp);
+            let refresh = record(TokenKind::Refresh, *g, exp);
+            let got = store.consume(&last.digest, vec![access.clone(), refresh.clone()]).await.unwrap();
+            assert_eq!(got, Consumed::Taken(last));
+            if let Some(l) = tokens.last_mut() {
+                l.state = TokenState::Consumed;
+            }
+            tokens.extend([access, refresh]);
+        }
+    }
+    // Delete everything that expired at 150, in small batches (each moves
+    // entries around the shard).
+    while store.purge_expired(UnixTime(150), 7).await.unwrap() == 7 {}
+    for (_, tokens) in &mut grants {
+        tokens.retain(|t| t.expires_at > UnixTime(150));
+    }
+    for (i, (g, tokens)) in grants.iter_mut().enumerate() {
+        if i % 3 == 0 {
+            store.revoke_grant(g).await.unwrap();
+            for t in tokens.iter_mut() {
+                t.state = TokenState::Revoked;
+            }
+        }
+    }
+    let mut stored = 0;
+    for (_, tokens) in &grants {
+        for t in tokens {
+            assert_eq!(store.get(&t.digest).await.unwrap().as_ref(), Some(t));
+            stored += 1;
+        }
+    }
+    assert_eq!(store.len(), stored);
+}
+
 #[test]
 fn racing_consumers_get_exactly_one_take() {
     const THREADS: usize = 8;

@@ -1,23 +1,27 @@
 //! Connections: one writer, a pool of readers, all on one WAL file.
 //!
 //! In WAL mode readers never wait for the writer and the writer never waits
-//! for readers; writers wait for each other. So every write goes through
-//! the single writer connection (its mutex orders the writes of this
-//! process, `BEGIN IMMEDIATE` and the busy timeout order them with other
-//! processes), and reads take any idle reader connection.
+//! for readers; writers wait for each other. So every write goes to the
+//! single writer connection, owned by the writer thread (`src/writer.rs`:
+//! its queue orders the writes of this process, `BEGIN IMMEDIATE` and the
+//! busy timeout order them with other processes), and reads take any idle
+//! reader connection, inline on the caller's thread.
 //!
-//! Locks are `std::sync::Mutex`es held only for the duration of one
-//! synchronous SQLite call; no `.await` happens while one is held.
+//! The reader pool's lock is a `std::sync::Mutex` held only to take or
+//! return a connection; no `.await` happens while one is held.
 
 use std::path::{Path, PathBuf};
 use std::sync::{Mutex, MutexGuard, PoisonError};
+
 use std::time::Duration;
 
 use gatehouse_core::StoreError;
 use rusqlite::{Connection, OpenFlags};
 
 use crate::error::SqliteError;
+use crate::oneshot::Receiver;
 use crate::schema;
+use crate::writer::Writer;
 
 /// How durable a commit is, as SQLite's `PRAGMA synchronous` in WAL mode.
 ///
@@ -71,6 +75,20 @@ pub struct SqliteConfig {
     /// than this still work: extra connections are opened and closed.
     /// Defaults to twice the available parallelism.
     pub max_idle_readers: usize,
+    /// How many bytes of the database file reader connections read through
+    /// a shared memory map (`PRAGMA mmap_size`) rather than `read` calls
+    /// into each connection's own page cache; 0 turns it off. 1 GiB by
+    /// default (SQLite caps it at its compile-time maximum, 2 GiB in the
+    /// bundled build).
+    ///
+    /// With a large store, a lookup otherwise copies a few pages from the
+    /// OS page cache per call (SQLite's own cache is 2 MB per connection);
+    /// mapped, it reads them in place, shared by all readers. The price is
+    /// SQLite's documented one: an I/O error while reading a mapped page
+    /// (a failing disk, a file truncated by something other than SQLite)
+    /// kills the process with `SIGBUS` instead of returning an error.
+    /// Writes are unaffected: the writer connection does not map the file.
+    pub mmap_size: u64,
 }
 
 impl Default for SqliteConfig {
@@ -80,6 +98,7 @@ impl Default for SqliteConfig {
             synchronous: Synchronous::Full,
             busy_timeout: Duration::from_secs(5),
             max_idle_readers: 2 * cpus,
+            mmap_size: 1 << 30,
         }
     }
 }
@@ -88,8 +107,8 @@ impl Default for SqliteConfig {
 pub(crate) struct Connections {
     path: PathBuf,
     config: SqliteConfig,
-    writer: Mutex<Connection>,
     readers: Mutex<Vec<Connection>>,
+    writer: Writer,
 }
 
 /// Statements a connection keeps prepared: the store uses fewer than this.
@@ -120,16 +139,19 @@ fn is_busy(e: &SqliteError) -> bool {
     )
 }
 
-fn connect_reader(path: &Path, busy_timeout: Duration) -> Result<Connection, rusqlite::Error> {
-    let conn = connect(path, busy_timeout)?;
+fn connect_reader(path: &Path, config: &SqliteConfig) -> Result<Connection, rusqlite::Error> {
+    let conn = connect(path, config.busy_timeout)?;
     // A reader that tried to write would be a bug; make it an error.
     conn.pragma_update(None, "query_only", true)?;
+    let mmap_size = i64::try_from(config.mmap_size).unwrap_or(i64::MAX);
+    // The pragma answers with the size SQLite settled on; it is not
+    // needed, but the answer row must be read.
+    conn.pragma_update_and_check(None, "mmap_size", mmap_size, |_| Ok(()))?;
     Ok(conn)
 }
 
-/// Locks a mutex even if a holder panicked. A panic inside a rusqlite
-/// `Transaction` rolls it back while unwinding, and `writer` checks for a
-/// leftover open transaction anyway, so the connection is still sound.
+/// Locks a mutex even if a holder panicked: the pool's critical sections
+/// only push or pop a connection.
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
     m.lock().unwrap_or_else(PoisonError::into_inner)
 }
@@ -180,13 +202,9 @@ impl Connections {
         schema::migrate(&mut writer, path)?;
         // One reader now, so that a reader that cannot open fails `open`
         // rather than the first request.
-        let reader = connect_reader(path, config.busy_timeout).map_err(open_err(path))?;
-        Ok(Self {
-            path: path.to_owned(),
-            config,
-            writer: Mutex::new(writer),
-            readers: Mutex::new(vec![reader]),
-        })
+        let reader = connect_reader(path, &config).map_err(open_err(path))?;
+        let writer = Writer::start(writer, path)?;
+        Ok(Self { path: path.to_owned(), config, readers: Mutex::new(vec![reader]), writer })
     }
 
     /// The database file's path.
@@ -203,7 +221,7 @@ impl Connections {
         let idle = lock(&self.readers).pop();
         let conn = match idle {
             Some(c) => c,
-            None => connect_reader(&self.path, self.config.busy_timeout).map_err(StoreError::backend)?,
+            None => connect_reader(&self.path, &self.config).map_err(StoreError::backend)?,
         };
         let out = f(&conn);
         let mut readers = lock(&self.readers);
@@ -213,17 +231,41 @@ impl Connections {
         out
     }
 
-    /// Runs `f` on the writer connection, alone among this store's writes.
-    pub(crate) fn write<T>(
-        &self,
-        f: impl FnOnce(&mut Connection) -> Result<T, StoreError>,
-    ) -> Result<T, StoreError> {
-        let mut conn = lock(&self.writer);
-        if !conn.is_autocommit() {
-            // Only reachable after a panic mid-transaction: never build on
-            // a half-done write.
-            conn.execute_batch("ROLLBACK").map_err(StoreError::backend)?;
-        }
-        f(&mut conn)
+    /// Queues `work` for the writer thread's next transaction; the future
+    /// resolves once that transaction committed (or failed). See
+    /// `src/writer.rs`.
+    pub(crate) fn write<T, F>(&self, work: F) -> Receiver<Result<T, StoreError>>
+    where
+        T: Send + 'static,
+        F: FnOnce(&Connection) -> Result<T, StoreError> + Send + 'static,
+    {
+        self.writer.submit(work)
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+
+    fn reader_mmap_size(mmap_size: u64) -> i64 {
+        let dir =
+            std::env::temp_dir().join(format!("gatehouse-conn-mmap-{mmap_size}-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let config = SqliteConfig { mmap_size, ..SqliteConfig::default() };
+        let conns = Connections::open(&dir.join("m.db"), config).unwrap();
+        let got = conns
+            .read(|c| c.pragma_query_value(None, "mmap_size", |r| r.get(0)).map_err(StoreError::backend))
+            .unwrap();
+        drop(conns);
+        let _ = std::fs::remove_dir_all(&dir);
+        got
+    }
+
+    #[test]
+    fn readers_map_the_file_as_configured() {
+        assert_eq!(reader_mmap_size(1 << 20), 1 << 20);
+        assert_eq!(reader_mmap_size(0), 0);
+        assert!(reader_mmap_size(SqliteConfig::default().mmap_size) > 0);
     }
 }

@@ -1,13 +1,15 @@
-//! The crate's one error type, for opening and migrating a database.
+//! The crate's one error type: why a database could not be opened, and
+//! the backend failures of the writer thread.
 //!
 //! Store operations themselves return [`gatehouse_core::StoreError`], as the
-//! trait requires; this type only covers [`SqliteStore::open`](crate::SqliteStore::open).
+//! trait requires; the writer's variants reach callers inside
+//! [`StoreError::Backend`](gatehouse_core::StoreError::Backend).
 //! No variant carries a token, a secret or row contents: paths, versions and
 //! SQLite's own messages only.
 
 use std::path::PathBuf;
 
-/// Why a database could not be opened.
+/// Why a database could not be opened, or why a write failed as a whole.
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum SqliteError {
@@ -72,4 +74,31 @@ pub enum SqliteError {
         #[source]
         source: rusqlite::Error,
     },
+    /// The store's writer thread could not be started.
+    #[error("starting the SQLite writer thread for {} failed", path.display())]
+    WriterThread {
+        /// The file that was opened.
+        path: PathBuf,
+        /// What the operating system reported.
+        #[source]
+        source: std::io::Error,
+    },
+    /// The transaction holding a write could not begin or commit (lock
+    /// timeout, I/O error, disk full), so the write is not stored. Every
+    /// write of that transaction fails with this error.
+    #[error("the write transaction failed")]
+    Transaction {
+        /// What SQLite reported.
+        #[source]
+        source: rusqlite::Error,
+    },
+    /// A statement of one write failed in a way that made SQLite roll back
+    /// the whole transaction (I/O error, disk full), so none of the writes
+    /// that shared it is stored.
+    #[error("SQLite rolled back the write transaction after a failed statement")]
+    RolledBack,
+    /// The writer thread stopped before acknowledging a write (it
+    /// panicked). Whether the write is stored is unknown.
+    #[error("the SQLite writer thread stopped before acknowledging the write")]
+    WriterStopped,
 }

@@ -1,11 +1,14 @@
 #![doc = include_str!("../README.md")]
 #![forbid(unsafe_code)]
 
+mod clients;
 mod codec;
 mod conn;
 mod error;
+mod oneshot;
 mod schema;
 mod store;
+mod writer;
 
 pub use conn::{SqliteConfig, Synchronous};
 pub use error::SqliteError;

@@ -50,6 +50,24 @@ const MIGRATIONS: &[&str] = &[
         client TEXT NOT NULL
     ) WITHOUT ROWID;
     ",
+    // v2. The clients generation: one row, bumped by triggers in the same
+    // transaction as every change to `clients`, by whatever code or process
+    // makes it (older code paths included). Each process caches the decoded
+    // clients table tagged with the generation and reloads it when the
+    // generation moves (`src/clients.rs`); token writes leave it alone.
+    "
+    CREATE TABLE clients_generation (
+        id INTEGER NOT NULL PRIMARY KEY CHECK (id = 0),
+        n  INTEGER NOT NULL
+    );
+    INSERT INTO clients_generation (id, n) VALUES (0, 0);
+    CREATE TRIGGER clients_generation_on_insert AFTER INSERT ON clients
+    BEGIN UPDATE clients_generation SET n = n + 1 WHERE id = 0; END;
+    CREATE TRIGGER clients_generation_on_update AFTER UPDATE ON clients
+    BEGIN UPDATE clients_generation SET n = n + 1 WHERE id = 0; END;
+    CREATE TRIGGER clients_generation_on_delete AFTER DELETE ON clients
+    BEGIN UPDATE clients_generation SET n = n + 1 WHERE id = 0; END;
+    ",
 ];
 
 /// The schema version this crate writes and reads.

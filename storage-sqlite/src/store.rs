@@ -1,5 +1,6 @@
-//! [`SqliteStore`]: the trait implementations, one SQL statement or one
-//! transaction each.
+//! [`SqliteStore`]: the trait implementations. Reads are one SQL statement
+//! inline; each write is one request to the writer thread, applied inside
+//! its group-commit transaction (`src/writer.rs`).
 
 use std::future::Future;
 use std::path::Path;
@@ -7,11 +8,13 @@ use std::sync::Arc;
 
 use gatehouse_core::model::{Client, ClientId, GrantId, TokenDigest, TokenRecord};
 use gatehouse_core::{ClientRegistry, Consumed, StoreError, TokenStore, UnixTime};
-use rusqlite::{params, Connection, OptionalExtension, TransactionBehavior};
+use rusqlite::{params, Connection, OptionalExtension};
 
-use crate::codec::{decode_client, decode_token, encode_client, encode_token, time_column};
+use crate::clients::ClientCache;
+use crate::codec::{decode_token, encode_client, encode_token, time_column, TokenRow};
 use crate::conn::{Connections, SqliteConfig};
 use crate::error::SqliteError;
+use crate::oneshot::block_on;
 use crate::schema::{STATE_ACTIVE, STATE_CONSUMED, STATE_REVOKED};
 
 const SELECT_TOKEN: &str = "SELECT state, record FROM tokens WHERE grant_id = ?1 AND hash = ?2";
@@ -28,37 +31,49 @@ const REVOKE_GRANT: &str = "UPDATE tokens SET state = ?2 WHERE grant_id = ?1 AND
 // the expiry index and the outer delete finds each row by primary key.
 const PURGE: &str = "DELETE FROM tokens WHERE (grant_id, hash) IN \
                      (SELECT grant_id, hash FROM tokens WHERE expires_at < ?1 ORDER BY expires_at LIMIT ?2)";
-const SELECT_CLIENT: &str = "SELECT client FROM clients WHERE id = ?1";
 const PUT_CLIENT: &str = "INSERT INTO clients (id, client) VALUES (?1, ?2) \
                           ON CONFLICT (id) DO UPDATE SET client = excluded.client";
 const DELETE_CLIENT: &str = "DELETE FROM clients WHERE id = ?1";
 
 /// A [`TokenStore`] and [`ClientRegistry`] in one SQLite file.
 ///
-/// Cloning is cheap and shares the connections.
+/// Cloning is cheap and shares the connections, the writer thread and the
+/// client snapshot. The writer thread stops (after finishing the writes
+/// already queued) when the last clone is dropped, and that drop waits for
+/// it, so the file is closed once the store is gone.
 ///
 /// # Cost per call
-/// The trait futures do their SQLite work inline when first polled and are
-/// then ready: there is no thread hop, and no lock is held across an
-/// `.await`. Each call blocks its executor thread for:
-/// - `get`, `client`: one primary-key lookup on an idle reader connection
-///   plus JSON decoding, a few microseconds when the pages are cached (see
-///   the README for measured figures). Readers never wait for writers (WAL).
-/// - `insert`, `consume`, `revoke`, `revoke_grant`, `put_client`,
-///   `remove_client`: one transaction on the writer connection. With
-///   [`Synchronous::Full`](crate::Synchronous::Full) that includes one
-///   `fsync` of the WAL: tens of microseconds on a fast SSD, milliseconds on
-///   slow disks. Writes of one process queue on the writer mutex; writes of
-///   other processes wait up to the busy timeout.
-/// - `purge_expired`: one transaction deleting at most `limit` rows; keep
-///   `limit` in the low thousands so a batch stays in the milliseconds.
-///   Purging never blocks readers.
+/// No call blocks its executor thread for more than one short SQLite
+/// statement, and no lock is held across an `.await`:
+/// - `get`: one primary-key lookup on an idle reader connection plus JSON
+///   decoding of the record, inline when first polled (a few microseconds
+///   when the pages are cached; see the README for measured figures).
+///   Readers never wait for writers (WAL).
+/// - `client`: one read of the clients generation (a one-row table) on a
+///   reader, then a hash lookup in this process's decoded snapshot of the
+///   clients table, and a clone of the client (cheap: shared `Arc`s). After
+///   a client write by any process, the first lookup reloads and decodes
+///   the whole table once (about a microsecond per client).
+/// - `insert`, `consume`, `revoke`, `revoke_grant`, `purge_expired`,
+///   `put_client`, `remove_client`: queued to the store's writer thread
+///   (a channel send), then the future waits, without blocking its thread,
+///   for the acknowledgement. The writer applies every queued write in one
+///   transaction and commits once: with [`Synchronous::Full`](crate::Synchronous::Full)
+///   one `fsync` of the WAL (tens of microseconds on a fast SSD,
+///   milliseconds on slow disks) covers all of them. A write is
+///   acknowledged (its future resolves `Ok`) only after the commit that
+///   holds it. Writes of other processes are waited for up to the busy
+///   timeout.
+/// - `purge_expired` deletes at most `limit` rows in the writer's
+///   transaction; keep `limit` in the low thousands so it delays the
+///   writes batched with it by milliseconds at most.
 ///
-/// An application whose executor must never block for an `fsync` can call
-/// the store from `spawn_blocking`.
+/// A write future dropped after its first poll does not cancel the write:
+/// it is queued and will be committed; only its answer is lost.
 #[derive(Clone)]
 pub struct SqliteStore {
     conns: Arc<Connections>,
+    clients: Arc<ClientCache>,
 }
 
 impl std::fmt::Debug for SqliteStore {
@@ -90,7 +105,10 @@ impl SqliteStore {
     /// # Errors
     /// See [`SqliteError`].
     pub fn open_with(path: impl AsRef<Path>, config: SqliteConfig) -> Result<Self, SqliteError> {
-        Ok(Self { conns: Arc::new(Connections::open(path.as_ref(), config)?) })
+        Ok(Self {
+            conns: Arc::new(Connections::open(path.as_ref(), config)?),
+            clients: Arc::new(ClientCache::new()),
+        })
     }
 
     /// The database file.
@@ -99,23 +117,24 @@ impl SqliteStore {
     }
 
     /// Inserts many records in one transaction: all of them, or none.
-    /// Meant for seeding and bulk loads; one [`TokenStore::insert`] per
-    /// record costs one commit each.
+    /// Meant for seeding and bulk loads. It blocks the calling thread until
+    /// the records are committed: call it outside async code (or from
+    /// `spawn_blocking`).
     ///
     /// # Errors
     /// [`StoreError::Conflict`] when any digest exists or repeats (nothing
     /// is stored); [`StoreError::Backend`].
     pub fn insert_batch(&self, records: impl IntoIterator<Item = TokenRecord>) -> Result<(), StoreError> {
-        self.conns.write(|c| {
-            let tx = c.transaction_with_behavior(TransactionBehavior::Immediate).map_err(backend)?;
-            insert_all(&tx, records)?;
-            tx.commit().map_err(backend)
-        })
+        let rows = records.into_iter().map(|r| encode_token(&r)).collect::<Result<Vec<_>, _>>()?;
+        // One request: its savepoint makes the batch all or nothing.
+        block_on(self.conns.write(move |c| insert_rows(c, &rows)))
     }
 
-    fn insert_now(&self, record: &TokenRecord) -> Result<(), StoreError> {
-        // One statement in autocommit mode is its own transaction.
-        self.conns.write(|c| insert_all(c, std::iter::once(record)))
+    async fn insert_now(&self, record: &TokenRecord) -> Result<(), StoreError> {
+        // Encoded here, on the caller's thread: the writer thread is the
+        // one shared resource, so it only runs statements.
+        let row = encode_token(record)?;
+        self.conns.write(move |c| insert_rows(c, std::slice::from_ref(&row))).await
     }
 
     fn get_now(&self, digest: &TokenDigest) -> Result<Option<TokenRecord>, StoreError> {
@@ -123,94 +142,103 @@ impl SqliteStore {
         row.map(|(state, json)| decode_token(digest, state, &json)).transpose()
     }
 
-    fn consume_now(
+    async fn consume_now(
         &self,
-        digest: &TokenDigest,
+        digest: TokenDigest,
         replacements: Vec<TokenRecord>,
     ) -> Result<Consumed, StoreError> {
-        self.conns.write(|c| {
-            // IMMEDIATE takes the write lock up front, so that the check of
-            // the state and its change are one step for every process.
-            let tx = c.transaction_with_behavior(TransactionBehavior::Immediate).map_err(backend)?;
-            let taken: Option<String> = tx
-                .prepare_cached(TAKE_TOKEN)
-                .and_then(|mut st| {
-                    let (g, h) = key_of(digest);
-                    st.query_row(params![&g[..], &h[..], STATE_CONSUMED, STATE_ACTIVE], |r| r.get(0))
-                        .optional()
-                })
-                .map_err(backend)?;
-            match taken {
-                Some(json) => {
-                    // Decoded before commit: a record we cannot return is
-                    // not consumed.
-                    let before = decode_token(digest, STATE_ACTIVE, &json)?;
-                    insert_all(&tx, &replacements)?;
-                    tx.commit().map_err(backend)?;
-                    Ok(Consumed::Taken(before))
+        let rows = replacements.iter().map(encode_token).collect::<Result<Vec<_>, _>>()?;
+        // The writer's transaction is `BEGIN IMMEDIATE`: it holds the write
+        // lock from the start, so the check of the state and its change are
+        // one step for every process, and the writes queued before this one
+        // in the same transaction are visible to it.
+        self.conns
+            .write(move |c| {
+                let taken: Option<String> = c
+                    .prepare_cached(TAKE_TOKEN)
+                    .and_then(|mut st| {
+                        let (g, h) = key_of(&digest);
+                        st.query_row(params![&g[..], &h[..], STATE_CONSUMED, STATE_ACTIVE], |r| r.get(0))
+                            .optional()
+                    })
+                    .map_err(backend)?;
+                match taken {
+                    Some(json) => {
+                        // Decoded before commit: a record we cannot return
+                        // is not consumed (the request's savepoint is rolled
+                        // back on this error).
+                        let before = decode_token(&digest, STATE_ACTIVE, &json)?;
+                        insert_rows(c, &rows)?;
+                        Ok(Consumed::Taken(before))
+                    }
+                    None => match select_token(c, &digest)? {
+                        Some((state, json)) => Ok(Consumed::Replayed(decode_token(&digest, state, &json)?)),
+                        None => Ok(Consumed::Unknown),
+                    },
                 }
-                // Nothing was written; dropping `tx` ends it.
-                None => match select_token(&tx, digest)? {
-                    Some((state, json)) => Ok(Consumed::Replayed(decode_token(digest, state, &json)?)),
-                    None => Ok(Consumed::Unknown),
-                },
-            }
-        })
+            })
+            .await
     }
 
-    fn revoke_now(&self, digest: &TokenDigest) -> Result<bool, StoreError> {
-        self.conns.write(|c| {
-            let mut st = c.prepare_cached(REVOKE_TOKEN).map_err(backend)?;
-            let (g, h) = key_of(digest);
-            let n = st.execute(params![&g[..], &h[..], STATE_REVOKED]).map_err(backend)?;
-            Ok(n > 0)
-        })
+    async fn revoke_now(&self, digest: TokenDigest) -> Result<bool, StoreError> {
+        self.conns
+            .write(move |c| {
+                let mut st = c.prepare_cached(REVOKE_TOKEN).map_err(backend)?;
+                let (g, h) = key_of(&digest);
+                let n = st.execute(params![&g[..], &h[..], STATE_REVOKED]).map_err(backend)?;
+                Ok(n > 0)
+            })
+            .await
     }
 
-    fn revoke_grant_now(&self, grant: &GrantId) -> Result<(), StoreError> {
-        // One statement: every row of the grant changes in one commit, and
-        // the writer mutex (with the file's write lock) orders it strictly
-        // before or after any `consume` of the same grant.
-        self.conns.write(|c| {
-            let mut st = c.prepare_cached(REVOKE_GRANT).map_err(backend)?;
-            st.execute(params![&grant.as_bytes()[..], STATE_REVOKED]).map_err(backend)?;
-            Ok(())
-        })
+    async fn revoke_grant_now(&self, grant: GrantId) -> Result<(), StoreError> {
+        // One statement in one request: every row of the grant changes in
+        // one commit, and the writer's queue (with the file's write lock)
+        // orders it strictly before or after any `consume` of the grant.
+        self.conns
+            .write(move |c| {
+                let mut st = c.prepare_cached(REVOKE_GRANT).map_err(backend)?;
+                st.execute(params![&grant.as_bytes()[..], STATE_REVOKED]).map_err(backend)?;
+                Ok(())
+            })
+            .await
     }
 
-    fn purge_now(&self, now: UnixTime, limit: usize) -> Result<usize, StoreError> {
+    async fn purge_now(&self, now: UnixTime, limit: usize) -> Result<usize, StoreError> {
         if limit == 0 {
             return Ok(0);
         }
         let limit = i64::try_from(limit).unwrap_or(i64::MAX);
-        self.conns.write(|c| {
-            let mut st = c.prepare_cached(PURGE).map_err(backend)?;
-            st.execute(params![time_column(now), limit]).map_err(backend)
-        })
+        self.conns
+            .write(move |c| {
+                let mut st = c.prepare_cached(PURGE).map_err(backend)?;
+                st.execute(params![time_column(now), limit]).map_err(backend)
+            })
+            .await
     }
 
-    fn client_now(&self, id: &ClientId) -> Result<Option<Client>, StoreError> {
-        let json: Option<String> = self.conns.read(|c| {
-            let mut st = c.prepare_cached(SELECT_CLIENT).map_err(backend)?;
-            st.query_row([id.as_str()], |r| r.get(0)).optional().map_err(backend)
-        })?;
-        json.map(|j| decode_client(id.as_str(), &j)).transpose()
-    }
-
-    fn put_client_now(&self, client: &Client) -> Result<(), StoreError> {
+    async fn put_client_now(&self, client: &Client) -> Result<(), StoreError> {
         let json = encode_client(client)?;
-        self.conns.write(|c| {
-            let mut st = c.prepare_cached(PUT_CLIENT).map_err(backend)?;
-            st.execute(params![client.id.as_str(), json]).map_err(backend)?;
-            Ok(())
-        })
+        let id = client.id.as_str().to_owned();
+        // The triggers of `clients` bump the clients generation in this
+        // same transaction: every process's next lookup reloads.
+        self.conns
+            .write(move |c| {
+                let mut st = c.prepare_cached(PUT_CLIENT).map_err(backend)?;
+                st.execute(params![id, json]).map_err(backend)?;
+                Ok(())
+            })
+            .await
     }
 
-    fn remove_client_now(&self, id: &ClientId) -> Result<bool, StoreError> {
-        self.conns.write(|c| {
-            let mut st = c.prepare_cached(DELETE_CLIENT).map_err(backend)?;
-            Ok(st.execute([id.as_str()]).map_err(backend)? > 0)
-        })
+    async fn remove_client_now(&self, id: &ClientId) -> Result<bool, StoreError> {
+        let id = id.as_str().to_owned();
+        self.conns
+            .write(move |c| {
+                let mut st = c.prepare_cached(DELETE_CLIENT).map_err(backend)?;
+                Ok(st.execute([id]).map_err(backend)? > 0)
+            })
+            .await
     }
 }
 
@@ -225,15 +253,11 @@ fn select_token(c: &Connection, digest: &TokenDigest) -> Result<Option<(i64, Str
     st.query_row(params![&g[..], &h[..]], |r| Ok((r.get(0)?, r.get(1)?))).optional().map_err(backend)
 }
 
-/// Inserts each record, failing with `Conflict` at the first existing key.
-/// Atomic only inside a transaction (or for a single record).
-fn insert_all<R: std::borrow::Borrow<TokenRecord>>(
-    c: &Connection,
-    records: impl IntoIterator<Item = R>,
-) -> Result<(), StoreError> {
+/// Inserts each row, failing with `Conflict` at the first existing key.
+/// Atomic as part of one writer request (its savepoint).
+fn insert_rows(c: &Connection, rows: &[TokenRow]) -> Result<(), StoreError> {
     let mut st = c.prepare_cached(INSERT_TOKEN).map_err(backend)?;
-    for record in records {
-        let row = encode_token(record.borrow())?;
+    for row in rows {
         let n = st
             .execute(params![&row.grant_id[..], &row.hash[..], row.state, row.expires_at, row.record])
             .map_err(backend)?;
@@ -246,7 +270,7 @@ fn insert_all<R: std::borrow::Borrow<TokenRecord>>(
 
 impl TokenStore for SqliteStore {
     async fn insert(&self, record: TokenRecord) -> Result<(), StoreError> {
-        self.insert_now(&record)
+        self.insert_now(&record).await
     }
 
     fn get(
@@ -262,38 +286,35 @@ impl TokenStore for SqliteStore {
         digest: &TokenDigest,
         replacements: Vec<TokenRecord>,
     ) -> impl Future<Output = Result<Consumed, StoreError>> + Send {
-        let digest = *digest;
-        async move { self.consume_now(&digest, replacements) }
+        self.consume_now(*digest, replacements)
     }
 
     fn revoke(&self, digest: &TokenDigest) -> impl Future<Output = Result<bool, StoreError>> + Send {
-        let digest = *digest;
-        async move { self.revoke_now(&digest) }
+        self.revoke_now(*digest)
     }
 
     fn revoke_grant(&self, grant: &GrantId) -> impl Future<Output = Result<(), StoreError>> + Send {
-        let grant = *grant;
-        async move { self.revoke_grant_now(&grant) }
+        self.revoke_grant_now(*grant)
     }
 
     async fn purge_expired(&self, now: UnixTime, limit: usize) -> Result<usize, StoreError> {
-        self.purge_now(now, limit)
+        self.purge_now(now, limit).await
     }
 }
 
 impl ClientRegistry for SqliteStore {
     fn client(&self, id: &ClientId) -> impl Future<Output = Result<Option<Client>, StoreError>> + Send {
         let id = id.clone();
-        async move { self.client_now(&id) }
+        async move { self.clients.client(&self.conns, &id) }
     }
 
     async fn put_client(&self, client: Client) -> Result<(), StoreError> {
-        self.put_client_now(&client)
+        self.put_client_now(&client).await
     }
 
     fn remove_client(&self, id: &ClientId) -> impl Future<Output = Result<bool, StoreError>> + Send {
         let id = id.clone();
-        async move { self.remove_client_now(&id) }
+        async move { self.remove_client_now(&id).await }
     }
 }
 

@@ -1,9 +1,13 @@
-//! A token whose issuance returned survives `kill -9` of the process.
+//! An acknowledged write survives `kill -9` of the process, with many
+//! writers sharing group commits.
 //!
-//! A child process (`durability-child`) issues tokens in a loop and prints
-//! each one after its insert returns. The parent reads some lines, kills
-//! the child with SIGKILL while it is mid-run, collects every complete line
-//! it printed, reopens the file and finds each of those tokens active.
+//! A child process (`durability-child`) runs concurrent issuers and
+//! revokers on one store; each prints a token once its insert (`issued`)
+//! or its revocation (`revoked`) is acknowledged. The parent reads some
+//! lines, kills the child with SIGKILL while it is mid-run, collects every
+//! complete line it printed, and after several such runs reopens the file:
+//! every issued token is there and active (none lost), every revoked one
+//! is there and revoked (no revocation undone).
 #![allow(clippy::unwrap_used)]
 
 mod common;
@@ -16,10 +20,10 @@ use gatehouse_core::model::TokenState;
 use gatehouse_core::TokenStore;
 use gatehouse_sqlite::SqliteStore;
 
-const BEFORE_KILL: usize = 200;
-const KILLS: usize = 3;
+const BEFORE_KILL: usize = 300;
+const KILLS: usize = 5;
 
-/// Runs one child until it has printed `BEFORE_KILL` tokens, SIGKILLs it,
+/// Runs one child until it has printed `BEFORE_KILL` lines, SIGKILLs it,
 /// and returns every complete line it printed.
 fn issue_and_kill(db: &std::path::Path, mode: &str) -> Vec<String> {
     let mut child = Command::new(env!("CARGO_BIN_EXE_durability-child"))
@@ -58,23 +62,38 @@ fn survives_kill(mode: &str) {
     assert!(printed.len() >= KILLS * BEFORE_KILL);
 
     let store = SqliteStore::open(dir.db()).unwrap();
-    for (i, token) in printed.iter().enumerate() {
+    let (mut issued, mut revoked) = (0, 0);
+    for (i, line) in printed.iter().enumerate() {
+        let (what, token) = line.split_once(' ').unwrap_or_else(|| panic!("line {i} is malformed"));
+        let want = match what {
+            "issued" => {
+                issued += 1;
+                TokenState::Active
+            }
+            "revoked" => {
+                revoked += 1;
+                TokenState::Revoked
+            }
+            other => panic!("line {i}: unknown kind {other:?}"),
+        };
         let verified =
             keys.verify(token).unwrap_or_else(|e| panic!("printed token {i} does not verify: {e:?}"));
         let record = run(store.get(&verified.digest)).unwrap();
-        let record = record.unwrap_or_else(|| panic!("printed token {i} of {} was lost", printed.len()));
-        assert_eq!(record.state, TokenState::Active);
+        let record = record.unwrap_or_else(|| panic!("{what} token {i} of {} was lost", printed.len()));
+        assert_eq!(record.state, want, "{what} token {i}");
     }
+    // Both kinds of write were exercised, not just one.
+    assert!(issued > 0 && revoked > 0, "issued {issued}, revoked {revoked}");
 }
 
 #[test]
-fn issued_tokens_survive_kill_9_with_synchronous_full() {
+fn acknowledged_writes_survive_kill_9_with_synchronous_full() {
     survives_kill("full");
 }
 
 /// `NORMAL` only risks the last commits on power loss, not on a process
 /// crash: this shows the second half of that claim.
 #[test]
-fn issued_tokens_survive_kill_9_with_synchronous_normal() {
+fn acknowledged_writes_survive_kill_9_with_synchronous_normal() {
     survives_kill("normal");
 }

@@ -2,21 +2,34 @@
 //!
 //! Opens the store at the path given as first argument (with
 //! `synchronous = FULL`, or `NORMAL` when the second argument is `normal`),
-//! then issues access tokens with a fixed, public test key until it is
-//! killed, printing each raw token on its own line once its insert has
-//! returned. Printing a token is the whole point of this throwaway test
-//! process and is done nowhere else.
+//! then, until it is killed, runs concurrent threads on one store (so their
+//! writes share group commits):
+//! - issuers insert access tokens with a fixed, public test key and print
+//!   `issued <token>` once the insert is acknowledged;
+//! - revokers insert a token, then revoke it (by `revoke`, or by
+//!   `revoke_grant` on every other round) and print `revoked <token>` once
+//!   the revocation is acknowledged.
+//!
+//! Printing a token is the whole point of this throwaway test process and
+//! is done nowhere else.
 
+use std::future::Future;
 use std::io::Write;
 use std::process::ExitCode;
 use std::sync::Arc;
+use std::task::{Context, Poll, Wake, Waker};
 
 use gatehouse_core::model::{ClientId, GrantId, Jti, Scope, TokenKind, TokenRecord, TokenState};
-use gatehouse_core::{KeyId, Keyring, TokenStore, UnixTime};
+use gatehouse_core::{KeyId, Keyring, RawToken, TokenStore, UnixTime};
 use gatehouse_sqlite::{SqliteConfig, SqliteStore, Synchronous};
 
+const ISSUERS: usize = 8;
+const REVOKERS: usize = 4;
+
+type Failure = Box<dyn std::error::Error + Send + Sync>;
+
 fn main() -> ExitCode {
-    match issue_until_killed() {
+    match run_until_killed() {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("durability-child: {e}");
@@ -25,7 +38,7 @@ fn main() -> ExitCode {
     }
 }
 
-fn issue_until_killed() -> Result<(), Box<dyn std::error::Error>> {
+fn run_until_killed() -> Result<(), Failure> {
     let mut args = std::env::args_os().skip(1);
     let path = args.next().ok_or("usage: durability-child DB [full|normal]")?;
     let mut config = SqliteConfig::default();
@@ -34,38 +47,90 @@ fn issue_until_killed() -> Result<(), Box<dyn std::error::Error>> {
     }
     let store = SqliteStore::open_with(path, config)?;
     let keys = Keyring::new((KeyId::new("k1")?, &[7u8; 32]), &[])?;
-    let client = ClientId::new("durability")?;
-    let scope = Scope::parse("read")?;
-    let audience: Arc<[_]> = Arc::from(Vec::new());
+    std::thread::scope(|s| {
+        let workers: Vec<_> = (0..ISSUERS + REVOKERS)
+            .map(|i| {
+                let (store, keys) = (&store, &keys);
+                s.spawn(move || if i < ISSUERS { issue(store, keys) } else { revoke(store, keys) })
+            })
+            .collect();
+        // Each worker loops until the process is killed: the first to
+        // return has failed.
+        for w in workers {
+            w.join().map_err(|_| "a worker panicked")??;
+        }
+        Ok(())
+    })
+}
+
+fn token(keys: &Keyring) -> Result<(RawToken, TokenRecord), Failure> {
+    let (raw, digest) = keys.mint(TokenKind::Access, GrantId::generate()?)?;
+    let record = TokenRecord {
+        digest,
+        kind: TokenKind::Access,
+        client_id: ClientId::new("durability")?,
+        subject: None,
+        scope: Scope::parse("read")?,
+        audience: Arc::from(Vec::new()),
+        issued_at: UnixTime(1_000),
+        not_before: UnixTime(1_000),
+        expires_at: UnixTime(u64::MAX),
+        jti: Jti::generate()?,
+        state: TokenState::Active,
+        code: None,
+    };
+    Ok((raw, record))
+}
+
+/// One whole line per write, so lines of different threads never mix.
+fn print(what: &str, raw: &RawToken) -> Result<(), Failure> {
     let mut out = std::io::stdout().lock();
+    writeln!(out, "{what} {}", raw.expose())?;
+    out.flush()?;
+    Ok(())
+}
+
+fn issue(store: &SqliteStore, keys: &Keyring) -> Result<(), Failure> {
     loop {
-        let (raw, digest) = keys.mint(TokenKind::Access, GrantId::generate()?)?;
-        let record = TokenRecord {
-            digest,
-            kind: TokenKind::Access,
-            client_id: client.clone(),
-            subject: None,
-            scope: scope.clone(),
-            audience: audience.clone(),
-            issued_at: UnixTime(1_000),
-            not_before: UnixTime(1_000),
-            expires_at: UnixTime(u64::MAX),
-            jti: Jti::generate()?,
-            state: TokenState::Active,
-            code: None,
-        };
-        // The store's futures are ready on their first poll.
-        poll_once(store.insert(record))??;
-        writeln!(out, "{}", raw.expose())?;
-        out.flush()?;
+        let (raw, record) = token(keys)?;
+        block_on(store.insert(record))?;
+        print("issued", &raw)?;
     }
 }
 
-fn poll_once<F: std::future::Future>(f: F) -> Result<F::Output, &'static str> {
+fn revoke(store: &SqliteStore, keys: &Keyring) -> Result<(), Failure> {
+    for round in 0usize.. {
+        let (raw, record) = token(keys)?;
+        let digest = record.digest;
+        block_on(store.insert(record))?;
+        if round % 2 == 0 {
+            block_on(store.revoke(&digest))?;
+        } else {
+            block_on(store.revoke_grant(&digest.grant()))?;
+        }
+        print("revoked", &raw)?;
+    }
+    Ok(())
+}
+
+struct Unpark(std::thread::Thread);
+
+impl Wake for Unpark {
+    fn wake(self: Arc<Self>) {
+        self.0.unpark();
+    }
+}
+
+/// Waits for a store future on this thread (writes resolve when the
+/// writer thread acknowledges them).
+fn block_on<F: Future>(f: F) -> F::Output {
     let mut f = std::pin::pin!(f);
-    let mut cx = std::task::Context::from_waker(std::task::Waker::noop());
-    match f.as_mut().poll(&mut cx) {
-        std::task::Poll::Ready(v) => Ok(v),
-        std::task::Poll::Pending => Err("store future was not ready"),
+    let waker = Waker::from(Arc::new(Unpark(std::thread::current())));
+    let mut cx = Context::from_waker(&waker);
+    loop {
+        if let Poll::Ready(v) = f.as_mut().poll(&mut cx) {
+            return v;
+        }
+        std::thread::park();
     }
 }

@@ -5,7 +5,8 @@
 use std::future::Future;
 use std::path::{Path, PathBuf};
 use std::pin::pin;
-use std::task::{Context, Poll, Waker};
+use std::sync::Arc;
+use std::task::{Context, Poll, Wake, Waker};
 
 use gatehouse_core::model::{ClientId, GrantId, Jti, Scope, TokenDigest, TokenKind, TokenRecord, TokenState};
 use gatehouse_core::{KeyId, Keyring, RawToken, UnixTime};
@@ -38,14 +39,36 @@ impl Drop for TempDir {
     }
 }
 
-/// Drives a future that needs no executor: the store's futures are ready
-/// on their first poll.
+/// Wakes the thread parked in [`run`].
+struct Unpark(std::thread::Thread);
+
+impl Wake for Unpark {
+    fn wake(self: Arc<Self>) {
+        self.0.unpark();
+    }
+}
+
+/// Drives a store future to completion on the calling thread. Reads are
+/// ready on their first poll; writes wait for the writer thread's
+/// acknowledgement, parking this thread meanwhile.
 pub fn run<F: Future>(f: F) -> F::Output {
     let mut f = pin!(f);
-    let mut cx = Context::from_waker(Waker::noop());
-    match f.as_mut().poll(&mut cx) {
+    let waker = Waker::from(Arc::new(Unpark(std::thread::current())));
+    let mut cx = Context::from_waker(&waker);
+    loop {
+        if let Poll::Ready(v) = f.as_mut().poll(&mut cx) {
+            return v;
+        }
+        std::thread::park();
+    }
+}
+
+/// Polls `f` once: reads must be ready then, with no executor.
+pub fn ready<F: Future>(f: F) -> F::Output {
+    let mut f = pin!(f);
+    match f.as_mut().poll(&mut Context::from_waker(Waker::noop())) {
         Poll::Ready(v) => v,
-        Poll::Pending => panic!("store future was not ready on first poll"),
+        Poll::Pending => panic!("store read was not ready on first poll"),
     }
 }
 

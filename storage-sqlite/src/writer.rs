@@ -1,0 +1,343 @@
+//! The writer thread: group commit.
+//!
+//! With `synchronous = FULL` every commit waits for an `fsync` of the WAL,
+//! which takes far longer than the statements it makes durable. So every
+//! write of this store is a request queued to one thread that owns the
+//! writer connection. The thread takes all requests waiting (up to
+//! [`MAX_BATCH`]), applies them in one `BEGIN IMMEDIATE` transaction, each
+//! inside its own `SAVEPOINT`, commits once, and only then acknowledges
+//! each request. Requests that arrive during a commit wait for the next
+//! one, so under load one `fsync` covers many writes; alone, a write is
+//! committed at once (there is no waiting for company).
+//!
+//! - A request whose statements fail (a `Conflict` on insert, a corrupt
+//!   record) is rolled back to its savepoint and fails alone.
+//! - A transaction that cannot begin or commit fails every request in it
+//!   with [`SqliteError::Transaction`]; nothing of it is stored.
+//! - Each request sees the writes queued before it (same connection, same
+//!   transaction), so the order of the queue is the order of the writes,
+//!   and `BEGIN IMMEDIATE` orders the batches with other processes'
+//!   writes: every atomicity argument of one write per transaction still
+//!   holds.
+//!
+//! The thread ends when the last [`Writer`] handle is dropped: it finishes
+//! the requests already queued, closes the connection, and the drop waits
+//! for it.
+
+use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::path::Path;
+use std::sync::{mpsc, Arc};
+use std::thread::JoinHandle;
+
+use gatehouse_core::StoreError;
+use rusqlite::Connection;
+
+use crate::error::SqliteError;
+use crate::oneshot::{self, Receiver, Sender};
+
+/// Most requests in one transaction: bounds how long the first waits for
+/// the last to be applied before its commit.
+pub(crate) const MAX_BATCH: usize = 256;
+
+/// How a batch ended, shared by all its requests.
+type BatchOutcome = Result<(), Arc<SqliteError>>;
+
+/// One queued write.
+trait Job: Send {
+    /// Runs the request's statements inside the open transaction and keeps
+    /// their result. Returns whether they succeeded.
+    fn apply(&mut self, conn: &Connection) -> bool;
+
+    /// Sends the acknowledgement once the batch's fate is known.
+    fn finish(self: Box<Self>, batch: &BatchOutcome);
+}
+
+struct Request<T, F> {
+    work: Option<F>,
+    result: Option<Result<T, StoreError>>,
+    reply: Sender<Result<T, StoreError>>,
+}
+
+impl<T, F> Job for Request<T, F>
+where
+    T: Send,
+    F: FnOnce(&Connection) -> Result<T, StoreError> + Send,
+{
+    fn apply(&mut self, conn: &Connection) -> bool {
+        let result = match self.work.take() {
+            Some(work) => work(conn),
+            // Applied twice: a bug, never a silent success.
+            None => Err(StoreError::backend(SqliteError::WriterStopped)),
+        };
+        let ok = result.is_ok();
+        self.result = Some(result);
+        ok
+    }
+
+    fn finish(self: Box<Self>, batch: &BatchOutcome) {
+        let Self { result, reply, .. } = *self;
+        let out = match (batch, result) {
+            (Ok(()), Some(result)) => result,
+            // Its own failure changed nothing, and still holds.
+            (Err(_), Some(Err(own))) => Err(own),
+            (Err(e), _) => Err(StoreError::backend(e.clone())),
+            (Ok(()), None) => Err(StoreError::backend(SqliteError::WriterStopped)),
+        };
+        reply.send(out);
+    }
+}
+
+/// A handle on the writer thread; dropping it stops the thread once the
+/// queued requests are done.
+pub(crate) struct Writer {
+    queue: Option<mpsc::Sender<Box<dyn Job>>>,
+    thread: Option<JoinHandle<()>>,
+}
+
+impl Writer {
+    /// Moves `conn` to a new writer thread.
+    pub(crate) fn start(conn: Connection, path: &Path) -> Result<Self, SqliteError> {
+        let (queue, requests) = mpsc::channel::<Box<dyn Job>>();
+        let thread = std::thread::Builder::new()
+            .name("gatehouse-sqlite-writer".into())
+            .spawn(move || serve(&conn, &requests))
+            .map_err(|source| SqliteError::WriterThread { path: path.to_owned(), source })?;
+        Ok(Self { queue: Some(queue), thread: Some(thread) })
+    }
+
+    /// Queues `work` to run in the writer's next transaction. The returned
+    /// future resolves once that transaction has committed (or failed).
+    /// Queuing is a channel send: it never waits for the disk.
+    pub(crate) fn submit<T, F>(&self, work: F) -> Receiver<Result<T, StoreError>>
+    where
+        T: Send + 'static,
+        F: FnOnce(&Connection) -> Result<T, StoreError> + Send + 'static,
+    {
+        let (reply, ack) = oneshot::channel();
+        let job: Box<dyn Job> = Box::new(Request { work: Some(work), result: None, reply });
+        // A failed send hands the job back and it is dropped here, which
+        // closes its reply: the future resolves to `WriterStopped`.
+        if let Some(queue) = &self.queue {
+            let _ = queue.send(job);
+        }
+        ack
+    }
+}
+
+impl Drop for Writer {
+    fn drop(&mut self) {
+        // Closing the queue ends the thread's loop after the queued work.
+        drop(self.queue.take());
+        if let Some(thread) = self.thread.take() {
+            // A panic there was already turned into errors for its callers.
+            let _ = thread.join();
+        }
+    }
+}
+
+/// The thread's loop: one batch per turn until the queue is closed.
+fn serve(conn: &Connection, requests: &mpsc::Receiver<Box<dyn Job>>) {
+    let mut batch: Vec<Box<dyn Job>> = Vec::with_capacity(MAX_BATCH);
+    while let Ok(first) = requests.recv() {
+        batch.push(first);
+        while batch.len() < MAX_BATCH {
+            match requests.try_recv() {
+                Ok(job) => batch.push(job),
+                Err(_) => break,
+            }
+        }
+        match catch_unwind(AssertUnwindSafe(|| apply_batch(conn, &mut batch))) {
+            Ok(outcome) => {
+                for job in batch.drain(..) {
+                    job.finish(&outcome);
+                }
+            }
+            Err(_) => {
+                // Nothing of the batch was committed (a panic cannot
+                // happen after COMMIT returned). Dropping its requests
+                // closes their replies: each gets `WriterStopped`.
+                if !conn.is_autocommit() {
+                    let _ = conn.execute_batch("ROLLBACK");
+                }
+                batch.clear();
+            }
+        }
+    }
+}
+
+fn run(conn: &Connection, sql: &str) -> rusqlite::Result<()> {
+    conn.prepare_cached(sql)?.execute([]).map(|_| ())
+}
+
+fn failed(source: rusqlite::Error) -> Arc<SqliteError> {
+    Arc::new(SqliteError::Transaction { source })
+}
+
+/// Applies every request of `batch` in one transaction and commits it.
+fn apply_batch(conn: &Connection, batch: &mut [Box<dyn Job>]) -> BatchOutcome {
+    run(conn, "BEGIN IMMEDIATE").map_err(failed)?;
+    let outcome = apply_all(conn, batch).and_then(|()| run(conn, "COMMIT").map_err(failed));
+    if outcome.is_err() && !conn.is_autocommit() {
+        // Nothing of the batch may stay behind for the next one.
+        let _ = conn.execute_batch("ROLLBACK");
+    }
+    outcome
+}
+
+fn apply_all(conn: &Connection, batch: &mut [Box<dyn Job>]) -> BatchOutcome {
+    for job in batch.iter_mut() {
+        run(conn, "SAVEPOINT request").map_err(failed)?;
+        let ok = job.apply(conn);
+        if conn.is_autocommit() {
+            // Some errors (I/O, disk full) make SQLite roll back the whole
+            // transaction: the requests before this one are gone too.
+            return Err(Arc::new(SqliteError::RolledBack));
+        }
+        if !ok {
+            run(conn, "ROLLBACK TO request").map_err(failed)?;
+        }
+        run(conn, "RELEASE request").map_err(failed)?;
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+    use crate::oneshot::block_on;
+
+    /// A connection with a table `t` whose `parent` column is checked
+    /// only at COMMIT (a deferred foreign key), so a test can make the
+    /// commit itself fail.
+    fn conn() -> Connection {
+        let c = Connection::open_in_memory().unwrap();
+        c.execute_batch(
+            "PRAGMA foreign_keys = ON;
+             CREATE TABLE p (id INTEGER PRIMARY KEY);
+             CREATE TABLE t (k INTEGER PRIMARY KEY,
+                             parent INTEGER REFERENCES p (id) DEFERRABLE INITIALLY DEFERRED);",
+        )
+        .unwrap();
+        c
+    }
+
+    fn insert(k: i64, parent: Option<i64>) -> impl FnOnce(&Connection) -> Result<(), StoreError> + Send {
+        move |c| {
+            let n = c
+                .execute("INSERT INTO t (k, parent) VALUES (?1, ?2) ON CONFLICT DO NOTHING", (k, parent))
+                .map_err(StoreError::backend)?;
+            if n == 0 {
+                return Err(StoreError::Conflict);
+            }
+            Ok(())
+        }
+    }
+
+    type Work = Box<dyn FnOnce(&Connection) -> Result<(), StoreError> + Send>;
+
+    /// Queues the requests as one batch, applies and acknowledges it.
+    fn batch(c: &Connection, work: Vec<Work>) -> Vec<Result<(), StoreError>> {
+        let mut jobs: Vec<Box<dyn Job>> = Vec::new();
+        let mut acks = Vec::new();
+        for w in work {
+            let (reply, ack) = oneshot::channel();
+            jobs.push(Box::new(Request { work: Some(w), result: None, reply }));
+            acks.push(ack);
+        }
+        let outcome = apply_batch(c, &mut jobs);
+        for job in jobs {
+            job.finish(&outcome);
+        }
+        acks.into_iter().map(block_on).collect()
+    }
+
+    fn keys(c: &Connection) -> Vec<i64> {
+        let mut st = c.prepare("SELECT k FROM t ORDER BY k").unwrap();
+        st.query_map([], |r| r.get(0)).unwrap().collect::<Result<_, _>>().unwrap()
+    }
+
+    #[test]
+    fn a_failed_request_fails_alone_and_its_changes_are_undone() {
+        let c = conn();
+        c.execute("INSERT INTO t (k) VALUES (2)", []).unwrap();
+        let out = batch(
+            &c,
+            vec![
+                Box::new(insert(1, None)),
+                // Writes a row, then fails: the row must not stay.
+                Box::new(|c: &Connection| {
+                    insert(3, None)(c)?;
+                    insert(2, None)(c)
+                }),
+                Box::new(insert(4, None)),
+            ],
+        );
+        assert!(out[0].is_ok() && out[2].is_ok(), "{out:?}");
+        assert!(matches!(out[1], Err(StoreError::Conflict)), "{out:?}");
+        assert_eq!(keys(&c), vec![1, 2, 4]);
+        assert!(c.is_autocommit());
+    }
+
+    #[test]
+    fn a_failed_commit_fails_every_request_of_the_batch() {
+        let c = conn();
+        let out = batch(
+            &c,
+            vec![
+                Box::new(insert(1, None)),
+                // Violates the deferred foreign key: COMMIT fails.
+                Box::new(insert(2, Some(99))),
+                Box::new(insert(3, None)),
+            ],
+        );
+        for r in &out {
+            match r {
+                Err(StoreError::Backend(e)) => {
+                    assert!(e.to_string().contains("write transaction failed"), "{e}");
+                }
+                other => panic!("expected a backend error, got {other:?}"),
+            }
+        }
+        assert_eq!(keys(&c), Vec::<i64>::new());
+        assert!(c.is_autocommit());
+        // The next batch starts clean.
+        assert!(batch(&c, vec![Box::new(insert(5, None))])[0].is_ok());
+        assert_eq!(keys(&c), vec![5]);
+    }
+
+    #[test]
+    fn a_panicking_request_fails_its_batch_and_the_writer_goes_on() {
+        let dir = std::env::temp_dir().join(format!("gatehouse-writer-panic-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("w.db");
+        let setup = Connection::open(&path).unwrap();
+        setup.execute_batch("CREATE TABLE t (k INTEGER PRIMARY KEY, parent INTEGER)").unwrap();
+        let writer = Writer::start(Connection::open(&path).unwrap(), &path).unwrap();
+        let panicked = writer.submit(|_: &Connection| -> Result<(), StoreError> { panic!("test panic") });
+        assert!(matches!(block_on(panicked), Err(StoreError::Backend(_))));
+        block_on(writer.submit(insert(1, None))).unwrap();
+        drop(writer);
+        assert_eq!(keys(&setup), vec![1]);
+        drop(setup);
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    #[test]
+    fn dropping_the_last_handle_commits_what_was_queued() {
+        let dir = std::env::temp_dir().join(format!("gatehouse-writer-drop-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("w.db");
+        let setup = Connection::open(&path).unwrap();
+        setup.execute_batch("CREATE TABLE t (k INTEGER PRIMARY KEY, parent INTEGER)").unwrap();
+        let writer = Writer::start(Connection::open(&path).unwrap(), &path).unwrap();
+        // Queued, and their futures dropped unawaited: the writes still
+        // happen, and the drop of the writer waits for them.
+        let acks: Vec<_> = (0..50).map(|k| writer.submit(insert(k, None))).collect();
+        drop(acks);
+        drop(writer);
+        assert_eq!(keys(&setup), (0..50).collect::<Vec<_>>());
+        drop(setup);
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+}

@@ -1,0 +1,91 @@
+//! The client snapshot never answers with a stale client: a client written
+//! through one store (standing for another process: its own connections,
+//! writer thread and snapshot) is seen by the other store's very next
+//! lookup, and so is a write made with plain SQL, as older code would.
+#![allow(clippy::unwrap_used)]
+
+mod common;
+
+use common::{fresh, ready, run, TempDir};
+use gatehouse_core::model::{Client, ClientAuth, ClientId, SecretDigest, TokenKind};
+use gatehouse_core::{ClientRegistry, TokenStore};
+use gatehouse_sqlite::SqliteStore;
+
+fn client(id: &str) -> Client {
+    Client::new_confidential(ClientId::new(id).unwrap(), SecretDigest::generate().unwrap().1)
+}
+
+fn secret(c: &Client) -> &SecretDigest {
+    match &c.auth {
+        ClientAuth::Confidential { secret, .. } => secret,
+        other => panic!("expected a confidential client, got {other:?}"),
+    }
+}
+
+/// Whether `got` holds the secret of `want` (digests have no `PartialEq`
+/// on purpose; the test compares their stored form).
+fn same_secret(got: &Client, want: &Client) -> bool {
+    serde_json::to_string(secret(got)).unwrap() == serde_json::to_string(secret(want)).unwrap()
+}
+
+#[test]
+fn a_client_write_by_one_store_is_seen_by_the_others_next_lookup() {
+    let dir = TempDir::new("client-cache");
+    let (a, b) = (SqliteStore::open(dir.db()).unwrap(), SqliteStore::open(dir.db()).unwrap());
+    let app = client("app");
+    let other = client("other");
+    run(a.put_client(other.clone())).unwrap();
+
+    // Unknown, then registered.
+    assert!(ready(b.client(&app.id)).unwrap().is_none());
+    run(a.put_client(app.clone())).unwrap();
+    assert!(ready(b.client(&app.id)).unwrap().unwrap().enabled);
+    // Warm snapshot in `b`; token writes do not disturb it.
+    run(a.insert(fresh(TokenKind::Access, 2_000))).unwrap();
+    assert!(ready(b.client(&app.id)).unwrap().unwrap().enabled);
+
+    // Disabled.
+    let mut disabled = app.clone();
+    disabled.enabled = false;
+    run(a.put_client(disabled)).unwrap();
+    assert!(!ready(b.client(&app.id)).unwrap().unwrap().enabled);
+
+    // Re-keyed.
+    let rekeyed = client("app");
+    run(a.put_client(rekeyed.clone())).unwrap();
+    let got = ready(b.client(&app.id)).unwrap().unwrap();
+    assert!(got.enabled);
+    assert!(same_secret(&got, &rekeyed) && !same_secret(&got, &app));
+
+    // Removed; the other client stays.
+    assert!(run(a.remove_client(&app.id)).unwrap());
+    assert!(ready(b.client(&app.id)).unwrap().is_none());
+    assert!(ready(b.client(&other.id)).unwrap().is_some());
+
+    // And the other way round, through `b`'s writer.
+    run(b.put_client(app.clone())).unwrap();
+    assert!(ready(a.client(&app.id)).unwrap().is_some());
+}
+
+#[test]
+fn a_client_changed_with_plain_sql_is_seen_at_once() {
+    let dir = TempDir::new("client-cache-sql");
+    let s = SqliteStore::open(dir.db()).unwrap();
+    let app = client("app");
+    run(s.put_client(app.clone())).unwrap();
+    assert!(ready(s.client(&app.id)).unwrap().unwrap().enabled);
+
+    let conn = rusqlite::Connection::open(dir.db()).unwrap();
+    let json: String =
+        conn.query_row("SELECT client FROM clients WHERE id = 'app'", [], |r| r.get(0)).unwrap();
+    let off = json.replace("\"enabled\":true", "\"enabled\":false");
+    assert_ne!(off, json);
+    conn.execute("UPDATE clients SET client = ?1 WHERE id = 'app'", [&off]).unwrap();
+    assert!(!ready(s.client(&app.id)).unwrap().unwrap().enabled);
+
+    conn.execute("DELETE FROM clients", []).unwrap();
+    assert!(ready(s.client(&app.id)).unwrap().is_none());
+
+    conn.execute("INSERT INTO clients (id, client) VALUES ('app', ?1)", [&json]).unwrap();
+    assert!(ready(s.client(&app.id)).unwrap().unwrap().enabled);
+}

@@ -6,6 +6,8 @@
 //! hot path of every introspection. Strings are escaped per RFC 8259 §7, so
 //! any text, even one a client chose, yields valid JSON.
 
+use crate::scan;
+
 /// An object being written. Call [`finish`](Self::finish) to close it.
 pub(crate) struct Object {
     buf: Vec<u8>,
@@ -22,7 +24,7 @@ impl Object {
 
     /// Member names are the core's own constants, which need no escaping.
     fn key(&mut self, name: &'static str) {
-        debug_assert!(!name.bytes().any(needs_escape), "member names are plain");
+        debug_assert!(!scan::needs_json_escape(name.as_bytes()), "member names are plain");
         if !self.empty {
             self.buf.push(b',');
         }
@@ -90,11 +92,6 @@ impl Object {
     }
 }
 
-/// Whether a byte must be escaped inside a JSON string (RFC 8259 §7).
-fn needs_escape(b: u8) -> bool {
-    b < 0x20 || b == b'"' || b == b'\\'
-}
-
 /// Writes `s` as a JSON string: `"` and `\` escaped, control characters as
 /// `\u00XX`; everything else (valid UTF-8, since `s` is a `str`) as is.
 fn string(out: &mut Vec<u8>, s: &str) {
@@ -102,9 +99,15 @@ fn string(out: &mut Vec<u8>, s: &str) {
     let bytes = s.as_bytes();
     out.reserve(bytes.len() + 2);
     out.push(b'"');
-    // Identifiers, scopes and URIs never need escaping: one scan, one copy.
+    // Identifiers, scopes and URIs never need escaping: one scan and one
+    // copy.
+    if !scan::needs_json_escape(bytes) {
+        out.extend_from_slice(bytes);
+        out.push(b'"');
+        return;
+    }
     let mut start = 0;
-    while let Some(i) = bytes[start..].iter().position(|&b| needs_escape(b)).map(|i| start + i) {
+    while let Some(i) = bytes[start..].iter().position(|&b| scan::is_json_special(b)).map(|i| start + i) {
         out.extend_from_slice(&bytes[start..i]);
         let b = bytes[i];
         match b {

@@ -78,6 +78,7 @@ mod json;
 pub mod limiter;
 pub mod model;
 pub mod revoke;
+mod scan;
 mod server;
 pub mod store;
 pub mod time;

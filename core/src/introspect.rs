@@ -204,7 +204,9 @@ impl<S: TokenStore + ClientRegistry, L: FishingLimiter> AuthServer<S, L> {
             // is the right answer if it ever were.
             None => self.store.get(&verified.digest).await?,
         };
-        let answer = self.judge_loaded(Viewer::ResourceServer { id: &caller.id, rs }, record, now).await?;
+        let issuer = self.issuer_of(record.as_ref()).await?;
+        let answer =
+            self.verdict(record, issuer.as_ref(), Viewer::ResourceServer { id: &caller.id, rs }, now);
         if answer.is_active() {
             self.limiter.refund(&caller.id, now).await?;
         }
@@ -224,24 +226,34 @@ impl<S: TokenStore + ClientRegistry, L: FishingLimiter> AuthServer<S, L> {
             Err(r) => return Ok(Introspection::Inactive(r.into())),
         };
         let record = self.store.get(&verified.digest).await?;
-        self.judge_loaded(viewer, record, now).await
+        let issuer = self.issuer_of(record.as_ref()).await?;
+        Ok(self.verdict(record, issuer.as_ref(), viewer, now))
     }
 
-    /// Loads the token's client and [`judge`]s a looked-up record.
-    async fn judge_loaded(
+    /// The token's client as the registry has it now.
+    async fn issuer_of(&self, record: Option<&TokenRecord>) -> Result<Option<Client>, Error> {
+        match record {
+            Some(r) => Ok(self.store.client(&r.client_id).await?),
+            None => Ok(None),
+        }
+    }
+
+    /// [`judge`] as an answer. The record is passed by value and moved once,
+    /// into the answer: it is the largest value on the hot path.
+    fn verdict(
         &self,
-        viewer: Viewer<'_>,
         record: Option<TokenRecord>,
+        issuer: Option<&Client>,
+        viewer: Viewer<'_>,
         now: UnixTime,
-    ) -> Result<Introspection, Error> {
+    ) -> Introspection {
         let Some(record) = record else {
-            return Ok(Introspection::Inactive(InactiveReason::Unknown));
+            return Introspection::Inactive(InactiveReason::Unknown);
         };
-        let issuer = self.store.client(&record.client_id).await?;
-        Ok(match judge(&record, issuer.as_ref(), viewer, now, self.config.clock_skew) {
+        match judge(&record, issuer, viewer, now, self.config.clock_skew) {
             Ok(()) => Introspection::Active(record),
             Err(reason) => Introspection::Inactive(reason),
-        })
+        }
     }
 }
 

@@ -23,7 +23,7 @@ const fn has_less(w: u64, n: u8) -> bool {
 }
 
 /// Applies `word` to each 8-byte word of `bytes` and `byte` to the rest.
-fn any(bytes: &[u8], word: impl Fn(u64) -> bool, byte: impl Fn(u8) -> bool) -> bool {
+fn any_in(bytes: &[u8], word: impl Fn(u64) -> bool, byte: impl Fn(u8) -> bool) -> bool {
     let mut words = bytes.chunks_exact(8);
     for w in &mut words {
         let mut a = [0u8; 8];
@@ -37,13 +37,13 @@ fn any(bytes: &[u8], word: impl Fn(u64) -> bool, byte: impl Fn(u8) -> bool) -> b
 
 /// Whether `bytes` contains `a` or `b`.
 pub(crate) fn contains_either(bytes: &[u8], a: u8, b: u8) -> bool {
-    any(bytes, |w| has_byte(w, a) || has_byte(w, b), |x| x == a || x == b)
+    any_in(bytes, |w| has_byte(w, a) || has_byte(w, b), |x| x == a || x == b)
 }
 
 /// Whether some byte must be escaped in a JSON string (RFC 8259 §7): a
 /// control character, `"` or `\`.
 pub(crate) fn needs_json_escape(bytes: &[u8]) -> bool {
-    any(bytes, |w| has_less(w, 0x20) || has_byte(w, b'"') || has_byte(w, b'\\'), is_json_special)
+    any_in(bytes, |w| has_less(w, 0x20) || has_byte(w, b'"') || has_byte(w, b'\\'), is_json_special)
 }
 
 /// The byte-at-a-time form of [`needs_json_escape`].

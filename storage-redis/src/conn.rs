@@ -2,12 +2,17 @@
 //! [`ConnectionManager`]) and Redis Cluster, with a timeout on every call.
 
 use std::fmt;
+#[cfg(feature = "testing")]
+use std::sync::atomic::{AtomicU64, Ordering};
+#[cfg(feature = "testing")]
+use std::sync::Arc;
 use std::time::Duration;
 
 use redis::aio::{ConnectionLike, ConnectionManager, ConnectionManagerConfig};
 use redis::cluster_async::ClusterConnection;
-use redis::{Cmd, FromRedisValue, RedisFuture, ScriptInvocation, Value};
+use redis::{Cmd, ConnectionInfo, FromRedisValue, IntoConnectionInfo, RedisFuture, ScriptInvocation, Value};
 
+use crate::client_cache::Target;
 use crate::Error;
 
 /// The default bound on every Redis call, connection included.
@@ -23,6 +28,11 @@ pub const DEFAULT_TIMEOUT: Duration = Duration::from_millis(500);
 pub struct RedisConnection {
     inner: Inner,
     timeout: Duration,
+    /// Where the client cache's tracking connections go: known when this
+    /// handle was made from URLs, unknown for a wrapped connection.
+    tracking: Option<Target>,
+    #[cfg(feature = "testing")]
+    probe: Arc<Probe>,
 }
 
 #[derive(Clone)]
@@ -33,7 +43,7 @@ enum Inner {
 
 impl fmt::Debug for RedisConnection {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let kind = match self.inner {
+        let kind = match &self.inner {
             Inner::Single(_) => "single",
             Inner::Cluster(_) => "cluster",
         };
@@ -57,8 +67,9 @@ impl RedisConnection {
             .set_number_of_retries(2)
             .set_min_delay(Duration::from_millis(20))
             .set_max_delay(timeout);
+        let info = client.get_connection_info().clone();
         let manager = bounded(timeout, ConnectionManager::new_with_config(client, cfg)).await??;
-        Ok(Self { inner: Inner::Single(manager), timeout })
+        Ok(Self::new(Inner::Single(manager), timeout, Some(Target::Single(info))))
     }
 
     /// Connects to a Redis Cluster through any of its nodes, e.g.
@@ -68,6 +79,8 @@ impl RedisConnection {
     /// [`Error::Redis`] or [`Error::Timeout`], as for [`connect`](Self::connect).
     pub async fn connect_cluster<S: AsRef<str>>(nodes: &[S], timeout: Duration) -> Result<Self, Error> {
         let nodes: Vec<&str> = nodes.iter().map(AsRef::as_ref).collect();
+        let seeds =
+            nodes.iter().map(|n| n.into_connection_info()).collect::<Result<Vec<ConnectionInfo>, _>>()?;
         let client = redis::cluster::ClusterClient::builder(nodes)
             .connection_timeout(timeout)
             .response_timeout(timeout)
@@ -76,17 +89,34 @@ impl RedisConnection {
             .max_retry_wait(u64::try_from(timeout.as_millis()).unwrap_or(u64::MAX))
             .build()?;
         let conn = bounded(timeout, client.get_async_connection()).await??;
-        Ok(Self { inner: Inner::Cluster(conn), timeout })
+        Ok(Self::new(Inner::Cluster(conn), timeout, Some(Target::Cluster(seeds))))
     }
 
-    /// Wraps an existing single-node connection manager.
+    /// Wraps an existing single-node connection manager. Stores on it have
+    /// no client cache (its address is unknown to open tracking
+    /// connections): use [`connect`](Self::connect) to have one.
     pub fn from_manager(manager: ConnectionManager, timeout: Duration) -> Self {
-        Self { inner: Inner::Single(manager), timeout }
+        Self::new(Inner::Single(manager), timeout, None)
     }
 
-    /// Wraps an existing cluster connection.
+    /// Wraps an existing cluster connection. Stores on it have no client
+    /// cache: use [`connect_cluster`](Self::connect_cluster) to have one.
     pub fn from_cluster(conn: ClusterConnection, timeout: Duration) -> Self {
-        Self { inner: Inner::Cluster(conn), timeout }
+        Self::new(Inner::Cluster(conn), timeout, None)
+    }
+
+    fn new(inner: Inner, timeout: Duration, tracking: Option<Target>) -> Self {
+        Self {
+            inner,
+            timeout,
+            tracking,
+            #[cfg(feature = "testing")]
+            probe: Arc::default(),
+        }
+    }
+
+    pub(crate) fn tracking_target(&self) -> Option<&Target> {
+        self.tracking.as_ref()
     }
 
     /// Whether this is a Redis Cluster connection.
@@ -106,14 +136,95 @@ impl RedisConnection {
     /// [`Error::Redis`] or [`Error::Timeout`].
     pub async fn query<T: FromRedisValue>(&self, cmd: &Cmd) -> Result<T, Error> {
         let mut c = self.inner.clone();
-        Ok(bounded(self.timeout, cmd.query_async(&mut c)).await??)
+        Ok(self.counted(bounded(self.timeout, cmd.query_async(&mut c))).await??)
     }
 
     /// Runs a script (EVALSHA, loading it on `NOSCRIPT`), bounded by the
     /// timeout.
     pub(crate) async fn invoke<T: FromRedisValue>(&self, inv: &ScriptInvocation<'_>) -> Result<T, Error> {
         let mut c = self.inner.clone();
-        Ok(bounded(self.timeout, inv.invoke_async(&mut c)).await??)
+        Ok(self.counted(bounded(self.timeout, inv.invoke_async(&mut c))).await??)
+    }
+
+    /// Every request of the store and the limiter goes through here.
+    #[cfg(not(feature = "testing"))]
+    async fn counted<F: std::future::Future>(&self, f: F) -> F::Output {
+        f.await
+    }
+
+    #[cfg(feature = "testing")]
+    async fn counted<F: std::future::Future>(&self, f: F) -> F::Output {
+        // Ends the count also when the caller drops the request.
+        let _flight = Flight { probe: &self.probe, depth: self.probe.start() };
+        f.await
+    }
+
+    /// The requests sent through this handle and its clones since the last
+    /// [`reset_round_trips`](Self::reset_round_trips) (feature `testing`).
+    #[cfg(feature = "testing")]
+    pub fn round_trips(&self) -> RoundTrips {
+        RoundTrips {
+            requests: self.probe.requests.load(Ordering::SeqCst),
+            depth: self.probe.depth.load(Ordering::SeqCst),
+            in_flight: self.probe.in_flight.load(Ordering::SeqCst),
+        }
+    }
+
+    /// Starts counting anew (feature `testing`).
+    #[cfg(feature = "testing")]
+    pub fn reset_round_trips(&self) {
+        self.probe.requests.store(0, Ordering::SeqCst);
+        self.probe.depth.store(0, Ordering::SeqCst);
+    }
+}
+
+/// Requests counted by [`RedisConnection::round_trips`].
+///
+/// `depth` is the latency in round trips: each request is one deeper than
+/// the deepest request that had finished when it started, so requests in
+/// flight together (the limiter's reservation and the token's lookup)
+/// count once, and a request that waits for another's answer counts again.
+#[cfg(feature = "testing")]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct RoundTrips {
+    /// Requests sent (each command, script or pipeline is one).
+    pub requests: u64,
+    /// Round trips of latency: the longest chain of requests each started
+    /// after the previous one answered.
+    pub depth: u64,
+    /// Requests still waiting for an answer now.
+    pub in_flight: u64,
+}
+
+#[cfg(feature = "testing")]
+#[derive(Debug, Default)]
+struct Probe {
+    requests: AtomicU64,
+    depth: AtomicU64,
+    in_flight: AtomicU64,
+}
+
+#[cfg(feature = "testing")]
+impl Probe {
+    fn start(&self) -> u64 {
+        self.requests.fetch_add(1, Ordering::SeqCst);
+        self.in_flight.fetch_add(1, Ordering::SeqCst);
+        self.depth.load(Ordering::SeqCst) + 1
+    }
+}
+
+#[cfg(feature = "testing")]
+struct Flight<'a> {
+    probe: &'a Probe,
+    depth: u64,
+}
+
+#[cfg(feature = "testing")]
+impl Drop for Flight<'_> {
+    fn drop(&mut self) {
+        self.probe.depth.fetch_max(self.depth, Ordering::SeqCst);
+        self.probe.in_flight.fetch_sub(1, Ordering::SeqCst);
     }
 }
 

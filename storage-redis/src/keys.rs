@@ -53,6 +53,11 @@ impl Keys {
         self.by_client("c", id)
     }
 
+    /// The starts of every client key, for broadcast tracking.
+    pub(crate) fn client_prefixes(&self) -> Vec<String> {
+        vec![format!("{}c:", self.prefix), format!("{}cx:", self.prefix)]
+    }
+
     pub(crate) fn limiter(&self, id: &ClientId) -> String {
         self.by_client("l", id)
     }

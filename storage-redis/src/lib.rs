@@ -1,6 +1,7 @@
 #![doc = include_str!("../README.md")]
 #![forbid(unsafe_code)]
 
+mod client_cache;
 mod conn;
 mod error;
 mod keys;
@@ -10,6 +11,9 @@ mod store;
 #[cfg(feature = "testing")]
 pub mod testing;
 
+pub use client_cache::ClientCacheStatus;
+#[cfg(feature = "testing")]
+pub use conn::RoundTrips;
 pub use conn::{RedisConnection, DEFAULT_TIMEOUT};
 pub use error::Error;
 pub use limiter::RedisLimiter;

@@ -9,6 +9,7 @@ use gatehouse_core::{
     ClientRegistry, Clock, Consumed, LimiterConfig, StoreError, SystemClock, TokenStore, UnixTime,
 };
 
+use crate::client_cache::{self, ClientCache, ClientCacheStatus, Lookup, Tracking};
 use crate::conn::{RedisConnection, DEFAULT_TIMEOUT};
 use crate::keys::Keys;
 use crate::{scripts, Error, RedisLimiter};
@@ -23,13 +24,39 @@ const MAX_TTL_MS: u64 = 100 * 365 * 24 * 3600 * 1000;
 pub struct RedisOptions {
     prefix: String,
     ttl_grace: Duration,
+    client_cache: usize,
+    heartbeat: Duration,
 }
 
 impl RedisOptions {
-    /// Settings with this key prefix (e.g. `"myapp:"`; may be empty) and a
-    /// TTL grace of one minute.
+    /// Settings with this key prefix (e.g. `"myapp:"`; may be empty), a
+    /// TTL grace of one minute, and a client cache of 10 000 entries whose
+    /// tracking connections are checked every second.
     pub fn new(prefix: &str) -> Self {
-        Self { prefix: prefix.to_owned(), ttl_grace: Duration::from_secs(60) }
+        Self {
+            prefix: prefix.to_owned(),
+            ttl_grace: Duration::from_secs(60),
+            client_cache: 10_000,
+            heartbeat: Duration::from_secs(1),
+        }
+    }
+
+    /// How many client answers (registered or not) the in-process client
+    /// cache holds; 0 turns it off (every lookup reads Redis).
+    #[must_use]
+    pub fn client_cache(mut self, entries: usize) -> Self {
+        self.client_cache = entries;
+        self
+    }
+
+    /// How often the client cache checks its tracking connections (PING,
+    /// and on a cluster the set of masters). A connection that dies
+    /// visibly empties the cache at once; one that goes silent does so at
+    /// the next check, within this interval plus the connection timeout.
+    #[must_use]
+    pub fn tracking_heartbeat(mut self, every: Duration) -> Self {
+        self.heartbeat = every;
+        self
     }
 
     /// How long a key outlives its token's `expires_at`. Redis then drops
@@ -52,6 +79,9 @@ impl RedisOptions {
 /// - **Atomicity**: insert is `SET NX`; consume, revoke and revoke-grant
 ///   are single Lua scripts (EVALSHA) over one grant's keys, which share a
 ///   hash tag and so one Cluster slot.
+/// - **Client cache**: client records (and "no such client") are served
+///   from memory, invalidated by Redis's broadcast client tracking when
+///   any instance changes or removes a client; see the crate docs.
 /// - **Failure**: every call is bounded by the connection's timeout and
 ///   fails closed with [`StoreError::Backend`]; the connection reconnects
 ///   by itself when Redis is back.
@@ -63,6 +93,7 @@ pub struct RedisStore {
     keys: Keys,
     grace_ms: u64,
     clock: Arc<dyn Clock>,
+    clients: Option<ClientCache>,
 }
 
 impl fmt::Debug for RedisStore {
@@ -100,15 +131,42 @@ impl RedisStore {
 
     /// A store on an existing connection (its timeout bounds every call).
     ///
+    /// The client cache starts when the connection was made from URLs
+    /// ([`RedisConnection::connect`], [`RedisConnection::connect_cluster`]),
+    /// this is called inside a Tokio runtime (its tracking task runs
+    /// there), and the options do not turn it off; otherwise every client
+    /// lookup reads Redis.
+    ///
     /// # Errors
     /// [`Error::InvalidPrefix`] when the prefix contains `{` or `}`.
     pub fn with_connection(conn: RedisConnection, opts: RedisOptions) -> Result<Self, Error> {
+        let keys = Keys::new(&opts.prefix)?;
+        let clients = match (conn.tracking_target(), tokio::runtime::Handle::try_current()) {
+            (Some(target), Ok(rt)) if opts.client_cache > 0 => {
+                let cache = ClientCache::new(opts.client_cache);
+                let tracking = Tracking {
+                    target: target.clone(),
+                    prefixes: keys.client_prefixes(),
+                    heartbeat: opts.heartbeat,
+                    timeout: conn.timeout(),
+                };
+                client_cache::spawn(&rt, &cache, tracking);
+                Some(cache)
+            }
+            _ => None,
+        };
         Ok(Self {
             conn,
-            keys: Keys::new(&opts.prefix)?,
+            keys,
             grace_ms: u64::try_from(opts.ttl_grace.as_millis()).unwrap_or(u64::MAX),
             clock: Arc::new(SystemClock),
+            clients,
         })
+    }
+
+    /// The client cache's state, or `None` when this store has none.
+    pub fn client_cache_status(&self) -> Option<ClientCacheStatus> {
+        self.clients.as_ref().map(ClientCache::status)
     }
 
     /// Uses `clock` to turn `expires_at` into a TTL (the default is the
@@ -240,22 +298,50 @@ impl TokenStore for RedisStore {
     }
 }
 
+impl RedisStore {
+    /// Drops a client this instance just wrote from its own cache, so its
+    /// next lookup reads the new record without waiting for the push.
+    fn forget(&self, key: &str) {
+        if let Some(c) = &self.clients {
+            c.invalidate(key);
+        }
+    }
+}
+
 impl ClientRegistry for RedisStore {
     async fn client(&self, id: &ClientId) -> Result<Option<Client>, StoreError> {
-        let v: Option<Vec<u8>> = self.conn.query(redis::cmd("GET").arg(self.keys.client(id))).await?;
-        v.map(|v| serde_json::from_slice(&v).map_err(|e| StoreError::Corrupt(format!("client: {e}"))))
-            .transpose()
+        let key = self.keys.client(id);
+        let ticket = match self.clients.as_ref().map(|c| c.lookup(&key)) {
+            Some(Lookup::Hit(v)) => return Ok(v),
+            Some(Lookup::Miss(t)) => Some(t),
+            None => None,
+        };
+        let v: Option<Vec<u8>> = self.conn.query(redis::cmd("GET").arg(&key)).await?;
+        let client = v
+            .map(|v| serde_json::from_slice(&v).map_err(|e| StoreError::Corrupt(format!("client: {e}"))))
+            .transpose()?;
+        if let (Some(cache), Some(t)) = (&self.clients, ticket) {
+            cache.fill(t, key, &client);
+        }
+        Ok(client)
     }
 
     async fn put_client(&self, client: Client) -> Result<(), StoreError> {
         // Client JSON holds the secret's digest only, never the secret.
         let json = serde_json::to_vec(&client).map_err(|e| StoreError::Corrupt(e.to_string()))?;
-        self.conn.query::<()>(redis::cmd("SET").arg(self.keys.client(&client.id)).arg(json)).await?;
+        let key = self.keys.client(&client.id);
+        let res = self.conn.query::<()>(redis::cmd("SET").arg(&key).arg(json)).await;
+        // Also after a failure: the write may have happened. Other
+        // instances learn of it from Redis's invalidation message.
+        self.forget(&key);
+        res?;
         Ok(())
     }
 
     async fn remove_client(&self, id: &ClientId) -> Result<bool, StoreError> {
-        let n: i64 = self.conn.query(redis::cmd("DEL").arg(self.keys.client(id))).await?;
-        Ok(n > 0)
+        let key = self.keys.client(id);
+        let n = self.conn.query::<i64>(redis::cmd("DEL").arg(&key)).await;
+        self.forget(&key);
+        Ok(n? > 0)
     }
 }

@@ -327,3 +327,44 @@ fn complete(buf: &[u8]) -> bool {
     let len: usize = std::str::from_utf8(&buf[1..end]).ok().and_then(|s| s.parse().ok()).unwrap_or(0);
     buf.len() >= end + 2 + len + 2
 }
+
+/// Waits until `cond(store's client cache)` holds: bounded polling (up to
+/// 15 s), for events that happen on Redis's schedule (tracking set up,
+/// an invalidation pushed, a lost connection noticed).
+///
+/// # Panics
+/// When the store has no client cache, or the condition does not come true
+/// in time.
+pub async fn wait_for_cache(store: &RedisStore, what: &str, cond: impl Fn(crate::ClientCacheStatus) -> bool) {
+    let deadline = Instant::now() + READY_WITHIN;
+    loop {
+        let status = store.client_cache_status().expect("the store has a client cache");
+        if cond(status) {
+            return;
+        }
+        assert!(Instant::now() < deadline, "client cache: {what} did not happen in time ({status:?})");
+        tokio::time::sleep(POLL).await;
+    }
+}
+
+/// Waits until `store`'s client cache is live (tracking established).
+///
+/// # Panics
+/// As [`wait_for_cache`].
+pub async fn cache_live(store: &RedisStore) {
+    wait_for_cache(store, "tracking set up", |s| s.live).await;
+}
+
+/// Runs `write` (a client change through any store), then waits until
+/// `store`'s client cache has handled one more invalidation message than
+/// before: from then on, `store` cannot be evicting that change's key
+/// behind the test's back.
+///
+/// # Panics
+/// As [`wait_for_cache`].
+pub async fn after_invalidation<F: std::future::Future>(store: &RedisStore, write: F) -> F::Output {
+    let before = store.client_cache_status().expect("the store has a client cache").invalidations;
+    let out = write.await;
+    wait_for_cache(store, "invalidation", |s| s.invalidations > before).await;
+    out
+}

@@ -194,19 +194,18 @@ impl<S: TokenStore + ClientRegistry, L: FishingLimiter> AuthServer<S, L> {
         };
         // A throttled caller's lookup is not even started when the limiter
         // answers at once (memory), and its result is dropped otherwise.
-        let (admission, record) =
-            join::both(reserve, self.store.get(&verified.digest), |a| !matches!(a, Ok(Admission::Allowed)))
-                .await;
+        let (admission, loaded) = join::both(reserve, self.store.get_with_client(&verified.digest), |a| {
+            !matches!(a, Ok(Admission::Allowed))
+        })
+        .await;
         admitted(admission?)?;
-        let record = match record {
+        let loaded = match loaded {
             Some(r) => r?,
             // Not reached (`b` is skipped only for a refusal), but a lookup
             // is the right answer if it ever were.
-            None => self.store.get(&verified.digest).await?,
+            None => self.store.get_with_client(&verified.digest).await?,
         };
-        let issuer = self.issuer_of(record.as_ref()).await?;
-        let answer =
-            self.verdict(record, issuer.as_ref(), Viewer::ResourceServer { id: &caller.id, rs }, now);
+        let answer = self.verdict(loaded, Viewer::ResourceServer { id: &caller.id, rs }, now);
         if answer.is_active() {
             self.limiter.refund(&caller.id, now).await?;
         }
@@ -225,32 +224,22 @@ impl<S: TokenStore + ClientRegistry, L: FishingLimiter> AuthServer<S, L> {
             Ok(v) => v,
             Err(r) => return Ok(Introspection::Inactive(r.into())),
         };
-        let record = self.store.get(&verified.digest).await?;
-        let issuer = self.issuer_of(record.as_ref()).await?;
-        Ok(self.verdict(record, issuer.as_ref(), viewer, now))
-    }
-
-    /// The token's client as the registry has it now.
-    async fn issuer_of(&self, record: Option<&TokenRecord>) -> Result<Option<Client>, Error> {
-        match record {
-            Some(r) => Ok(self.store.client(&r.client_id).await?),
-            None => Ok(None),
-        }
+        let loaded = self.store.get_with_client(&verified.digest).await?;
+        Ok(self.verdict(loaded, viewer, now))
     }
 
     /// [`judge`] as an answer. The record is passed by value and moved once,
     /// into the answer: it is the largest value on the hot path.
     fn verdict(
         &self,
-        record: Option<TokenRecord>,
-        issuer: Option<&Client>,
+        loaded: Option<(TokenRecord, Option<Client>)>,
         viewer: Viewer<'_>,
         now: UnixTime,
     ) -> Introspection {
-        let Some(record) = record else {
+        let Some((record, issuer)) = loaded else {
             return Introspection::Inactive(InactiveReason::Unknown);
         };
-        match judge(&record, issuer, viewer, now, self.config.clock_skew) {
+        match judge(&record, issuer.as_ref(), viewer, now, self.config.clock_skew) {
             Ok(()) => Introspection::Active(record),
             Err(reason) => Introspection::Inactive(reason),
         }

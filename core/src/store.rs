@@ -92,6 +92,34 @@ pub trait TokenStore: Send + Sync + 'static {
         digest: &TokenDigest,
     ) -> impl Future<Output = Result<Option<TokenRecord>, StoreError>> + Send;
 
+    /// Looks a record up together with its client (the one it was issued
+    /// to) as the registry has it at the same instant: what introspection
+    /// and bearer validation judge on. `Ok(None)` when there is no record;
+    /// `Some((record, None))` when its client is not registered.
+    ///
+    /// The default is [`get`](Self::get) then
+    /// [`ClientRegistry::client`], which is exact. A backend may answer both
+    /// from one read (SQLite reads the record and the clients' version in
+    /// one statement), but never with a client older than the record.
+    ///
+    /// # Errors
+    /// As [`get`](Self::get) and [`ClientRegistry::client`].
+    fn get_with_client(
+        &self,
+        digest: &TokenDigest,
+    ) -> impl Future<Output = Result<Option<(TokenRecord, Option<Client>)>, StoreError>> + Send
+    where
+        Self: ClientRegistry,
+    {
+        async move {
+            let Some(record) = self.get(digest).await? else {
+                return Ok(None);
+            };
+            let client = self.client(&record.client_id).await?;
+            Ok(Some((record, client)))
+        }
+    }
+
     /// Atomically consumes a one-time token (an authorization code, or a
     /// refresh token being rotated) and stores its replacements.
     ///

@@ -623,3 +623,29 @@ pub async fn client_put_get_remove<H: Harness>(h: &H) {
         assert_eq!(fixtures::client_json(&got), fixtures::client_json(c));
     }
 }
+
+/// `get_with_client` returns the record with its client as the registry has
+/// it at that moment: a client replaced (disabled) or removed just before is
+/// seen so by the very next lookup; an absent digest is `None`.
+pub async fn get_with_client_reads_the_current_client<H: Harness>(h: &H) {
+    let s = h.fresh().await;
+    let r = fixtures::access(fixtures::grant());
+    let (_, mut owner) = fixtures::confidential_client(r.client_id.as_str());
+    insert(&s, &r).await;
+    let got = s.get_with_client(&r.digest).await.expect("get_with_client failed");
+    assert!(matches!(&got, Some((rec, None)) if rec == &r), "unregistered client must read as None: {got:?}");
+    s.put_client(owner.clone()).await.expect("put_client failed");
+    let got = s.get_with_client(&r.digest).await.expect("get_with_client failed");
+    let (rec, client) = got.expect("record must be found");
+    assert_eq!(rec, r);
+    assert_eq!(fixtures::client_json(&client.expect("client must be found")), fixtures::client_json(&owner));
+    owner.enabled = false;
+    s.put_client(owner.clone()).await.expect("put_client (disable) failed");
+    let (_, client) = s.get_with_client(&r.digest).await.expect("get_with_client failed").expect("record");
+    assert!(!client.expect("client must be found").enabled, "a disabled client must read disabled at once");
+    assert!(s.remove_client(&owner.id).await.expect("remove_client failed"));
+    let (_, client) = s.get_with_client(&r.digest).await.expect("get_with_client failed").expect("record");
+    assert!(client.is_none(), "a removed client must read as None at once");
+    let absent = fixtures::access(fixtures::grant());
+    assert!(s.get_with_client(&absent.digest).await.expect("get_with_client failed").is_none());
+}

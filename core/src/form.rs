@@ -72,7 +72,7 @@ pub(crate) fn parse_form(body: &[u8], max_len: usize) -> Result<Form<'_>, Error>
         return Err(Error::InvalidRequest("request body is too large"));
     }
     let mut params: Vec<(Cow<'_, str>, Cow<'_, str>)> = Vec::new();
-    for pair in body.split(|&b| b == b'&') {
+    for pair in crate::scan::split_at_byte(body, b'&') {
         if pair.is_empty() {
             continue;
         }

@@ -23,6 +23,8 @@ impl Object {
     }
 
     /// Member names are the core's own constants, which need no escaping.
+    /// Inlined, so each name's copy has a constant length.
+    #[inline(always)]
     fn key(&mut self, name: &'static str) {
         debug_assert!(!scan::needs_json_escape(name.as_bytes()), "member names are plain");
         if !self.empty {
@@ -35,6 +37,7 @@ impl Object {
     }
 
     /// `"name":"value"`.
+    #[inline]
     pub(crate) fn str(&mut self, name: &'static str, value: &str) -> &mut Self {
         self.key(name);
         string(&mut self.buf, value);

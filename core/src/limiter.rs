@@ -33,7 +33,7 @@ use std::sync::Mutex;
 
 use serde::{Deserialize, Serialize};
 
-use crate::model::ClientId;
+use crate::model::{ClientId, IdHashing};
 use crate::store::StoreError;
 use crate::time::UnixTime;
 
@@ -153,16 +153,16 @@ pub fn gcra_refund(cfg: &LimiterConfig, tat_ms: u64, n: u64) -> u64 {
 #[derive(Debug, Default)]
 pub struct MemoryLimiter {
     cfg: LimiterConfig,
-    tat: Mutex<HashMap<ClientId, u64>>,
+    tat: Mutex<HashMap<ClientId, u64, IdHashing>>,
 }
 
 impl MemoryLimiter {
     /// A limiter with these settings.
     pub fn new(cfg: LimiterConfig) -> Self {
-        Self { cfg, tat: Mutex::new(HashMap::new()) }
+        Self { cfg, tat: Mutex::new(HashMap::default()) }
     }
 
-    fn table(&self) -> std::sync::MutexGuard<'_, HashMap<ClientId, u64>> {
+    fn table(&self) -> std::sync::MutexGuard<'_, HashMap<ClientId, u64, IdHashing>> {
         // A poisoned lock only means another thread panicked mid-update of
         // a plain integer; the map is still usable.
         self.tat.lock().unwrap_or_else(std::sync::PoisonError::into_inner)

@@ -35,6 +35,40 @@ fn any_in(bytes: &[u8], word: impl Fn(u64) -> bool, byte: impl Fn(u8) -> bool) -
     words.remainder().iter().any(|&b| byte(b))
 }
 
+/// The position of the first `b` in `bytes`.
+pub(crate) fn find_byte(bytes: &[u8], b: u8) -> Option<usize> {
+    let mut words = bytes.chunks_exact(8);
+    let mut at = 0;
+    for w in &mut words {
+        let mut a = [0u8; 8];
+        a.copy_from_slice(w);
+        if has_byte(u64::from_le_bytes(a), b) {
+            return w.iter().position(|&x| x == b).map(|i| at + i);
+        }
+        at += 8;
+    }
+    words.remainder().iter().position(|&x| x == b).map(|i| at + i)
+}
+
+/// Splits `bytes` at every `sep`, like `slice::split`, finding each
+/// separator a word at a time.
+pub(crate) fn split_at_byte(bytes: &[u8], sep: u8) -> impl Iterator<Item = &[u8]> {
+    let mut rest = Some(bytes);
+    std::iter::from_fn(move || {
+        let r = rest?;
+        match find_byte(r, sep) {
+            Some(i) => {
+                rest = Some(&r[i + 1..]);
+                Some(&r[..i])
+            }
+            None => {
+                rest = None;
+                Some(r)
+            }
+        }
+    })
+}
+
 /// Whether `bytes` contains `a` or `b`.
 pub(crate) fn contains_either(bytes: &[u8], a: u8, b: u8) -> bool {
     any_in(bytes, |w| has_byte(w, a) || has_byte(w, b), |x| x == a || x == b)
@@ -59,12 +93,17 @@ mod tests {
     proptest! {
         /// The word scans agree with plain byte loops on any input.
         #[test]
-        fn agree_with_byte_loops(bytes in proptest::collection::vec(any::<u8>(), 0..40)) {
+        fn agree_with_byte_loops(bytes in proptest::collection::vec(prop_oneof![Just(b'&'), any::<u8>()], 0..40)) {
             prop_assert_eq!(
                 contains_either(&bytes, b'%', b'+'),
                 bytes.iter().any(|&b| b == b'%' || b == b'+')
             );
             prop_assert_eq!(needs_json_escape(&bytes), bytes.iter().any(|&b| is_json_special(b)));
+            prop_assert_eq!(find_byte(&bytes, b'&'), bytes.iter().position(|&b| b == b'&'));
+            prop_assert_eq!(
+                split_at_byte(&bytes, b'&').collect::<Vec<_>>(),
+                bytes.split(|&b| b == b'&').collect::<Vec<_>>()
+            );
         }
     }
 
@@ -76,6 +115,7 @@ mod tests {
                 v[pos] = b;
                 assert_eq!(contains_either(&v, b'%', b'+'), b == b'%' || b == b'+', "{pos} {b}");
                 assert_eq!(needs_json_escape(&v), is_json_special(b), "{pos} {b}");
+                assert_eq!(find_byte(&v, b), v.iter().position(|&x| x == b), "{pos} {b}");
             }
         }
     }

@@ -51,7 +51,7 @@ use std::future::{ready, Future};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{PoisonError, RwLock, RwLockReadGuard, RwLockWriteGuard};
 
-use gatehouse_core::model::{Client, ClientId, GrantId, TokenDigest, TokenRecord, TokenState};
+use gatehouse_core::model::{Client, ClientId, GrantId, IdHashing, TokenDigest, TokenRecord, TokenState};
 use gatehouse_core::{ClientRegistry, Consumed, StoreError, TokenStore, UnixTime};
 
 use shard::{Entry, Shard};
@@ -126,7 +126,7 @@ pub struct MemoryStore {
     /// Where the next `purge_expired` call starts, so that successive calls
     /// spread their work over all shards.
     purge_cursor: AtomicUsize,
-    clients: RwLock<HashMap<ClientId, Client>>,
+    clients: RwLock<HashMap<ClientId, Client, IdHashing>>,
 }
 
 impl Default for MemoryStore {
@@ -159,7 +159,7 @@ impl MemoryStore {
         Self {
             shards: (0..n).map(|_| Padded::default()).collect(),
             purge_cursor: AtomicUsize::new(0),
-            clients: RwLock::new(HashMap::new()),
+            clients: RwLock::new(HashMap::default()),
         }
     }
 
@@ -302,11 +302,11 @@ impl MemoryStore {
         deleted
     }
 
-    fn clients_read(&self) -> RwLockReadGuard<'_, HashMap<ClientId, Client>> {
+    fn clients_read(&self) -> RwLockReadGuard<'_, HashMap<ClientId, Client, IdHashing>> {
         self.clients.read().unwrap_or_else(PoisonError::into_inner)
     }
 
-    fn clients_write(&self) -> RwLockWriteGuard<'_, HashMap<ClientId, Client>> {
+    fn clients_write(&self) -> RwLockWriteGuard<'_, HashMap<ClientId, Client, IdHashing>> {
         self.clients.write().unwrap_or_else(PoisonError::into_inner)
     }
 }

@@ -2,11 +2,13 @@
 //! validated types they are made of.
 
 mod client;
+mod id_hasher;
 mod ids;
 mod record;
 mod scope;
 
 pub use client::{Client, ClientAuth, GrantType, GrantTypes, ResourceServer, SecretDigest, MIN_SECRET_LEN};
+pub use id_hasher::{IdHasher, IdHashing};
 pub use ids::{ClientId, GrantId, Jti, Resource, Subject, ValueError};
 pub use record::{CodeBinding, TokenDigest, TokenKind, TokenRecord, TokenState};
 pub use scope::Scope;

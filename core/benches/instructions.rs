@@ -12,80 +12,12 @@
 //! a smoke test.
 #![allow(missing_docs, clippy::unwrap_used)]
 
-use std::future::Future;
+mod common;
+
 use std::hint::black_box;
-use std::pin::pin;
-use std::task::{Context, Poll, Waker};
 
-use base64::Engine as _;
-use gatehouse_core::model::{Client, ClientId, GrantId, GrantType, Resource, Scope, SecretDigest, TokenKind};
-use gatehouse_core::{
-    AuthServer, ClientCredentials, ClientRegistry, Config, HttpRequest, Keyring, LimiterConfig,
-    PresentedSecret,
-};
-use gatehouse_memory::MemoryStore;
-
-fn ready<F: Future>(f: F) -> F::Output {
-    match pin!(f).poll(&mut Context::from_waker(Waker::noop())) {
-        Poll::Ready(v) => v,
-        Poll::Pending => panic!("memory-store futures are always ready"),
-    }
-}
-
-struct Setup {
-    server: AuthServer<MemoryStore>,
-    app: Client,
-    rs: Client,
-    rs_secret: String,
-    rs_basic: String,
-    app_basic: String,
-    valid: String,
-    unknown: String,
-    forged: String,
-}
-
-fn setup(n: usize) -> Setup {
-    let mut config = Config::new("https://issuer.example");
-    // Never throttle: measure the work, not the limiter's refusal.
-    config.limiter = LimiterConfig { burst: u32::MAX, per_minute: 60_000 };
-    let keys = Keyring::random().unwrap();
-    let server = AuthServer::new(MemoryStore::new(), keys.clone(), config);
-    let api = Resource::new("https://api.example").unwrap();
-    let (app_secret, app_digest) = SecretDigest::generate().unwrap();
-    let app = Client::new_confidential(ClientId::new("app").unwrap(), app_digest)
-        .with_grants([GrantType::ClientCredentials])
-        .with_scope(Scope::parse("read write").unwrap(), Scope::parse("read").unwrap())
-        .with_audiences([api.clone()]);
-    let (rs_secret, rs_digest) = SecretDigest::generate().unwrap();
-    let rs = Client::new_resource_server(ClientId::new("rs").unwrap(), rs_digest, [api]);
-    ready(server.store().put_client(app.clone())).unwrap();
-    ready(server.store().put_client(rs.clone())).unwrap();
-    let mut valid = String::new();
-    for i in 0..n {
-        let t = ready(server.client_credentials(&app, None, &[])).unwrap();
-        if i == n / 2 {
-            valid = t.access_token.into_string();
-        }
-    }
-    let (unknown, _) = keys.mint(TokenKind::Access, GrantId::generate().unwrap()).unwrap();
-    let mut forged = valid.clone().into_bytes();
-    let last = forged.len() - 2;
-    forged[last] = if forged[last] == b'A' { b'B' } else { b'A' };
-    let basic = |id: &str, secret: &str| {
-        format!("Basic {}", base64::engine::general_purpose::STANDARD.encode(format!("{id}:{secret}")))
-    };
-    Setup {
-        server,
-        rs_basic: basic("rs", &rs_secret),
-        rs_secret,
-        app_basic: basic("app", &app_secret),
-        app,
-        rs,
-        valid,
-        unknown: unknown.into_string(),
-        forged: String::from_utf8(forged).unwrap(),
-    }
-}
+use common::{ready, setup, Setup};
+use gatehouse_core::{ClientCredentials, HttpRequest, PresentedSecret};
 
 #[inline(never)]
 fn measure_introspect_valid(s: &Setup) {

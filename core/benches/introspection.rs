@@ -7,89 +7,14 @@
 //! driven by a single poll: the figures carry no executor overhead.
 #![allow(missing_docs)]
 
-use std::future::Future;
+mod common;
+
 use std::hint::black_box;
-use std::pin::pin;
-use std::task::{Context, Poll, Waker};
 use std::time::Duration;
 
-use base64::Engine as _;
+use common::{ready, setup};
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion};
-use gatehouse_core::model::{Client, ClientId, GrantId, GrantType, Resource, Scope, SecretDigest, TokenKind};
-use gatehouse_core::{
-    AuthServer, ClientRegistry, Config, HttpRequest, Keyring, LimiterConfig, MemoryLimiter, TokenStore,
-    UnixTime,
-};
-use gatehouse_memory::MemoryStore;
-
-fn ready<F: Future>(f: F) -> F::Output {
-    let mut cx = Context::from_waker(Waker::noop());
-    match pin!(f).poll(&mut cx) {
-        Poll::Ready(v) => v,
-        Poll::Pending => panic!("memory-store futures are always ready"),
-    }
-}
-
-struct Setup {
-    server: AuthServer<MemoryStore>,
-    keys: Keyring,
-    limiter: MemoryLimiter,
-    app: Client,
-    rs: Client,
-    rs_basic: String,
-    valid: String,
-    unknown: String,
-    forged: String,
-}
-
-fn setup(n: usize) -> Setup {
-    let mut config = Config::new("https://issuer.example");
-    // Never throttle: the bench measures the work, not the limiter's refusal.
-    config.limiter = LimiterConfig { burst: u32::MAX, per_minute: 60_000 };
-    let keys = Keyring::random().expect("random");
-    let server = AuthServer::new(MemoryStore::new(), keys.clone(), config);
-    let keys = keys.clone();
-    let api = Resource::new("https://api.example").expect("resource");
-    let (_, app_digest) = SecretDigest::generate().expect("random");
-    let app = Client::new_confidential(ClientId::new("app").expect("id"), app_digest)
-        .with_grants([GrantType::ClientCredentials])
-        .with_scope(Scope::parse("read write").expect("scope"), Scope::parse("read").expect("scope"))
-        .with_audiences([api.clone()]);
-    let (rs_secret, rs_digest) = SecretDigest::generate().expect("random");
-    let rs = Client::new_resource_server(ClientId::new("rs").expect("id"), rs_digest, [api]);
-    ready(server.store().put_client(app.clone())).expect("put");
-    ready(server.store().put_client(rs.clone())).expect("put");
-    let mut valid = String::new();
-    for i in 0..n {
-        let t = ready(server.client_credentials(&app, None, &[])).expect("issue");
-        if i == n / 2 {
-            valid = t.access_token.into_string();
-        }
-    }
-    let (unknown, _) = keys.mint(TokenKind::Access, GrantId::generate().expect("random")).expect("mint");
-    let mut forged = valid.clone().into_bytes();
-    let last = forged.len() - 2;
-    forged[last] = if forged[last] == b'A' { b'B' } else { b'A' };
-    let rs_basic =
-        format!("Basic {}", base64::engine::general_purpose::STANDARD.encode(format!("rs:{rs_secret}")));
-    Setup {
-        server,
-        keys,
-        limiter: MemoryLimiter::new(LimiterConfig { burst: u32::MAX, per_minute: 60_000 }),
-        app,
-        rs,
-        rs_basic,
-        valid,
-        unknown: unknown.into_string(),
-        forged: String::from_utf8(forged).expect("ascii"),
-    }
-}
-
-impl Setup {
-    fn server_keys(&self) -> &Keyring {
-        &self.keys
-    }
-}
+use gatehouse_core::{ClientRegistry, HttpRequest, LimiterConfig, MemoryLimiter, TokenStore, UnixTime};
 
 fn bench(c: &mut Criterion) {
     let mut g = c.benchmark_group("introspect");
@@ -125,7 +50,7 @@ fn bench(c: &mut Criterion) {
 /// The parts of a valid introspection, to see where the time goes.
 fn parts(c: &mut Criterion) {
     let s = setup(1_000);
-    let keys = s.server_keys();
+    let keys = &s.keys;
     let mut g = c.benchmark_group("parts");
     g.measurement_time(Duration::from_secs(2)).warm_up_time(Duration::from_millis(500));
     g.bench_function("verify_token", |b| b.iter(|| keys.verify(black_box(&s.valid))));
@@ -133,10 +58,9 @@ fn parts(c: &mut Criterion) {
     let digest = keys.verify(&s.valid).expect("valid").digest;
     g.bench_function("store_get", |b| b.iter(|| ready(s.server.store().get(black_box(&digest)))));
     g.bench_function("client_get", |b| b.iter(|| ready(s.server.store().client(black_box(&s.app.id)))));
+    let limiter = MemoryLimiter::new(LimiterConfig { burst: u32::MAX, per_minute: 60_000 });
     g.bench_function("limiter_reserve", |b| {
-        b.iter(|| {
-            ready(gatehouse_core::FishingLimiter::reserve(&s.limiter, black_box(&s.rs.id), UnixTime(1)))
-        })
+        b.iter(|| ready(gatehouse_core::FishingLimiter::reserve(&limiter, black_box(&s.rs.id), UnixTime(1))))
     });
     g.bench_function("system_clock", |b| b.iter(|| gatehouse_core::Clock::now(&gatehouse_core::SystemClock)));
     g.finish();

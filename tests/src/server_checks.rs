@@ -597,6 +597,40 @@ pub async fn fishing_is_throttled_per_caller<H: Harness>(h: &H) {
     assert_eq!(json(&w.introspect_http(ids::RS, &t, "").await)["active"], true);
 }
 
+/// The limiter reserves before the lookup, atomically: of 200 concurrent
+/// introspections of unknown tokens by one caller with a burst of 20 (and no
+/// refill, the clock stands still), exactly 20 get an answer and the others
+/// 429, whatever their interleaving; another caller is unaffected.
+pub async fn concurrent_guesses_get_at_most_burst_answers<H: Harness>(h: &H) {
+    let store = h.fresh().await;
+    let w = Arc::new(
+        World::with_config(store, |c| c.limiter = gatehouse_core::LimiterConfig { burst: 20, per_minute: 1 })
+            .await,
+    );
+    let tasks: Vec<_> = (0..200)
+        .map(|_| {
+            let w = Arc::clone(&w);
+            let (guess, _) =
+                w.keys.mint(TokenKind::Access, GrantId::generate().expect("random")).expect("mint");
+            tokio::spawn(async move { w.introspect_http(ids::RS, guess.expose(), "").await })
+        })
+        .collect();
+    let (mut answered, mut throttled) = (0, 0);
+    for t in tasks {
+        let r = t.await.expect("introspection task");
+        match r.status {
+            200 => {
+                assert_inactive_body(&r);
+                answered += 1;
+            }
+            429 => throttled += 1,
+            other => panic!("unexpected status {other}"),
+        }
+    }
+    assert_eq!((answered, throttled), (20, 180), "reservations must be atomic");
+    assert_inactive_body(&w.introspect_http(ids::RS_OTHER, "gat_k1.guess", "").await);
+}
+
 /// Active answers cost nothing.
 pub async fn active_answers_are_not_throttled<H: Harness>(h: &H) {
     let store = h.fresh().await;

@@ -86,7 +86,20 @@ impl ClientCache {
 
     /// Looks `id` up as of now.
     pub(crate) fn client(&self, conns: &Connections, id: &ClientId) -> Result<Option<Client>, StoreError> {
-        let snapshot = match conns.read(read_generation)? {
+        let generation = conns.read(read_generation)?;
+        self.client_at(conns, generation, id)
+    }
+
+    /// Looks `id` up in a snapshot at least as new as `generation`, a
+    /// clients generation the caller read (`None`: its row is missing),
+    /// reloading first when the cached snapshot is older.
+    pub(crate) fn client_at(
+        &self,
+        conns: &Connections,
+        generation: Option<i64>,
+        id: &ClientId,
+    ) -> Result<Option<Client>, StoreError> {
+        let snapshot = match generation {
             Some(generation) => match self.cached(generation) {
                 Some(s) => s,
                 None => self.reload(conns, generation)?,

@@ -18,6 +18,13 @@ use crate::oneshot::block_on;
 use crate::schema::{STATE_ACTIVE, STATE_CONSUMED, STATE_REVOKED};
 
 const SELECT_TOKEN: &str = "SELECT state, record FROM tokens WHERE grant_id = ?1 AND hash = ?2";
+// The token row and the clients generation in one statement, so in one
+// read transaction (one WAL snapshot): `get_with_client` then answers the
+// client from a snapshot at least that new. NULL when the generation row is
+// missing (a damaged file): the client is then read from the table.
+const SELECT_TOKEN_AND_GENERATION: &str = "SELECT state, record, \
+                                           (SELECT n FROM clients_generation WHERE id = 0) \
+                                           FROM tokens WHERE grant_id = ?1 AND hash = ?2";
 // `ON CONFLICT DO NOTHING` plus a check of the change count, rather than
 // matching SQLite's constraint error codes: an existing key is reported as
 // `Conflict` and never overwritten.
@@ -54,6 +61,10 @@ const DELETE_CLIENT: &str = "DELETE FROM clients WHERE id = ?1";
 ///   clients table, and a clone of the client (cheap: shared `Arc`s). After
 ///   a client write by any process, the first lookup reloads and decodes
 ///   the whole table once (about a microsecond per client).
+/// - `get_with_client` (introspection, bearer validation): one statement
+///   that reads the token row and the clients generation together (one
+///   read transaction), then the client from the snapshot as `client`
+///   does: the cost of `get` alone, never a client older than the record.
 /// - `insert`, `consume`, `revoke`, `revoke_grant`, `purge_expired`,
 ///   `put_client`, `remove_client`: queued to the store's writer thread
 ///   (a channel send), then the future waits, without blocking its thread,
@@ -140,6 +151,29 @@ impl SqliteStore {
     fn get_now(&self, digest: &TokenDigest) -> Result<Option<TokenRecord>, StoreError> {
         let row = self.conns.read(|c| select_token(c, digest))?;
         row.map(|(state, json)| decode_token(digest, state, &json)).transpose()
+    }
+
+    fn get_with_client_now(
+        &self,
+        digest: &TokenDigest,
+    ) -> Result<Option<(TokenRecord, Option<Client>)>, StoreError> {
+        let row = self.conns.read(|c| {
+            let mut st = c.prepare_cached(SELECT_TOKEN_AND_GENERATION).map_err(backend)?;
+            let (g, h) = key_of(digest);
+            st.query_row(params![&g[..], &h[..]], |r| {
+                Ok((r.get::<_, i64>(0)?, r.get::<_, String>(1)?, r.get::<_, Option<i64>>(2)?))
+            })
+            .optional()
+            .map_err(backend)
+        })?;
+        let Some((state, json, generation)) = row else {
+            return Ok(None);
+        };
+        let record = decode_token(digest, state, &json)?;
+        // The generation was read with the record: a snapshot at least that
+        // new reflects every client write committed before the record was.
+        let client = self.clients.client_at(&self.conns, generation, &record.client_id)?;
+        Ok(Some((record, client)))
     }
 
     async fn consume_now(
@@ -281,6 +315,14 @@ impl TokenStore for SqliteStore {
         async move { self.get_now(&digest) }
     }
 
+    fn get_with_client(
+        &self,
+        digest: &TokenDigest,
+    ) -> impl Future<Output = Result<Option<(TokenRecord, Option<Client>)>, StoreError>> + Send {
+        let digest = *digest;
+        async move { self.get_with_client_now(&digest) }
+    }
+
     fn consume(
         &self,
         digest: &TokenDigest,
@@ -335,7 +377,7 @@ mod tests {
 
     #[test]
     fn lookups_by_digest_and_grant_use_the_primary_key() {
-        for sql in [SELECT_TOKEN, TAKE_TOKEN, REVOKE_TOKEN] {
+        for sql in [SELECT_TOKEN, SELECT_TOKEN_AND_GENERATION, TAKE_TOKEN, REVOKE_TOKEN] {
             let p = plan(sql);
             assert!(p.contains("USING PRIMARY KEY (grant_id=? AND hash=?)"), "{sql}:\n{p}");
         }

@@ -89,3 +89,48 @@ fn a_client_changed_with_plain_sql_is_seen_at_once() {
     conn.execute("INSERT INTO clients (id, client) VALUES ('app', ?1)", [&json]).unwrap();
     assert!(ready(s.client(&app.id)).unwrap().unwrap().enabled);
 }
+
+/// `get_with_client` reads the clients generation with the token row, and
+/// never answers with a client older than that: a client written by
+/// another store (process) or with plain SQL is seen by the next call, even
+/// when this store's snapshot is warm.
+#[test]
+fn get_with_client_sees_a_client_write_by_another_store_or_plain_sql() {
+    let dir = TempDir::new("client-cache-with-token");
+    let (a, b) = (SqliteStore::open(dir.db()).unwrap(), SqliteStore::open(dir.db()).unwrap());
+    let mut record = fresh(TokenKind::Access, 2_000);
+    let app = client("app");
+    record.client_id = app.id.clone();
+    run(a.insert(record.clone())).unwrap();
+    let with_client = |s: &SqliteStore| ready(s.get_with_client(&record.digest)).unwrap().unwrap();
+
+    // Unregistered, then registered by the other store.
+    assert!(with_client(&b).1.is_none());
+    run(a.put_client(app.clone())).unwrap();
+    let (got, registered) = with_client(&b);
+    assert_eq!(got, record);
+    assert!(registered.unwrap().enabled);
+
+    // Warm snapshot in `b`; a disables it.
+    let mut disabled = app.clone();
+    disabled.enabled = false;
+    run(a.put_client(disabled)).unwrap();
+    assert!(!with_client(&b).1.unwrap().enabled);
+
+    // Re-keyed by the other store.
+    let rekeyed = client("app");
+    run(a.put_client(rekeyed.clone())).unwrap();
+    let got = with_client(&b).1.unwrap();
+    assert!(got.enabled && same_secret(&got, &rekeyed));
+
+    // Disabled, then removed, with plain SQL.
+    let conn = rusqlite::Connection::open(dir.db()).unwrap();
+    let json: String =
+        conn.query_row("SELECT client FROM clients WHERE id = 'app'", [], |r| r.get(0)).unwrap();
+    let off = json.replace("\"enabled\":true", "\"enabled\":false");
+    assert_ne!(off, json);
+    conn.execute("UPDATE clients SET client = ?1 WHERE id = 'app'", [&off]).unwrap();
+    assert!(!with_client(&b).1.unwrap().enabled);
+    conn.execute("DELETE FROM clients", []).unwrap();
+    assert!(with_client(&b).1.is_none());
+}

@@ -116,10 +116,12 @@ impl SqliteStore {
     /// # Errors
     /// See [`SqliteError`].
     pub fn open_with(path: impl AsRef<Path>, config: SqliteConfig) -> Result<Self, SqliteError> {
-        Ok(Self {
-            conns: Arc::new(Connections::open(path.as_ref(), config)?),
-            clients: Arc::new(ClientCache::new()),
-        })
+        let check_interval = config.client_db_check_interval;
+        // The database first: a file that is not ours is refused before
+        // anything (the notice file included) is created next to it.
+        let conns = Connections::open(path.as_ref(), config)?;
+        let clients = ClientCache::open(path.as_ref(), check_interval)?;
+        Ok(Self { conns: Arc::new(conns), clients: Arc::new(clients) })
     }
 
     /// The database file.
@@ -262,17 +264,25 @@ impl SqliteStore {
                 st.execute(params![id, json]).map_err(backend)?;
                 Ok(())
             })
-            .await
+            .await?;
+        // Committed; announced before it is acknowledged, so that every
+        // process's next `client` lookup checks the database.
+        self.clients.announce()
     }
 
     async fn remove_client_now(&self, id: &ClientId) -> Result<bool, StoreError> {
         let id = id.as_str().to_owned();
-        self.conns
+        let removed = self
+            .conns
             .write(move |c| {
                 let mut st = c.prepare_cached(DELETE_CLIENT).map_err(backend)?;
                 Ok(st.execute([id]).map_err(backend)? > 0)
             })
-            .await
+            .await?;
+        if removed {
+            self.clients.announce()?;
+        }
+        Ok(removed)
     }
 }
 

@@ -292,6 +292,11 @@ fn bench_server(c: &mut Criterion, label: &str, store: &SqliteStore) {
             assert!(r.is_active());
         });
     });
+    // The caller's lookup that every request makes (authentication):
+    // the notice file's length, then the snapshot.
+    g.bench_function("client_lookup", |b| {
+        b.iter(|| black_box(run(server.store().client(black_box(&rs.id))).unwrap().unwrap()));
+    });
     g.bench_function("issue_client_credentials", |b| {
         b.iter(|| black_box(run(server.client_credentials(&app, None, &[])).unwrap()));
     });

@@ -9,16 +9,36 @@
 //! by triggers in the same transaction as every change to `clients`,
 //! whichever code or process makes it. Each process keeps a snapshot of the
 //! whole `clients` table, decoded, tagged with the generation it was read
-//! at (both in one read transaction). A lookup reads the generation (one
-//! tiny primary-key read on a reader connection) and answers from the
-//! snapshot when it is that generation, else reloads the snapshot first.
-//! So a lookup is linearizable like a direct read: it reflects every
-//! client write committed before it started.
+//! at (both in one read transaction). Reading the generation costs a WAL
+//! read transaction, which takes and releases a shared lock on the `-shm`
+//! file: two `fcntl` calls, most of its cost. So:
+//!
+//! - `get_with_client` (introspection, bearer validation) reads the
+//!   generation in the same statement as the token row, and answers from a
+//!   snapshot at least that new: exact for every writer, for free.
+//! - `client` (every request's caller authentication) first looks at the
+//!   clients notice file (`<file>-clients`): every store appends a byte to
+//!   it after committing a client write and before acknowledging it, so its
+//!   length (one `fstat`, no lock) moves after every client write made
+//!   through the store API, in any process. A snapshot is tagged with the
+//!   length read before it was last checked against the database; while
+//!   the length is unchanged, and the last check is younger than
+//!   `SqliteConfig::client_db_check_interval`, the snapshot answers.
+//!   Otherwise the generation is read from the database, as above. The
+//!   length only grows (appends are atomic, whole-file, never truncated by
+//!   the store), so it cannot come back to a value a snapshot was tagged
+//!   with.
+//!
+//! So a lookup reflects every client write acknowledged by any store on
+//! the file before it started; a client row changed without the store API
+//! (plain SQL, or a writer that died between its commit and its notice) is
+//! seen by `get_with_client` at once and by `client` within the check
+//! interval.
 //!
 //! A whole-table snapshot makes a known id and an unknown id the same
-//! work: one generation read, one hash lookup (SipHash, randomly keyed) and
-//! one clone of a client (for an unknown id, of a registered client that is
-//! then dropped). What remains different is a key comparison of a few
+//! work: one hash lookup (SipHash, randomly keyed) and one clone of a
+//! client (for an unknown id, of a registered client that is then
+//! dropped). What remains different is a key comparison of a few
 //! nanoseconds. A malformed id never reaches the store (the core refuses it
 //! before any lookup).
 //!
@@ -27,7 +47,11 @@
 //! reloaded on nearly every request.
 
 use std::collections::HashMap;
+use std::fs::File;
+use std::io::Write;
+use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::time::{Duration, Instant};
 
 use gatehouse_core::model::{Client, ClientId};
 use gatehouse_core::StoreError;
@@ -35,6 +59,7 @@ use rusqlite::{Connection, OptionalExtension};
 
 use crate::codec::decode_client;
 use crate::conn::Connections;
+use crate::error::SqliteError;
 
 const SELECT_GENERATION: &str = "SELECT n FROM clients_generation WHERE id = 0";
 const SELECT_CLIENTS: &str = "SELECT id, client FROM clients";
@@ -49,16 +74,62 @@ struct Snapshot {
     stand_in: Option<Client>,
 }
 
+/// A snapshot and what it was last checked against.
+#[derive(Clone)]
+struct Cached {
+    snapshot: Arc<Snapshot>,
+    /// The notice file's length read before that check: while it has not
+    /// moved, no client write was acknowledged since.
+    notices: u64,
+    /// When that check started.
+    checked: Instant,
+}
+
 /// The current snapshot of this process.
 pub(crate) struct ClientCache {
-    current: Mutex<Option<Arc<Snapshot>>>,
+    current: Mutex<Option<Cached>>,
     /// Held while reloading, so that a burst of lookups after a client
     /// write reloads once rather than once per lookup.
     reload: Mutex<()>,
+    notice: Notice,
+    check_interval: Duration,
+}
+
+/// The clients notice file: one byte appended per client write.
+struct Notice {
+    file: File,
+    path: PathBuf,
+}
+
+impl Notice {
+    fn open(db: &Path) -> Result<Self, SqliteError> {
+        let mut path = db.as_os_str().to_owned();
+        path.push("-clients");
+        let path = PathBuf::from(path);
+        match std::fs::OpenOptions::new().append(true).create(true).open(&path) {
+            Ok(file) => Ok(Self { file, path }),
+            Err(source) => Err(SqliteError::ClientsNotice { path, source }),
+        }
+    }
+
+    fn failed(&self, source: std::io::Error) -> StoreError {
+        StoreError::backend(SqliteError::ClientsNotice { path: self.path.clone(), source })
+    }
+
+    /// How many client writes were announced (the file's length).
+    fn count(&self) -> Result<u64, StoreError> {
+        self.file.metadata().map(|m| m.len()).map_err(|e| self.failed(e))
+    }
+
+    /// Appends one byte: `O_APPEND` makes it atomic among processes, and
+    /// the length only grows.
+    fn announce(&self) -> Result<(), StoreError> {
+        (&self.file).write_all(b".").map_err(|e| self.failed(e))
+    }
 }
 
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
-    // Critical sections only swap an `Arc`: nothing is left half-done.
+    // Critical sections only swap a value: nothing is left half-done.
     m.lock().unwrap_or_else(PoisonError::into_inner)
 }
 
@@ -74,19 +145,66 @@ fn read_generation(c: &Connection) -> Result<Option<i64>, StoreError> {
 }
 
 impl ClientCache {
-    pub(crate) fn new() -> Self {
-        Self { current: Mutex::new(None), reload: Mutex::new(()) }
+    /// Opens (creating if needed) the notice file of the database `db`.
+    pub(crate) fn open(db: &Path, check_interval: Duration) -> Result<Self, SqliteError> {
+        Ok(Self {
+            current: Mutex::new(None),
+            reload: Mutex::new(()),
+            notice: Notice::open(db)?,
+            check_interval,
+        })
     }
 
     fn cached(&self, at_least: i64) -> Option<Arc<Snapshot>> {
         // A newer snapshot is as good: it was read after the generation
         // this lookup saw, so it reflects a state within the call.
-        lock(&self.current).as_ref().filter(|s| s.generation >= at_least).cloned()
+        lock(&self.current).as_ref().map(|c| &c.snapshot).filter(|s| s.generation >= at_least).cloned()
     }
 
-    /// Looks `id` up as of now.
+    /// Announces a client write that has committed, before it is
+    /// acknowledged, to the `client` lookups of every process.
+    pub(crate) fn announce(&self) -> Result<(), StoreError> {
+        self.notice.announce()
+    }
+
+    /// Looks `id` up as of now: reflects every client write acknowledged
+    /// through a store before the call.
     pub(crate) fn client(&self, conns: &Connections, id: &ClientId) -> Result<Option<Client>, StoreError> {
-        let snapshot = match conns.read(read_generation)? {
+        let notices = self.notice.count()?;
+        let now = Instant::now();
+        let fresh = lock(&self.current).as_ref().and_then(|c| {
+            let unchanged =
+                c.notices == notices && now.saturating_duration_since(c.checked) < self.check_interval;
+            unchanged.then(|| c.snapshot.clone())
+        });
+        if let Some(snapshot) = fresh {
+            return snapshot.answer(id);
+        }
+        let Some(generation) = conns.read(read_generation)? else {
+            return load(conns)?.1.answer(id);
+        };
+        let snapshot = match self.cached(generation) {
+            Some(s) => {
+                // Checked: as new as the database was after `notices`
+                // was read, so it may be trusted for that length.
+                *lock(&self.current) = Some(Cached { snapshot: s.clone(), notices, checked: now });
+                s
+            }
+            None => self.reload(conns, generation)?,
+        };
+        snapshot.answer(id)
+    }
+
+    /// Looks `id` up in a snapshot at least as new as `generation`, a
+    /// clients generation the caller read (`None`: its row is missing),
+    /// reloading first when the cached snapshot is older.
+    pub(crate) fn client_at(
+        &self,
+        conns: &Connections,
+        generation: Option<i64>,
+        id: &ClientId,
+    ) -> Result<Option<Client>, StoreError> {
+        let snapshot = match generation {
             Some(generation) => match self.cached(generation) {
                 Some(s) => s,
                 None => self.reload(conns, generation)?,
@@ -101,10 +219,14 @@ impl ClientCache {
         if let Some(s) = self.cached(generation) {
             return Ok(s);
         }
+        // Read before the table, so the tag never claims more than the
+        // snapshot holds.
+        let notices = self.notice.count()?;
+        let checked = Instant::now();
         let (read_at, snapshot) = load(conns)?;
         let snapshot = Arc::new(snapshot);
         if read_at.is_some() {
-            *lock(&self.current) = Some(snapshot.clone());
+            *lock(&self.current) = Some(Cached { snapshot: snapshot.clone(), notices, checked });
         }
         Ok(snapshot)
     }
@@ -186,7 +308,12 @@ mod tests {
             crate::schema::migrate_to(&mut c, &path, 1).unwrap();
             c.execute("INSERT INTO clients (id, client) VALUES ('app', ?1)", [&json]).unwrap();
         }
-        let store = SqliteStore::open(&path).unwrap();
+        // Plain SQL below: the database is checked on every lookup.
+        let config = crate::SqliteConfig {
+            client_db_check_interval: Duration::ZERO,
+            ..crate::SqliteConfig::default()
+        };
+        let store = SqliteStore::open_with(&path, config).unwrap();
         assert_eq!(
             Connection::open(&path)
                 .unwrap()

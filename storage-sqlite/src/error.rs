@@ -83,6 +83,20 @@ pub enum SqliteError {
         #[source]
         source: std::io::Error,
     },
+    /// The clients notice file next to the database (`<file>-clients`)
+    /// could not be opened, or a client write, already committed, could not
+    /// be announced in it. In the second case the write is stored, but
+    /// other processes' `client` lookups may miss it until their next
+    /// database check (see `SqliteConfig::client_db_check_interval`); retry
+    /// the write (client writes are idempotent).
+    #[error("the clients notice file {} failed", path.display())]
+    ClientsNotice {
+        /// The notice file.
+        path: PathBuf,
+        /// What the operating system reported.
+        #[source]
+        source: std::io::Error,
+    },
     /// The transaction holding a write could not begin or commit (lock
     /// timeout, I/O error, disk full), so the write is not stored. Every
     /// write of that transaction fails with this error.

@@ -18,6 +18,13 @@ use crate::oneshot::block_on;
 use crate::schema::{STATE_ACTIVE, STATE_CONSUMED, STATE_REVOKED};
 
 const SELECT_TOKEN: &str = "SELECT state, record FROM tokens WHERE grant_id = ?1 AND hash = ?2";
+// The token row and the clients generation in one statement, so in one
+// read transaction (one WAL snapshot): `get_with_client` then answers the
+// client from a snapshot at least that new. NULL when the generation row is
+// missing (a damaged file): the client is then read from the table.
+const SELECT_TOKEN_AND_GENERATION: &str = "SELECT state, record, \
+                                           (SELECT n FROM clients_generation WHERE id = 0) \
+                                           FROM tokens WHERE grant_id = ?1 AND hash = ?2";
 // `ON CONFLICT DO NOTHING` plus a check of the change count, rather than
 // matching SQLite's constraint error codes: an existing key is reported as
 // `Conflict` and never overwritten.
@@ -54,6 +61,10 @@ const DELETE_CLIENT: &str = "DELETE FROM clients WHERE id = ?1";
 ///   clients table, and a clone of the client (cheap: shared `Arc`s). After
 ///   a client write by any process, the first lookup reloads and decodes
 ///   the whole table once (about a microsecond per client).
+/// - `get_with_client` (introspection, bearer validation): one statement
+///   that reads the token row and the clients generation together (one
+///   read transaction), then the client from the snapshot as `client`
+///   does: the cost of `get` alone, never a client older than the record.
 /// - `insert`, `consume`, `revoke`, `revoke_grant`, `purge_expired`,
 ///   `put_client`, `remove_client`: queued to the store's writer thread
 ///   (a channel send), then the future waits, without blocking its thread,
@@ -105,10 +116,12 @@ impl SqliteStore {
     /// # Errors
     /// See [`SqliteError`].
     pub fn open_with(path: impl AsRef<Path>, config: SqliteConfig) -> Result<Self, SqliteError> {
-        Ok(Self {
-            conns: Arc::new(Connections::open(path.as_ref(), config)?),
-            clients: Arc::new(ClientCache::new()),
-        })
+        let check_interval = config.client_db_check_interval;
+        // The database first: a file that is not ours is refused before
+        // anything (the notice file included) is created next to it.
+        let conns = Connections::open(path.as_ref(), config)?;
+        let clients = ClientCache::open(path.as_ref(), check_interval)?;
+        Ok(Self { conns: Arc::new(conns), clients: Arc::new(clients) })
     }
 
     /// The database file.
@@ -140,6 +153,29 @@ impl SqliteStore {
     fn get_now(&self, digest: &TokenDigest) -> Result<Option<TokenRecord>, StoreError> {
         let row = self.conns.read(|c| select_token(c, digest))?;
         row.map(|(state, json)| decode_token(digest, state, &json)).transpose()
+    }
+
+    fn get_with_client_now(
+        &self,
+        digest: &TokenDigest,
+    ) -> Result<Option<(TokenRecord, Option<Client>)>, StoreError> {
+        let row = self.conns.read(|c| {
+            let mut st = c.prepare_cached(SELECT_TOKEN_AND_GENERATION).map_err(backend)?;
+            let (g, h) = key_of(digest);
+            st.query_row(params![&g[..], &h[..]], |r| {
+                Ok((r.get::<_, i64>(0)?, r.get::<_, String>(1)?, r.get::<_, Option<i64>>(2)?))
+            })
+            .optional()
+            .map_err(backend)
+        })?;
+        let Some((state, json, generation)) = row else {
+            return Ok(None);
+        };
+        let record = decode_token(digest, state, &json)?;
+        // The generation was read with the record: a snapshot at least that
+        // new reflects every client write committed before the record was.
+        let client = self.clients.client_at(&self.conns, generation, &record.client_id)?;
+        Ok(Some((record, client)))
     }
 
     async fn consume_now(
@@ -228,17 +264,25 @@ impl SqliteStore {
                 st.execute(params![id, json]).map_err(backend)?;
                 Ok(())
             })
-            .await
+            .await?;
+        // Committed; announced before it is acknowledged, so that every
+        // process's next `client` lookup checks the database.
+        self.clients.announce()
     }
 
     async fn remove_client_now(&self, id: &ClientId) -> Result<bool, StoreError> {
         let id = id.as_str().to_owned();
-        self.conns
+        let removed = self
+            .conns
             .write(move |c| {
                 let mut st = c.prepare_cached(DELETE_CLIENT).map_err(backend)?;
                 Ok(st.execute([id]).map_err(backend)? > 0)
             })
-            .await
+            .await?;
+        if removed {
+            self.clients.announce()?;
+        }
+        Ok(removed)
     }
 }
 
@@ -279,6 +323,14 @@ impl TokenStore for SqliteStore {
     ) -> impl Future<Output = Result<Option<TokenRecord>, StoreError>> + Send {
         let digest = *digest;
         async move { self.get_now(&digest) }
+    }
+
+    fn get_with_client(
+        &self,
+        digest: &TokenDigest,
+    ) -> impl Future<Output = Result<Option<(TokenRecord, Option<Client>)>, StoreError>> + Send {
+        let digest = *digest;
+        async move { self.get_with_client_now(&digest) }
     }
 
     fn consume(
@@ -335,7 +387,7 @@ mod tests {
 
     #[test]
     fn lookups_by_digest_and_grant_use_the_primary_key() {
-        for sql in [SELECT_TOKEN, TAKE_TOKEN, REVOKE_TOKEN] {
+        for sql in [SELECT_TOKEN, SELECT_TOKEN_AND_GENERATION, TAKE_TOKEN, REVOKE_TOKEN] {
             let p = plan(sql);
             assert!(p.contains("USING PRIMARY KEY (grant_id=? AND hash=?)"), "{sql}:\n{p}");
         }

@@ -7,7 +7,7 @@ use crate::model::{Client, GrantId, GrantType, Jti, Resource, Scope, TokenKind, 
 use crate::server::AuthServer;
 use crate::store::{ClientRegistry, TokenStore};
 use crate::token_format::RawToken;
-use crate::{json, Error};
+use crate::{crypto, json, Error};
 
 /// What the token endpoint hands back (RFC 6749 §5.1).
 #[derive(Debug)]
@@ -99,7 +99,17 @@ impl<S: TokenStore + ClientRegistry, L: FishingLimiter> AuthServer<S, L> {
         let audience = grant_audience(client, resources)?;
         let now = self.clock.now();
         let ttl = self.config.access_token_ttl;
-        let (token, digest) = self.keys.mint(TokenKind::Access, GrantId::generate()?)?;
+        // One call to the OS random source for the grant id, the jti and
+        // the token's 256 bits (each is a system call).
+        let fresh: [u8; 64] = crypto::random_bytes()?;
+        let [grant, jti] = [&fresh[..16], &fresh[16..32]].map(|b| {
+            let mut id = [0u8; 16];
+            id.copy_from_slice(b);
+            id
+        });
+        let mut random = [0u8; 32];
+        random.copy_from_slice(&fresh[32..]);
+        let (token, digest) = self.keys.mint_from(TokenKind::Access, GrantId::from_bytes(grant), &random);
         let record = TokenRecord {
             digest,
             kind: TokenKind::Access,
@@ -110,7 +120,7 @@ impl<S: TokenStore + ClientRegistry, L: FishingLimiter> AuthServer<S, L> {
             issued_at: now,
             not_before: now,
             expires_at: now.plus(ttl),
-            jti: Jti::generate()?,
+            jti: Jti::from_bytes(jti),
             state: TokenState::Active,
             code: None,
         };

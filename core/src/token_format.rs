@@ -175,13 +175,24 @@ impl Keyring {
     /// # Errors
     /// [`Error::Random`] when the OS random source fails.
     pub fn mint(&self, kind: TokenKind, grant: GrantId) -> Result<(RawToken, TokenDigest), Error> {
-        let random: [u8; RANDOM_LEN] = crypto::random_bytes()?;
+        Ok(self.mint_from(kind, grant, &crypto::random_bytes()?))
+    }
+
+    /// [`mint`](Self::mint) with its 32 random bytes drawn by the caller,
+    /// for a caller that draws everything one request needs from the OS in
+    /// one call.
+    pub(crate) fn mint_from(
+        &self,
+        kind: TokenKind,
+        grant: GrantId,
+        random: &[u8; RANDOM_LEN],
+    ) -> (RawToken, TokenDigest) {
         let (kid, key) = &self.keys[self.signing];
         let pre = prefix(kind);
-        let tag = key.tag(&[pre, kid.0.as_bytes(), b".", grant.as_bytes(), &random]);
+        let tag = key.tag(&[pre, kid.0.as_bytes(), b".", grant.as_bytes(), random]);
         let mut body = [0u8; BODY_LEN];
         body[..GRANT_LEN].copy_from_slice(grant.as_bytes());
-        body[GRANT_LEN..GRANT_LEN + RANDOM_LEN].copy_from_slice(&random);
+        body[GRANT_LEN..GRANT_LEN + RANDOM_LEN].copy_from_slice(random);
         body[GRANT_LEN + RANDOM_LEN..].copy_from_slice(&tag);
         let mut s = String::with_capacity(pre.len() + kid.0.len() + 1 + BODY_B64_LEN);
         // `pre` is ASCII by construction.
@@ -189,7 +200,7 @@ impl Keyring {
         s.push_str(&kid.0);
         s.push('.');
         URL_SAFE_NO_PAD.encode_string(body, &mut s);
-        Ok((RawToken(s), digest_of(kind, grant, &random)))
+        (RawToken(s), digest_of(kind, grant, random))
     }
 
     /// Checks a presented token's syntax, key id and tag, in that order,

@@ -5,7 +5,7 @@ use gatehouse_core::limiter::{Admission, FishingLimiter, LimiterConfig};
 use gatehouse_core::model::ClientId;
 use gatehouse_core::{StoreError, UnixTime};
 
-use crate::conn::RedisConnection;
+use crate::conn::{command, RedisConnection};
 use crate::keys::Keys;
 use crate::{scripts, Error};
 
@@ -27,9 +27,11 @@ const TTL_GRACE_MS: u64 = 60_000;
 /// charges atomically, with a TTL that ends a minute after the caller has
 /// fully recovered: one round trip, which the core runs concurrently with
 /// the token's lookup. [`refund`](FishingLimiter::refund) (after an active
-/// answer) is sent from a task of its own when called inside a Tokio
-/// runtime, so the answer does not wait for it; a refund that fails is
-/// lost, which only over-charges the caller. Decisions are the core's, to
+/// answer) is not waited for: on a single node it is queued on the
+/// connection without waiting for its reply; on a cluster (whose
+/// connection always waits) it is sent from a task of its own when called
+/// inside a Tokio runtime. A refund that fails is lost, which only
+/// over-charges the caller. Decisions are the core's, to
 /// the millisecond, for every TAT below 2^53 ms (any real clock and rate).
 #[derive(Debug, Clone)]
 pub struct RedisLimiter {
@@ -80,14 +82,18 @@ fn parse_tat(v: &[u8]) -> Result<u64, StoreError> {
 
 impl FishingLimiter for RedisLimiter {
     async fn reserve(&self, caller: &ClientId, now: UnixTime) -> Result<Admission, StoreError> {
-        let mut inv = scripts::RESERVE.prepare_invoke();
-        inv.key(self.keys.limiter(caller))
+        let key = self.keys.limiter(caller);
+        let mut cmd = command("EVALSHA", 10, 128 + key.len());
+        cmd.arg(scripts::LIMITER.get_hash())
+            .arg(1)
+            .arg(key)
+            .arg("reserve")
             .arg(now.0.saturating_mul(1000))
             .arg(self.cfg.cost_ms())
             .arg(self.cfg.tolerance_ms())
             .arg(TTL_GRACE_MS)
             .arg(MAX_TTL_MS);
-        let wait: Vec<u8> = self.conn.invoke(&inv).await?;
+        let wait: Vec<u8> = self.conn.evalsha(&scripts::LIMITER, &cmd).await?;
         match parse_tat(&wait)? {
             0 => Ok(Admission::Allowed),
             ms => Ok(Admission::Throttled { retry_after: ms.div_ceil(1000).max(1) }),
@@ -95,12 +101,22 @@ impl FishingLimiter for RedisLimiter {
     }
 
     async fn refund(&self, caller: &ClientId, _now: UnixTime) -> Result<(), StoreError> {
-        let conn = self.conn.clone();
         let key = self.keys.limiter(caller);
         let cost = self.cfg.cost_ms();
+        if self.background_refunds && self.conn.sends_unanswered() {
+            // Queued on the multiplexed connection behind this caller's
+            // reservation (so the script is loaded) and ahead of anything
+            // this instance sends later; nobody waits for the reply. This
+            // costs no task, no reply channel and no timer.
+            let mut cmd = command("EVALSHA", 6, 80 + key.len());
+            cmd.arg(scripts::LIMITER.get_hash()).arg(1).arg(key).arg("refund").arg(cost);
+            self.conn.send_unanswered(cmd).await?;
+            return Ok(());
+        }
+        let conn = self.conn.clone();
         let send = async move {
-            let mut inv = scripts::REFUND.prepare_invoke();
-            inv.key(key).arg(cost);
+            let mut inv = scripts::LIMITER.prepare_invoke();
+            inv.key(key).arg("refund").arg(cost);
             conn.invoke::<i64>(&inv).await
         };
         match tokio::runtime::Handle::try_current() {

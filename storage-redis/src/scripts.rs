@@ -92,45 +92,49 @@ return 1
     )
 });
 
-/// GCRA reservation (see `gatehouse_core::limiter`): admission and charge
-/// in one step. KEYS: limiter. ARGV: now ms, cost ms, tolerance ms, grace
-/// ms, max ttl ms.
-/// Stores `max(tat, now) + cost` when admitted, with a TTL until it is
-/// fully recovered plus the grace, and returns `'0'`; else changes nothing
-/// and returns the wait in ms. Replies are decimal strings, since a Lua
-/// integer reply would be truncated to 64 bits.
+/// The fishing limiter's GCRA (see `gatehouse_core::limiter`): a
+/// reservation or a refund. KEYS: limiter. ARGV[1]: `reserve` or `refund`.
+///
+/// `reserve` (ARGV: now ms, cost ms, tolerance ms, grace ms, max ttl ms):
+/// admission and charge in one step. Stores `max(tat, now) + cost` when
+/// admitted, with a TTL until it is fully recovered plus the grace, and
+/// returns `'0'`; else changes nothing and returns the wait in ms. Replies
+/// are decimal strings, since a Lua integer reply would be truncated to 64
+/// bits.
+///
+/// `refund` (ARGV: cost ms): lowers the stored TAT by the cost (not below
+/// 0), keeping its TTL; a missing key (expired: fully recovered) stays
+/// missing. Returns 1 when applied.
+///
+/// Both are one script so that a refund sent without waiting for its reply
+/// (which therefore cannot load the script after a `NOSCRIPT` error) finds
+/// it loaded whenever the caller's reservation ran: a refund always follows
+/// its reservation on the same connection.
+///
 /// Lua numbers are doubles: exact for every TAT below 2^53 ms.
-pub(crate) static RESERVE: LazyLock<Script> = LazyLock::new(|| {
+pub(crate) static LIMITER: LazyLock<Script> = LazyLock::new(|| {
     Script::new(
         r"
-local tat = tonumber(redis.call('GET', KEYS[1]) or '0') or 0
-local now, cost, tol = tonumber(ARGV[1]), tonumber(ARGV[2]), tonumber(ARGV[3])
+local v = redis.call('GET', KEYS[1])
+if ARGV[1] == 'refund' then
+  if not v then return 0 end
+  local tat = (tonumber(v) or 0) - tonumber(ARGV[2])
+  if tat < 0 then tat = 0 end
+  redis.call('SET', KEYS[1], string.format('%.0f', tat), 'KEEPTTL')
+  return 1
+end
+local tat = tonumber(v or '0') or 0
+local now, cost, tol = tonumber(ARGV[2]), tonumber(ARGV[3]), tonumber(ARGV[4])
 if tat < now then tat = now end
 local wait = tat - now + cost - tol
 if wait > 0 then return string.format('%.0f', wait) end
 tat = tat + cost
-local ttl = tat - now + tonumber(ARGV[4])
-local max = tonumber(ARGV[5])
+local ttl = tat - now + tonumber(ARGV[5])
+local max = tonumber(ARGV[6])
 if ttl > max then ttl = max end
 if ttl < 1 then ttl = 1 end
 redis.call('SET', KEYS[1], string.format('%.0f', tat), 'PX', string.format('%.0f', ttl))
 return '0'
-",
-    )
-});
-
-/// GCRA refund of one reservation. KEYS: limiter. ARGV: cost ms.
-/// Lowers the stored TAT by the cost (not below 0), keeping its TTL; a
-/// missing key (expired: fully recovered) stays missing.
-pub(crate) static REFUND: LazyLock<Script> = LazyLock::new(|| {
-    Script::new(
-        r"
-local v = redis.call('GET', KEYS[1])
-if not v then return 0 end
-local tat = (tonumber(v) or 0) - tonumber(ARGV[1])
-if tat < 0 then tat = 0 end
-redis.call('SET', KEYS[1], string.format('%.0f', tat), 'KEEPTTL')
-return 1
 ",
     )
 });

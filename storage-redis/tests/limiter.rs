@@ -133,8 +133,8 @@ async fn limiter_key_has_a_ttl() {
     assert_eq!(tat, (now.0 * 1000 + 2000).to_string());
 }
 
-/// Inside a runtime, a refund is applied by a task of its own: the call
-/// returns at once and Redis has the refund shortly after.
+/// A refund's call returns without waiting for Redis, and Redis has the
+/// refund shortly after.
 #[tokio::test]
 async fn background_refunds_are_applied() {
     let redis = TestRedis::start();
@@ -155,4 +155,42 @@ async fn background_refunds_are_applied() {
             other => panic!("refund never applied: {other:?}"),
         }
     }
+}
+
+/// On one node a refund is queued on the connection without waiting for
+/// its reply, so the next command through the same handle (here the next
+/// reservation) already sees it: no polling, no task.
+#[tokio::test]
+async fn an_unanswered_refund_lands_before_the_next_command() {
+    let redis = TestRedis::start();
+    let conn = RedisConnection::connect(&redis.url(), Duration::from_millis(500)).await.unwrap();
+    let l =
+        RedisLimiter::new(conn.clone(), &unique_prefix(), LimiterConfig { burst: 1, per_minute: 1 }).unwrap();
+    let rs = ClientId::new("rs").unwrap();
+    let t = common::now();
+    for _ in 0..50 {
+        assert_eq!(l.reserve(&rs, t).await.unwrap(), Admission::Allowed);
+        assert!(matches!(l.reserve(&rs, t).await.unwrap(), Admission::Throttled { .. }));
+        conn.reset_round_trips();
+        l.refund(&rs, t).await.unwrap();
+        let trips = conn.round_trips();
+        assert_eq!((trips.requests, trips.depth, trips.in_flight), (1, 0, 0), "sent, not waited for");
+    }
+}
+
+/// An unanswered refund cannot load its script, so the refund shares the
+/// reservation's script: after Redis forgets its scripts, the next
+/// reservation loads it again and the refund after it is applied.
+#[tokio::test]
+async fn an_unanswered_refund_after_a_script_flush_is_applied() {
+    let redis = TestRedis::start();
+    let conn = RedisConnection::connect(&redis.url(), Duration::from_millis(500)).await.unwrap();
+    let l =
+        RedisLimiter::new(conn.clone(), &unique_prefix(), LimiterConfig { burst: 1, per_minute: 1 }).unwrap();
+    let rs = ClientId::new("rs").unwrap();
+    let t = common::now();
+    let _: () = conn.query(redis::cmd("SCRIPT").arg("FLUSH")).await.unwrap();
+    assert_eq!(l.reserve(&rs, t).await.unwrap(), Admission::Allowed);
+    l.refund(&rs, t).await.unwrap();
+    assert_eq!(l.reserve(&rs, t).await.unwrap(), Admission::Allowed);
 }

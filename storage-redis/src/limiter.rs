@@ -1,6 +1,8 @@
 //! [`RedisLimiter`]: the token-fishing limiter shared by every app instance
 //! on one Redis, so a caller throttled on one is throttled on all.
 
+use std::sync::Arc;
+
 use gatehouse_core::limiter::{Admission, FishingLimiter, LimiterConfig};
 use gatehouse_core::model::ClientId;
 use gatehouse_core::{StoreError, UnixTime};
@@ -8,6 +10,7 @@ use gatehouse_core::{StoreError, UnixTime};
 use crate::conn::{command, RedisConnection};
 use crate::keys::Keys;
 use crate::{scripts, Error};
+use redis::Script;
 
 /// The longest a limiter entry lives (10 years), for configurations that
 /// never refill: Redis refuses expiry times past `i64::MAX` ms.
@@ -38,6 +41,7 @@ pub struct RedisLimiter {
     conn: RedisConnection,
     keys: Keys,
     cfg: LimiterConfig,
+    script: Arc<Script>,
     background_refunds: bool,
 }
 
@@ -51,7 +55,8 @@ impl RedisLimiter {
     }
 
     pub(crate) fn with_keys(conn: RedisConnection, keys: Keys, cfg: LimiterConfig) -> Self {
-        Self { conn, keys, cfg, background_refunds: true }
+        let script = scripts::limiter(cfg.cost_ms(), cfg.tolerance_ms(), TTL_GRACE_MS, MAX_TTL_MS);
+        Self { conn, keys, cfg, script: Arc::new(script), background_refunds: true }
     }
 
     /// The same limiter, with [`refund`](FishingLimiter::refund) finishing
@@ -83,17 +88,9 @@ fn parse_tat(v: &[u8]) -> Result<u64, StoreError> {
 impl FishingLimiter for RedisLimiter {
     async fn reserve(&self, caller: &ClientId, now: UnixTime) -> Result<Admission, StoreError> {
         let key = self.keys.limiter(caller);
-        let mut cmd = command("EVALSHA", 10, 128 + key.len());
-        cmd.arg(scripts::LIMITER.get_hash())
-            .arg(1)
-            .arg(key)
-            .arg("reserve")
-            .arg(now.0.saturating_mul(1000))
-            .arg(self.cfg.cost_ms())
-            .arg(self.cfg.tolerance_ms())
-            .arg(TTL_GRACE_MS)
-            .arg(MAX_TTL_MS);
-        let wait: Vec<u8> = self.conn.evalsha(&scripts::LIMITER, &cmd).await?;
+        let mut cmd = command("EVALSHA", 6, 80 + key.len());
+        cmd.arg(self.script.get_hash()).arg(1).arg(key).arg("reserve").arg(now.0.saturating_mul(1000));
+        let wait: Vec<u8> = self.conn.evalsha(&self.script, &cmd).await?;
         match parse_tat(&wait)? {
             0 => Ok(Admission::Allowed),
             ms => Ok(Admission::Throttled { retry_after: ms.div_ceil(1000).max(1) }),
@@ -102,21 +99,21 @@ impl FishingLimiter for RedisLimiter {
 
     async fn refund(&self, caller: &ClientId, _now: UnixTime) -> Result<(), StoreError> {
         let key = self.keys.limiter(caller);
-        let cost = self.cfg.cost_ms();
         if self.background_refunds && self.conn.sends_unanswered() {
             // Queued on the multiplexed connection behind this caller's
             // reservation (so the script is loaded) and ahead of anything
             // this instance sends later; nobody waits for the reply. This
             // costs no task, no reply channel and no timer.
             let mut cmd = command("EVALSHA", 6, 80 + key.len());
-            cmd.arg(scripts::LIMITER.get_hash()).arg(1).arg(key).arg("refund").arg(cost);
+            cmd.arg(self.script.get_hash()).arg(1).arg(key).arg("refund");
             self.conn.send_unanswered(cmd).await?;
             return Ok(());
         }
         let conn = self.conn.clone();
+        let script = Arc::clone(&self.script);
         let send = async move {
-            let mut inv = scripts::LIMITER.prepare_invoke();
-            inv.key(key).arg("refund").arg(cost);
+            let mut inv = script.prepare_invoke();
+            inv.key(key).arg("refund");
             conn.invoke::<i64>(&inv).await
         };
         match tokio::runtime::Handle::try_current() {

@@ -114,6 +114,30 @@ async fn zero_rate_never_refills() {
     assert!(matches!(l.reserve(&rs, UnixTime(1_800_000_000)).await.unwrap(), Admission::Throttled { .. }));
 }
 
+/// A zero rate makes TATs beyond 2^63 ms: the script still stores and
+/// compares them at their magnitude (never wrapped through a C `long`), so
+/// the caller stays throttled once its burst is spent.
+#[tokio::test]
+async fn tats_beyond_63_bits_keep_their_magnitude() {
+    let redis = TestRedis::start();
+    let prefix = unique_prefix();
+    let cfg = LimiterConfig { burst: 3, per_minute: 0 };
+    let l = limiter(&redis.url(), &prefix, cfg).await;
+    let mem = MemoryLimiter::new(cfg);
+    let rs = ClientId::new("rs").unwrap();
+    let t = UnixTime(1_700_000_000);
+    for _ in 0..5 {
+        assert_eq!(l.reserve(&rs, t).await.unwrap(), mem.reserve(&rs, t).await.unwrap());
+    }
+    let conn = RedisConnection::connect(&redis.url(), Duration::from_millis(500)).await.unwrap();
+    let tat: String = conn.query(redis::cmd("GET").arg(format!("{prefix}l:rs"))).await.unwrap();
+    assert!(tat.parse::<u128>().unwrap() > 1 << 63, "tat {tat}");
+    l.refund(&rs, t).await.unwrap();
+    mem.refund(&rs, t).await.unwrap();
+    assert_eq!(l.reserve(&rs, t).await.unwrap(), mem.reserve(&rs, t).await.unwrap());
+    assert!(matches!(l.reserve(&rs, t).await.unwrap(), Admission::Throttled { .. }));
+}
+
 /// The limiter key carries a TTL that ends a minute (grace) after the
 /// caller has recovered.
 #[tokio::test]

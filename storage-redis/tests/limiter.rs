@@ -157,6 +157,38 @@ async fn limiter_key_has_a_ttl() {
     assert_eq!(tat, (now.0 * 1000 + 2000).to_string());
 }
 
+/// A refund lowers the TAT by one cost and keeps the key's TTL. A refund
+/// whose entry has gone (expired or deleted since its reservation) leaves
+/// a negative TAT that decides like a missing entry, and the next
+/// reservation gives the key its TTL again.
+#[tokio::test]
+async fn a_refund_keeps_the_ttl_and_a_late_one_decides_like_no_entry() {
+    let redis = TestRedis::start();
+    let prefix = unique_prefix();
+    let cfg = LimiterConfig { burst: 2, per_minute: 60 };
+    let l = limiter(&redis.url(), &prefix, cfg).await;
+    let conn = RedisConnection::connect(&redis.url(), Duration::from_millis(500)).await.unwrap();
+    let key = format!("{prefix}l:rs");
+    let rs = ClientId::new("rs").unwrap();
+    let now = common::now();
+    l.reserve(&rs, now).await.unwrap();
+    l.reserve(&rs, now).await.unwrap();
+    l.refund(&rs, now).await.unwrap();
+    let tat: String = conn.query(redis::cmd("GET").arg(&key)).await.unwrap();
+    assert_eq!(tat, (now.0 * 1000 + 1000).to_string());
+    let ttl: i64 = conn.query(redis::cmd("PTTL").arg(&key)).await.unwrap();
+    assert!(ttl > 61_000 && ttl <= 62_000, "ttl {ttl}");
+
+    let _: i64 = conn.query(redis::cmd("DEL").arg(&key)).await.unwrap();
+    l.refund(&rs, now).await.unwrap();
+    let mem = MemoryLimiter::new(cfg);
+    for _ in 0..3 {
+        assert_eq!(l.reserve(&rs, now).await.unwrap(), mem.reserve(&rs, now).await.unwrap());
+    }
+    let ttl: i64 = conn.query(redis::cmd("PTTL").arg(&key)).await.unwrap();
+    assert!(ttl > 61_000 && ttl <= 62_000, "ttl {ttl}");
+}
+
 /// A refund's call returns without waiting for Redis, and Redis has the
 /// refund shortly after.
 #[tokio::test]
@@ -202,9 +234,9 @@ async fn an_unanswered_refund_lands_before_the_next_command() {
     }
 }
 
-/// An unanswered refund cannot load its script, so the refund shares the
-/// reservation's script: after Redis forgets its scripts, the next
-/// reservation loads it again and the refund after it is applied.
+/// After Redis forgets its scripts, the next reservation loads its script
+/// again (an unanswered refund could not: it is `DECRBY`, or for huge TATs
+/// the reservation's own script) and the refund after it is applied.
 #[tokio::test]
 async fn an_unanswered_refund_after_a_script_flush_is_applied() {
     let redis = TestRedis::start();

@@ -6,11 +6,11 @@ use std::sync::Arc;
 use gatehouse_core::limiter::{Admission, FishingLimiter, LimiterConfig};
 use gatehouse_core::model::ClientId;
 use gatehouse_core::{StoreError, UnixTime};
+use redis::{Cmd, Script, Value};
 
 use crate::conn::{command, RedisConnection};
 use crate::keys::Keys;
 use crate::{scripts, Error};
-use redis::{Cmd, Script, Value};
 
 /// The longest a limiter entry lives (10 years), for configurations that
 /// never refill: Redis refuses expiry times past `i64::MAX` ms.
@@ -30,12 +30,13 @@ const TTL_GRACE_MS: u64 = 60_000;
 /// charges atomically, with a TTL that ends a minute after the caller has
 /// fully recovered: one round trip, which the core runs concurrently with
 /// the token's lookup. [`refund`](FishingLimiter::refund) (after an active
-/// answer; a `DECRBY`, or the script for a zero rate) is not waited for: on a single node it is queued on the
-/// connection without waiting for its reply; on a cluster (whose
-/// connection always waits) it is sent from a task of its own when called
-/// inside a Tokio runtime. A refund that fails is lost, which only
-/// over-charges the caller. Decisions are the core's, to
-/// the millisecond, for every TAT below 2^53 ms (any real clock and rate).
+/// answer; a `DECRBY`, or the script for a zero rate) is not waited for:
+/// on a single node it is queued on the connection without waiting for
+/// its reply; on a cluster (whose connection always waits) it is sent from
+/// a task of its own when called inside a Tokio runtime. A refund that
+/// fails is lost, which only over-charges the caller. Decisions are the
+/// core's, to the millisecond, for every TAT below 2^53 ms (any real clock
+/// and rate).
 #[derive(Debug, Clone)]
 pub struct RedisLimiter {
     conn: RedisConnection,

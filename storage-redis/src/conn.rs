@@ -10,7 +10,10 @@ use std::time::Duration;
 
 use redis::aio::{ConnectionLike, ConnectionManager, ConnectionManagerConfig};
 use redis::cluster_async::ClusterConnection;
-use redis::{Cmd, ConnectionInfo, FromRedisValue, IntoConnectionInfo, RedisFuture, ScriptInvocation, Value};
+use redis::{
+    Cmd, ConnectionInfo, ErrorKind, FromRedisValue, IntoConnectionInfo, RedisFuture, Script,
+    ScriptInvocation, ServerErrorKind, Value,
+};
 
 use crate::client_cache::Target;
 use crate::Error;
@@ -60,10 +63,13 @@ impl RedisConnection {
     pub async fn connect(url: &str, timeout: Duration) -> Result<Self, Error> {
         let client = redis::Client::open(url)?;
         // Few, quick retries: a caller waiting on a dead Redis should get
-        // its error within the timeout; the next call retries again.
+        // its error within the timeout; the next call retries again. No
+        // response timeout: every call is already bounded by ours, and a
+        // second timer per command is measurable CPU (a timed-out reply
+        // never made the manager reconnect anyway). The connection timeout
+        // bounds each reconnection, its handshake included.
         let cfg = ConnectionManagerConfig::new()
             .set_connection_timeout(Some(timeout))
-            .set_response_timeout(Some(timeout))
             .set_number_of_retries(2)
             .set_min_delay(Duration::from_millis(20))
             .set_max_delay(timeout);
@@ -146,6 +152,57 @@ impl RedisConnection {
         Ok(self.counted(bounded(self.timeout, inv.invoke_async(&mut c))).await??)
     }
 
+    /// Runs a script from its `EVALSHA` command, which the caller builds
+    /// with the script's hash, key count, keys and arguments (written into
+    /// one buffer, where a [`ScriptInvocation`] allocates per argument and
+    /// copies them again), bounded by the timeout. On `NOSCRIPT` (Redis
+    /// restarted or flushed its scripts) it loads the script and retries
+    /// once, like [`invoke`](Self::invoke).
+    pub(crate) async fn evalsha<T: FromRedisValue>(&self, script: &Script, cmd: &Cmd) -> Result<T, Error> {
+        let mut c = self.inner.clone();
+        let run = async {
+            match cmd.query_async::<T>(&mut c).await {
+                Err(e) if e.kind() == ErrorKind::Server(ServerErrorKind::NoScript) => {
+                    script.load_async(&mut c).await?;
+                    cmd.query_async(&mut c).await
+                }
+                other => other,
+            }
+        };
+        Ok(self.counted(bounded(self.timeout, run)).await??)
+    }
+
+    /// Whether [`send_unanswered`](Self::send_unanswered) returns without
+    /// waiting for Redis: on a single node (a multiplexed connection), not
+    /// on a cluster, whose connection waits for every reply.
+    pub(crate) fn sends_unanswered(&self) -> bool {
+        matches!(self.inner, Inner::Single(_))
+    }
+
+    /// Queues `cmd` on the connection and returns once it is queued, not
+    /// answered: the reply, error included, is dropped when it arrives.
+    /// Commands queued later on this handle or its clones reach Redis after
+    /// it. Only for commands whose loss is harmless. On a cluster the call
+    /// waits for the reply (and still drops it).
+    pub(crate) async fn send_unanswered(&self, mut cmd: Cmd) -> Result<(), Error> {
+        cmd.set_no_response(true);
+        let mut c = self.inner.clone();
+        self.counted_unanswered(bounded(self.timeout, cmd.query_async::<Value>(&mut c))).await??;
+        Ok(())
+    }
+
+    #[cfg(not(feature = "testing"))]
+    async fn counted_unanswered<F: std::future::Future>(&self, f: F) -> F::Output {
+        f.await
+    }
+
+    /// Counted as a request, not as a round trip: nobody waits for it.
+    #[cfg(feature = "testing")]
+    async fn counted_unanswered<F: std::future::Future>(&self, f: F) -> F::Output {
+        self.probe.requests.fetch_add(1, Ordering::SeqCst);
+        f.await
+    }
+
     /// Every request of the store and the limiter goes through here.
     #[cfg(not(feature = "testing"))]
     async fn counted<F: std::future::Future>(&self, f: F) -> F::Output {
@@ -226,6 +283,15 @@ impl Drop for Flight<'_> {
         self.probe.depth.fetch_max(self.depth, Ordering::SeqCst);
         self.probe.in_flight.fetch_sub(1, Ordering::SeqCst);
     }
+}
+
+/// A command named `name` with room for `args` arguments (the name
+/// included) and `bytes` of argument data: sized once, where `redis::cmd`
+/// grows both buffers argument by argument (measurable on the hot path).
+pub(crate) fn command(name: &str, args: usize, bytes: usize) -> Cmd {
+    let mut cmd = Cmd::with_capacity(args, bytes);
+    cmd.arg(name);
+    cmd
 }
 
 async fn bounded<F: std::future::Future>(limit: Duration, f: F) -> Result<F::Output, Error> {

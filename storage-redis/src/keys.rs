@@ -36,17 +36,35 @@ impl Keys {
     /// The common start of every token key of `grant` (the revoke-grant
     /// script appends a member's hash hex).
     pub(crate) fn token_base(&self, grant: &GrantId) -> String {
-        format!("{}t:{{{grant}}}:", self.prefix)
+        let mut k = String::with_capacity(self.prefix.len() + 27 + 64);
+        self.push_token_base(&mut k, grant);
+        k
+    }
+
+    // Keys are built on every request, so they are written into one
+    // allocation of the right size rather than through `format!`, which
+    // cost about as much as the rest of the key's handling together.
+    fn push_token_base(&self, k: &mut String, grant: &GrantId) {
+        k.push_str(&self.prefix);
+        k.push_str("t:{");
+        k.push_str(grant.encode_into(&mut [0u8; 22]));
+        k.push_str("}:");
     }
 
     pub(crate) fn token(&self, d: &TokenDigest) -> String {
-        let mut k = self.token_base(&d.grant());
-        k.push_str(&d.hash_hex());
+        let mut k = String::with_capacity(self.prefix.len() + 27 + 64);
+        self.push_token_base(&mut k, &d.grant());
+        push_hex(&mut k, d.hash());
         k
     }
 
     pub(crate) fn grant(&self, grant: &GrantId) -> String {
-        format!("{}g:{{{grant}}}", self.prefix)
+        let mut k = String::with_capacity(self.prefix.len() + 25);
+        k.push_str(&self.prefix);
+        k.push_str("g:{");
+        k.push_str(grant.encode_into(&mut [0u8; 22]));
+        k.push('}');
+        k
     }
 
     pub(crate) fn client(&self, id: &ClientId) -> String {
@@ -64,15 +82,34 @@ impl Keys {
 
     fn by_client(&self, kind: &str, id: &ClientId) -> String {
         let id = id.as_str();
-        if id.contains(['{', '}']) {
-            let mut k = format!("{}{kind}x:", self.prefix);
-            for b in id.bytes() {
-                k.push_str(&format!("{b:02x}"));
-            }
-            k
+        let hex = id.contains(['{', '}']);
+        let len = if hex { 2 * id.len() } else { id.len() };
+        let mut k = String::with_capacity(self.prefix.len() + kind.len() + 2 + len);
+        k.push_str(&self.prefix);
+        k.push_str(kind);
+        if hex {
+            k.push_str("x:");
+            push_hex(&mut k, id.as_bytes());
         } else {
-            format!("{}{kind}:{id}", self.prefix)
+            k.push(':');
+            k.push_str(id);
         }
+        k
+    }
+}
+
+/// Appends the lower-case hex of `bytes`, a chunk at a time (pushing
+/// character by character cost more than the rest of a token key).
+fn push_hex(k: &mut String, bytes: &[u8]) {
+    const DIGITS: &[u8; 16] = b"0123456789abcdef";
+    for chunk in bytes.chunks(32) {
+        let mut buf = [0u8; 64];
+        for (pair, &b) in buf.chunks_exact_mut(2).zip(chunk) {
+            pair[0] = DIGITS[usize::from(b >> 4)];
+            pair[1] = DIGITS[usize::from(b & 0xf)];
+        }
+        // Only ASCII digits were written.
+        k.push_str(std::str::from_utf8(&buf[..2 * chunk.len()]).unwrap_or_default());
     }
 }
 
@@ -91,6 +128,12 @@ mod tests {
         assert_eq!(k.client(&ClientId::new("web").unwrap()), "app:c:web");
         assert_eq!(k.client(&ClientId::new("a{b}").unwrap()), "app:cx:617b627d");
         assert_eq!(k.limiter(&ClientId::new("rs").unwrap()), "app:l:rs");
+        assert_eq!(k.limiter(&ClientId::new("a{b}").unwrap()), "app:lx:617b627d");
+        assert_eq!(k.token_base(&g), "app:t:{AAAAAAAAAAAAAAAAAAAAAA}:");
+        let d = TokenDigest::new(GrantId::from_bytes([0xfb; 16]), core::array::from_fn(|i| i as u8 * 8));
+        assert_eq!(k.token(&d), format!("app:t:{{{}}}:{}", d.grant(), d.hash_hex()));
+        let long = ClientId::new(&"{".repeat(40)).unwrap();
+        assert_eq!(k.limiter(&long), format!("app:lx:{}", "7b".repeat(40)));
         assert!(matches!(Keys::new("x{y}"), Err(Error::InvalidPrefix)));
     }
 }

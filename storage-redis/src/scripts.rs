@@ -92,45 +92,65 @@ return 1
     )
 });
 
-/// GCRA reservation (see `gatehouse_core::limiter`): admission and charge
-/// in one step. KEYS: limiter. ARGV: now ms, cost ms, tolerance ms, grace
-/// ms, max ttl ms.
-/// Stores `max(tat, now) + cost` when admitted, with a TTL until it is
-/// fully recovered plus the grace, and returns `'0'`; else changes nothing
-/// and returns the wait in ms. Replies are decimal strings, since a Lua
-/// integer reply would be truncated to 64 bits.
-/// Lua numbers are doubles: exact for every TAT below 2^53 ms.
-pub(crate) static RESERVE: LazyLock<Script> = LazyLock::new(|| {
-    Script::new(
-        r"
-local tat = tonumber(redis.call('GET', KEYS[1]) or '0') or 0
-local now, cost, tol = tonumber(ARGV[1]), tonumber(ARGV[2]), tonumber(ARGV[3])
-if tat < now then tat = now end
-local wait = tat - now + cost - tol
-if wait > 0 then return string.format('%.0f', wait) end
-tat = tat + cost
-local ttl = tat - now + tonumber(ARGV[4])
-local max = tonumber(ARGV[5])
-if ttl > max then ttl = max end
-if ttl < 1 then ttl = 1 end
-redis.call('SET', KEYS[1], string.format('%.0f', tat), 'PX', string.format('%.0f', ttl))
-return '0'
-",
-    )
-});
-
-/// GCRA refund of one reservation. KEYS: limiter. ARGV: cost ms.
-/// Lowers the stored TAT by the cost (not below 0), keeping its TTL; a
-/// missing key (expired: fully recovered) stays missing.
-pub(crate) static REFUND: LazyLock<Script> = LazyLock::new(|| {
-    Script::new(
+/// The fishing limiter's GCRA (see `gatehouse_core::limiter`) for one
+/// configuration: a reservation or a refund. KEYS: limiter. ARGV[1]:
+/// `reserve` (ARGV[2]: now ms) or `refund`.
+///
+/// The cost, tolerance, grace and longest TTL (ms) are written into the
+/// script as constants, so one configuration is one script (one SHA).
+/// Each number passed as an argument costs Redis a `strtod` and each
+/// formatted with `%.0f` a `printf_fp`; with these in the text and
+/// integers below 2^52 formatted with `%d`, redis-server runs about a
+/// quarter fewer instructions per introspection (callgrind).
+///
+/// `reserve`: admission and charge in one step. Stores
+/// `max(tat, now) + cost` when admitted, with a TTL until it is fully
+/// recovered plus the grace, and returns `'0'`; else changes nothing and
+/// returns the wait in ms. Replies are decimal strings, since a Lua integer
+/// reply would be truncated to 64 bits.
+///
+/// `refund`: lowers the stored TAT by the cost (not below 0), keeping its
+/// TTL; a missing key (expired: fully recovered) stays missing. Returns 1
+/// when applied.
+///
+/// Both are one script so that a refund sent without waiting for its reply
+/// (which therefore cannot load the script after a `NOSCRIPT` error) finds
+/// it loaded whenever the caller's reservation ran: a refund always follows
+/// its reservation on the same connection.
+///
+/// Lua numbers are doubles: exact for every TAT below 2^53 ms. `%d`
+/// formats through a C `long`, so it is used only below 2^52; larger
+/// values (zero-rate configurations) keep `%.0f`.
+pub(crate) fn limiter(cost_ms: u64, tolerance_ms: u64, grace_ms: u64, max_ttl_ms: u64) -> Script {
+    Script::new(&format!(
         r"
 local v = redis.call('GET', KEYS[1])
-if not v then return 0 end
-local tat = (tonumber(v) or 0) - tonumber(ARGV[1])
-if tat < 0 then tat = 0 end
-redis.call('SET', KEYS[1], string.format('%.0f', tat), 'KEEPTTL')
-return 1
-",
-    )
-});
+local cost = {cost_ms}
+if ARGV[1] == 'refund' then
+  if not v then return 0 end
+  local tat = (tonumber(v) or 0) - cost
+  if tat < 0 then tat = 0 end
+  local s
+  if tat < 4503599627370496 then s = string.format('%d', tat) else s = string.format('%.0f', tat) end
+  redis.call('SET', KEYS[1], s, 'KEEPTTL')
+  return 1
+end
+local tat = tonumber(v or '0') or 0
+local now = tonumber(ARGV[2])
+if tat < now then tat = now end
+local wait = tat - now + cost - {tolerance_ms}
+if wait > 0 then
+  if wait < 4503599627370496 then return string.format('%d', wait) end
+  return string.format('%.0f', wait)
+end
+tat = tat + cost
+local ttl = tat - now + {grace_ms}
+if ttl > {max_ttl_ms} then ttl = {max_ttl_ms} end
+if ttl < 1 then ttl = 1 end
+local s
+if tat < 4503599627370496 then s = string.format('%d', tat) else s = string.format('%.0f', tat) end
+redis.call('SET', KEYS[1], s, 'PX', string.format('%d', ttl))
+return '0'
+"
+    ))
+}

@@ -10,7 +10,7 @@ use gatehouse_core::{
 };
 
 use crate::client_cache::{self, ClientCache, ClientCacheStatus, Lookup, Tracking};
-use crate::conn::{RedisConnection, DEFAULT_TIMEOUT};
+use crate::conn::{command, RedisConnection, DEFAULT_TIMEOUT};
 use crate::keys::Keys;
 use crate::{scripts, Error, RedisLimiter};
 
@@ -247,7 +247,8 @@ impl TokenStore for RedisStore {
     }
 
     async fn get(&self, digest: &TokenDigest) -> Result<Option<TokenRecord>, StoreError> {
-        let v: Option<Vec<u8>> = self.conn.query(redis::cmd("GET").arg(self.keys.token(digest))).await?;
+        let key = self.keys.token(digest);
+        let v: Option<Vec<u8>> = self.conn.query(command("GET", 2, 3 + key.len()).arg(key)).await?;
         v.map(|v| decode(digest, &v)).transpose()
     }
 
@@ -316,7 +317,7 @@ impl ClientRegistry for RedisStore {
             Some(Lookup::Miss(t)) => Some(t),
             None => None,
         };
-        let v: Option<Vec<u8>> = self.conn.query(redis::cmd("GET").arg(&key)).await?;
+        let v: Option<Vec<u8>> = self.conn.query(command("GET", 2, 3 + key.len()).arg(&key)).await?;
         let client = v
             .map(|v| serde_json::from_slice(&v).map_err(|e| StoreError::Corrupt(format!("client: {e}"))))
             .transpose()?;

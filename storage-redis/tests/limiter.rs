@@ -114,6 +114,30 @@ async fn zero_rate_never_refills() {
     assert!(matches!(l.reserve(&rs, UnixTime(1_800_000_000)).await.unwrap(), Admission::Throttled { .. }));
 }
 
+/// A zero rate makes TATs beyond 2^63 ms: the script still stores and
+/// compares them at their magnitude (never wrapped through a C `long`), so
+/// the caller stays throttled once its burst is spent.
+#[tokio::test]
+async fn tats_beyond_63_bits_keep_their_magnitude() {
+    let redis = TestRedis::start();
+    let prefix = unique_prefix();
+    let cfg = LimiterConfig { burst: 3, per_minute: 0 };
+    let l = limiter(&redis.url(), &prefix, cfg).await;
+    let mem = MemoryLimiter::new(cfg);
+    let rs = ClientId::new("rs").unwrap();
+    let t = UnixTime(1_700_000_000);
+    for _ in 0..5 {
+        assert_eq!(l.reserve(&rs, t).await.unwrap(), mem.reserve(&rs, t).await.unwrap());
+    }
+    let conn = RedisConnection::connect(&redis.url(), Duration::from_millis(500)).await.unwrap();
+    let tat: String = conn.query(redis::cmd("GET").arg(format!("{prefix}l:rs"))).await.unwrap();
+    assert!(tat.parse::<u128>().unwrap() > 1 << 63, "tat {tat}");
+    l.refund(&rs, t).await.unwrap();
+    mem.refund(&rs, t).await.unwrap();
+    assert_eq!(l.reserve(&rs, t).await.unwrap(), mem.reserve(&rs, t).await.unwrap());
+    assert!(matches!(l.reserve(&rs, t).await.unwrap(), Admission::Throttled { .. }));
+}
+
 /// The limiter key carries a TTL that ends a minute (grace) after the
 /// caller has recovered.
 #[tokio::test]
@@ -133,8 +157,40 @@ async fn limiter_key_has_a_ttl() {
     assert_eq!(tat, (now.0 * 1000 + 2000).to_string());
 }
 
-/// Inside a runtime, a refund is applied by a task of its own: the call
-/// returns at once and Redis has the refund shortly after.
+/// A refund lowers the TAT by one cost and keeps the key's TTL. A refund
+/// whose entry has gone (expired or deleted since its reservation) leaves
+/// a negative TAT that decides like a missing entry, and the next
+/// reservation gives the key its TTL again.
+#[tokio::test]
+async fn a_refund_keeps_the_ttl_and_a_late_one_decides_like_no_entry() {
+    let redis = TestRedis::start();
+    let prefix = unique_prefix();
+    let cfg = LimiterConfig { burst: 2, per_minute: 60 };
+    let l = limiter(&redis.url(), &prefix, cfg).await;
+    let conn = RedisConnection::connect(&redis.url(), Duration::from_millis(500)).await.unwrap();
+    let key = format!("{prefix}l:rs");
+    let rs = ClientId::new("rs").unwrap();
+    let now = common::now();
+    l.reserve(&rs, now).await.unwrap();
+    l.reserve(&rs, now).await.unwrap();
+    l.refund(&rs, now).await.unwrap();
+    let tat: String = conn.query(redis::cmd("GET").arg(&key)).await.unwrap();
+    assert_eq!(tat, (now.0 * 1000 + 1000).to_string());
+    let ttl: i64 = conn.query(redis::cmd("PTTL").arg(&key)).await.unwrap();
+    assert!(ttl > 61_000 && ttl <= 62_000, "ttl {ttl}");
+
+    let _: i64 = conn.query(redis::cmd("DEL").arg(&key)).await.unwrap();
+    l.refund(&rs, now).await.unwrap();
+    let mem = MemoryLimiter::new(cfg);
+    for _ in 0..3 {
+        assert_eq!(l.reserve(&rs, now).await.unwrap(), mem.reserve(&rs, now).await.unwrap());
+    }
+    let ttl: i64 = conn.query(redis::cmd("PTTL").arg(&key)).await.unwrap();
+    assert!(ttl > 61_000 && ttl <= 62_000, "ttl {ttl}");
+}
+
+/// A refund's call returns without waiting for Redis, and Redis has the
+/// refund shortly after.
 #[tokio::test]
 async fn background_refunds_are_applied() {
     let redis = TestRedis::start();
@@ -155,4 +211,42 @@ async fn background_refunds_are_applied() {
             other => panic!("refund never applied: {other:?}"),
         }
     }
+}
+
+/// On one node a refund is queued on the connection without waiting for
+/// its reply, so the next command through the same handle (here the next
+/// reservation) already sees it: no polling, no task.
+#[tokio::test]
+async fn an_unanswered_refund_lands_before_the_next_command() {
+    let redis = TestRedis::start();
+    let conn = RedisConnection::connect(&redis.url(), Duration::from_millis(500)).await.unwrap();
+    let l =
+        RedisLimiter::new(conn.clone(), &unique_prefix(), LimiterConfig { burst: 1, per_minute: 1 }).unwrap();
+    let rs = ClientId::new("rs").unwrap();
+    let t = common::now();
+    for _ in 0..50 {
+        assert_eq!(l.reserve(&rs, t).await.unwrap(), Admission::Allowed);
+        assert!(matches!(l.reserve(&rs, t).await.unwrap(), Admission::Throttled { .. }));
+        conn.reset_round_trips();
+        l.refund(&rs, t).await.unwrap();
+        let trips = conn.round_trips();
+        assert_eq!((trips.requests, trips.depth, trips.in_flight), (1, 0, 0), "sent, not waited for");
+    }
+}
+
+/// After Redis forgets its scripts, the next reservation loads its script
+/// again (an unanswered refund could not: it is `DECRBY`, or for huge TATs
+/// the reservation's own script) and the refund after it is applied.
+#[tokio::test]
+async fn an_unanswered_refund_after_a_script_flush_is_applied() {
+    let redis = TestRedis::start();
+    let conn = RedisConnection::connect(&redis.url(), Duration::from_millis(500)).await.unwrap();
+    let l =
+        RedisLimiter::new(conn.clone(), &unique_prefix(), LimiterConfig { burst: 1, per_minute: 1 }).unwrap();
+    let rs = ClientId::new("rs").unwrap();
+    let t = common::now();
+    let _: () = conn.query(redis::cmd("SCRIPT").arg("FLUSH")).await.unwrap();
+    assert_eq!(l.reserve(&rs, t).await.unwrap(), Admission::Allowed);
+    l.refund(&rs, t).await.unwrap();
+    assert_eq!(l.reserve(&rs, t).await.unwrap(), Admission::Allowed);
 }

@@ -5,9 +5,11 @@
 //! `RedisConnection`, which (feature `testing`) counts requests and their
 //! depth: a request is one deeper than the deepest request that had
 //! answered when it started, so requests in flight together count once.
-//! The tests run on a current-thread runtime, so the limiter's refund,
-//! which is spawned after an active answer, cannot run before the counts
-//! are read: it is off the answer's path.
+//! After an active answer the limiter's refund is not waited for. On one
+//! node it is queued on the connection before the answer returns and
+//! counts as a request but not as a round trip (an unanswered send). On a
+//! cluster it is spawned; the tests run on a current-thread runtime, so it
+//! cannot run before the counts are read: it is off the answer's path.
 #![allow(clippy::unwrap_used)]
 
 mod common;
@@ -85,8 +87,11 @@ async fn round_trips<B: Backend>(b: &B) {
     let first = issue().await;
     assert_eq!(first.status, 200);
     let token = first.json_body().unwrap()["access_token"].as_str().unwrap().to_owned();
+    let cluster = store.connection().is_cluster();
     assert!(active(&introspect(&token).await));
-    refund_follows(&store).await;
+    if cluster {
+        refund_follows(&store).await;
+    }
 
     // Issuance: authentication from the cache, then the insert script.
     let (r, trips) = counted(&store, issue()).await;
@@ -97,8 +102,13 @@ async fn round_trips<B: Backend>(b: &B) {
     // reservation and the token's GET in flight together.
     let (r, trips) = counted(&store, introspect(&token)).await;
     assert!(active(&r));
-    assert_eq!(trips, (2, 1), "valid introspection");
-    refund_follows(&store).await;
+    if cluster {
+        assert_eq!(trips, (2, 1), "valid introspection");
+        refund_follows(&store).await;
+    } else {
+        // The refund is queued before the answer, without waiting for it.
+        assert_eq!(trips, (3, 1), "valid introspection");
+    }
 
     // Well-formed and correctly tagged, but never stored.
     let (unknown, _) = keys.mint(TokenKind::Access, GrantId::generate().unwrap()).unwrap();

@@ -19,9 +19,13 @@
 //! in flight: `burst` must cover the concurrency of the busiest resource
 //! server, or valid tokens get 429 under load.
 //!
-//! A shared limiter may apply a refund lazily (the Redis one sends it with
-//! the caller's next reservation, to keep every introspection at one round
-//! trip). A late refund only over-charges, never under-charges.
+//! A shared limiter may apply a refund a little after the answer (the Redis
+//! one sends it without waiting for the reply, so an active answer costs one
+//! round trip). Meanwhile the caller is over-charged. A refund that lands
+//! after another reservation of the same caller can, when that caller had
+//! just recovered, give back slightly more than an immediate refund would:
+//! less than one inactive answer per such race, and only for a caller
+//! whose own answers were active.
 //!
 //! The limiter is keyed by the authenticated caller, so one noisy resource
 //! server never throttles another, and an unauthenticated party never
@@ -104,7 +108,8 @@ pub trait FishingLimiter: Send + Sync + 'static {
 
     /// Gives back an allowed reservation whose answer turned out active. It
     /// may take effect later (never sooner than the reservation), which
-    /// only over-charges the caller for a while.
+    /// over-charges the caller for a while (see the module docs for the one
+    /// race where it gives back a little more).
     ///
     /// # Errors
     /// [`StoreError`] when a shared limiter's backend fails.

@@ -12,12 +12,8 @@
 //! (`GATEHOUSE_BENCH_SIZES=1k` skips the 1M store.)
 #![allow(missing_docs, clippy::unwrap_used)]
 
-use std::future::Future;
 use std::hint::black_box;
 use std::path::PathBuf;
-use std::pin::pin;
-use std::sync::Arc;
-use std::task::{Context, Poll, Wake, Waker};
 use std::time::{Duration, Instant};
 
 use criterion::{criterion_group, criterion_main, BatchSize, Criterion};
@@ -28,29 +24,7 @@ use gatehouse_core::model::{
 use gatehouse_core::{AuthServer, ClientRegistry, Clock, Config, Keyring, SystemClock, TokenStore, UnixTime};
 use gatehouse_sqlite::{SqliteConfig, SqliteStore, Synchronous};
 
-/// Wakes the thread parked in [`run`].
-struct Unpark(std::thread::Thread);
-
-impl Wake for Unpark {
-    fn wake(self: Arc<Self>) {
-        self.0.unpark();
-    }
-}
-
-/// Drives a store future on this thread: reads are ready on their first
-/// poll, writes once the writer thread acknowledges them (this thread is
-/// parked meanwhile). No executor cost is included.
-fn run<F: Future>(f: F) -> F::Output {
-    let mut f = pin!(f);
-    let waker = Waker::from(Arc::new(Unpark(std::thread::current())));
-    let mut cx = Context::from_waker(&waker);
-    loop {
-        if let Poll::Ready(v) = f.as_mut().poll(&mut cx) {
-            return v;
-        }
-        std::thread::park();
-    }
-}
+use gatehouse_sqlite::block_on as run;
 
 /// splitmix64: fast, deterministic, uniformly spread keys (real digests are
 /// uniform too), without a CSPRNG call per record.

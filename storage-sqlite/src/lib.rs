@@ -12,6 +12,7 @@ mod writer;
 
 pub use conn::{SqliteConfig, Synchronous};
 pub use error::SqliteError;
+pub use oneshot::block_on;
 pub use store::SqliteStore;
 
 /// The schema version this crate creates and migrates to

@@ -105,11 +105,13 @@ impl Wake for Unpark {
     }
 }
 
-/// Runs `f` to completion on the calling thread, parking it while `f` is
-/// pending. For the crate's synchronous entry points
-/// ([`SqliteStore::insert_batch`](crate::SqliteStore::insert_batch)); never
-/// called from a future.
-pub(crate) fn block_on<F: Future>(f: F) -> F::Output {
+/// Runs a store future to completion on the calling thread, parking it
+/// while the future is pending: reads are ready on their first poll,
+/// writes once the writer thread has committed them. For synchronous code
+/// (tools, tests, benches, [`SqliteStore::insert_batch`](crate::SqliteStore::insert_batch));
+/// inside an async runtime, `.await` the future instead, since this blocks
+/// the executor's thread until the commit.
+pub fn block_on<F: Future>(f: F) -> F::Output {
     let mut f = std::pin::pin!(f);
     let waker = Waker::from(Arc::new(Unpark(std::thread::current())));
     let mut cx = Context::from_waker(&waker);

@@ -13,14 +13,13 @@
 //! Printing a token is the whole point of this throwaway test process and
 //! is done nowhere else.
 
-use std::future::Future;
 use std::io::Write;
 use std::process::ExitCode;
 use std::sync::Arc;
-use std::task::{Context, Poll, Wake, Waker};
 
 use gatehouse_core::model::{ClientId, GrantId, Jti, Scope, TokenKind, TokenRecord, TokenState};
 use gatehouse_core::{KeyId, Keyring, RawToken, TokenStore, UnixTime};
+use gatehouse_sqlite::block_on;
 use gatehouse_sqlite::{SqliteConfig, SqliteStore, Synchronous};
 
 const ISSUERS: usize = 8;
@@ -111,26 +110,4 @@ fn revoke(store: &SqliteStore, keys: &Keyring) -> Result<(), Failure> {
         print("revoked", &raw)?;
     }
     Ok(())
-}
-
-struct Unpark(std::thread::Thread);
-
-impl Wake for Unpark {
-    fn wake(self: Arc<Self>) {
-        self.0.unpark();
-    }
-}
-
-/// Waits for a store future on this thread (writes resolve when the
-/// writer thread acknowledges them).
-fn block_on<F: Future>(f: F) -> F::Output {
-    let mut f = std::pin::pin!(f);
-    let waker = Waker::from(Arc::new(Unpark(std::thread::current())));
-    let mut cx = Context::from_waker(&waker);
-    loop {
-        if let Poll::Ready(v) = f.as_mut().poll(&mut cx) {
-            return v;
-        }
-        std::thread::park();
-    }
 }

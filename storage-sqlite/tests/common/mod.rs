@@ -5,8 +5,7 @@
 use std::future::Future;
 use std::path::{Path, PathBuf};
 use std::pin::pin;
-use std::sync::Arc;
-use std::task::{Context, Poll, Wake, Waker};
+use std::task::{Context, Poll, Waker};
 
 use gatehouse_core::model::{ClientId, GrantId, Jti, Scope, TokenDigest, TokenKind, TokenRecord, TokenState};
 use gatehouse_core::{KeyId, Keyring, RawToken, UnixTime};
@@ -39,29 +38,7 @@ impl Drop for TempDir {
     }
 }
 
-/// Wakes the thread parked in [`run`].
-struct Unpark(std::thread::Thread);
-
-impl Wake for Unpark {
-    fn wake(self: Arc<Self>) {
-        self.0.unpark();
-    }
-}
-
-/// Drives a store future to completion on the calling thread. Reads are
-/// ready on their first poll; writes wait for the writer thread's
-/// acknowledgement, parking this thread meanwhile.
-pub fn run<F: Future>(f: F) -> F::Output {
-    let mut f = pin!(f);
-    let waker = Waker::from(Arc::new(Unpark(std::thread::current())));
-    let mut cx = Context::from_waker(&waker);
-    loop {
-        if let Poll::Ready(v) = f.as_mut().poll(&mut cx) {
-            return v;
-        }
-        std::thread::park();
-    }
-}
+pub use gatehouse_sqlite::block_on as run;
 
 /// Polls `f` once: reads must be ready then, with no executor.
 pub fn ready<F: Future>(f: F) -> F::Output {

@@ -250,3 +250,51 @@ async fn an_unanswered_refund_after_a_script_flush_is_applied() {
     l.refund(&rs, t).await.unwrap();
     assert_eq!(l.reserve(&rs, t).await.unwrap(), Admission::Allowed);
 }
+
+/// Reservations are atomic across instances: 200 concurrent reservations by
+/// one caller, spread over two limiters (two connections) on one Redis,
+/// with a burst of 20 and a clock that stands still, admit exactly 20;
+/// another caller is unaffected.
+async fn concurrent_reservations_admit_exactly_the_burst(url: Vec<String>, cluster: bool) {
+    let cfg = LimiterConfig { burst: 20, per_minute: 1 };
+    let prefix = unique_prefix();
+    let mut instances = Vec::new();
+    for _ in 0..2 {
+        let conn = if cluster {
+            RedisConnection::connect_cluster(&url, Duration::from_millis(2000)).await.unwrap()
+        } else {
+            RedisConnection::connect(&url[0], Duration::from_millis(2000)).await.unwrap()
+        };
+        instances.push(std::sync::Arc::new(RedisLimiter::new(conn, &prefix, cfg).unwrap()));
+    }
+    let rs = ClientId::new("rs{2}").unwrap();
+    let t = common::now();
+    let tasks: Vec<_> = (0..200)
+        .map(|i| {
+            let l = std::sync::Arc::clone(&instances[i % 2]);
+            let rs = rs.clone();
+            tokio::spawn(async move { l.reserve(&rs, t).await.unwrap() })
+        })
+        .collect();
+    let mut allowed = 0;
+    for task in tasks {
+        if task.await.unwrap() == Admission::Allowed {
+            allowed += 1;
+        }
+    }
+    assert_eq!(allowed, 20, "reservations must be atomic");
+    let other = ClientId::new("rs-other").unwrap();
+    assert_eq!(instances[0].reserve(&other, t).await.unwrap(), Admission::Allowed);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn concurrent_reservations_admit_exactly_the_burst_on_one_server() {
+    let redis = TestRedis::start();
+    concurrent_reservations_admit_exactly_the_burst(vec![redis.url()], false).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn concurrent_reservations_admit_exactly_the_burst_on_a_cluster() {
+    let cluster = TestCluster::start();
+    concurrent_reservations_admit_exactly_the_burst(cluster.urls(), true).await;
+}

@@ -12,12 +12,12 @@
 //!
 //! Run: `cargo bench -p gatehouse-memory --bench memory_per_token`
 
-use std::future::Future;
-use std::pin::pin;
+mod common;
+
 use std::process::Command;
 use std::sync::Arc;
-use std::task::{Context, Poll, Waker};
 
+use common::{run_ready, SplitMix};
 use gatehouse_core::model::{
     ClientId, GrantId, Jti, Resource, Scope, TokenDigest, TokenKind, TokenRecord, TokenState,
 };
@@ -83,43 +83,4 @@ fn rss_bytes() -> Result<u64, Box<dyn std::error::Error>> {
     let line = status.lines().find(|l| l.starts_with("VmRSS:")).ok_or("no VmRSS line")?;
     let kib: u64 = line.split_whitespace().nth(1).ok_or("bad VmRSS line")?.parse()?;
     Ok(kib * 1024)
-}
-
-/// Drives a future that is ready at once (the memory store's all are).
-fn run_ready<F: Future>(f: F) -> F::Output {
-    let mut f = pin!(f);
-    let mut cx = Context::from_waker(Waker::noop());
-    loop {
-        if let Poll::Ready(v) = f.as_mut().poll(&mut cx) {
-            return v;
-        }
-    }
-}
-
-/// A fast deterministic generator: digests are SHA-256 output in real use,
-/// and any uniform bytes exercise the store the same way.
-struct SplitMix(u64);
-
-impl SplitMix {
-    fn next(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9e37_79b9_7f4a_7c15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
-        z ^ (z >> 31)
-    }
-
-    fn bytes16(&mut self) -> [u8; 16] {
-        let mut b = [0u8; 16];
-        b[..8].copy_from_slice(&self.next().to_le_bytes());
-        b[8..].copy_from_slice(&self.next().to_le_bytes());
-        b
-    }
-
-    fn bytes32(&mut self) -> [u8; 32] {
-        let mut b = [0u8; 32];
-        b[..16].copy_from_slice(&self.bytes16());
-        b[16..].copy_from_slice(&self.bytes16());
-        b
-    }
 }

@@ -17,9 +17,16 @@ const MAX_PARAMS: usize = 32;
 
 /// A parsed form body. Values that needed no decoding borrow from the
 /// request: on the hot path (a token and nothing else) nothing is copied.
-#[derive(Debug, Default)]
+/// `Debug` shows the parameter names only: values are tokens and secrets.
+#[derive(Default)]
 pub(crate) struct Form<'a> {
     params: Vec<(Cow<'a, str>, Cow<'a, str>)>,
+}
+
+impl std::fmt::Debug for Form<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_list().entries(self.params.iter().map(|(n, _)| n)).finish()
+    }
 }
 
 impl<'a> Form<'a> {
@@ -207,6 +214,13 @@ mod tests {
         assert_eq!(f.get("c"), None);
         assert_eq!(f.get("d"), None);
         assert_eq!(f.get("e"), Some("x+y"));
+    }
+
+    #[test]
+    fn debug_shows_names_only() {
+        let f = form(b"token=gat_k1.s3cr3t&client_secret=hunter2-hunter2").unwrap();
+        let shown = format!("{f:?}");
+        assert_eq!(shown, r#"["token", "client_secret"]"#);
     }
 
     #[test]

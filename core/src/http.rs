@@ -3,11 +3,15 @@
 //! copy the status, headers and body out.
 
 use std::borrow::Cow;
+use std::fmt;
 
 /// A header as the framework saw it: absent, present once, or repeated.
 /// A repeated `Authorization` or `Content-Type` is refused, since two
 /// values leave it ambiguous which one the client meant.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+///
+/// `Debug` shows only whether it was sent and its length: an
+/// `Authorization` value carries a client secret.
+#[derive(Clone, Copy, PartialEq, Eq, Default)]
 pub enum Header<'a> {
     /// Not sent.
     #[default]
@@ -16,6 +20,16 @@ pub enum Header<'a> {
     One(&'a [u8]),
     /// Sent more than once.
     Repeated,
+}
+
+impl fmt::Debug for Header<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::Absent => f.write_str("Absent"),
+            Self::One(v) => write!(f, "One(<{} bytes>)", v.len()),
+            Self::Repeated => f.write_str("Repeated"),
+        }
+    }
 }
 
 impl<'a> Header<'a> {
@@ -43,7 +57,10 @@ impl<'a> From<&'a str> for Header<'a> {
 }
 
 /// An incoming request to one of the endpoints.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+///
+/// `Debug` shows the method, whether each header was sent and the body's
+/// length, never a value: the header and the body carry secrets and tokens.
+#[derive(Clone, Copy, PartialEq, Eq)]
 pub struct HttpRequest<'a> {
     /// The HTTP method, e.g. `"POST"`.
     pub method: &'a str,
@@ -53,6 +70,17 @@ pub struct HttpRequest<'a> {
     pub content_type: Header<'a>,
     /// The raw body.
     pub body: &'a [u8],
+}
+
+impl fmt::Debug for HttpRequest<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("HttpRequest")
+            .field("method", &self.method)
+            .field("authorization", &self.authorization)
+            .field("content_type", &self.content_type)
+            .field("body", &format_args!("<{} bytes>", self.body.len()))
+            .finish()
+    }
 }
 
 impl<'a> HttpRequest<'a> {
@@ -75,7 +103,10 @@ impl<'a> HttpRequest<'a> {
 }
 
 /// The response to send back.
-#[derive(Debug, Clone, PartialEq, Eq)]
+///
+/// `Debug` shows the status, the header names and the body's length: a
+/// token response's body holds the tokens.
+#[derive(Clone, PartialEq, Eq)]
 pub struct HttpResponse {
     /// HTTP status code.
     pub status: u16,
@@ -84,6 +115,17 @@ pub struct HttpResponse {
     pub headers: Vec<(&'static str, Cow<'static, str>)>,
     /// The body: always JSON.
     pub body: Vec<u8>,
+}
+
+impl fmt::Debug for HttpResponse {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let names: Vec<&str> = self.headers.iter().map(|(n, _)| *n).collect();
+        f.debug_struct("HttpResponse")
+            .field("status", &self.status)
+            .field("headers", &names)
+            .field("body", &format_args!("<{} bytes>", self.body.len()))
+            .finish()
+    }
 }
 
 impl HttpResponse {
@@ -147,6 +189,24 @@ mod tests {
         assert_eq!(Header::from_values(std::iter::empty()), Header::Absent);
         assert_eq!(Header::from_values([&b"a"[..]]), Header::One(b"a"));
         assert_eq!(Header::from_values([&b"a"[..], &b"b"[..]]), Header::Repeated);
+    }
+
+    #[test]
+    fn debug_never_shows_a_value() {
+        const SECRET: &str = "s3cr3t-value-in-every-field";
+        let auth = format!("Basic {SECRET}");
+        let body = format!("token={SECRET}&client_secret={SECRET}");
+        let req = HttpRequest::form_post(body.as_bytes()).with_authorization(&auth);
+        // Neither as text nor as the byte list a derived `Debug` would print.
+        let as_bytes = format!("{:?}", &SECRET.as_bytes()[..4]);
+        let as_bytes = as_bytes.trim_matches(['[', ']']);
+        let shown = format!("{req:?} {:?} {:?}", req.authorization, Header::One(SECRET.as_bytes()));
+        assert!(!shown.contains(SECRET) && !shown.contains(as_bytes), "{shown}");
+        assert!(shown.contains("POST") && shown.contains(&format!("<{} bytes>", body.len())), "{shown}");
+        let resp = HttpResponse::json(200, format!(r#"{{"access_token":"{SECRET}"}}"#).into_bytes());
+        let shown = format!("{resp:?} {resp:#?}");
+        assert!(!shown.contains(SECRET) && !shown.contains(as_bytes), "{shown}");
+        assert!(shown.contains("200") && shown.contains("Cache-Control"), "{shown}");
     }
 
     #[test]

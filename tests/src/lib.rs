@@ -267,6 +267,7 @@ macro_rules! __for_each_check {
             server_checks::issuance_fails_closed,
             server_checks::fishing_is_throttled_per_caller,
             server_checks::concurrent_guesses_get_at_most_burst_answers,
+            server_checks::throttled_caller_causes_no_token_read,
             server_checks::active_answers_are_not_throttled,
             server_checks::revocation_of_own_access_token,
             server_checks::revocation_of_other_clients_token_has_no_effect,

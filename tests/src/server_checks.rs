@@ -597,6 +597,22 @@ pub async fn fishing_is_throttled_per_caller<H: Harness>(h: &H) {
     assert_eq!(json(&w.introspect_http(ids::RS, &t, "").await)["active"], true);
 }
 
+/// A throttled caller's introspection is refused before any token lookup:
+/// the limiter answers at once, so the store is never read for it.
+pub async fn throttled_caller_causes_no_token_read<H: Harness>(h: &H) {
+    let store = h.fresh().await;
+    let w = World::new(store).await; // burst 5
+    let t = w.issue_default().await;
+    for _ in 0..5 {
+        assert_inactive_body(&w.introspect_http(ids::RS, "gat_k1.guess", "").await);
+    }
+    let before = w.store().token_reads();
+    for token in [t.as_str(), "gat_k1.guess"] {
+        assert_eq!(w.introspect_http(ids::RS, token, "").await.status, 429);
+    }
+    assert_eq!(w.store().token_reads(), before, "a throttled caller's lookup was started");
+}
+
 /// The limiter reserves before the lookup, atomically: of 200 concurrent
 /// introspections of unknown tokens by one caller with a burst of 20 (and no
 /// refill, the clock stands still), exactly 20 get an answer and the others

@@ -60,7 +60,7 @@ impl<S> Instrumented<S> {
     }
 }
 
-impl<S: TokenStore> TokenStore for Instrumented<S> {
+impl<S: TokenStore + ClientRegistry> TokenStore for Instrumented<S> {
     fn insert(&self, record: TokenRecord) -> impl Future<Output = Result<(), StoreError>> + Send {
         let gate = self.gate();
         async move {
@@ -79,6 +79,22 @@ impl<S: TokenStore> TokenStore for Instrumented<S> {
             gate?;
             self.inner.get(digest).await
         }
+    }
+
+    /// Forwarded, so a backend's own `get_with_client` is what the checks
+    /// exercise. Counted as a token and a client read when first polled:
+    /// a lookup the core never starts is not a read.
+    async fn get_with_client(
+        &self,
+        digest: &TokenDigest,
+    ) -> Result<Option<(TokenRecord, Option<Client>)>, StoreError>
+    where
+        Self: ClientRegistry,
+    {
+        self.token_reads.fetch_add(1, Ordering::SeqCst);
+        self.client_reads.fetch_add(1, Ordering::SeqCst);
+        self.gate()?;
+        self.inner.get_with_client(digest).await
     }
 
     fn consume(

@@ -30,6 +30,11 @@ use gatehouse_core::model::Client;
 use redis::aio::MultiplexedConnection;
 use redis::{AsyncConnectionConfig, ConnectionAddr, ConnectionInfo, PushInfo, PushKind, Value};
 
+/// Tracking could not be set up, or stopped: the cache stays bypassed
+/// until it is back. Why is not kept: every cause is handled alike.
+#[derive(Debug, Clone, Copy)]
+struct TrackingDown;
+
 /// Cached answers, bounded by a capacity, valid only while tracking is live.
 #[derive(Debug, Clone)]
 pub(crate) struct ClientCache {
@@ -317,10 +322,10 @@ async fn monitor(
     }
 }
 
-async fn establish(cache: &Weak<Shared>, t: &Tracking, generation: u64) -> Result<Vec<Node>, ()> {
+async fn establish(cache: &Weak<Shared>, t: &Tracking, generation: u64) -> Result<Vec<Node>, TrackingDown> {
     let seeds = match &t.target {
         Target::Single(info) => {
-            let addr = host_port(info).ok_or(())?;
+            let addr = host_port(info).ok_or(TrackingDown)?;
             let conn = tracked(cache, t, info.clone(), generation).await?;
             return Ok(vec![Node { addr, conn }]);
         }
@@ -328,7 +333,8 @@ async fn establish(cache: &Weak<Shared>, t: &Tracking, generation: u64) -> Resul
     };
     for seed in seeds {
         let Some((host, _)) = host_port(seed) else { continue };
-        let Ok(mut probe) = connect(t, seed.clone(), None::<fn(PushInfo) -> Result<(), ()>>).await else {
+        let Ok(mut probe) = connect(t, seed.clone(), None::<fn(PushInfo) -> Result<(), TrackingDown>>).await
+        else {
             continue;
         };
         let Ok(Ok(list)) = tokio::time::timeout(t.timeout, masters(&mut probe, &host)).await else {
@@ -336,13 +342,13 @@ async fn establish(cache: &Weak<Shared>, t: &Tracking, generation: u64) -> Resul
         };
         let mut nodes = Vec::with_capacity(list.len());
         for (h, p) in list {
-            let info = with_host_port(seed, &h, p).ok_or(())?;
+            let info = with_host_port(seed, &h, p).ok_or(TrackingDown)?;
             let conn = tracked(cache, t, info, generation).await?;
             nodes.push(Node { addr: (h, p), conn });
         }
         return Ok(nodes);
     }
-    Err(())
+    Err(TrackingDown)
 }
 
 /// A RESP3 connection whose push messages go to the cache, with broadcast
@@ -352,9 +358,9 @@ async fn tracked(
     t: &Tracking,
     info: ConnectionInfo,
     generation: u64,
-) -> Result<MultiplexedConnection, ()> {
+) -> Result<MultiplexedConnection, TrackingDown> {
     let weak = cache.clone();
-    let on_push = move |push: PushInfo| -> Result<(), ()> {
+    let on_push = move |push: PushInfo| -> Result<(), TrackingDown> {
         if let Some(c) = weak.upgrade() {
             c.on_push(generation, &push);
         }
@@ -368,7 +374,7 @@ async fn tracked(
     }
     match tokio::time::timeout(t.timeout, cmd.query_async::<Value>(&mut conn)).await {
         Ok(Ok(_)) => Ok(conn),
-        _ => Err(()),
+        _ => Err(TrackingDown),
     }
 }
 
@@ -376,12 +382,12 @@ async fn connect<F>(
     t: &Tracking,
     info: ConnectionInfo,
     on_push: Option<F>,
-) -> Result<MultiplexedConnection, ()>
+) -> Result<MultiplexedConnection, TrackingDown>
 where
-    F: Fn(PushInfo) -> Result<(), ()> + Send + Sync + 'static,
+    F: Fn(PushInfo) -> Result<(), TrackingDown> + Send + Sync + 'static,
 {
     let redis = info.redis_settings().clone().set_protocol(redis::ProtocolVersion::RESP3);
-    let client = redis::Client::open(info.set_redis_settings(redis)).map_err(|_| ())?;
+    let client = redis::Client::open(info.set_redis_settings(redis)).map_err(|_| TrackingDown)?;
     let mut cfg = AsyncConnectionConfig::new()
         .set_connection_timeout(Some(t.timeout))
         .set_response_timeout(Some(t.timeout));
@@ -390,35 +396,36 @@ where
     }
     match tokio::time::timeout(t.timeout, client.get_multiplexed_async_connection_with_config(&cfg)).await {
         Ok(Ok(c)) => Ok(c),
-        _ => Err(()),
+        _ => Err(TrackingDown),
     }
 }
 
 /// The cluster's masters, sorted, from `CLUSTER SLOTS` (an empty or `?`
 /// host means the host we asked).
-async fn masters(conn: &mut MultiplexedConnection, asked: &str) -> Result<Vec<(String, u16)>, ()> {
-    let slots: Value = redis::cmd("CLUSTER").arg("SLOTS").query_async(conn).await.map_err(|_| ())?;
-    let Value::Array(ranges) = slots else { return Err(()) };
+async fn masters(conn: &mut MultiplexedConnection, asked: &str) -> Result<Vec<(String, u16)>, TrackingDown> {
+    let slots: Value =
+        redis::cmd("CLUSTER").arg("SLOTS").query_async(conn).await.map_err(|_| TrackingDown)?;
+    let Value::Array(ranges) = slots else { return Err(TrackingDown) };
     let mut out = Vec::new();
     for r in ranges {
-        let Value::Array(parts) = r else { return Err(()) };
-        let Some(Value::Array(master)) = parts.get(2) else { return Err(()) };
+        let Value::Array(parts) = r else { return Err(TrackingDown) };
+        let Some(Value::Array(master)) = parts.get(2) else { return Err(TrackingDown) };
         let host = match master.first() {
             Some(Value::BulkString(b)) => String::from_utf8_lossy(b).into_owned(),
             Some(Value::SimpleString(s)) => s.clone(),
-            _ => return Err(()),
+            _ => return Err(TrackingDown),
         };
         let host = if host.is_empty() || host == "?" { asked.to_owned() } else { host };
         let port = match master.get(1) {
-            Some(Value::Int(p)) => u16::try_from(*p).map_err(|_| ())?,
-            _ => return Err(()),
+            Some(Value::Int(p)) => u16::try_from(*p).map_err(|_| TrackingDown)?,
+            _ => return Err(TrackingDown),
         };
         out.push((host, port));
     }
     out.sort();
     out.dedup();
     if out.is_empty() {
-        return Err(());
+        return Err(TrackingDown);
     }
     Ok(out)
 }

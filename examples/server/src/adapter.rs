@@ -117,10 +117,13 @@ fn convert(r: HttpResponse) -> Response {
     };
     *out.status_mut() = status;
     for (name, value) in r.headers {
-        // The core's fixed values are valid header text; borrowing them
-        // saves a copy per header on every response.
+        // The values on every response are known here and borrowed, saving
+        // a copy per header; any other value is checked.
         let value = match value {
-            Cow::Borrowed(v) => Ok(HeaderValue::from_static(v)),
+            Cow::Borrowed(v @ ("application/json" | "no-store" | "no-cache")) => {
+                Ok(HeaderValue::from_static(v))
+            }
+            Cow::Borrowed(v) => HeaderValue::from_str(v),
             Cow::Owned(v) => HeaderValue::try_from(v),
         };
         let (Ok(name), Ok(value)) = (header_name(name), value) else {

@@ -145,7 +145,8 @@ pub fn expiring_at(mut record: TokenRecord, expires_at: UnixTime) -> TokenRecord
 }
 
 /// A confidential client allowed the authorization code and refresh grants,
-/// with a redirect URI: its secret (to present) and its registration.
+/// with a redirect URI and two audiences, the first its default: its secret
+/// (to present) and its registration.
 ///
 /// # Panics
 /// When the OS random source fails.
@@ -160,7 +161,7 @@ pub fn confidential_client(id: &str) -> (String, Client) {
         scope: scope("read write admin:all"),
         default_scope: scope("read"),
         audiences: Arc::from(vec![resource(API), resource("urn:example:billing")]),
-        default_audience: None,
+        default_audience: Some(resource(API)),
         redirect_uris: vec!["https://app.example.com/callback".to_owned()].into(),
         enabled: true,
     };

@@ -281,4 +281,37 @@ mod tests {
         assert!(!matches("http://app.example/cb", "http://app.example/cb", public));
         assert!(!matches("com.example.app:/cb", "com.example.app:/cb", false));
     }
+
+    proptest::proptest! {
+        /// Total over any input, and an accepted URI matches itself.
+        #[test]
+        fn total_and_self_matching(
+            uri in "(https?://|com\\.example\\.app:/)?(127\\.0\\.0\\.1|\\[::1\\]|[a-z.@\\[\\]]{0,8})(:[0-9a-z]{0,6})?[/?#a-z%:@]{0,12}",
+            other in ".{0,40}",
+            public in proptest::bool::ANY,
+        ) {
+            let ok = check(&uri, public).is_ok();
+            proptest::prop_assert_eq!(matches(&uri, &uri, public), ok);
+            let _ = matches(&uri, &other, public);
+            let _ = matches(&other, &uri, public);
+        }
+
+        /// A public client's loopback URI matches with any port or none,
+        /// and a confidential client's only with its own.
+        #[test]
+        fn loopback_port_is_free_for_public_clients_only(
+            host in "127\\.0\\.0\\.1|\\[::1\\]",
+            registered_port in proptest::option::of(0u32..=65535),
+            port in proptest::option::of(0u32..=65535),
+            tail in "(/[a-z0-9/?=%.-]{0,12})?",
+        ) {
+            let with = |p: Option<u32>| match p {
+                Some(p) => format!("http://{host}:{p}{tail}"),
+                None => format!("http://{host}{tail}"),
+            };
+            let (registered, requested) = (with(registered_port), with(port));
+            proptest::prop_assert!(matches(&registered, &requested, true));
+            proptest::prop_assert_eq!(matches(&registered, &requested, false), registered_port == port);
+        }
+    }
 }

@@ -35,7 +35,8 @@ pub struct AuthorizationRequest {
     pub response_type: Option<String>,
     /// `client_id`.
     pub client_id: Option<String>,
-    /// `redirect_uri`; required, and compared exactly with the registered ones.
+    /// `redirect_uri`; required, and compared exactly with the registered
+    /// ones (but for the port of a public client's loopback URI).
     pub redirect_uri: Option<String>,
     /// `scope`.
     pub scope: Option<String>,
@@ -151,10 +152,12 @@ impl<S: TokenStore + ClientRegistry, L: FishingLimiter> AuthServer<S, L> {
             Some(c) if c.enabled => c,
             _ => return Err(Error::NoRedirect("unknown client")),
         };
-        // Exact string comparison (RFC 9700 §4.1.3): no prefix or pattern.
+        // Exact string comparison (RFC 9700 §2.1, §4.1.3): no prefix or
+        // pattern; only a public client's loopback port may differ (RFC 8252
+        // §7.3). See `Client::validate` for what may be registered.
         let redirect_uri =
             req.redirect_uri.as_deref().ok_or(Error::NoRedirect("redirect_uri is required"))?;
-        if !client.redirect_uris.iter().any(|u| u == redirect_uri) {
+        if !client.redirect_uri_matches(redirect_uri) {
             return Err(Error::NoRedirect("redirect_uri is not registered for this client"));
         }
         match self.validate_rest(&client, req) {

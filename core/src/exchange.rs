@@ -23,6 +23,13 @@ use crate::store::{ClientRegistry, Consumed, TokenStore};
 use crate::time::UnixTime;
 use crate::Error;
 
+/// When an access token minted at `now` expires: after `ttl`, but never
+/// after `grant_end`, the end of the grant it belongs to.
+fn access_expiry(now: UnixTime, ttl: u64, grant_end: Option<UnixTime>) -> UnixTime {
+    let end = now.plus(ttl);
+    grant_end.map_or(end, |g| end.min(g))
+}
+
 /// RFC 7636 §4.1: `code-verifier = 43*128unreserved`.
 fn valid_verifier(v: &str) -> bool {
     (43..=128).contains(&v.len())
@@ -65,19 +72,25 @@ impl<S: TokenStore + ClientRegistry, L: FishingLimiter> AuthServer<S, L> {
         Ok(record)
     }
 
-    /// Mints an access token (and a refresh token expiring at
-    /// `refresh_expiry`, when given) in `from`'s grant, then consumes `from`
-    /// and stores them in one step.
+    /// Mints an access token for `access_scope` (and a refresh token
+    /// expiring at `refresh_expiry`, when given, for the grant's whole
+    /// scope) in `from`'s grant, then consumes `from` and stores them in one
+    /// step.
+    ///
+    /// The grant has no record of its own: its scope and its fixed end are
+    /// those of its current refresh token, each handed to the next one. So
+    /// `refresh_expiry` is the end of the grant, and the access token never
+    /// outlives it.
     async fn rotate(
         &self,
         from: &TokenRecord,
-        scope: Scope,
+        access_scope: Scope,
         refresh_expiry: Option<UnixTime>,
     ) -> Result<IssuedTokens, Error> {
         let now = self.clock.now();
         let grant = from.grant_id();
-        let ttl = self.config.access_token_ttl;
-        let record = |kind, digest, expires_at| -> Result<TokenRecord, Error> {
+        let access_expiry = access_expiry(now, self.config.access_token_ttl, refresh_expiry);
+        let record = |kind, scope: &Scope, digest, expires_at| -> Result<TokenRecord, Error> {
             Ok(TokenRecord {
                 digest,
                 kind,
@@ -94,19 +107,25 @@ impl<S: TokenStore + ClientRegistry, L: FishingLimiter> AuthServer<S, L> {
             })
         };
         let (access, digest) = self.keys.mint(TokenKind::Access, grant)?;
-        let mut records = vec![record(TokenKind::Access, digest, now.plus(ttl))?];
+        let mut records = vec![record(TokenKind::Access, &access_scope, digest, access_expiry)?];
         let refresh = match refresh_expiry {
             Some(exp) => {
+                // RFC 6749 §6: a narrowed scope is the new access token's;
+                // the refresh token keeps the grant's, so a later refresh may
+                // ask for the rest again.
                 let (raw, digest) = self.keys.mint(TokenKind::Refresh, grant)?;
-                records.push(record(TokenKind::Refresh, digest, exp)?);
+                records.push(record(TokenKind::Refresh, &from.scope, digest, exp)?);
                 Some(raw)
             }
             None => None,
         };
         match self.store.consume(&from.digest, records).await? {
-            Consumed::Taken(_) => {
-                Ok(IssuedTokens { access_token: access, expires_in: ttl, scope, refresh_token: refresh })
-            }
+            Consumed::Taken(_) => Ok(IssuedTokens {
+                access_token: access,
+                expires_in: access_expiry.0.saturating_sub(now.0),
+                scope: access_scope,
+                refresh_token: refresh,
+            }),
             // Someone used it between our read and our write: a replay.
             Consumed::Replayed(_) => {
                 self.store.revoke_grant(&grant).await?;
@@ -156,7 +175,10 @@ impl<S: TokenStore + ClientRegistry, L: FishingLimiter> AuthServer<S, L> {
 
     /// The `refresh_token` grant: rotates the refresh token. The new one
     /// expires when the old one would have: a grant's lifetime is fixed at
-    /// the code exchange, however often it is refreshed.
+    /// the code exchange, however often it is refreshed, and the new access
+    /// token expires no later. A requested `scope` narrows the new access
+    /// token only; the new refresh token keeps the grant's scope (RFC 6749
+    /// §6).
     ///
     /// # Errors
     /// `unauthorized_client`; `invalid_scope` for a scope wider than the
@@ -191,6 +213,16 @@ impl<S: TokenStore + ClientRegistry, L: FishingLimiter> AuthServer<S, L> {
 
 #[cfg(test)]
 mod tests {
+    use crate::time::UnixTime;
+
+    #[test]
+    fn access_tokens_never_outlive_their_grant() {
+        let now = UnixTime(1000);
+        assert_eq!(super::access_expiry(now, 3600, None), UnixTime(4600));
+        assert_eq!(super::access_expiry(now, 3600, Some(UnixTime(9000))), UnixTime(4600));
+        assert_eq!(super::access_expiry(now, 3600, Some(UnixTime(1001))), UnixTime(1001));
+    }
+
     #[test]
     fn verifier_syntax() {
         assert!(super::valid_verifier(&"a".repeat(43)));

@@ -56,10 +56,23 @@ pub(crate) fn grant_scope(client: &Client, requested: Option<&str>) -> Result<Sc
 }
 
 /// The audience to grant (RFC 8707 §2): the requested resources if the
-/// client may use each of them, or all of the client's when none were named.
+/// client may use each of them. With none named, the client's default
+/// audience, or its only one; never all of several, since a token valid at
+/// every API could be replayed by one at another (RFC 9700 §2.3).
 pub(crate) fn grant_audience(client: &Client, requested: &[&str]) -> Result<Arc<[Resource]>, Error> {
     if requested.is_empty() {
-        return Ok(client.audiences.clone());
+        return match (&client.default_audience, client.audiences.len()) {
+            (Some(d), _) if client.audiences.contains(d) => Ok(Arc::from([d.clone()])),
+            // Only a registry filled without `Client::validate` holds this.
+            (Some(_), _) => {
+                Err(Error::InvalidTarget("the client's default_audience is not one of its audiences"))
+            }
+            (None, 1) => Ok(client.audiences.clone()),
+            (None, 0) => Err(Error::InvalidTarget("the client has no audience to request a token for")),
+            (None, _) => Err(Error::InvalidTarget(
+                "resource is required: the client has several audiences and no default_audience",
+            )),
+        };
     }
     let mut out: Vec<Resource> = Vec::with_capacity(requested.len());
     for r in requested {
@@ -126,5 +139,39 @@ impl<S: TokenStore + ClientRegistry, L: FishingLimiter> AuthServer<S, L> {
         };
         self.store.insert(record).await?;
         Ok(IssuedTokens { access_token: token, expires_in: ttl, scope, refresh_token: None })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::ClientId;
+
+    fn res(s: &str) -> Resource {
+        Resource::new(s).unwrap()
+    }
+
+    #[test]
+    fn audience_without_resource() {
+        const API: &str = "https://api.example";
+        const BILLING: &str = "https://billing.example";
+        let (api, billing) = (res(API), res(BILLING));
+        let c = Client::new_public(ClientId::new("c").unwrap());
+        let names = |a: Arc<[Resource]>| a.iter().map(|r| r.as_str().to_owned()).collect::<Vec<_>>();
+        let aud = |c: &Client| grant_audience(c, &[]).map(names);
+        let one = c.clone().with_audiences([api.clone()]);
+        assert_eq!(aud(&one).unwrap(), [API]);
+        // Several audiences: never all of them (RFC 9700 §2.3).
+        let two = c.clone().with_audiences([api, billing.clone()]);
+        assert!(matches!(aud(&two), Err(Error::InvalidTarget(m)) if m.contains("resource is required")));
+        let defaulted = two.with_default_audience(billing.clone());
+        assert_eq!(aud(&defaulted).unwrap(), [BILLING]);
+        // A named resource still wins over the default.
+        assert_eq!(grant_audience(&defaulted, &[API]).map(names).unwrap(), [API]);
+        assert!(matches!(aud(&c), Err(Error::InvalidTarget(_))));
+        // A default that is not an audience (a registry filled without
+        // validation) fails closed.
+        let stray = one.with_default_audience(billing);
+        assert!(matches!(aud(&stray), Err(Error::InvalidTarget(_))));
     }
 }

@@ -4,7 +4,7 @@
 #![allow(missing_docs, clippy::unwrap_used)]
 
 use base64::Engine as _;
-use gatehouse_core::model::{Client, ClientId, GrantType, SecretDigest};
+use gatehouse_core::model::{Client, ClientId, GrantType, Resource, SecretDigest};
 use gatehouse_core::{AuthServer, ClientRegistry, Config, Keyring, TokenStore};
 use gatehouse_memory::MemoryStore;
 
@@ -14,7 +14,8 @@ async fn grant_jti_and_secret_bits_are_distinct_and_fresh() {
     let server = AuthServer::new(MemoryStore::new(), keys.clone(), Config::new("https://issuer.example"));
     let (_, digest) = SecretDigest::generate().unwrap();
     let app = Client::new_confidential(ClientId::new("app").unwrap(), digest)
-        .with_grants([GrantType::ClientCredentials]);
+        .with_grants([GrantType::ClientCredentials])
+        .with_audiences([Resource::new("https://api.example").unwrap()]);
     server.store().put_client(app.clone()).await.unwrap();
     let mut seen = std::collections::HashSet::new();
     for _ in 0..50 {

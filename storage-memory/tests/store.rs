@@ -476,6 +476,7 @@ async fn clients_put_get_replace_remove() {
         scope: Scope::parse("read").unwrap(),
         default_scope: Scope::empty(),
         audiences: Arc::from(Vec::new()),
+        default_audience: None,
         redirect_uris: vec!["https://app.example/cb".to_owned()].into(),
         enabled: true,
     };

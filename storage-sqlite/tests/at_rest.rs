@@ -110,6 +110,7 @@ fn no_raw_token_or_secret_in_any_database_file() {
             scope: Scope::parse("read").unwrap(),
             default_scope: Scope::empty(),
             audiences: Vec::new().into(),
+            default_audience: None,
             redirect_uris: Vec::new().into(),
             enabled: true,
         };

@@ -196,6 +196,7 @@ fn client(id: &str) -> (String, Client) {
         scope: Scope::parse("read").unwrap(),
         default_scope: Scope::empty(),
         audiences: Vec::new().into(),
+        default_audience: None,
         redirect_uris: vec!["https://app.example/cb".to_owned()].into(),
         enabled: true,
     };

@@ -145,7 +145,8 @@ pub fn expiring_at(mut record: TokenRecord, expires_at: UnixTime) -> TokenRecord
 }
 
 /// A confidential client allowed the authorization code and refresh grants,
-/// with a redirect URI: its secret (to present) and its registration.
+/// with a redirect URI and two audiences, the first its default: its secret
+/// (to present) and its registration.
 ///
 /// # Panics
 /// When the OS random source fails.
@@ -160,6 +161,7 @@ pub fn confidential_client(id: &str) -> (String, Client) {
         scope: scope("read write admin:all"),
         default_scope: scope("read"),
         audiences: Arc::from(vec![resource(API), resource("urn:example:billing")]),
+        default_audience: Some(resource(API)),
         redirect_uris: vec!["https://app.example.com/callback".to_owned()].into(),
         enabled: true,
     };
@@ -176,6 +178,7 @@ pub fn public_client(id: &str) -> Client {
         scope: scope("read"),
         default_scope: scope("read"),
         audiences: Arc::from(vec![resource(API)]),
+        default_audience: None,
         redirect_uris: vec!["http://127.0.0.1/callback".to_owned(), "com.example.app:/cb".to_owned()].into(),
         enabled: true,
     }
@@ -199,6 +202,7 @@ pub fn resource_server(id: &str, resources: &[&str]) -> (String, Client) {
         scope: Scope::empty(),
         default_scope: Scope::empty(),
         audiences: Arc::from(Vec::new()),
+        default_audience: None,
         redirect_uris: Vec::new().into(),
         enabled: true,
     };

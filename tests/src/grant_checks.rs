@@ -5,11 +5,14 @@ use std::sync::Arc;
 
 use gatehouse_core::model::{Resource, Scope};
 use gatehouse_core::{
-    AuthorizationRequest, BearerError, Error, Header, HttpResponse, InactiveReason, Introspection,
+    AuthorizationRequest, BearerError, ClientRegistry, Error, Header, HttpResponse, InactiveReason,
+    Introspection, TokenStore,
 };
 use serde_json::Value;
 
-use crate::world::{encode, ids, pkce, query_param, World, ALICE, API, APP_CB, OTHER_API, SPA_CB, WEB_CB};
+use crate::world::{
+    encode, ids, pkce, query_param, World, ALICE, API, APP_CB, MULTI_CB, OTHER_API, SPA_CB, WEB_CB,
+};
 use crate::Harness;
 
 fn ok_json(r: &HttpResponse) -> Value {
@@ -127,6 +130,104 @@ pub async fn authorize_errors_are_redirected<H: Harness>(h: &H) {
         assert_eq!(query_param(&url, "iss").as_deref(), Some("https://issuer.example"));
         assert!(query_param(&url, "code").is_none());
     }
+}
+
+/// The authorization request for `client` to `redirect_uri`, with a fresh
+/// PKCE challenge: the check's outcome, or its error.
+async fn check_redirect<S: TokenStore + ClientRegistry>(
+    w: &World<S>,
+    client: &str,
+    redirect_uri: &str,
+) -> Result<gatehouse_core::AuthorizationCheck, Error> {
+    let (_, c) = pkce();
+    let q = format!(
+        "client_id={}&redirect_uri={}&response_type=code&code_challenge={c}&code_challenge_method=S256",
+        encode(client),
+        encode(redirect_uri)
+    );
+    w.server.check_authorization(&AuthorizationRequest::from_query(&q).expect("parse")).await
+}
+
+/// A public client's loopback redirect URI matches with any port (RFC 8252
+/// §7.3), and only the port may differ; the code is bound to the URI
+/// actually used. A confidential client's URIs match exactly.
+pub async fn public_loopback_redirect_matches_any_port<H: Harness>(h: &H) {
+    let w = World::new(h.fresh().await).await;
+    assert_eq!(SPA_CB, "http://127.0.0.1:9999/cb");
+    let used = "http://127.0.0.1:51004/cb";
+    let (verifier, challenge) = pkce();
+    let url = w
+        .authorize(&format!(
+            "response_type=code&client_id=spa&redirect_uri={}&code_challenge={challenge}&code_challenge_method=S256",
+            encode(used)
+        ))
+        .await;
+    assert!(url.starts_with(&format!("{used}?code=gac_")), "{url}");
+    let code = query_param(&url, "code").expect("code");
+    assert_grant_error(&w.exchange(ids::SPA, &code, SPA_CB, &verifier).await, "invalid_grant");
+    let (code, verifier, _) = w.code_for(ids::SPA, "").await;
+    ok_json(&w.exchange(ids::SPA, &code, SPA_CB, &verifier).await);
+    let (verifier, challenge) = pkce();
+    let url = w
+        .authorize(&format!(
+            "response_type=code&client_id=spa&redirect_uri={}&code_challenge={challenge}&code_challenge_method=S256",
+            encode("http://127.0.0.1/cb")
+        ))
+        .await;
+    let code = query_param(&url, "code").expect("code without a port");
+    ok_json(&w.exchange(ids::SPA, &code, "http://127.0.0.1/cb", &verifier).await);
+    for other in [
+        "http://127.0.0.1:51004/cb/x",
+        "http://127.0.0.1:51004/cb?x=1",
+        "http://[::1]:51004/cb",
+        "http://localhost:9999/cb",
+        "https://127.0.0.1:9999/cb",
+        "http://127.0.0.1:99999/cb",
+        "http://127.0.0.1:9999@evil.example/cb",
+    ] {
+        let out = check_redirect(&w, ids::SPA, other).await;
+        assert!(matches!(out, Err(Error::NoRedirect(_))), "{other} gave {out:?}");
+    }
+    let out = check_redirect(&w, ids::WEB, "https://web.example:8443/cb").await;
+    assert!(matches!(out, Err(Error::NoRedirect(_))), "{out:?}");
+}
+
+/// A registered redirect URI that breaks the registration rules (stored
+/// without `Client::validate`) never matches, not even itself.
+pub async fn unsafe_registered_redirect_uri_never_matches<H: Harness>(h: &H) {
+    let w = World::new(h.fresh().await).await;
+    for uri in ["http://app.example/cb", "https://app.example/cb#x", "http://localhost/cb", "myapp:/cb"] {
+        let mut spa = w.client(ids::SPA).await;
+        spa.redirect_uris = vec![uri.to_owned()].into();
+        assert!(spa.validate().is_err(), "{uri} must be refused at registration");
+        w.store().put_client(spa).await.expect("register");
+        let out = check_redirect(&w, ids::SPA, uri).await;
+        assert!(matches!(out, Err(Error::NoRedirect(_))), "{uri} gave {out:?}");
+    }
+}
+
+/// Without `resource`, a code is for the client's default audience alone; a
+/// client with several audiences and no default must name one
+/// (`invalid_target`, by redirect).
+pub async fn authorization_audience_without_resource<H: Harness>(h: &H) {
+    let w = World::new(h.fresh().await).await;
+    let (code, verifier, cb) = w.code_for(ids::WEB, "").await;
+    let access = field(&ok_json(&w.exchange(ids::WEB, &code, cb, &verifier).await), "access_token");
+    assert!(w.introspect(ids::RS, &access).await.is_active());
+    assert_eq!(w.introspect(ids::RS_OTHER, &access).await, inactive(InactiveReason::WrongAudience));
+    let (_, c) = pkce();
+    let url = w
+        .authorize(&format!(
+            "client_id=multi&redirect_uri={}&state=s1&response_type=code&code_challenge={c}&code_challenge_method=S256",
+            encode(MULTI_CB)
+        ))
+        .await;
+    assert_eq!(query_param(&url, "error").as_deref(), Some("invalid_target"), "{url}");
+    assert!(query_param(&url, "code").is_none());
+    let (code, verifier, cb) = w.code_for(ids::MULTI, &format!("&resource={}", encode(OTHER_API))).await;
+    let access = field(&ok_json(&w.exchange(ids::MULTI, &code, cb, &verifier).await), "access_token");
+    assert!(w.introspect(ids::RS_OTHER, &access).await.is_active());
+    assert_eq!(w.introspect(ids::RS, &access).await, inactive(InactiveReason::WrongAudience));
 }
 
 /// A user who refuses consent sends the client `access_denied`.
@@ -249,6 +350,58 @@ pub async fn refresh_scope_may_narrow_not_widen<H: Harness>(h: &H) {
     let b = ok_json(&w.refresh(ids::SPA, &r2, "").await);
     w.clock.advance(1);
     assert_grant_error(&w.refresh(ids::SPA, &field(&b, "refresh_token"), "").await, "invalid_grant");
+}
+
+/// A narrowed scope on refresh is the new access token's only: the new
+/// refresh token keeps the grant's scope, so a later refresh may ask for
+/// the rest again (RFC 6749 §6), but never for more.
+pub async fn refresh_narrowing_keeps_the_grant_scope<H: Harness>(h: &H) {
+    let w = World::new(h.fresh().await).await;
+    let (code, verifier, cb) = w.code_for(ids::WEB, "&scope=read+write").await;
+    let r1 = field(&ok_json(&w.exchange(ids::WEB, &code, cb, &verifier).await), "refresh_token");
+    let b = ok_json(&w.refresh(ids::WEB, &r1, "&scope=read").await);
+    assert_eq!(b["scope"], "read");
+    let read_only = w.introspect_http(ids::RS, &field(&b, "access_token"), "").await;
+    assert_eq!(read_only.json_body().expect("json")["scope"], "read");
+    let r2 = field(&b, "refresh_token");
+    let own = w.introspect_http(ids::WEB, &r2, "").await.json_body().expect("json");
+    assert_eq!(own["scope"], "read write", "the refresh token keeps the grant's scope");
+    let b = ok_json(&w.refresh(ids::WEB, &r2, "&scope=read+write").await);
+    assert_eq!(b["scope"], "read write");
+    let r3 = field(&b, "refresh_token");
+    let b = ok_json(&w.refresh(ids::WEB, &r3, "&scope=write").await);
+    assert_eq!(b["scope"], "write");
+    let b = ok_json(&w.refresh(ids::WEB, &field(&b, "refresh_token"), "").await);
+    assert_eq!(b["scope"], "read write", "no scope asked: the grant's");
+    let r = w.refresh(ids::WEB, &field(&b, "refresh_token"), "&scope=read+admin").await;
+    assert_grant_error(&r, "invalid_scope");
+}
+
+/// An access token minted on refresh, or at the code exchange, never
+/// outlives the grant, whose end is fixed at the code exchange.
+pub async fn access_token_never_outlives_its_grant<H: Harness>(h: &H) {
+    const GRANT: u64 = 30 * 24 * 3600;
+    let w = World::new(h.fresh().await).await;
+    let (code, verifier, cb) = w.code_for(ids::WEB, "").await;
+    let exchanged_at = w.server.now().0;
+    let b = ok_json(&w.exchange(ids::WEB, &code, cb, &verifier).await);
+    assert_eq!(b["expires_in"], 3600);
+    w.clock.advance(GRANT - 100);
+    let b = ok_json(&w.refresh(ids::WEB, &field(&b, "refresh_token"), "").await);
+    assert_eq!(b["expires_in"], 100, "cut to the grant's end");
+    let access = field(&b, "access_token");
+    let j = w.introspect_http(ids::RS, &access, "").await.json_body().expect("json");
+    assert_eq!(j["exp"], exchanged_at + GRANT);
+    w.clock.advance(99);
+    assert!(w.introspect(ids::RS, &access).await.is_active());
+    w.clock.advance(1);
+    assert_eq!(w.introspect(ids::RS, &access).await, inactive(InactiveReason::Expired));
+
+    // A grant shorter than an access token: the first one is cut as well.
+    let w = World::with_config(h.fresh().await, |c| c.refresh_token_ttl = 600).await;
+    let (code, verifier, cb) = w.code_for(ids::WEB, "").await;
+    let b = ok_json(&w.exchange(ids::WEB, &code, cb, &verifier).await);
+    assert_eq!(b["expires_in"], 600);
 }
 
 /// Of many concurrent refreshes of one token, exactly one succeeds.

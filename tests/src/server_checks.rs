@@ -130,13 +130,39 @@ pub async fn resource_narrows_audience<H: Harness>(h: &H) {
     assert_eq!(w.introspect(ids::RS, &t).await, inactive(InactiveReason::WrongAudience));
 }
 
-/// Without `resource`, the token is for all of the client's audiences.
-pub async fn no_resource_means_all_audiences<H: Harness>(h: &H) {
+/// Without `resource`, the token is for the client's default audience
+/// alone, never for all of its audiences (RFC 9700 §2.3); several
+/// resources may still be named.
+pub async fn no_resource_means_the_default_audience<H: Harness>(h: &H) {
     let store = h.fresh().await;
     let w = World::new(store).await;
     let t = w.issue_default().await;
     assert!(w.introspect(ids::RS, &t).await.is_active());
+    assert_eq!(w.introspect(ids::RS_OTHER, &t).await, inactive(InactiveReason::WrongAudience));
+    let both = both_apis();
+    let t = w.issue(&format!("grant_type=client_credentials{both}")).await;
+    assert!(w.introspect(ids::RS, &t).await.is_active());
     assert!(w.introspect(ids::RS_OTHER, &t).await.is_active());
+}
+
+/// A client with several audiences and no default must name a `resource`
+/// (`invalid_target`); a named one is granted.
+pub async fn several_audiences_and_no_default_need_a_resource<H: Harness>(h: &H) {
+    let store = h.fresh().await;
+    let w = World::new(store).await;
+    let r = w.token(ids::MULTI, "grant_type=client_credentials").await;
+    assert_error(&r, 400, "invalid_target");
+    let body = format!("grant_type=client_credentials&resource={}", crate::world::encode(OTHER_API));
+    let r = w.token(ids::MULTI, &body).await;
+    let t = json(&r)["access_token"].as_str().expect("a token").to_owned();
+    assert!(w.introspect(ids::RS_OTHER, &t).await.is_active());
+    assert_eq!(w.introspect(ids::RS, &t).await, inactive(InactiveReason::WrongAudience));
+}
+
+/// `&resource=API&resource=OTHER_API`.
+fn both_apis() -> String {
+    use crate::world::encode;
+    format!("&resource={}&resource={}", encode(API), encode(OTHER_API))
 }
 
 /// A `resource` the client may not use, or a malformed one, is
@@ -340,7 +366,7 @@ pub async fn malformed_requests_get_oauth_errors<H: Harness>(h: &H) {
 pub async fn introspection_active_has_all_fields<H: Harness>(h: &H) {
     let store = h.fresh().await;
     let w = World::new(store).await;
-    let t = w.issue("grant_type=client_credentials&scope=read+write").await;
+    let t = w.issue(&format!("grant_type=client_credentials&scope=read+write{}", both_apis())).await;
     let r = w.introspect_http(ids::RS, &t, "").await;
     assert_eq!(r.status, 200);
     assert_eq!(r.header("cache-control"), Some("no-store"));
@@ -583,7 +609,7 @@ pub async fn issuance_fails_closed<H: Harness>(h: &H) {
 pub async fn fishing_is_throttled_per_caller<H: Harness>(h: &H) {
     let store = h.fresh().await;
     let w = World::new(store).await; // burst 5, 60 a minute
-    let t = w.issue_default().await;
+    let t = w.issue(&format!("grant_type=client_credentials{}", both_apis())).await;
     for _ in 0..5 {
         assert_inactive_body(&w.introspect_http(ids::RS, "gat_k1.guess", "").await);
     }

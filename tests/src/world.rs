@@ -24,7 +24,8 @@ pub const KEY: &[u8; 32] = b"conformance-suite-signing-key-01";
 /// The registered clients, by role.
 pub mod ids {
     /// Confidential, may use client_credentials for [`super::API`] and
-    /// [`super::OTHER_API`], scope `read write`, default `read`.
+    /// [`super::OTHER_API`] (default audience [`super::API`]), scope
+    /// `read write`, default `read`.
     pub const APP: &str = "app";
     /// Confidential resource server for [`super::API`].
     pub const RS: &str = "rs";
@@ -39,9 +40,14 @@ pub mod ids {
     /// Confidential, with no grant types at all.
     pub const NO_GRANTS: &str = "no-grants";
     /// Confidential web app: authorization_code + refresh_token, redirect
-    /// [`super::WEB_CB`]; also a resource server for [`super::API`] (a
+    /// [`super::WEB_CB`], audiences [`super::API`] (the default) and
+    /// [`super::OTHER_API`]; also a resource server for [`super::API`] (a
     /// backend-for-frontend), so it may introspect its own refresh tokens.
     pub const WEB: &str = "web";
+    /// Confidential, every grant, audiences [`super::API`] and
+    /// [`super::OTHER_API`] with no default, so it must name a `resource`;
+    /// redirect [`super::MULTI_CB`].
+    pub const MULTI: &str = "multi";
     /// Public single-page/native app: authorization_code + refresh_token,
     /// redirect [`super::SPA_CB`].
     pub const SPA: &str = "spa";
@@ -51,6 +57,8 @@ pub mod ids {
 pub const WEB_CB: &str = "https://web.example/cb";
 /// [`ids::SPA`]'s registered redirect URI.
 pub const SPA_CB: &str = "http://127.0.0.1:9999/cb";
+/// [`ids::MULTI`]'s registered redirect URI.
+pub const MULTI_CB: &str = "https://multi.example/cb";
 /// [`ids::APP`]'s registered redirect URI (it may not use the code grant).
 pub const APP_CB: &str = "https://app.example/cb";
 /// The demo user.
@@ -85,6 +93,7 @@ fn client(id: &str, auth: ClientAuth, grants: &[GrantType], audiences: &[&str]) 
             .map(|a| Resource::new(a).expect("valid resource"))
             .collect::<Vec<_>>()
             .into(),
+        default_audience: None,
         redirect_uris: Arc::from(Vec::new()),
         enabled: true,
     }
@@ -115,6 +124,7 @@ impl<S: TokenStore + ClientRegistry> World<S> {
         let store = Instrumented::new(store);
         let cc = [GrantType::ClientCredentials];
         let code = [GrantType::AuthorizationCode, GrantType::RefreshToken];
+        let all = [GrantType::ClientCredentials, GrantType::AuthorizationCode, GrantType::RefreshToken];
         let mut secrets = Vec::new();
         let mut clients = Vec::new();
         for (id, rs, grants, aud) in [
@@ -125,6 +135,7 @@ impl<S: TokenStore + ClientRegistry> World<S> {
             (ids::OFF, None, &cc[..], &[API][..]),
             (ids::NO_GRANTS, None, &[][..], &[API][..]),
             (ids::WEB, Some(API), &code[..], &[API, OTHER_API][..]),
+            (ids::MULTI, None, &all[..], &[API, OTHER_API][..]),
         ] {
             let (secret, auth) = confidential(rs);
             secrets.push((id, secret));
@@ -133,8 +144,12 @@ impl<S: TokenStore + ClientRegistry> World<S> {
             c.redirect_uris = match id {
                 ids::WEB => vec![WEB_CB.to_owned()].into(),
                 ids::APP => vec![APP_CB.to_owned()].into(),
+                ids::MULTI => vec![MULTI_CB.to_owned()].into(),
                 _ => c.redirect_uris,
             };
+            if id == ids::APP || id == ids::WEB {
+                c.default_audience = Some(Resource::new(API).expect("valid resource"));
+            }
             clients.push(c);
         }
         clients.push(client(ids::MOBILE, ClientAuth::Public, &cc, &[API]));
@@ -142,6 +157,7 @@ impl<S: TokenStore + ClientRegistry> World<S> {
         spa.redirect_uris = vec![SPA_CB.to_owned()].into();
         clients.push(spa);
         for c in clients {
+            c.validate().expect("a valid registration");
             store.put_client(c).await.expect("register client");
         }
         let server = AuthServer::new(store, keys.clone(), config).with_clock(clock.clone());
@@ -215,7 +231,11 @@ impl<S: TokenStore + ClientRegistry> World<S> {
     /// A code for `client` (WEB or SPA) with a fresh PKCE pair and `extra`
     /// query parameters: (code, verifier, redirect URI).
     pub async fn code_for(&self, client: &str, extra: &str) -> (String, String, &'static str) {
-        let cb = if client == ids::WEB { WEB_CB } else { SPA_CB };
+        let cb = match client {
+            ids::WEB => WEB_CB,
+            ids::MULTI => MULTI_CB,
+            _ => SPA_CB,
+        };
         let (verifier, challenge) = pkce();
         let q = format!(
             "response_type=code&client_id={client}&redirect_uri={}&code_challenge={challenge}&code_challenge_method=S256&state=xyz{extra}",

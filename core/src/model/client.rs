@@ -6,6 +6,7 @@ use std::sync::Arc;
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
 use super::ids::{ClientId, Resource, ValueError};
+use super::redirect_uri;
 use super::scope::Scope;
 use crate::crypto;
 
@@ -235,11 +236,23 @@ pub struct Client {
     /// What it gets when it asks for no scope; must be within `scope`.
     #[serde(default = "Scope::empty")]
     pub default_scope: Scope,
-    /// The resources it may request tokens for (RFC 8707). With no
-    /// `resource` parameter, a token is issued for all of them.
+    /// The resources it may request tokens for (RFC 8707). A request
+    /// without `resource` gets a token for [`default_audience`] alone, or
+    /// for the only audience when there is one; with several and no
+    /// default, `resource` is required (`invalid_target`), so a token is
+    /// never valid at every API by default (RFC 9700 §2.3).
+    ///
+    /// [`default_audience`]: Self::default_audience
     #[serde(default = "empty_resources")]
     pub audiences: Arc<[Resource]>,
-    /// Registered redirect URIs, compared exactly.
+    /// The audience of a token requested without `resource`; one of
+    /// [`audiences`](Self::audiences). Absent from stored registrations
+    /// made before it existed, which then decode as `None`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub default_audience: Option<Resource>,
+    /// Registered redirect URIs. [`validate`](Self::validate) states which
+    /// are allowed; the authorization endpoint compares them exactly, but
+    /// for the port of a public client's loopback URI (RFC 8252 §7.3).
     #[serde(default = "no_uris")]
     pub redirect_uris: Arc<[String]>,
     /// A disabled client cannot authenticate, and its tokens are inactive.
@@ -291,6 +304,7 @@ impl Client {
             scope: Scope::empty(),
             default_scope: Scope::empty(),
             audiences: empty_resources(),
+            default_audience: None,
             redirect_uris: no_uris(),
             enabled: true,
         }
@@ -320,6 +334,15 @@ impl Client {
         self
     }
 
+    /// The same client, given `audience` when it names no `resource`
+    /// ([`validate`](Self::validate) checks that it is one of the
+    /// audiences).
+    #[must_use]
+    pub fn with_default_audience(mut self, audience: Resource) -> Self {
+        self.default_audience = Some(audience);
+        self
+    }
+
     /// The same client, with these registered redirect URIs.
     #[must_use]
     pub fn with_redirect_uris(mut self, uris: impl IntoIterator<Item = String>) -> Self {
@@ -340,16 +363,95 @@ impl Client {
         matches!(self.auth, ClientAuth::Confidential { .. })
     }
 
-    /// Checks the rules that serde alone cannot: the default scope lies
-    /// within the allowed scope.
+    /// Checks the rules that serde alone cannot. Call it before
+    /// registering a client ([`ClientRegistry::put_client`] stores what it
+    /// is given).
+    ///
+    /// - The default scope lies within the allowed scope.
+    /// - The default audience, if any, is one of the audiences.
+    /// - Each redirect URI is absolute and has no fragment (RFC 6749
+    ///   §3.1.2), and is `https` with a host and no user information; or
+    ///   `http` to the loopback IP literal `127.0.0.1` or `[::1]`, with any
+    ///   path (RFC 8252 §7.3; `localhost` is refused, RFC 8252 §8.3); or,
+    ///   for a public client only, a private-use scheme in reverse-domain
+    ///   form such as `com.example.app:/callback` (RFC 8252 §7.1).
+    ///
+    /// The authorization endpoint applies the same rules again, so a
+    /// registered URI that breaks them never matches a request.
+    ///
+    /// [`ClientRegistry::put_client`]: crate::ClientRegistry::put_client
     ///
     /// # Errors
-    /// [`ValueError`] naming the broken rule.
-    pub fn validate(&self) -> Result<(), ValueError> {
+    /// [`RegistrationError`] naming the field, the offending redirect URI
+    /// or audience, and the rule.
+    pub fn validate(&self) -> Result<(), RegistrationError> {
         if !self.default_scope.is_subset_of(&self.scope) {
-            return Err(ValueError { what: "client", rule: "default_scope must be within scope" });
+            return Err(RegistrationError::rule("default_scope", "must be within scope"));
+        }
+        if let Some(d) = &self.default_audience {
+            if !self.audiences.contains(d) {
+                return Err(RegistrationError {
+                    field: "default_audience",
+                    value: Some(d.to_string()),
+                    rule: "must be one of audiences",
+                });
+            }
+        }
+        let public = !self.is_confidential();
+        for uri in self.redirect_uris.iter() {
+            redirect_uri::check(uri, public).map_err(|rule| RegistrationError {
+                field: "redirect_uris",
+                value: Some(uri.clone()),
+                rule,
+            })?;
         }
         Ok(())
+    }
+
+    /// Whether `requested`, from an authorization request, matches one of
+    /// the registered redirect URIs: exactly, or but for the port of a
+    /// public client's loopback URI (RFC 8252 §7.3).
+    pub(crate) fn redirect_uri_matches(&self, requested: &str) -> bool {
+        let public = !self.is_confidential();
+        self.redirect_uris.iter().any(|r| redirect_uri::matches(r, requested, public))
+    }
+}
+
+/// A client registration that breaks a rule: the field, the offending
+/// value where it is not secret (a redirect URI or an audience, never a
+/// secret), and the rule.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub struct RegistrationError {
+    /// The field that breaks the rule, e.g. `redirect_uris`.
+    pub field: &'static str,
+    /// The offending entry, when the field holds several.
+    pub value: Option<String>,
+    /// The rule, as a sentence for the operator.
+    pub rule: &'static str,
+}
+
+impl RegistrationError {
+    const fn rule(field: &'static str, rule: &'static str) -> Self {
+        Self { field, value: None, rule }
+    }
+}
+
+/// Longest part of an offending value shown in a message.
+const SHOWN_VALUE: usize = 120;
+
+impl fmt::Display for RegistrationError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match &self.value {
+            None => write!(f, "{} {}", self.field, self.rule),
+            Some(v) => {
+                // Quoted with escapes, so a control character cannot forge a
+                // log line; cut, so a huge value cannot flood one.
+                let shown: String = v.chars().take(SHOWN_VALUE).collect();
+                let more = if shown.len() < v.len() { "..." } else { "" };
+                write!(f, "{} entry {shown:?}{more} is refused: {}", self.field, self.rule)
+            }
+        }
     }
 }
 
@@ -415,5 +517,61 @@ mod tests {
         let p: Client = serde_json::from_str(public).unwrap();
         assert!(p.resource_server().is_none());
         assert!(!p.is_confidential());
+        assert_eq!(p.default_audience, None);
+        // No default audience, no field: registrations stored before it
+        // existed and those stored after look the same.
+        assert!(!serde_json::to_string(&p).unwrap().contains("default_audience"));
+    }
+
+    #[test]
+    fn default_audience_round_trips_and_must_be_an_audience() {
+        let api = Resource::new("https://api.example").unwrap();
+        let billing = Resource::new("https://billing.example").unwrap();
+        let c = Client::new_public(ClientId::new("p").unwrap())
+            .with_audiences([api.clone(), billing.clone()])
+            .with_default_audience(billing.clone());
+        assert_eq!(c.validate(), Ok(()));
+        let json = serde_json::to_string(&c).unwrap();
+        assert!(json.contains(r#""default_audience":"https://billing.example""#), "{json}");
+        let back: Client = serde_json::from_str(&json).unwrap();
+        assert_eq!(back.default_audience, Some(billing));
+        let other = Resource::new("https://other.example").unwrap();
+        let e = c.with_audiences([api]).with_default_audience(other).validate().unwrap_err();
+        assert_eq!(e.field, "default_audience");
+        assert_eq!(
+            e.to_string(),
+            r#"default_audience entry "https://other.example" is refused: must be one of audiences"#
+        );
+    }
+
+    #[test]
+    fn validate_checks_redirect_uris_by_client_kind() {
+        let (_, d) = SecretDigest::generate().unwrap();
+        let web = Client::new_confidential(ClientId::new("web").unwrap(), d);
+        let app = Client::new_public(ClientId::new("app").unwrap());
+        let with = |c: &Client, uri: &str| c.clone().with_redirect_uris([uri.to_owned()]).validate();
+        for uri in ["https://web.example/cb", "http://127.0.0.1:8080/cb"] {
+            assert_eq!(with(&web, uri), Ok(()), "{uri}");
+            assert_eq!(with(&app, uri), Ok(()), "{uri}");
+        }
+        assert_eq!(with(&app, "com.example.app:/cb"), Ok(()));
+        let e = with(&web, "com.example.app:/cb").unwrap_err();
+        assert_eq!((e.field, e.value.as_deref()), ("redirect_uris", Some("com.example.app:/cb")));
+        let e = with(&app, "http://app.example/cb").unwrap_err();
+        let msg = e.to_string();
+        assert!(msg
+            .starts_with(r#"redirect_uris entry "http://app.example/cb" is refused: http is allowed only"#));
+        assert!(msg.contains("RFC 8252 section 7.3"), "{msg}");
+        // The first bad entry is named, after good ones.
+        let e = web
+            .clone()
+            .with_redirect_uris(["https://web.example/cb".to_owned(), "https://web.example/cb#x".to_owned()])
+            .validate()
+            .unwrap_err();
+        assert_eq!(e.value.as_deref(), Some("https://web.example/cb#x"));
+        assert!(e.rule.contains("fragment"));
+        // A huge value is cut, and control characters are escaped.
+        let e = with(&app, &format!("\n{}", "a".repeat(5000))).unwrap_err().to_string();
+        assert!(e.len() < 500 && e.contains("...") && !e.contains('\n'), "{e}");
     }
 }

@@ -5,9 +5,13 @@ mod client;
 mod id_hasher;
 mod ids;
 mod record;
+mod redirect_uri;
 mod scope;
 
-pub use client::{Client, ClientAuth, GrantType, GrantTypes, ResourceServer, SecretDigest, MIN_SECRET_LEN};
+pub use client::{
+    Client, ClientAuth, GrantType, GrantTypes, RegistrationError, ResourceServer, SecretDigest,
+    MIN_SECRET_LEN,
+};
 pub use id_hasher::{IdHasher, IdHashing};
 pub use ids::{ClientId, GrantId, Jti, Resource, Subject, ValueError};
 pub use record::{CodeBinding, TokenDigest, TokenKind, TokenRecord, TokenState};

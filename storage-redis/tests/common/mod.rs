@@ -357,6 +357,7 @@ pub fn public_client(id: &str) -> Client {
         scope: Scope::parse("read").unwrap(),
         default_scope: Scope::empty(),
         audiences: Arc::from(Vec::new()),
+        default_audience: None,
         redirect_uris: vec!["https://app.example/cb".to_owned()].into(),
         enabled: true,
     }

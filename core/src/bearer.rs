@@ -52,7 +52,12 @@ pub enum BearerError {
         /// The scope the resource requires.
         required: Scope,
     },
-    /// The store failed: 500, and no answer about the token.
+    /// The store failed: no answer about the token. 503 with
+    /// [`retry_after`](Self::retry_after) when the store cannot be reached
+    /// ([`StoreError::Unavailable`](crate::StoreError::Unavailable)), as at
+    /// the core's endpoints; 500 otherwise. The inner error's
+    /// [`code`](Error::code) and [`description`](Error::description) are
+    /// the body to send.
     Server(Error),
 }
 
@@ -63,7 +68,20 @@ impl BearerError {
             Self::Missing | Self::InvalidToken => 401,
             Self::InvalidRequest => 400,
             Self::InsufficientScope { .. } => 403,
+            // Only the store's own failure is passed through: whatever
+            // else a server error were, it would stay a 500, never a 4xx
+            // that reads as an answer about the token.
+            Self::Server(e @ Error::Store(_)) => e.status(),
             Self::Server(_) => 500,
+        }
+    }
+
+    /// The `Retry-After` seconds to send, if any: for an unreachable store,
+    /// [`Error::UNAVAILABLE_RETRY_AFTER`].
+    pub fn retry_after(&self) -> Option<u64> {
+        match self {
+            Self::Server(e @ Error::Store(_)) => e.retry_after(),
+            _ => None,
         }
     }
 
@@ -183,5 +201,15 @@ mod tests {
         );
         assert!(BearerError::InvalidToken.www_authenticate("x").unwrap().contains("error=\"invalid_token\""));
         assert_eq!(BearerError::InvalidRequest.status(), 400);
+    }
+
+    #[test]
+    fn an_unreachable_store_is_a_503_with_retry_after_and_no_challenge() {
+        let refused = || std::io::Error::from(std::io::ErrorKind::ConnectionRefused);
+        let e = BearerError::Server(Error::Store(crate::StoreError::unavailable(refused())));
+        assert_eq!((e.status(), e.retry_after(), e.www_authenticate("api")), (503, Some(5), None));
+        let e = BearerError::Server(Error::Store(crate::StoreError::backend(refused())));
+        assert_eq!((e.status(), e.retry_after(), e.www_authenticate("api")), (500, None, None));
+        assert_eq!(BearerError::InvalidToken.retry_after(), None);
     }
 }

@@ -78,7 +78,13 @@ pub(crate) fn extract(header: AuthorizationHeader, form: &Form<'_>) -> Result<Cl
             }
             Ok(ClientCredentials::Basic { id, secret: PresentedSecret(secret) })
         }
-        AuthorizationHeader::Other => Err(Error::InvalidClient { basic: false }),
+        // RFC 6749 §5.2: a client that "attempted to authenticate via the
+        // Authorization request header field" gets 401 with a challenge,
+        // whatever its scheme. The challenge names Basic, the one scheme
+        // this endpoint accepts (RFC 9110 §11.6.1: a challenge names a
+        // scheme applicable to the resource); echoing `Bearer` or `Digest`
+        // back would invite a retry that can never succeed.
+        AuthorizationHeader::Other => Err(Error::InvalidClient { basic: true }),
         AuthorizationHeader::Absent => match (body_id, body_secret) {
             (Some(id), Some(secret)) => {
                 Ok(ClientCredentials::Post { id: id.to_owned(), secret: PresentedSecret(secret.to_owned()) })

@@ -20,8 +20,9 @@ pub enum Error {
     /// these are one outcome on purpose.
     #[error("invalid_client: client authentication failed")]
     InvalidClient {
-        /// Whether the request tried HTTP Basic; the response then carries
-        /// `WWW-Authenticate: Basic`.
+        /// Whether the request tried the `Authorization` header (HTTP Basic,
+        /// or a scheme we do not accept); the response then carries
+        /// `WWW-Authenticate: Basic` (RFC 6749 §5.2).
         basic: bool,
     },
     /// `invalid_grant` (RFC 6749 §5.2).
@@ -64,7 +65,10 @@ pub enum Error {
     /// The endpoint only takes POST (HTTP 405).
     #[error("method not allowed: use POST")]
     MethodNotAllowed,
-    /// The store failed: the request fails closed (HTTP 500).
+    /// The store failed: the request fails closed, with no answer about any
+    /// token. HTTP 503 `temporarily_unavailable` with `Retry-After`
+    /// ([`Error::UNAVAILABLE_RETRY_AFTER`]) when the store cannot be reached
+    /// ([`StoreError::Unavailable`]), HTTP 500 `server_error` otherwise.
     #[error("storage failed")]
     Store(#[from] StoreError),
     /// The OS random source failed (HTTP 500).
@@ -76,9 +80,17 @@ pub enum Error {
 }
 
 impl Error {
+    /// The seconds a client is asked to wait (`Retry-After`) when the store
+    /// cannot be reached. Short and fixed: a restarting Redis or a lock held
+    /// by another writer clears in seconds, and the server cannot know how
+    /// long an outage will last, so it asks for an early retry rather than
+    /// guess a long one.
+    pub const UNAVAILABLE_RETRY_AFTER: u64 = 5;
+
     /// The HTTP status for this error.
     pub fn status(&self) -> u16 {
         match self {
+            Self::Store(e) if e.is_unavailable() => 503,
             Self::InvalidClient { .. } => 401,
             Self::IntrospectionForbidden | Self::AccessDenied(_) => 403,
             Self::MethodNotAllowed => 405,
@@ -109,6 +121,19 @@ impl Error {
             Self::InvalidTarget(_) => "invalid_target",
             Self::IntrospectionForbidden => "access_denied",
             Self::Throttled { .. } => "slow_down",
+            // RFC 6749 defines `temporarily_unavailable`, like
+            // `server_error`, for the authorization endpoint only
+            // (§4.1.2.1); §5.2 has no code for a failure of the server
+            // itself at the token endpoint, nor do RFC 7662 and RFC 7009 at
+            // theirs. Every endpoint here already answers a server failure
+            // with `server_error`, so its registered sibling names this one:
+            // the meaning the registry gives it ("temporarily unable to
+            // handle the request"), and a code a client that knows the
+            // authorization-endpoint codes recognises. What clients act on
+            // is the status and `Retry-After` (RFC 9110 §15.6.4), which
+            // RFC 7009 §2.2.1 describes for revocation: "the client must
+            // assume the token still exists and may retry".
+            Self::Store(e) if e.is_unavailable() => "temporarily_unavailable",
             Self::Store(_) | Self::Random(_) | Self::Config(_) => "server_error",
         }
     }
@@ -130,7 +155,20 @@ impl Error {
             Self::IntrospectionForbidden => "this client may not introspect tokens",
             Self::Throttled { .. } => "too many inactive introspection results",
             Self::MethodNotAllowed => "use POST",
+            Self::Store(e) if e.is_unavailable() => "the server is temporarily unavailable; retry later",
             Self::Store(_) | Self::Random(_) | Self::Config(_) => "the server could not complete the request",
+        }
+    }
+
+    /// The `Retry-After` seconds this error's response carries, if any:
+    /// the limiter's wait for [`Error::Throttled`],
+    /// [`UNAVAILABLE_RETRY_AFTER`](Self::UNAVAILABLE_RETRY_AFTER) for an
+    /// unreachable store.
+    pub fn retry_after(&self) -> Option<u64> {
+        match self {
+            Self::Throttled { retry_after } => Some(*retry_after),
+            Self::Store(e) if e.is_unavailable() => Some(Self::UNAVAILABLE_RETRY_AFTER),
+            _ => None,
         }
     }
 }
@@ -145,6 +183,22 @@ mod tests {
         assert_eq!(e.status(), 500);
         assert_eq!(e.code(), "server_error");
         assert!(!e.description().contains("row"));
+        assert_eq!(e.retry_after(), None);
+    }
+
+    #[test]
+    fn an_unreachable_store_is_a_503_that_says_when_to_retry() {
+        let e = Error::Store(StoreError::unavailable(std::io::Error::from(
+            std::io::ErrorKind::ConnectionRefused,
+        )));
+        assert_eq!(e.status(), 503);
+        assert_eq!(e.code(), "temporarily_unavailable");
+        assert!(!e.description().contains("refused"));
+        assert_eq!(e.retry_after(), Some(Error::UNAVAILABLE_RETRY_AFTER));
+        let e =
+            Error::Store(StoreError::backend(std::io::Error::from(std::io::ErrorKind::ConnectionRefused)));
+        assert_eq!((e.status(), e.code(), e.retry_after()), (500, "server_error", None));
+        assert_eq!(Error::Throttled { retry_after: 7 }.retry_after(), Some(7));
     }
 
     #[test]

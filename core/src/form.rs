@@ -153,8 +153,11 @@ pub(crate) enum AuthorizationHeader {
     Absent,
     /// `Basic` credentials, already form-decoded (RFC 6749 §2.3.1).
     Basic { id: String, secret: String },
-    /// Another scheme (e.g. `Bearer`): not a client authentication method
-    /// we support.
+    /// Another scheme (e.g. `Bearer`, `Digest`), or a bare `Basic` without
+    /// even a space: not a client authentication method we support, so a 401
+    /// `invalid_client` with a Basic challenge. (`Basic` followed by
+    /// credentials that do not decode is a malformed request instead: 400
+    /// `invalid_request`, RFC 6749 §5.2.)
     Other,
 }
 

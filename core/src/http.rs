@@ -169,11 +169,12 @@ impl From<&crate::Error> for HttpResponse {
                 r.headers
                     .push(("WWW-Authenticate", Cow::Borrowed("Basic realm=\"oauth\", charset=\"UTF-8\"")));
             }
-            crate::Error::Throttled { retry_after } => {
-                r.headers.push(("Retry-After", Cow::Owned(retry_after.to_string())))
-            }
             crate::Error::MethodNotAllowed => r.headers.push(("Allow", Cow::Borrowed("POST"))),
             _ => {}
+        }
+        // 429 (RFC 6585 §4) and 503 (RFC 9110 §15.6.4) say when to retry.
+        if let Some(secs) = e.retry_after() {
+            r.headers.push(("Retry-After", Cow::Owned(secs.to_string())));
         }
         r
     }
@@ -222,5 +223,14 @@ mod tests {
         assert_eq!((r.status, r.header("retry-after")), (429, Some("7")));
         let r = HttpResponse::from(&Error::MethodNotAllowed);
         assert_eq!((r.status, r.header("allow")), (405, Some("POST")));
+        let down = std::io::Error::from(std::io::ErrorKind::TimedOut);
+        let r = HttpResponse::from(&Error::Store(crate::StoreError::unavailable(down)));
+        assert_eq!((r.status, r.header("retry-after")), (503, Some("5")));
+        assert_eq!(r.header("cache-control"), Some("no-store"));
+        let body = r.json_body().unwrap();
+        assert_eq!(body["error"], "temporarily_unavailable");
+        assert!(body.get("active").is_none() && body.get("access_token").is_none());
+        let r = HttpResponse::from(&Error::Store(crate::StoreError::Corrupt("x".into())));
+        assert_eq!((r.status, r.header("retry-after")), (500, None));
     }
 }

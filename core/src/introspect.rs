@@ -77,6 +77,15 @@ impl Introspection {
     }
 
     /// The RFC 7662 §2.2 JSON body. Inactive is exactly `{"active":false}`.
+    ///
+    /// It cannot fail, so an active answer can never come out as anything
+    /// else: the body is written by the crate's JSON writer, which has no
+    /// error path (every member is a constant name, a number, or a `str`
+    /// escaped per RFC 8259 §7; property-tested against `serde_json`), and
+    /// the `jti` is always its 22 base64url characters. An earlier version
+    /// serialized through `serde_json` and turned a (then impossible)
+    /// failure into `{"active":false}`: the tests below check every field of
+    /// an active answer for any record.
     pub fn to_json(&self, issuer: &str) -> Vec<u8> {
         let r = match self {
             Self::Inactive(_) => return b"{\"active\":false}".to_vec(),
@@ -251,5 +260,85 @@ fn admitted(a: Admission) -> Result<(), Error> {
     match a {
         Admission::Allowed => Ok(()),
         Admission::Throttled { retry_after } => Err(Error::Throttled { retry_after }),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::{GrantId, Jti, Scope, Subject, TokenDigest};
+    use proptest::prelude::*;
+
+    fn record(
+        client: &str,
+        subject: Option<&str>,
+        scope: &str,
+        audience: &[String],
+        times: (u64, u64, u64),
+        jti: [u8; 16],
+        kind: TokenKind,
+    ) -> Option<TokenRecord> {
+        Some(TokenRecord {
+            digest: TokenDigest::new(GrantId::from_bytes([1; 16]), [2; 32]),
+            kind,
+            client_id: ClientId::new(client).ok()?,
+            subject: match subject {
+                Some(s) => Some(Subject::new(s).ok()?),
+                None => None,
+            },
+            scope: Scope::parse(scope).ok()?,
+            audience: audience.iter().map(|a| Resource::new(a).ok()).collect::<Option<Vec<_>>>()?.into(),
+            issued_at: UnixTime(times.0),
+            not_before: UnixTime(times.1),
+            expires_at: UnixTime(times.2),
+            jti: Jti::from_bytes(jti),
+            state: TokenState::Active,
+            code: None,
+        })
+    }
+
+    #[test]
+    fn inactive_is_exactly_active_false() {
+        assert_eq!(Introspection::Inactive(InactiveReason::Revoked).to_json("x"), b"{\"active\":false}");
+    }
+
+    proptest! {
+        /// Whatever an active record holds (any valid client id, subject,
+        /// scope and audience, any times and jti, any issuer text), its
+        /// body is JSON with `active: true` and every field as stored.
+        #[test]
+        fn an_active_answer_is_always_active_json(
+            client in "[ -~]{1,40}",
+            subject in proptest::option::of("\\PC{1,40}"),
+            scope in "[!#-\\[\\]-~ ]{0,60}",
+            audience in proptest::collection::vec("[a-z][a-z0-9+.-]{0,8}:[!-~]{1,30}", 0..4),
+            times in any::<(u64, u64, u64)>(),
+            jti in any::<[u8; 16]>(),
+            access in any::<bool>(),
+            issuer in any::<String>(),
+        ) {
+            let kind = if access { TokenKind::Access } else { TokenKind::Refresh };
+            let r = record(&client, subject.as_deref(), &scope, &audience, times, jti, kind);
+            // Values the model types refuse are not records.
+            prop_assume!(r.is_some());
+            let Some(r) = r else { return Ok(()) };
+            let body = Introspection::Active(r.clone()).to_json(&issuer);
+            let v: serde_json::Value = serde_json::from_slice(&body).expect("valid JSON");
+            prop_assert_eq!(&v["active"], true);
+            prop_assert_eq!(v["client_id"].as_str(), Some(r.client_id.as_str()));
+            prop_assert_eq!(v["scope"].as_str(), Some(r.scope.as_str()));
+            prop_assert_eq!(v["sub"].as_str(), r.subject.as_ref().map(Subject::as_str));
+            prop_assert_eq!(v["token_type"].as_str(), access.then_some("Bearer"));
+            prop_assert_eq!(v["iat"].as_u64(), Some(times.0));
+            prop_assert_eq!(v["nbf"].as_u64(), Some(times.1));
+            prop_assert_eq!(v["exp"].as_u64(), Some(times.2));
+            let aud: Vec<&str> = r.audience.iter().map(Resource::as_str).collect();
+            prop_assert_eq!(v["aud"].as_array().map(|a| a.iter().filter_map(|x| x.as_str()).collect::<Vec<_>>()), Some(aud));
+            prop_assert_eq!(v["iss"].as_str(), Some(issuer.as_str()));
+            let jti_text = r.jti.to_string();
+            prop_assert_eq!(jti_text.len(), 22);
+            prop_assert_eq!(v["jti"].as_str(), Some(jti_text.as_str()));
+            prop_assert_eq!(Jti::parse(&jti_text).ok(), Some(r.jti));
+        }
     }
 }

@@ -99,7 +99,7 @@ pub trait FishingLimiter: Send + Sync + 'static {
     ///
     /// # Errors
     /// [`StoreError`] when a shared limiter's backend fails; the core then
-    /// fails closed (500).
+    /// fails closed (500, or 503 for [`StoreError::Unavailable`]).
     fn reserve(
         &self,
         caller: &ClientId,

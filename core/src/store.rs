@@ -21,13 +21,37 @@ use crate::time::UnixTime;
 ///
 /// The core fails closed on every variant: a request that meets a store
 /// error gets a server error, never an answer about the token.
+/// [`Unavailable`](Self::Unavailable) is a 503 with `Retry-After` (retry
+/// later), every other variant a 500.
+///
+/// # Which variant a backend returns
+/// [`Unavailable`](Self::Unavailable) when the backend cannot be reached
+/// or cannot serve anyone right now, and waiting alone may cure it: the
+/// connection is refused or lost, a call times out, the server is loading,
+/// failing over or down (Redis `LOADING`, `CLUSTERDOWN`, `MASTERDOWN`), the
+/// database stayed locked by another writer for the whole busy timeout
+/// (SQLite `SQLITE_BUSY`/`SQLITE_LOCKED`). [`Backend`](Self::Backend) for
+/// every other failure, which retrying will not fix: a script or SQL
+/// error, a refused permission, a full disk, an internal bug (a writer
+/// thread that panicked). [`Corrupt`](Self::Corrupt) for data that cannot
+/// be decoded. An in-process backend (memory) never returns
+/// `Unavailable`.
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum StoreError {
-    /// The backend failed (I/O, connection, timeout, pool). The source is
-    /// kept for the operator; it must not contain a raw token or secret.
+    /// The backend failed in a way a retry will not cure (a rejected
+    /// command, I/O on the database file, a bug). The source is kept for
+    /// the operator; it must not contain a raw token or secret.
     #[error("storage backend failed")]
     Backend(#[source] Box<dyn std::error::Error + Send + Sync>),
+    /// The backend cannot be reached right now (connection refused or
+    /// lost, timeout, server down, database locked beyond the busy
+    /// timeout): the same request may succeed later. As with
+    /// [`Backend`](Self::Backend), a write may or may not have taken effect.
+    /// The source is kept for the operator; it must not contain a raw token
+    /// or secret.
+    #[error("storage backend unavailable")]
+    Unavailable(#[source] Box<dyn std::error::Error + Send + Sync>),
     /// An insert met an existing key. Inserts never overwrite.
     #[error("a record with this key already exists")]
     Conflict,
@@ -40,6 +64,17 @@ impl StoreError {
     /// Wraps any backend error.
     pub fn backend<E: std::error::Error + Send + Sync + 'static>(e: E) -> Self {
         Self::Backend(Box::new(e))
+    }
+
+    /// Wraps a backend error that means "cannot be reached right now".
+    pub fn unavailable<E: std::error::Error + Send + Sync + 'static>(e: E) -> Self {
+        Self::Unavailable(Box::new(e))
+    }
+
+    /// Whether this is [`StoreError::Unavailable`]: the request may be
+    /// retried later.
+    pub fn is_unavailable(&self) -> bool {
+        matches!(self, Self::Unavailable(_))
     }
 }
 
@@ -75,8 +110,9 @@ pub trait TokenStore: Send + Sync + 'static {
     ///
     /// # Errors
     /// [`StoreError::Conflict`] when the digest exists (nothing changes);
-    /// [`StoreError::Backend`] when the backend fails (the record may or may
-    /// not have been stored; the core never hands out its token).
+    /// [`StoreError::Backend`] or [`StoreError::Unavailable`] when the
+    /// backend fails (the record may or may not have been stored; the core
+    /// never hands out its token).
     fn insert(&self, record: TokenRecord) -> impl Future<Output = Result<(), StoreError>> + Send;
 
     /// Looks a record up by digest. `Ok(None)` when there is none.
@@ -85,8 +121,8 @@ pub trait TokenStore: Send + Sync + 'static {
     /// reads with `state == Revoked`.
     ///
     /// # Errors
-    /// [`StoreError::Backend`] or [`StoreError::Corrupt`]; never for a
-    /// missing record.
+    /// [`StoreError::Backend`], [`StoreError::Unavailable`] or
+    /// [`StoreError::Corrupt`]; never for a missing record.
     fn get(
         &self,
         digest: &TokenDigest,
@@ -140,7 +176,7 @@ pub trait TokenStore: Send + Sync + 'static {
     ///
     /// # Errors
     /// [`StoreError::Conflict`] when a replacement's digest exists (nothing
-    /// changes); [`StoreError::Backend`].
+    /// changes); [`StoreError::Backend`] or [`StoreError::Unavailable`].
     fn consume(
         &self,
         digest: &TokenDigest,
@@ -151,7 +187,7 @@ pub trait TokenStore: Send + Sync + 'static {
     /// revoked or consumed one counts; its state becomes `Revoked`).
     ///
     /// # Errors
-    /// [`StoreError::Backend`].
+    /// [`StoreError::Backend`] or [`StoreError::Unavailable`].
     fn revoke(&self, digest: &TokenDigest) -> impl Future<Output = Result<bool, StoreError>> + Send;
 
     /// Revokes every token of a grant (the family of tokens from one code
@@ -163,7 +199,7 @@ pub trait TokenStore: Send + Sync + 'static {
     /// insert either as given or as revoked.
     ///
     /// # Errors
-    /// [`StoreError::Backend`].
+    /// [`StoreError::Backend`] or [`StoreError::Unavailable`].
     fn revoke_grant(&self, grant: &GrantId) -> impl Future<Output = Result<(), StoreError>> + Send;
 
     /// Deletes up to `limit` records that expired before `now`, returning how
@@ -172,7 +208,7 @@ pub trait TokenStore: Send + Sync + 'static {
     /// by themselves (Redis TTLs) may return `Ok(0)`.
     ///
     /// # Errors
-    /// [`StoreError::Backend`].
+    /// [`StoreError::Backend`] or [`StoreError::Unavailable`].
     fn purge_expired(
         &self,
         now: UnixTime,
@@ -186,20 +222,21 @@ pub trait ClientRegistry: Send + Sync + 'static {
     /// Looks a client up. `Ok(None)` when there is none.
     ///
     /// # Errors
-    /// [`StoreError::Backend`] or [`StoreError::Corrupt`].
+    /// [`StoreError::Backend`], [`StoreError::Unavailable`] or
+    /// [`StoreError::Corrupt`].
     fn client(&self, id: &ClientId) -> impl Future<Output = Result<Option<Client>, StoreError>> + Send;
 
     /// Registers a client, or replaces the registration with the same id
     /// (this is an administrative write, unlike token inserts).
     ///
     /// # Errors
-    /// [`StoreError::Backend`].
+    /// [`StoreError::Backend`] or [`StoreError::Unavailable`].
     fn put_client(&self, client: Client) -> impl Future<Output = Result<(), StoreError>> + Send;
 
     /// Deletes a client. Returns whether it existed. Its tokens stay stored
     /// but introspect inactive.
     ///
     /// # Errors
-    /// [`StoreError::Backend`].
+    /// [`StoreError::Backend`] or [`StoreError::Unavailable`].
     fn remove_client(&self, id: &ClientId) -> impl Future<Output = Result<bool, StoreError>> + Send;
 }

@@ -69,7 +69,8 @@ pub const MAX_SHARDS: usize = 4096;
 const PURGE_SCAN_BATCH: usize = 4096;
 
 /// Errors of this crate. They reach callers wrapped in
-/// [`StoreError::Backend`].
+/// [`StoreError::Backend`]: both are bugs or limits, never an outage, so
+/// this store never returns [`StoreError::Unavailable`].
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum MemoryError {

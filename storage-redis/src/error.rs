@@ -1,9 +1,13 @@
 //! The crate's error type. Every store method maps it into
-//! [`StoreError`](gatehouse_core::StoreError), keeping it as the source.
+//! [`StoreError`](gatehouse_core::StoreError), keeping it as the source:
+//! [`StoreError::Unavailable`](gatehouse_core::StoreError::Unavailable)
+//! when Redis cannot be reached or serve right now
+//! ([`Error::is_unavailable`]), `Backend` otherwise.
 
 use std::time::Duration;
 
 use gatehouse_core::StoreError;
+use redis::{ErrorKind, ServerErrorKind};
 
 /// Why a Redis call failed. Messages name keys at most (digests, which
 /// are not secret), never a raw token or secret.
@@ -14,7 +18,8 @@ pub enum Error {
     #[error("redis did not answer within {0:?}")]
     Timeout(Duration),
     /// The redis client or server reported an error (connection refused,
-    /// I/O, script error, ...).
+    /// I/O, script error, ...). See [`is_unavailable`](Self::is_unavailable)
+    /// for which ones mean "not now".
     #[error("redis: {0}")]
     Redis(#[from] redis::RedisError),
     /// The key prefix contains `{` or `}`, which would override the
@@ -33,8 +38,110 @@ pub enum Error {
     UnexpectedReply(&'static str),
 }
 
+impl Error {
+    /// Whether Redis cannot be reached or cannot serve right now, so that
+    /// the same call may succeed later without anyone changing anything:
+    /// our timeout; a refused, reset or dropped connection and any other
+    /// socket error; a cluster node that cannot be found; and the server
+    /// replies that mean "not now" (`LOADING` after a restart, `TRYAGAIN`,
+    /// `CLUSTERDOWN`, `MASTERDOWN`, `READONLY` from a replica promoted or
+    /// demoted during a failover, `BUSY` while another client's script
+    /// runs).
+    ///
+    /// Everything else is a fault a retry will not cure: a rejected
+    /// command or script, a refused login or permission (`NOPERM`), a
+    /// reply of the wrong type, a bad prefix.
+    pub fn is_unavailable(&self) -> bool {
+        let Self::Redis(e) = self else {
+            return matches!(self, Self::Timeout(_));
+        };
+        if e.is_io_error() || e.code() == Some("BUSY") {
+            return true;
+        }
+        matches!(
+            e.kind(),
+            ErrorKind::ClusterConnectionNotFound
+                | ErrorKind::Server(
+                    ServerErrorKind::BusyLoading
+                        | ServerErrorKind::TryAgain
+                        | ServerErrorKind::ClusterDown
+                        | ServerErrorKind::MasterDown
+                        | ServerErrorKind::ReadOnly
+                )
+        )
+    }
+}
+
 impl From<Error> for StoreError {
     fn from(e: Error) -> Self {
-        StoreError::backend(e)
+        if e.is_unavailable() {
+            StoreError::unavailable(e)
+        } else {
+            StoreError::backend(e)
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::io;
+
+    use super::*;
+
+    fn server_reply(line: &str) -> Error {
+        match redis::parse_redis_value(format!("-{line}\r\n").as_bytes()) {
+            Ok(v) => match v.extract_error() {
+                Err(e) => Error::Redis(e),
+                Ok(v) => panic!("not an error reply: {v:?}"),
+            },
+            Err(e) => Error::Redis(e),
+        }
+    }
+
+    fn io(kind: io::ErrorKind) -> Error {
+        Error::Redis(redis::RedisError::from(io::Error::from(kind)))
+    }
+
+    #[test]
+    fn unreachable_and_not_now_are_unavailable() {
+        let unavailable = [
+            Error::Timeout(Duration::from_millis(500)),
+            io(io::ErrorKind::ConnectionRefused),
+            io(io::ErrorKind::ConnectionReset),
+            io(io::ErrorKind::BrokenPipe),
+            io(io::ErrorKind::TimedOut),
+            io(io::ErrorKind::UnexpectedEof),
+            Error::Redis((ErrorKind::ClusterConnectionNotFound, "no node").into()),
+            server_reply("LOADING Redis is loading the dataset in memory"),
+            server_reply("CLUSTERDOWN The cluster is down"),
+            server_reply("MASTERDOWN Link with MASTER is down"),
+            server_reply("TRYAGAIN Multiple keys request during rehashing of slot"),
+            server_reply("READONLY You can't write against a read only replica."),
+            server_reply("BUSY Redis is busy running a script."),
+        ];
+        for e in unavailable {
+            assert!(e.is_unavailable(), "{e:?}");
+            assert!(matches!(StoreError::from(e), StoreError::Unavailable(_)));
+        }
+    }
+
+    #[test]
+    fn faults_a_retry_will_not_cure_are_backend_errors() {
+        let faults = [
+            server_reply("ERR Error running script"),
+            server_reply("NOPERM this user has no permissions to run the 'evalsha' command"),
+            server_reply("WRONGTYPE Operation against a key holding the wrong kind of value"),
+            server_reply("NOSCRIPT No matching script."),
+            Error::Redis((ErrorKind::AuthenticationFailed, "invalid password").into()),
+            Error::Redis((ErrorKind::UnexpectedReturnType, "not an int").into()),
+            Error::InvalidPrefix,
+            Error::CrossSlot,
+            Error::UnexpectedReply("3"),
+            Error::UnsupportedState("x".into()),
+        ];
+        for e in faults {
+            assert!(!e.is_unavailable(), "{e:?}");
+            assert!(matches!(StoreError::from(e), StoreError::Backend(_)));
+        }
     }
 }

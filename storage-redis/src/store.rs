@@ -83,8 +83,11 @@ impl RedisOptions {
 ///   from memory, invalidated by Redis's broadcast client tracking when
 ///   any instance changes or removes a client; see the crate docs.
 /// - **Failure**: every call is bounded by the connection's timeout and
-///   fails closed with [`StoreError::Backend`]; the connection reconnects
-///   by itself when Redis is back.
+///   fails closed: with [`StoreError::Unavailable`] when Redis cannot be
+///   reached or serve right now (the core answers 503 with `Retry-After`;
+///   see [`Error::is_unavailable`](crate::Error::is_unavailable)), with
+///   [`StoreError::Backend`] for any other failure. The connection
+///   reconnects by itself when Redis is back.
 ///
 /// [`purge_expired`]: TokenStore::purge_expired
 #[derive(Clone)]

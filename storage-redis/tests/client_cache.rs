@@ -106,7 +106,7 @@ async fn lost_tracking_empties_the_cache_and_fails_closed() {
     wait_for_cache(&s, "tracking lost", |st| !st.live).await;
     assert_eq!(s.client_cache_status().unwrap().entries, 0);
     let out = s.client(&ClientId::new("web").unwrap()).await;
-    assert!(matches!(out, Err(StoreError::Backend(_))), "{out:?}");
+    assert!(matches!(out, Err(StoreError::Unavailable(_))), "{out:?}");
 
     server.restart();
     wait_for_cache(&s, "tracking back", |st| st.live).await;
@@ -141,7 +141,7 @@ async fn a_silent_server_is_noticed_by_the_heartbeat() {
     let cont = Cont(pid);
     wait_for_cache(&s, "heartbeat failure", |st| !st.live).await;
     let out = s.client(&ClientId::new("web").unwrap()).await;
-    assert!(matches!(out, Err(StoreError::Backend(_))), "{out:?}");
+    assert!(matches!(out, Err(StoreError::Unavailable(_))), "{out:?}");
     drop(cont);
     wait_for_cache(&s, "tracking back", |st| st.live).await;
     assert!(lookup(&s, "web").await.0.is_some());

@@ -1,6 +1,7 @@
 //! Fail closed, recover by itself: Redis down or hung → every call returns
-//! a backend error within the timeout (never a token answer); Redis back on
-//! the same port → the same store works again, no restart.
+//! `StoreError::Unavailable` within the timeout (never a token answer), and
+//! the core's endpoints answer 503 with `Retry-After`; Redis back on the
+//! same port → the same store works again, no restart.
 #![allow(clippy::unwrap_used)]
 
 mod common;
@@ -9,8 +10,11 @@ use std::process::Command;
 use std::time::{Duration, Instant};
 
 use common::{grant, public_client, record};
-use gatehouse_core::model::{ClientId, TokenKind};
-use gatehouse_core::{ClientRegistry, FishingLimiter, LimiterConfig, StoreError, TokenStore};
+use gatehouse_core::http::{HttpRequest, HttpResponse};
+use gatehouse_core::model::{Client, ClientId, GrantType, Resource, Scope, SecretDigest, TokenKind};
+use gatehouse_core::{
+    AuthServer, ClientRegistry, Config, Error, FishingLimiter, Keyring, LimiterConfig, StoreError, TokenStore,
+};
 use gatehouse_redis::testing::{unique_prefix, RedisServer};
 use gatehouse_redis::{RedisConnection, RedisOptions, RedisStore};
 
@@ -23,7 +27,8 @@ async fn store(server: &RedisServer) -> RedisStore {
     RedisStore::with_connection(conn, RedisOptions::new(&unique_prefix())).unwrap()
 }
 
-/// Every operation fails with `StoreError::Backend`, each within `BOUND`.
+/// Every operation fails with `StoreError::Unavailable` (retry later), each
+/// within `BOUND`.
 async fn all_fail(s: &RedisStore) {
     let g = grant();
     let r = record(TokenKind::Access, g);
@@ -33,7 +38,7 @@ async fn all_fail(s: &RedisStore) {
         ($e:expr) => {{
             let start = Instant::now();
             let out = $e.await;
-            assert!(matches!(out, Err(StoreError::Backend(_))), "{}: {out:?}", stringify!($e));
+            assert!(matches!(out, Err(StoreError::Unavailable(_))), "{}: {out:?}", stringify!($e));
             assert!(start.elapsed() < BOUND, "{} took {:?}", stringify!($e), start.elapsed());
         }};
     }
@@ -57,7 +62,7 @@ async fn recovers(s: &RedisStore) {
     loop {
         match s.insert(r.clone()).await {
             Ok(()) => break,
-            Err(StoreError::Backend(_)) if Instant::now() < deadline => {
+            Err(StoreError::Unavailable(_)) if Instant::now() < deadline => {
                 tokio::time::sleep(Duration::from_millis(50)).await;
             }
             Err(e) => panic!("store did not recover: {e:?}"),
@@ -109,4 +114,67 @@ async fn hung_redis_times_out_then_recovers() {
     all_fail(&s).await;
     drop(cont);
     recovers(&s).await;
+}
+
+/// The endpoints over a Redis that went away: 503 `temporarily_unavailable`
+/// with `Retry-After`, never a token, never `active`, never a silent 200;
+/// and answers again once it is back.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn redis_down_is_a_503_with_retry_after_at_every_endpoint() {
+    let mut redis = RedisServer::start();
+    let store = store(&redis).await;
+    let server =
+        AuthServer::new(store.clone(), Keyring::random().unwrap(), Config::new("https://issuer.example"))
+            .with_limiter(store.limiter(LimiterConfig::default()));
+    let api = Resource::new("https://api.example").unwrap();
+    let (app_secret, app_digest) = SecretDigest::generate().unwrap();
+    let (rs_secret, rs_digest) = SecretDigest::generate().unwrap();
+    let app = Client::new_confidential(ClientId::new("app").unwrap(), app_digest)
+        .with_grants([GrantType::ClientCredentials])
+        .with_scope(Scope::parse("read").unwrap(), Scope::parse("read").unwrap())
+        .with_audiences([api.clone()]);
+    store.put_client(app).await.unwrap();
+    store
+        .put_client(Client::new_resource_server(ClientId::new("rs").unwrap(), rs_digest, [api]))
+        .await
+        .unwrap();
+
+    let issue_body = format!("grant_type=client_credentials&client_id=app&client_secret={app_secret}");
+    let issued = server.token_endpoint(HttpRequest::form_post(issue_body.as_bytes())).await;
+    assert_eq!(issued.status, 200);
+    let token = issued.json_body().unwrap()["access_token"].as_str().unwrap().to_owned();
+    let introspect_body = format!("client_id=rs&client_secret={rs_secret}&token={token}");
+    let revoke_body = format!("client_id=app&client_secret={app_secret}&token={token}");
+
+    redis.stop();
+    let retry = Error::UNAVAILABLE_RETRY_AFTER.to_string();
+    let answers: [(&str, HttpResponse); 3] = [
+        ("token", server.token_endpoint(HttpRequest::form_post(issue_body.as_bytes())).await),
+        (
+            "introspection",
+            server.introspection_endpoint(HttpRequest::form_post(introspect_body.as_bytes())).await,
+        ),
+        ("revocation", server.revocation_endpoint(HttpRequest::form_post(revoke_body.as_bytes())).await),
+    ];
+    for (endpoint, r) in &answers {
+        let body = r.json_body().unwrap();
+        assert_eq!(r.status, 503, "{endpoint}: {body}");
+        assert_eq!(r.header("retry-after"), Some(retry.as_str()), "{endpoint}");
+        assert_eq!(body["error"], "temporarily_unavailable", "{endpoint}");
+        assert!(body.get("active").is_none() && body.get("access_token").is_none(), "{endpoint}: {body}");
+    }
+
+    // Back, on the same port but empty: the clients are gone, so
+    // authentication fails cleanly (401), which shows the store answers.
+    redis.restart();
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        let r = server.introspection_endpoint(HttpRequest::form_post(introspect_body.as_bytes())).await;
+        if r.status == 401 {
+            break;
+        }
+        assert_eq!(r.status, 503, "while reconnecting: {:?}", r.json_body());
+        assert!(Instant::now() < deadline, "the store did not come back");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
 }

@@ -133,8 +133,9 @@ fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
     m.lock().unwrap_or_else(PoisonError::into_inner)
 }
 
+/// Busy past the busy timeout is `Unavailable`, anything else `Backend`.
 fn backend(e: rusqlite::Error) -> StoreError {
-    StoreError::backend(e)
+    crate::error::store_error(e)
 }
 
 /// The generation, or `None` when its row is missing (a damaged file):

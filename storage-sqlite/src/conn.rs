@@ -69,7 +69,8 @@ pub struct SqliteConfig {
     /// Commit durability; [`Synchronous::Full`] by default.
     pub synchronous: Synchronous,
     /// How long a write waits for another process's write lock before it
-    /// fails with a backend error. 5 seconds by default.
+    /// fails with `StoreError::Unavailable` (the core answers 503 with
+    /// `Retry-After`). 5 seconds by default.
     pub busy_timeout: Duration,
     /// How many idle reader connections are kept. More concurrent readers
     /// than this still work: extra connections are opened and closed.
@@ -143,18 +144,6 @@ fn connect(path: &Path, busy_timeout: Duration) -> Result<Connection, rusqlite::
     Ok(conn)
 }
 
-/// Whether an open failed only because another connection held a lock.
-fn is_busy(e: &SqliteError) -> bool {
-    let source = match e {
-        SqliteError::Open { source, .. } | SqliteError::Migration { source, .. } => source,
-        _ => return false,
-    };
-    matches!(
-        source.sqlite_error_code(),
-        Some(rusqlite::ErrorCode::DatabaseBusy | rusqlite::ErrorCode::DatabaseLocked)
-    )
-}
-
 fn connect_reader(path: &Path, config: &SqliteConfig) -> Result<Connection, rusqlite::Error> {
     let conn = connect(path, config.busy_timeout)?;
     // A reader that tried to write would be a bug; make it an error.
@@ -185,7 +174,7 @@ impl Connections {
         let mut pause = Duration::from_millis(1);
         loop {
             match Self::open_once(path, config.clone()) {
-                Err(e) if is_busy(&e) && std::time::Instant::now() < deadline => {
+                Err(e) if e.is_busy() && std::time::Instant::now() < deadline => {
                     // A backoff between attempts, not synchronisation: the
                     // other opener is a different connection we cannot await.
                     std::thread::sleep(pause);
@@ -242,7 +231,7 @@ impl Connections {
         let idle = lock(&self.readers).pop();
         let conn = match idle {
             Some(c) => c,
-            None => connect_reader(&self.path, &self.config).map_err(StoreError::backend)?,
+            None => connect_reader(&self.path, &self.config).map_err(crate::error::store_error)?,
         };
         let out = f(&conn);
         let mut readers = lock(&self.readers);

@@ -2,12 +2,22 @@
 //! the backend failures of the writer thread.
 //!
 //! Store operations themselves return [`gatehouse_core::StoreError`], as the
-//! trait requires; the writer's variants reach callers inside
-//! [`StoreError::Backend`](gatehouse_core::StoreError::Backend).
+//! trait requires; the writer's variants reach callers inside it.
+//!
+//! Which [`StoreError`] variant: a lock another connection (of this or
+//! another process) held for the whole busy timeout (`SQLITE_BUSY`,
+//! `SQLITE_LOCKED`) is [`StoreError::Unavailable`]: the database is fine
+//! and the same write will pass once that writer is done, so the core
+//! answers 503 with `Retry-After`. Everything else is
+//! [`StoreError::Backend`] (a 500), because waiting will not cure it: I/O
+//! errors, a full disk, a corrupt or unreadable file, a refused
+//! permission, and a writer thread that stopped (a panic, which is a bug).
 //! No variant carries a token, a secret or row contents: paths, versions and
 //! SQLite's own messages only.
 
 use std::path::PathBuf;
+
+use gatehouse_core::StoreError;
 
 /// Why a database could not be opened, or why a write failed as a whole.
 #[derive(Debug, thiserror::Error)]
@@ -115,4 +125,85 @@ pub enum SqliteError {
     /// panicked). Whether the write is stored is unknown.
     #[error("the SQLite writer thread stopped before acknowledging the write")]
     WriterStopped,
+}
+
+impl SqliteError {
+    /// Whether this failed only because another connection held a lock for
+    /// the whole busy timeout: waiting may cure it.
+    pub fn is_busy(&self) -> bool {
+        match self {
+            Self::Open { source, .. } | Self::Migration { source, .. } | Self::Transaction { source } => {
+                is_busy(source)
+            }
+            _ => false,
+        }
+    }
+}
+
+/// Whether SQLite gave up waiting for a lock (`SQLITE_BUSY` or
+/// `SQLITE_LOCKED`, extended codes included).
+pub(crate) fn is_busy(e: &rusqlite::Error) -> bool {
+    matches!(
+        e.sqlite_error_code(),
+        Some(rusqlite::ErrorCode::DatabaseBusy | rusqlite::ErrorCode::DatabaseLocked)
+    )
+}
+
+/// A statement's failure as a [`StoreError`]; see the module docs.
+pub(crate) fn store_error(e: rusqlite::Error) -> StoreError {
+    if is_busy(&e) {
+        StoreError::unavailable(e)
+    } else {
+        StoreError::backend(e)
+    }
+}
+
+/// A failed batch's error, shared by its requests, as a [`StoreError`].
+pub(crate) fn batch_error(e: &std::sync::Arc<SqliteError>) -> StoreError {
+    if e.is_busy() {
+        StoreError::unavailable(e.clone())
+    } else {
+        StoreError::backend(e.clone())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+
+    use rusqlite::ffi;
+
+    use super::*;
+
+    fn failure(code: std::ffi::c_int) -> rusqlite::Error {
+        rusqlite::Error::SqliteFailure(ffi::Error::new(code), None)
+    }
+
+    #[test]
+    fn only_a_lock_held_too_long_is_unavailable() {
+        for code in
+            [ffi::SQLITE_BUSY, ffi::SQLITE_LOCKED, ffi::SQLITE_BUSY_SNAPSHOT, ffi::SQLITE_BUSY_RECOVERY]
+        {
+            assert!(matches!(store_error(failure(code)), StoreError::Unavailable(_)), "{code}");
+            let tx = Arc::new(SqliteError::Transaction { source: failure(code) });
+            assert!(matches!(batch_error(&tx), StoreError::Unavailable(_)), "{code}");
+        }
+        for code in [
+            ffi::SQLITE_IOERR,
+            ffi::SQLITE_FULL,
+            ffi::SQLITE_CORRUPT,
+            ffi::SQLITE_NOTADB,
+            ffi::SQLITE_READONLY,
+            ffi::SQLITE_CANTOPEN,
+            ffi::SQLITE_CONSTRAINT,
+        ] {
+            assert!(matches!(store_error(failure(code)), StoreError::Backend(_)), "{code}");
+            let tx = Arc::new(SqliteError::Transaction { source: failure(code) });
+            assert!(matches!(batch_error(&tx), StoreError::Backend(_)), "{code}");
+        }
+        assert!(matches!(store_error(rusqlite::Error::QueryReturnedNoRows), StoreError::Backend(_)));
+        for e in [SqliteError::WriterStopped, SqliteError::RolledBack] {
+            assert!(matches!(batch_error(&Arc::new(e)), StoreError::Backend(_)));
+        }
+    }
 }

@@ -93,8 +93,9 @@ impl std::fmt::Debug for SqliteStore {
     }
 }
 
+/// Busy past the busy timeout is `Unavailable`, anything else `Backend`.
 fn backend(e: rusqlite::Error) -> StoreError {
-    StoreError::backend(e)
+    crate::error::store_error(e)
 }
 
 impl SqliteStore {

@@ -13,7 +13,9 @@
 //! - A request whose statements fail (a `Conflict` on insert, a corrupt
 //!   record) is rolled back to its savepoint and fails alone.
 //! - A transaction that cannot begin or commit fails every request in it
-//!   with [`SqliteError::Transaction`]; nothing of it is stored.
+//!   with [`SqliteError::Transaction`]; nothing of it is stored. When only
+//!   another process's lock stopped it (past the busy timeout), that is
+//!   `StoreError::Unavailable` (retry later), otherwise `Backend`.
 //! - Each request sees the writes queued before it (same connection, same
 //!   transaction), so the order of the queue is the order of the writes,
 //!   and `BEGIN IMMEDIATE` orders the batches with other processes'
@@ -80,7 +82,7 @@ where
             (Ok(()), Some(result)) => result,
             // Its own failure changed nothing, and still holds.
             (Err(_), Some(Err(own))) => Err(own),
-            (Err(e), _) => Err(StoreError::backend(e.clone())),
+            (Err(e), _) => Err(crate::error::batch_error(e)),
             (Ok(()), None) => Err(StoreError::backend(SqliteError::WriterStopped)),
         };
         reply.send(out);

@@ -8,8 +8,11 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use common::{fresh, run, TempDir};
-use gatehouse_core::model::{TokenKind, TokenState};
-use gatehouse_core::{StoreError, TokenStore, UnixTime};
+use gatehouse_core::http::HttpRequest;
+use gatehouse_core::model::{
+    Client, ClientId, GrantType, Resource, Scope, SecretDigest, TokenKind, TokenState,
+};
+use gatehouse_core::{AuthServer, ClientRegistry, Config, Error, Keyring, StoreError, TokenStore, UnixTime};
 use gatehouse_sqlite::{SqliteConfig, SqliteStore};
 
 #[test]
@@ -99,8 +102,9 @@ fn reads_do_not_wait_for_an_open_write_transaction() {
     assert_eq!(run(store.get(&r.digest)).unwrap(), None);
 }
 
-/// A write that cannot get the lock within the busy timeout fails with a
-/// backend error (the core then fails closed); it never reports success.
+/// A write that cannot get the lock within the busy timeout fails with
+/// `StoreError::Unavailable` (the core then fails closed, with a 503 that
+/// says when to retry); it never reports success.
 #[test]
 fn a_write_blocked_past_the_busy_timeout_is_an_error() {
     let dir = TempDir::new("busy");
@@ -112,10 +116,61 @@ fn a_write_blocked_past_the_busy_timeout_is_an_error() {
     let tx = other.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate).unwrap();
     let r = fresh(TokenKind::Access, 10_000);
     let res = run(store.insert(r.clone()));
-    assert!(matches!(res, Err(StoreError::Backend(_))), "{res:?}");
+    assert!(matches!(res, Err(StoreError::Unavailable(_))), "{res:?}");
     let res = run(store.consume(&r.digest, vec![]));
-    assert!(matches!(res, Err(StoreError::Backend(_))), "{res:?}");
+    assert!(matches!(res, Err(StoreError::Unavailable(_))), "{res:?}");
     drop(tx);
     run(store.insert(r.clone())).unwrap();
     assert!(run(store.get(&r.digest)).unwrap().is_some());
+}
+
+/// The core's endpoints while another process holds the write lock past the
+/// busy timeout: issuance and revocation answer 503
+/// `temporarily_unavailable` with `Retry-After` (no token, no silent 200);
+/// introspection, a read, still answers, since WAL readers never wait for
+/// a writer. Once the lock is released, the same requests succeed.
+#[test]
+fn endpoints_blocked_by_another_writer_answer_503_with_retry_after() {
+    let dir = TempDir::new("busy-http");
+    let mut config = SqliteConfig::default();
+    config.busy_timeout = Duration::from_millis(50);
+    let store = SqliteStore::open_with(dir.db(), config).unwrap();
+    let server =
+        AuthServer::new(store.clone(), Keyring::random().unwrap(), Config::new("https://issuer.example"));
+    let api = Resource::new("https://api.example").unwrap();
+    let (app_secret, app_digest) = SecretDigest::generate().unwrap();
+    let (rs_secret, rs_digest) = SecretDigest::generate().unwrap();
+    let app = Client::new_confidential(ClientId::new("app").unwrap(), app_digest)
+        .with_grants([GrantType::ClientCredentials])
+        .with_scope(Scope::parse("read").unwrap(), Scope::parse("read").unwrap())
+        .with_audiences([api.clone()]);
+    run(store.put_client(app)).unwrap();
+    run(store.put_client(Client::new_resource_server(ClientId::new("rs").unwrap(), rs_digest, [api])))
+        .unwrap();
+    let issue_body = format!("grant_type=client_credentials&client_id=app&client_secret={app_secret}");
+    let issue = || run(server.token_endpoint(HttpRequest::form_post(issue_body.as_bytes())));
+    let issued = issue();
+    assert_eq!(issued.status, 200);
+    let token = issued.json_body().unwrap()["access_token"].as_str().unwrap().to_owned();
+    let introspect_body = format!("client_id=rs&client_secret={rs_secret}&token={token}");
+    let revoke_body = format!("client_id=app&client_secret={app_secret}&token={token}");
+    let revoke = || run(server.revocation_endpoint(HttpRequest::form_post(revoke_body.as_bytes())));
+
+    let mut other = rusqlite::Connection::open(dir.db()).unwrap();
+    let tx = other.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate).unwrap();
+    let retry = Error::UNAVAILABLE_RETRY_AFTER.to_string();
+    for r in [issue(), revoke()] {
+        let body = r.json_body().unwrap();
+        assert_eq!(r.status, 503, "{body}");
+        assert_eq!(r.header("retry-after"), Some(retry.as_str()));
+        assert_eq!(body["error"], "temporarily_unavailable");
+        assert!(body.get("access_token").is_none(), "{body}");
+    }
+    let r = run(server.introspection_endpoint(HttpRequest::form_post(introspect_body.as_bytes())));
+    assert_eq!(r.json_body().unwrap()["active"], true, "the revocation did not happen");
+    drop(tx);
+    assert_eq!(issue().status, 200);
+    assert_eq!(revoke().status, 200);
+    let r = run(server.introspection_endpoint(HttpRequest::form_post(introspect_body.as_bytes())));
+    assert_eq!(r.body, b"{\"active\":false}");
 }

@@ -503,7 +503,38 @@ pub async fn bearer_validation<H: Harness>(h: &H) {
     w.store().set_failing(true);
     let e = w.server.validate_bearer(Header::One(leaked.as_bytes()), &api, &read).await.expect_err("fails");
     assert!(matches!(e, BearerError::Server(Error::Store(_))), "{e:?}");
-    assert_eq!((e.status(), e.www_authenticate("api")), (500, None));
+    assert_eq!((e.status(), e.www_authenticate("api"), e.retry_after()), (500, None, None));
+}
+
+/// A store that cannot be reached during a code exchange, a refresh or
+/// bearer validation is a 503 with `Retry-After`, never tokens and never a
+/// verdict on the bearer token.
+pub async fn grants_unreachable_store_is_503<H: Harness>(h: &H) {
+    let w = World::new(h.fresh().await).await;
+    let retry = Error::UNAVAILABLE_RETRY_AFTER.to_string();
+    let check = |r: &HttpResponse| {
+        assert_eq!(r.status, 503, "body: {}", String::from_utf8_lossy(&r.body));
+        assert_eq!(r.header("retry-after"), Some(retry.as_str()));
+        let v = r.json_body().expect("json");
+        assert_eq!(v["error"], "temporarily_unavailable");
+        assert!(v.get("access_token").is_none() && v.get("refresh_token").is_none());
+    };
+    let (code, verifier, cb) = w.code_for(ids::WEB, "&scope=read&resource=https%3A%2F%2Fapi.example").await;
+    w.store().set_unreachable(true);
+    check(&w.exchange(ids::WEB, &code, cb, &verifier).await);
+    w.store().set_unreachable(false);
+    let b = ok_json(&w.exchange(ids::WEB, &code, cb, &verifier).await);
+    w.store().set_unreachable(true);
+    check(&w.refresh(ids::WEB, &field(&b, "refresh_token"), "").await);
+
+    let api = Resource::new(API).expect("resource");
+    let read = Scope::parse("read").expect("scope");
+    let header = format!("Bearer {}", field(&b, "access_token"));
+    let e = w.server.validate_bearer(Header::from(header.as_str()), &api, &read).await.expect_err("fails");
+    assert!(matches!(&e, BearerError::Server(Error::Store(s)) if s.is_unavailable()), "{e:?}");
+    assert_eq!((e.status(), e.retry_after(), e.www_authenticate("api")), (503, Some(5), None));
+    w.store().set_unreachable(false);
+    assert!(w.server.validate_bearer(Header::from(header.as_str()), &api, &read).await.is_ok());
 }
 
 /// A store failure during a code exchange or a refresh is a 500, never

@@ -231,6 +231,7 @@ macro_rules! __for_each_check {
             grant_checks::revoking_a_refresh_token_revokes_its_access_tokens,
             grant_checks::bearer_validation,
             grant_checks::grants_fail_closed,
+            grant_checks::grants_unreachable_store_is_503,
             server_checks::client_credentials_issues_bearer_token,
             server_checks::client_secret_post_works,
             server_checks::requested_scope_is_granted,
@@ -248,6 +249,7 @@ macro_rules! __for_each_check {
             server_checks::disabled_client_is_invalid_client,
             server_checks::typed_authentication_outcomes,
             server_checks::missing_credentials_is_invalid_client,
+            server_checks::other_authorization_scheme_is_401_with_basic_challenge,
             server_checks::two_auth_methods_is_invalid_request,
             server_checks::secret_without_client_id_is_invalid_request,
             server_checks::malformed_requests_get_oauth_errors,
@@ -280,6 +282,7 @@ macro_rules! __for_each_check {
             server_checks::revocation_of_unknown_token_is_ok,
             server_checks::revocation_of_refresh_token_revokes_grant,
             server_checks::revocation_requires_auth_and_token,
+            server_checks::unreachable_store_is_503_with_retry_after,
             server_checks::revocation_fails_closed,
             server_checks::store_holds_no_raw_token_or_secret,
         }

@@ -277,7 +277,7 @@ pub async fn typed_authentication_outcomes<H: Harness>(h: &H) {
 }
 
 /// No credentials at all is 401 `invalid_client`, without a Basic
-/// challenge; another scheme (Bearer) likewise.
+/// challenge (nothing was attempted through the header).
 pub async fn missing_credentials_is_invalid_client<H: Harness>(h: &H) {
     let store = h.fresh().await;
     let w = World::new(store).await;
@@ -286,16 +286,42 @@ pub async fn missing_credentials_is_invalid_client<H: Harness>(h: &H) {
         .token_endpoint(raw_request("POST", Header::Absent, FORM, b"grant_type=client_credentials"))
         .await;
     assert_error(&r, 401, "invalid_client");
-    let r = w
-        .server
-        .token_endpoint(raw_request(
-            "POST",
-            Header::One(b"Bearer abc"),
-            FORM,
-            b"grant_type=client_credentials",
-        ))
-        .await;
-    assert_error(&r, 401, "invalid_client");
+    assert_eq!(r.header("www-authenticate"), None);
+}
+
+/// RFC 6749 §5.2: authentication attempted through the `Authorization`
+/// header with a scheme we do not accept (`Bearer`, `Digest`, a bare
+/// `Basic`) is 401 `invalid_client` with a challenge naming the scheme we
+/// do accept, on every endpoint, as for a wrong Basic secret.
+pub async fn other_authorization_scheme_is_401_with_basic_challenge<H: Harness>(h: &H) {
+    let w = World::new(h.fresh().await).await;
+    let t = w.issue_default().await;
+    let bodies = [
+        "grant_type=client_credentials".to_owned(),
+        format!("token={t}"),
+        format!("token={t}&client_id={}&client_secret={}", ids::RS, w.secret(ids::RS)),
+    ];
+    for scheme in [&b"Bearer abc"[..], b"Digest username=\"app\", realm=\"oauth\"", b"Basic", b"Negotiate"] {
+        for body in &bodies {
+            for endpoint in 0..3 {
+                let req = raw_request("POST", Header::One(scheme), FORM, body.as_bytes());
+                let r = match endpoint {
+                    0 => w.server.token_endpoint(req).await,
+                    1 => w.server.introspection_endpoint(req).await,
+                    _ => w.server.revocation_endpoint(req).await,
+                };
+                assert_error(&r, 401, "invalid_client");
+                assert_eq!(
+                    r.header("www-authenticate"),
+                    Some(r#"Basic realm="oauth", charset="UTF-8""#),
+                    "{} at endpoint {endpoint}",
+                    String::from_utf8_lossy(scheme)
+                );
+            }
+        }
+    }
+    // None of that revoked the token.
+    assert!(w.introspect(ids::RS, &t).await.is_active());
 }
 
 /// Basic and client_secret in one request is `invalid_request`.
@@ -744,6 +770,39 @@ pub async fn revocation_requires_auth_and_token<H: Harness>(h: &H) {
     let r =
         w.server.revocation_endpoint(raw_request("POST", Header::One(auth.as_bytes()), FORM, b"x=y")).await;
     assert_error(&r, 400, "invalid_request");
+    assert!(w.introspect(ids::RS, &t).await.is_active());
+}
+
+/// A store that cannot be reached is a 503 `temporarily_unavailable` with
+/// `Retry-After` at every endpoint, and still never an answer: no token, no
+/// `active`, no silent 200. The typed API reports
+/// [`StoreError::Unavailable`](gatehouse_core::StoreError::Unavailable).
+pub async fn unreachable_store_is_503_with_retry_after<H: Harness>(h: &H) {
+    let w = World::new(h.fresh().await).await;
+    let t = w.issue_default().await;
+    let rs = w.client(ids::RS).await;
+    let app = w.client(ids::APP).await;
+    w.store().set_unreachable(true);
+    let retry = Error::UNAVAILABLE_RETRY_AFTER.to_string();
+    let unreachable = |e: &Error| matches!(e, Error::Store(s) if s.is_unavailable());
+    let e = w.server.introspect(&rs, &t).await.expect_err("no answer");
+    assert!(unreachable(&e), "{e:?}");
+    let e = w.server.client_credentials(&app, None, &[]).await.expect_err("no token");
+    assert!(unreachable(&e), "{e:?}");
+    let e = w.server.revoke(&app, &t).await.expect_err("no silent success");
+    assert!(unreachable(&e), "{e:?}");
+    let responses = [
+        w.introspect_http(ids::RS, &t, "").await,
+        w.token(ids::APP, "grant_type=client_credentials").await,
+        w.revoke_http(ids::APP, &t).await,
+    ];
+    for r in &responses {
+        assert_error(r, 503, "temporarily_unavailable");
+        assert_eq!(r.header("retry-after"), Some(retry.as_str()));
+        assert!(json(r).get("active").is_none() && json(r).get("access_token").is_none());
+    }
+    // Back: the token was neither revoked nor lost.
+    w.store().set_unreachable(false);
     assert!(w.introspect(ids::RS, &t).await.is_active());
 }
 

@@ -3,19 +3,22 @@
 //! check).
 
 use std::future::Future;
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicU8, AtomicUsize, Ordering};
 use std::sync::Arc;
 
 use gatehouse_core::model::{Client, ClientId, GrantId, TokenDigest, TokenRecord};
 use gatehouse_core::{ClientRegistry, Consumed, StoreError, TokenStore, UnixTime};
 
-/// Wraps a store; while `failing` is set, every call fails with
-/// [`StoreError::Backend`], as a store whose server went away would.
-/// Counts token reads and client reads.
+/// Wraps a store; while failing, every call fails with
+/// [`StoreError::Backend`] ([`set_failing`](Self::set_failing)), or with
+/// [`StoreError::Unavailable`] as a store whose server went away would
+/// ([`set_unreachable`](Self::set_unreachable)). Counts token reads and
+/// client reads.
 #[derive(Debug, Clone)]
 pub struct Instrumented<S> {
     inner: Arc<S>,
-    failing: Arc<AtomicBool>,
+    /// `OK`, `FAILING` or `UNREACHABLE`.
+    failure: Arc<AtomicU8>,
     token_reads: Arc<AtomicUsize>,
     client_reads: Arc<AtomicUsize>,
 }
@@ -25,20 +28,32 @@ pub struct Instrumented<S> {
 #[error("injected storage failure")]
 pub struct InjectedFailure;
 
+const OK: u8 = 0;
+const FAILING: u8 = 1;
+const UNREACHABLE: u8 = 2;
+
 impl<S> Instrumented<S> {
     /// Wraps `inner`, not failing, counters at zero.
     pub fn new(inner: S) -> Self {
         Self {
             inner: Arc::new(inner),
-            failing: Arc::default(),
+            failure: Arc::default(),
             token_reads: Arc::default(),
             client_reads: Arc::default(),
         }
     }
 
-    /// Makes every later call fail (`true`) or pass through (`false`).
+    /// Makes every later call fail with [`StoreError::Backend`] (`true`) or
+    /// pass through (`false`).
     pub fn set_failing(&self, on: bool) {
-        self.failing.store(on, Ordering::SeqCst);
+        self.failure.store(if on { FAILING } else { OK }, Ordering::SeqCst);
+    }
+
+    /// Makes every later call fail with [`StoreError::Unavailable`]
+    /// (`true`), as a backend that cannot be reached does, or pass through
+    /// (`false`).
+    pub fn set_unreachable(&self, on: bool) {
+        self.failure.store(if on { UNREACHABLE } else { OK }, Ordering::SeqCst);
     }
 
     /// How many `get`/`consume` calls reached the store.
@@ -52,10 +67,10 @@ impl<S> Instrumented<S> {
     }
 
     fn gate(&self) -> Result<(), StoreError> {
-        if self.failing.load(Ordering::SeqCst) {
-            Err(StoreError::backend(InjectedFailure))
-        } else {
-            Ok(())
+        match self.failure.load(Ordering::SeqCst) {
+            OK => Ok(()),
+            UNREACHABLE => Err(StoreError::unavailable(InjectedFailure)),
+            _ => Err(StoreError::backend(InjectedFailure)),
         }
     }
 }

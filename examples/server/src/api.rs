@@ -8,7 +8,7 @@ use std::sync::Arc;
 
 use axum::body::Body;
 use axum::extract::State;
-use axum::http::header::{AUTHORIZATION, CACHE_CONTROL, CONTENT_TYPE, WWW_AUTHENTICATE};
+use axum::http::header::{AUTHORIZATION, CACHE_CONTROL, CONTENT_TYPE, RETRY_AFTER, WWW_AUTHENTICATE};
 use axum::http::{HeaderMap, HeaderValue, StatusCode};
 use axum::response::Response;
 use axum::routing::get;
@@ -31,7 +31,9 @@ pub(crate) fn routes<S: TokenStore + ClientRegistry, L: FishingLimiter>() -> Rou
 
 /// `{"sub": ..., "client_id": ..., "scope": ...}` for a valid token with
 /// scope `read` for [`API_RESOURCE`]; otherwise the RFC 6750 §3 error,
-/// with its status and `WWW-Authenticate` challenge.
+/// with its status and `WWW-Authenticate` challenge, or, when the store
+/// fails, the core's server error (503 with `Retry-After` when it cannot be
+/// reached, 500 otherwise) and no word about the token.
 async fn me<S: TokenStore + ClientRegistry, L: FishingLimiter>(
     State(server): State<Arc<AuthServer<S, L>>>,
     headers: HeaderMap,
@@ -51,7 +53,18 @@ async fn me<S: TokenStore + ClientRegistry, L: FishingLimiter>(
         }
         Err(e) => {
             let status = StatusCode::from_u16(e.status()).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
-            json_response(status, &error_body(error_code(&e)), e.www_authenticate(API_REALM))
+            let body = match &e {
+                // The core's own code and description for its failure.
+                BearerError::Server(inner) => {
+                    json!({ "error": inner.code(), "error_description": inner.description() })
+                }
+                _ => error_body(error_code(&e)),
+            };
+            let mut r = json_response(status, &body, e.www_authenticate(API_REALM));
+            if let Some(secs) = e.retry_after() {
+                r.headers_mut().insert(RETRY_AFTER, HeaderValue::from(secs));
+            }
+            r
         }
     }
 }

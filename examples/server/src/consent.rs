@@ -28,7 +28,7 @@ use axum::extract::rejection::FormRejection;
 use axum::extract::{Form, RawQuery, State};
 use axum::http::header::{
     CACHE_CONTROL, CONTENT_SECURITY_POLICY, CONTENT_TYPE, COOKIE, LOCATION, PRAGMA, REFERRER_POLICY,
-    SET_COOKIE, X_CONTENT_TYPE_OPTIONS, X_FRAME_OPTIONS,
+    RETRY_AFTER, SET_COOKIE, X_CONTENT_TYPE_OPTIONS, X_FRAME_OPTIONS,
 };
 use axum::http::{HeaderMap, HeaderValue, StatusCode};
 use axum::response::Response;
@@ -163,9 +163,18 @@ fn csrf_matches(headers: &HeaderMap, presented: &str) -> bool {
 }
 
 /// The error page for a core error: its description for a request the
-/// user can fix (never a redirect), nothing about the cause of a 500.
+/// user can fix (never a redirect), nothing about the cause of a 500, and
+/// a 503 with `Retry-After` when the store cannot be reached.
 fn core_error_page(e: &Error) -> Response {
     let status = StatusCode::from_u16(e.status()).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+    if status == StatusCode::SERVICE_UNAVAILABLE {
+        let mut r =
+            error_page(status, "The service is temporarily unavailable. Please try again in a moment.");
+        if let Some(secs) = e.retry_after() {
+            r.headers_mut().insert(RETRY_AFTER, HeaderValue::from(secs));
+        }
+        return r;
+    }
     if status.is_server_error() {
         return error_page(StatusCode::INTERNAL_SERVER_ERROR, "The request could not be completed.");
     }

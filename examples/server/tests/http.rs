@@ -118,6 +118,22 @@ async fn wrong_secret_is_401_with_www_authenticate() {
     app.shutdown().await;
 }
 
+/// RFC 6749 §5.2: credentials tried in the `Authorization` header under a
+/// scheme the server does not take still get 401 with a challenge.
+#[tokio::test]
+async fn another_authorization_scheme_is_401_with_www_authenticate() {
+    let app = start().await;
+    for scheme in ["Bearer abc", "Digest username=\"demo-client\""] {
+        let auth = ("Authorization", scheme.to_owned());
+        let r =
+            send(app.addr, "POST", "/oauth/token", &[form(), auth], b"grant_type=client_credentials").await;
+        assert_eq!(r.status, 401, "{scheme}: {}", r.text());
+        assert_eq!(r.header("www-authenticate"), Some(r#"Basic realm="oauth", charset="UTF-8""#), "{scheme}");
+        assert_eq!(r.json()["error"], "invalid_client");
+    }
+    app.shutdown().await;
+}
+
 #[tokio::test]
 async fn get_is_405_with_allow_post() {
     let app = start().await;

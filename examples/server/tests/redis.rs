@@ -6,7 +6,9 @@
 
 mod common;
 
-use common::{introspect, issue, post, sample, start_configured, CLIENT, RS};
+use common::{
+    encode, introspect, issue, post, sample, send, start_configured, CLIENT, RS, WEB, WEB_CALLBACK,
+};
 use gatehouse_example_server::{Settings, StoreSettings};
 use gatehouse_redis::testing::{unique_prefix, RedisServer, TestRedis};
 
@@ -54,22 +56,40 @@ async fn two_instances_share_tokens_revocations_and_throttling() {
     b.shutdown().await;
 }
 
-/// Redis going away while the app runs: 500s, never an answer, never a
-/// panic; and answers again once Redis is back, without a restart.
+/// Redis going away while the app runs: 503s with `Retry-After` at every
+/// route (the OAuth endpoints, the protected API, the authorization page),
+/// never an answer, never a panic; and answers again once Redis is back,
+/// without a restart.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn redis_outage_is_a_500_and_the_app_recovers() {
+async fn redis_outage_is_a_503_with_retry_after_and_the_app_recovers() {
     let mut redis = RedisServer::start();
     let app = start_configured(on_redis(&redis.url(), &unique_prefix()));
     let token = issue(app.addr).await;
 
     redis.stop();
+    let retry = gatehouse_core::Error::UNAVAILABLE_RETRY_AFTER.to_string();
     let r = introspect(app.addr, Some(RS), &token).await;
-    assert_eq!(r.status, 500, "{}", r.text());
-    assert_eq!(r.json()["error"], "server_error");
+    assert_eq!(r.status, 503, "{}", r.text());
+    assert_eq!(r.header("retry-after"), Some(retry.as_str()));
+    assert_eq!(r.json()["error"], "temporarily_unavailable");
     assert!(r.json().get("active").is_none());
     let r = post(app.addr, "/oauth/token", Some(CLIENT), "grant_type=client_credentials").await;
-    assert_eq!(r.status, 500, "{}", r.text());
+    assert_eq!(r.status, 503, "{}", r.text());
+    assert_eq!(r.header("retry-after"), Some(retry.as_str()));
     assert!(r.json().get("access_token").is_none());
+    let r = post(app.addr, "/oauth/revoke", Some(CLIENT), &format!("token={token}")).await;
+    assert_eq!((r.status, r.header("retry-after")), (503, Some(retry.as_str())), "{}", r.text());
+    // The protected API: no verdict on the token, no challenge.
+    let r = send(app.addr, "GET", "/api/me", &[("Authorization", format!("Bearer {token}"))], b"").await;
+    assert_eq!(r.status, 503, "{}", r.text());
+    assert_eq!(r.header("retry-after"), Some(retry.as_str()));
+    assert_eq!(r.header("www-authenticate"), None);
+    assert_eq!(r.json()["error"], "temporarily_unavailable");
+    // The authorization page cannot look the client up: an error page.
+    let query = encode(&[("response_type", "code"), ("client_id", WEB.0), ("redirect_uri", WEB_CALLBACK)]);
+    let r = send(app.addr, "GET", &format!("/oauth/authorize?{query}"), &[], b"").await;
+    assert_eq!((r.status, r.header("retry-after")), (503, Some(retry.as_str())), "{}", r.text());
+    assert_eq!(r.header("location"), None);
 
     // A fresh, empty Redis on the same port: clients were registered in the
     // old one, so authentication now fails cleanly (401), which shows the

@@ -366,6 +366,33 @@ mod tests {
         assert_eq!(block_on(l.reserve(&b, UnixTime(0))).unwrap(), Admission::Allowed);
     }
 
+    /// Past 1024 entries a new caller sweeps the table: callers still in
+    /// debt stay, those that have paid it all back go.
+    #[test]
+    fn the_sweep_keeps_every_caller_in_debt() {
+        let l = MemoryLimiter::new(LimiterConfig { burst: 1, per_minute: 1 });
+        let id = |i: u32| ClientId::new(&format!("rs-{i}")).unwrap();
+        for i in 0..1100 {
+            assert_eq!(block_on(l.reserve(&id(i), UnixTime(0))).unwrap(), Admission::Allowed);
+        }
+        // At 30 every caller still owes half an answer: nothing goes.
+        assert_eq!(block_on(l.reserve(&id(5000), UnixTime(30))).unwrap(), Admission::Allowed);
+        assert_eq!(l.table().len(), 1101);
+        assert_eq!(
+            block_on(l.reserve(&id(0), UnixTime(59))).unwrap(),
+            Admission::Throttled { retry_after: 1 }
+        );
+        // At 60 the first 1100 have paid back; the one charged at 30 has not.
+        assert_eq!(block_on(l.reserve(&id(5001), UnixTime(60))).unwrap(), Admission::Allowed);
+        let mut left: Vec<_> = l.table().keys().map(|k| k.as_str().to_owned()).collect();
+        left.sort();
+        assert_eq!(left, ["rs-5000", "rs-5001"]);
+        assert_eq!(
+            block_on(l.reserve(&id(5000), UnixTime(60))).unwrap(),
+            Admission::Throttled { retry_after: 30 }
+        );
+    }
+
     #[test]
     fn zero_rate_never_refills() {
         let cfg = LimiterConfig { burst: 1, per_minute: 0 };

@@ -10,7 +10,7 @@ use redis::{Cmd, Script, Value};
 
 use crate::conn::{command, RedisConnection};
 use crate::keys::Keys;
-use crate::scripts;
+use crate::{scripts, Error};
 
 /// The longest TTL a limiter entry gets (2^52 ms, about 140,000 years): far
 /// beyond the slowest recovery (`60 × u32::MAX` sixtieths at one a second,
@@ -53,9 +53,8 @@ impl RedisLimiter {
     /// A limiter on `conn` with keys under `prefix`.
     ///
     /// # Errors
-    /// [`Error::InvalidPrefix`](crate::Error::InvalidPrefix) when the prefix
-    /// contains `{` or `}`.
-    pub fn new(conn: RedisConnection, prefix: &str, cfg: LimiterConfig) -> Result<Self, crate::Error> {
+    /// [`Error::InvalidPrefix`] when the prefix contains `{` or `}`.
+    pub fn new(conn: RedisConnection, prefix: &str, cfg: LimiterConfig) -> Result<Self, Error> {
         Ok(Self::with_keys(conn, Keys::new(prefix)?, cfg))
     }
 
@@ -84,10 +83,20 @@ impl FishingLimiter for RedisLimiter {
         let key = self.keys.limiter(caller);
         let mut cmd = command("EVALSHA", 5, 80 + key.len());
         cmd.arg(self.script.get_hash()).arg(1).arg(key).arg(now.0);
-        let (excess, behind): (u64, u64) = self.conn.evalsha(&self.script, &cmd).await?;
-        match excess {
-            0 => Ok(Admission::Allowed),
-            _ => Ok(Admission::Throttled { retry_after: gcra_retry_after(&self.cfg, excess, behind) }),
+        match self.conn.evalsha(&self.script, &cmd).await? {
+            Value::Int(0) => Ok(Admission::Allowed),
+            Value::Array(reply) => match reply.as_slice() {
+                [Value::Int(excess), Value::Int(behind)] => {
+                    match (u64::try_from(*excess), u64::try_from(*behind)) {
+                        (Ok(excess @ 1..), Ok(behind)) => Ok(Admission::Throttled {
+                            retry_after: gcra_retry_after(&self.cfg, excess, behind),
+                        }),
+                        _ => Err(Error::UnexpectedReply("limiter reservation").into()),
+                    }
+                }
+                _ => Err(Error::UnexpectedReply("limiter reservation").into()),
+            },
+            _ => Err(Error::UnexpectedReply("limiter reservation").into()),
         }
     }
 

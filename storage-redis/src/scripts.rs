@@ -105,8 +105,9 @@ return 1
 /// Admission and charge in one step, as `gcra_reserve`: admitted, it
 /// stores `t = max(t, now)` and the new debt, with a TTL until the debt is
 /// paid back plus the grace (none for a rate of 0, which never pays back),
-/// and returns `{0, 0}`; throttled, it changes nothing and returns
-/// `{excess, behind}` for `gcra_retry_after`. A missing `t` (no key, or
+/// and returns 0; throttled, it changes nothing and returns `{excess,
+/// behind}` for `gcra_retry_after` (a table reply costs redis-server about
+/// 6k instructions, so the common answer is a plain integer). A missing `t` (no key, or
 /// one a late refund's `HINCRBY` created) is an unseen caller; an entry
 /// that is not two integers is an error, so the caller fails closed.
 ///
@@ -153,7 +154,7 @@ end
 debt = debt + 60
 redis.call('HSET', KEYS[1], 't', at, 'd', string.format('%d', debt))
 {expiry}
-return {{0, 0}}
+return 0
 "
     ))
 }

@@ -24,12 +24,39 @@
 //! round trip). Meanwhile the caller is over-charged. A refund that lands
 //! after another reservation of the same caller can, when that caller had
 //! just recovered, give back slightly more than an immediate refund would:
-//! less than one inactive answer per such race, and only for a caller
-//! whose own answers were active.
+//! at most one inactive answer per such race, and only for a caller whose
+//! own answers were active.
 //!
 //! The limiter is keyed by the authenticated caller, so one noisy resource
 //! server never throttles another, and an unauthenticated party never
 //! reaches it at all.
+//!
+//! # Arithmetic
+//! This is GCRA, in integers and exactly, for every `(burst, per_minute)`
+//! in `u32 × u32`. A caller's state ([`GcraState`]) is its *debt* as of a
+//! second, counted in sixtieths of an inactive answer: an answer costs
+//! [`ANSWER_COST`] (60), each second pays back `per_minute`, and a caller
+//! may owe at most `60 × burst` ([`LimiterConfig::capacity`]). Since the
+//! core's clock counts whole seconds, no rate rounds: 7 a minute is one
+//! answer every 60/7 s, and 60001 a minute is 1000 and 1/60 answers a
+//! second. A debt is below `60 × 2^32 < 2^38`, so it also stays exact as a
+//! Lua number (a double) in the Redis limiter.
+//!
+//! The state is "debt at second `at`" rather than GCRA's single absolute
+//! theoretical arrival time because an absolute time in a unit in which
+//! every rate's cost is whole (1/`per_minute` s) needs up to 96 bits.
+//!
+//! **A rate of 0** never refills: each caller gets `burst` inactive answers
+//! in total (refunds still give back what active answers took) for as long
+//! as the limiter keeps its state: the process's lifetime for
+//! [`MemoryLimiter`]; a shared limiter keeps it without expiry (in Redis,
+//! until the key is deleted). Its throttled answers say
+//! `Retry-After: 86400` ([`MAX_RETRY_AFTER`]), since waiting will not help.
+//!
+//! **Clocks.** A caller's `at` never moves back: a reservation stamped
+//! before the caller's last charge (the clock stepped back, or an instance
+//! whose clock lags another's on a shared limiter) is judged as of that
+//! charge, with nothing refilled, and its `Retry-After` adds the lag.
 
 use std::collections::HashMap;
 use std::future::Future;
@@ -37,16 +64,28 @@ use std::sync::Mutex;
 
 use serde::{Deserialize, Serialize};
 
+use crate::error::Error;
 use crate::model::{ClientId, IdHashing};
 use crate::store::StoreError;
 use crate::time::UnixTime;
 
-/// Limiter settings.
+/// Debt one inactive answer costs, in the unit that each second of refill
+/// pays back `per_minute` of: one sixtieth of an answer.
+pub const ANSWER_COST: u64 = 60;
+
+/// The longest `Retry-After` (seconds) a throttled caller is given: the
+/// answer of a limiter that never refills (rate 0), and the cap for a
+/// caller whose state is stamped far ahead of the asking instance's clock.
+pub const MAX_RETRY_AFTER: u64 = 86_400;
+
+/// Limiter settings. Every value is supported; see the [module
+/// docs](self) for what a rate of 0 means, and
+/// [`validate`](Self::validate) for the one setting a server should refuse.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub struct LimiterConfig {
     /// Inactive answers a caller may get in a row before it is throttled.
     pub burst: u32,
-    /// Inactive answers regained per minute.
+    /// Inactive answers regained per minute (0: never).
     pub per_minute: u32,
 }
 
@@ -57,20 +96,33 @@ impl Default for LimiterConfig {
 }
 
 impl LimiterConfig {
-    /// Milliseconds of "debt" one inactive answer costs (GCRA emission
-    /// interval). A zero rate never refills.
-    pub fn cost_ms(&self) -> u64 {
-        if self.per_minute == 0 {
-            u64::MAX / 4
-        } else {
-            60_000 / u64::from(self.per_minute)
-        }
+    /// The most debt a caller may hold: `burst` answers of [`ANSWER_COST`].
+    /// Below 2^38, so it never overflows and is exact as a double.
+    pub fn capacity(&self) -> u64 {
+        ANSWER_COST * u64::from(self.burst)
     }
 
-    /// How far ahead of `now` the theoretical arrival time may run before the
-    /// caller is throttled.
-    pub fn tolerance_ms(&self) -> u64 {
-        self.cost_ms().saturating_mul(u64::from(self.burst))
+    /// Debt paid back per second: `per_minute` sixtieths of an answer.
+    pub fn refill_per_second(&self) -> u64 {
+        u64::from(self.per_minute)
+    }
+
+    /// Checks that these settings make a working limiter. Configuration
+    /// loading should call it (`Config`'s validation, and through it the
+    /// example's settings).
+    ///
+    /// # Errors
+    /// [`Error::Config`] when `burst` is 0: every introspection would be
+    /// throttled, valid tokens included.
+    pub fn validate(&self) -> Result<(), Error> {
+        if self.burst == 0 {
+            return Err(Error::Config(
+                "`limiter.burst` must be at least 1: with 0 every introspection is refused with 429, \
+                 valid tokens included"
+                    .to_owned(),
+            ));
+        }
+        Ok(())
     }
 }
 
@@ -82,7 +134,7 @@ pub enum Admission {
     Allowed,
     /// Refuse with 429; try again after this many seconds.
     Throttled {
-        /// Seconds to wait (`Retry-After`), at least 1.
+        /// Seconds to wait (`Retry-After`), from 1 to [`MAX_RETRY_AFTER`].
         retry_after: u64,
     },
 }
@@ -117,39 +169,71 @@ pub trait FishingLimiter: Send + Sync + 'static {
         -> impl Future<Output = Result<(), StoreError>> + Send;
 }
 
-/// The GCRA decision, shared by every limiter implementation so they agree
-/// to the millisecond: given the caller's theoretical arrival time `tat_ms`
-/// (0 when unseen), is it admitted at `now_ms`?
-pub fn gcra_admission(cfg: &LimiterConfig, tat_ms: u64, now_ms: u64) -> Admission {
-    let tat = tat_ms.max(now_ms);
-    // Throttled once the debt reaches the whole burst: the next inactive
-    // answer would exceed it.
-    if tat - now_ms + cfg.cost_ms() > cfg.tolerance_ms() {
-        let wait_ms = tat - now_ms + cfg.cost_ms() - cfg.tolerance_ms();
-        Admission::Throttled { retry_after: wait_ms.div_ceil(1000).max(1) }
-    } else {
-        Admission::Allowed
+/// One caller's GCRA state: its debt as of a second. The default (`at` 0,
+/// no debt) is an unseen caller.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct GcraState {
+    /// Unix seconds of the last charge (never moves back).
+    pub at: u64,
+    /// Debt at `at`, in sixtieths of an answer ([`ANSWER_COST`] each). At
+    /// most the capacity after a charge; negative when refunds outran the
+    /// refill, which counts as no debt (a bucket never holds more than
+    /// `burst`).
+    pub debt: i64,
+}
+
+/// The debt outstanding at `now` (never negative): the state's debt less
+/// what has been paid back since `at`. A `now` before `at` refills nothing.
+pub fn gcra_debt(cfg: &LimiterConfig, state: GcraState, now: u64) -> u64 {
+    let Ok(debt) = u64::try_from(state.debt) else {
+        return 0;
+    };
+    match now.saturating_sub(state.at).checked_mul(cfg.refill_per_second()) {
+        Some(refill) => debt.saturating_sub(refill),
+        // More than u64::MAX paid back covers any debt.
+        None => 0,
     }
 }
 
-/// The theoretical arrival time after charging one inactive answer.
-pub fn gcra_charge(cfg: &LimiterConfig, tat_ms: u64, now_ms: u64) -> u64 {
-    tat_ms.max(now_ms).saturating_add(cfg.cost_ms())
-}
-
-/// A reservation: the admission at `now_ms` and the theoretical arrival time
-/// after it (charged when allowed, unchanged when throttled).
-pub fn gcra_reserve(cfg: &LimiterConfig, tat_ms: u64, now_ms: u64) -> (Admission, u64) {
-    match gcra_admission(cfg, tat_ms, now_ms) {
-        Admission::Allowed => (Admission::Allowed, gcra_charge(cfg, tat_ms, now_ms)),
-        throttled => (throttled, tat_ms),
+/// A reservation at `now` (unix seconds), the decision shared by every
+/// limiter implementation so they agree exactly: the admission and the
+/// state after it (charged one answer when allowed, unchanged when
+/// throttled).
+pub fn gcra_reserve(cfg: &LimiterConfig, state: GcraState, now: u64) -> (Admission, GcraState) {
+    let after = gcra_debt(cfg, state, now).saturating_add(ANSWER_COST);
+    let capacity = cfg.capacity();
+    match i64::try_from(after) {
+        // `after` fits: it is at most the capacity, below 2^38.
+        Ok(debt) if after <= capacity => (Admission::Allowed, GcraState { at: state.at.max(now), debt }),
+        _ => {
+            let retry_after = gcra_retry_after(cfg, after - capacity, state.at.saturating_sub(now));
+            (Admission::Throttled { retry_after }, state)
+        }
     }
 }
 
-/// The theoretical arrival time after `n` refunds. A TAT at or before `now`
-/// decides like any other in the past, so the subtraction may go below it.
-pub fn gcra_refund(cfg: &LimiterConfig, tat_ms: u64, n: u64) -> u64 {
-    tat_ms.saturating_sub(cfg.cost_ms().saturating_mul(n))
+/// `Retry-After` for a caller whose next answer would exceed its capacity
+/// by `excess` sixtieths of an answer, as of a state `behind` seconds ahead
+/// of the asking clock: the seconds until enough is paid back, rounded up,
+/// from 1 to [`MAX_RETRY_AFTER`] (which a rate of 0 always gets).
+pub fn gcra_retry_after(cfg: &LimiterConfig, excess: u64, behind: u64) -> u64 {
+    match cfg.refill_per_second() {
+        0 => MAX_RETRY_AFTER,
+        rate => behind.saturating_add(excess.div_ceil(rate)).clamp(1, MAX_RETRY_AFTER),
+    }
+}
+
+/// The state after a refund of one answer. The debt may go below zero (see
+/// [`GcraState::debt`]), as a shared limiter's late refund can.
+pub fn gcra_refund(state: GcraState) -> GcraState {
+    // ANSWER_COST is 60: the cast cannot truncate.
+    GcraState { debt: state.debt.saturating_sub(ANSWER_COST as i64), ..state }
+}
+
+/// Whether a caller in `state` decides like an unseen one at `now`: no debt
+/// left and no charge stamped after `now`.
+pub fn gcra_recovered(cfg: &LimiterConfig, state: GcraState, now: u64) -> bool {
+    state.at <= now && gcra_debt(cfg, state, now) == 0
 }
 
 /// An in-process limiter. Its table holds one entry per resource server
@@ -158,42 +242,41 @@ pub fn gcra_refund(cfg: &LimiterConfig, tat_ms: u64, n: u64) -> u64 {
 #[derive(Debug, Default)]
 pub struct MemoryLimiter {
     cfg: LimiterConfig,
-    tat: Mutex<HashMap<ClientId, u64, IdHashing>>,
+    states: Mutex<HashMap<ClientId, GcraState, IdHashing>>,
 }
 
 impl MemoryLimiter {
     /// A limiter with these settings.
     pub fn new(cfg: LimiterConfig) -> Self {
-        Self { cfg, tat: Mutex::new(HashMap::default()) }
+        Self { cfg, states: Mutex::new(HashMap::default()) }
     }
 
-    fn table(&self) -> std::sync::MutexGuard<'_, HashMap<ClientId, u64, IdHashing>> {
+    fn table(&self) -> std::sync::MutexGuard<'_, HashMap<ClientId, GcraState, IdHashing>> {
         // A poisoned lock only means another thread panicked mid-update of
-        // a plain integer; the map is still usable.
-        self.tat.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+        // two plain integers; the map is still usable.
+        self.states.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 
     fn reserve_now(&self, caller: &ClientId, now: UnixTime) -> Admission {
-        let now_ms = now.0.saturating_mul(1000);
         // One lock hold for the decision and the charge: that is the atomicity.
         let mut map = self.table();
-        if let Some(tat) = map.get_mut(caller) {
-            let (admission, next) = gcra_reserve(&self.cfg, *tat, now_ms);
-            *tat = next;
+        if let Some(state) = map.get_mut(caller) {
+            let (admission, next) = gcra_reserve(&self.cfg, *state, now.0);
+            *state = next;
             return admission;
         }
         // Drop entries that have fully recovered, so the table stays small.
         if map.len() > 1024 {
-            map.retain(|_, t| *t > now_ms);
+            map.retain(|_, state| !gcra_recovered(&self.cfg, *state, now.0));
         }
-        let (admission, next) = gcra_reserve(&self.cfg, 0, now_ms);
+        let (admission, next) = gcra_reserve(&self.cfg, GcraState::default(), now.0);
         map.insert(caller.clone(), next);
         admission
     }
 
     fn refund_now(&self, caller: &ClientId) {
-        if let Some(tat) = self.table().get_mut(caller) {
-            *tat = gcra_refund(&self.cfg, *tat, 1);
+        if let Some(state) = self.table().get_mut(caller) {
+            *state = gcra_refund(*state);
         }
     }
 }
@@ -283,10 +366,39 @@ mod tests {
         assert_eq!(block_on(l.reserve(&b, UnixTime(0))).unwrap(), Admission::Allowed);
     }
 
+    /// Past 1024 entries a new caller sweeps the table: callers still in
+    /// debt stay, those that have paid it all back go.
+    #[test]
+    fn the_sweep_keeps_every_caller_in_debt() {
+        let l = MemoryLimiter::new(LimiterConfig { burst: 1, per_minute: 1 });
+        let id = |i: u32| ClientId::new(&format!("rs-{i}")).unwrap();
+        for i in 0..1100 {
+            assert_eq!(block_on(l.reserve(&id(i), UnixTime(0))).unwrap(), Admission::Allowed);
+        }
+        // At 30 every caller still owes half an answer: nothing goes.
+        assert_eq!(block_on(l.reserve(&id(5000), UnixTime(30))).unwrap(), Admission::Allowed);
+        assert_eq!(l.table().len(), 1101);
+        assert_eq!(
+            block_on(l.reserve(&id(0), UnixTime(59))).unwrap(),
+            Admission::Throttled { retry_after: 1 }
+        );
+        // At 60 the first 1100 have paid back; the one charged at 30 has not.
+        assert_eq!(block_on(l.reserve(&id(5001), UnixTime(60))).unwrap(), Admission::Allowed);
+        let mut left: Vec<_> = l.table().keys().map(|k| k.as_str().to_owned()).collect();
+        left.sort();
+        assert_eq!(left, ["rs-5000", "rs-5001"]);
+        assert_eq!(
+            block_on(l.reserve(&id(5000), UnixTime(60))).unwrap(),
+            Admission::Throttled { retry_after: 30 }
+        );
+    }
+
     #[test]
     fn zero_rate_never_refills() {
         let cfg = LimiterConfig { burst: 1, per_minute: 0 };
-        let tat = gcra_charge(&cfg, 0, 0);
-        assert!(matches!(gcra_admission(&cfg, tat, 10_000_000), Admission::Throttled { .. }));
+        let (first, state) = gcra_reserve(&cfg, GcraState::default(), 0);
+        assert_eq!(first, Admission::Allowed);
+        let (later, _) = gcra_reserve(&cfg, state, 10_000_000);
+        assert_eq!(later, Admission::Throttled { retry_after: MAX_RETRY_AFTER });
     }
 }

@@ -3,7 +3,7 @@
 
 use std::sync::Arc;
 
-use gatehouse_core::limiter::{Admission, FishingLimiter, LimiterConfig};
+use gatehouse_core::limiter::{gcra_retry_after, Admission, FishingLimiter, LimiterConfig, ANSWER_COST};
 use gatehouse_core::model::ClientId;
 use gatehouse_core::{StoreError, UnixTime};
 use redis::{Cmd, Script, Value};
@@ -12,39 +12,40 @@ use crate::conn::{command, RedisConnection};
 use crate::keys::Keys;
 use crate::{scripts, Error};
 
-/// The longest a limiter entry lives (10 years), for configurations that
-/// never refill: Redis refuses expiry times past `i64::MAX` ms.
-const MAX_TTL_MS: u64 = 10 * 365 * 24 * 3600 * 1000;
+/// The longest TTL a limiter entry gets (2^52 ms, about 140,000 years): far
+/// beyond the slowest recovery (`60 × u32::MAX` sixtieths at one a second,
+/// about 8,000 years), so it only bounds what a clock far ahead could ask
+/// for, below what Redis accepts.
+const MAX_TTL_MS: u64 = 1 << 52;
 
-/// How long an entry outlives full recovery. A recovered TAT (at or before
-/// `now`) decides exactly like a missing one, so keeping it longer never
-/// changes a decision; the grace absorbs clock skew between app instances
-/// (and Redis), whose clocks the TTL would otherwise have to trust.
+/// How long an entry outlives full recovery. A recovered entry decides
+/// exactly like a missing one, so keeping it longer never changes a
+/// decision; the grace absorbs clock skew between app instances (and
+/// Redis), whose clocks the TTL would otherwise have to trust.
 const TTL_GRACE_MS: u64 = 60_000;
 
-/// A [`FishingLimiter`] in Redis: the GCRA of
+/// A [`FishingLimiter`] in Redis: the exact GCRA of
 /// [`gcra_reserve`](gatehouse_core::limiter::gcra_reserve), with the
-/// caller's theoretical arrival time (ms) under `<prefix>l:<caller>`.
+/// caller's state in the hash `<prefix>b:<caller>` (`t`: unix seconds of
+/// its last charge; `d`: its debt then, in sixtieths of an answer).
 ///
 /// [`reserve`](FishingLimiter::reserve) is one Lua script that decides and
 /// charges atomically, with a TTL that ends a minute after the caller has
-/// fully recovered: one round trip, which the core runs concurrently with
-/// the token's lookup. [`refund`](FishingLimiter::refund) (after an active
-/// answer; a `DECRBY`, or the script for a zero rate) is not waited for:
-/// on a single node it is queued on the connection without waiting for
-/// its reply; on a cluster (whose connection always waits) it is sent from
-/// a task of its own when called inside a Tokio runtime. A refund that
-/// fails is lost, which only over-charges the caller. Decisions are the
-/// core's, to the millisecond, for every TAT below 2^53 ms (any real clock
-/// and rate).
+/// fully recovered (no TTL for a rate of 0, which never recovers: delete
+/// the key to lift it): one round trip, which the core runs concurrently
+/// with the token's lookup. [`refund`](FishingLimiter::refund) (after an
+/// active answer; an `HINCRBY` of the debt) is not waited for: on a single
+/// node it is queued on the connection without waiting for its reply; on a
+/// cluster (whose connection always waits) it is sent from a task of its
+/// own when called inside a Tokio runtime. A refund that fails is lost,
+/// which only over-charges the caller. Decisions are the core's, exactly,
+/// for every configuration and every clock below 2^53 s.
 #[derive(Debug, Clone)]
 pub struct RedisLimiter {
     conn: RedisConnection,
     keys: Keys,
     cfg: LimiterConfig,
     script: Arc<Script>,
-    /// Refund with `DECRBY` rather than the script; see `refund_command`.
-    native_refund: bool,
     background_refunds: bool,
 }
 
@@ -58,12 +59,8 @@ impl RedisLimiter {
     }
 
     pub(crate) fn with_keys(conn: RedisConnection, keys: Keys, cfg: LimiterConfig) -> Self {
-        let script = scripts::limiter(cfg.cost_ms(), cfg.tolerance_ms(), TTL_GRACE_MS, MAX_TTL_MS);
-        // A stored TAT is at most `now + tolerance`: below 2^52 (written
-        // with `%d`, an integer `DECRBY` accepts) whenever the tolerance
-        // is below 2^51, i.e. for every rate of at least one per minute.
-        let native_refund = cfg.tolerance_ms() < 1 << 51;
-        Self { conn, keys, cfg, script: Arc::new(script), native_refund, background_refunds: true }
+        let script = scripts::limiter(cfg.refill_per_second(), cfg.capacity(), TTL_GRACE_MS, MAX_TTL_MS);
+        Self { conn, keys, cfg, script: Arc::new(script), background_refunds: true }
     }
 
     /// The same limiter, with [`refund`](FishingLimiter::refund) finishing
@@ -81,31 +78,30 @@ impl RedisLimiter {
     }
 }
 
-/// Parses a stored TAT or a wait; one past `u64::MAX` (a saturated double) reads as
-/// `u64::MAX`, like the core's saturating arithmetic.
-fn parse_tat(v: &[u8]) -> Result<u64, StoreError> {
-    let s = std::str::from_utf8(v).map_err(|_| StoreError::Corrupt("limiter value".into()))?;
-    match s.parse::<u64>() {
-        Ok(t) => Ok(t),
-        Err(_) if !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit()) => Ok(u64::MAX),
-        Err(_) => Err(StoreError::Corrupt("limiter value".into())),
-    }
-}
-
 impl FishingLimiter for RedisLimiter {
     async fn reserve(&self, caller: &ClientId, now: UnixTime) -> Result<Admission, StoreError> {
         let key = self.keys.limiter(caller);
-        let mut cmd = command("EVALSHA", 6, 80 + key.len());
-        cmd.arg(self.script.get_hash()).arg(1).arg(key).arg("reserve").arg(now.0.saturating_mul(1000));
-        let wait: Vec<u8> = self.conn.evalsha(&self.script, &cmd).await?;
-        match parse_tat(&wait)? {
-            0 => Ok(Admission::Allowed),
-            ms => Ok(Admission::Throttled { retry_after: ms.div_ceil(1000).max(1) }),
+        let mut cmd = command("EVALSHA", 5, 80 + key.len());
+        cmd.arg(self.script.get_hash()).arg(1).arg(key).arg(now.0);
+        match self.conn.evalsha(&self.script, &cmd).await? {
+            Value::Int(0) => Ok(Admission::Allowed),
+            Value::Array(reply) => match reply.as_slice() {
+                [Value::Int(excess), Value::Int(behind)] => {
+                    match (u64::try_from(*excess), u64::try_from(*behind)) {
+                        (Ok(excess @ 1..), Ok(behind)) => Ok(Admission::Throttled {
+                            retry_after: gcra_retry_after(&self.cfg, excess, behind),
+                        }),
+                        _ => Err(Error::UnexpectedReply("limiter reservation").into()),
+                    }
+                }
+                _ => Err(Error::UnexpectedReply("limiter reservation").into()),
+            },
+            _ => Err(Error::UnexpectedReply("limiter reservation").into()),
         }
     }
 
     async fn refund(&self, caller: &ClientId, _now: UnixTime) -> Result<(), StoreError> {
-        let cmd = self.refund_command(self.keys.limiter(caller));
+        let cmd = refund_command(self.keys.limiter(caller));
         if self.background_refunds && self.conn.sends_unanswered() {
             // Queued on the multiplexed connection ahead of anything this
             // instance sends later; nobody waits for the reply. This costs
@@ -114,13 +110,7 @@ impl FishingLimiter for RedisLimiter {
             return Ok(());
         }
         let conn = self.conn.clone();
-        let script = (!self.native_refund).then(|| Arc::clone(&self.script));
-        let send = async move {
-            match script {
-                None => conn.query::<Value>(&cmd).await,
-                Some(script) => conn.evalsha::<Value>(&script, &cmd).await,
-            }
-        };
+        let send = async move { conn.query::<Value>(&cmd).await };
         match tokio::runtime::Handle::try_current() {
             Ok(rt) if self.background_refunds => {
                 // Losing a refund only over-charges, so nobody waits for it.
@@ -135,39 +125,15 @@ impl FishingLimiter for RedisLimiter {
     }
 }
 
-impl RedisLimiter {
-    /// The refund of one reservation: `DECRBY` when every TAT this
-    /// configuration can store is a 64-bit integer, else the script's
-    /// `refund` (which also copes with larger, `%.0f`-formatted TATs).
-    ///
-    /// `DECRBY` keeps the key's TTL and costs redis-server about a tenth
-    /// of a script call. Unlike the script it creates a missing key (one
-    /// that expired or was deleted since the reservation): a negative TAT
-    /// without TTL, which decides like a missing one and gets its TTL at
-    /// the caller's next reservation.
-    fn refund_command(&self, key: String) -> Cmd {
-        if self.native_refund {
-            let mut cmd = command("DECRBY", 3, 32 + key.len());
-            cmd.arg(key).arg(self.cfg.cost_ms());
-            cmd
-        } else {
-            let mut cmd = command("EVALSHA", 5, 64 + key.len());
-            cmd.arg(self.script.get_hash()).arg(1).arg(key).arg("refund");
-            cmd
-        }
-    }
-}
-
-#[cfg(test)]
-#[allow(clippy::unwrap_used)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn tat_parsing() {
-        assert_eq!(parse_tat(b"1234").unwrap(), 1234);
-        assert_eq!(parse_tat(b"18446744073709551616").unwrap(), u64::MAX);
-        assert!(parse_tat(b"1e5").is_err());
-        assert!(parse_tat(b"").is_err());
-    }
+/// The refund of one reservation: an `HINCRBY` of the debt by minus one
+/// answer, which keeps the key's TTL and costs redis-server about a tenth
+/// of a script call. Unlike a script it creates a key that has gone since
+/// its reservation (expired or deleted): a hash with a negative `d`, no `t`
+/// and no TTL, which the reservation script reads as an unseen caller and
+/// overwrites, with a TTL, at the caller's next reservation.
+fn refund_command(key: String) -> Cmd {
+    let mut cmd = command("HINCRBY", 4, 40 + key.len());
+    // ANSWER_COST is 60: the cast cannot wrap.
+    cmd.arg(key).arg("d").arg(-(ANSWER_COST as i64));
+    cmd
 }

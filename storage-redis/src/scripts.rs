@@ -92,65 +92,69 @@ return 1
     )
 });
 
-/// The fishing limiter's GCRA (see `gatehouse_core::limiter`) for one
-/// configuration: a reservation or a refund. KEYS: limiter. ARGV[1]:
-/// `reserve` (ARGV[2]: now ms) or `refund`.
+/// The fishing limiter's reservation (see `gatehouse_core::limiter`) for
+/// one configuration. KEYS: the caller's limiter hash (`t`: unix seconds
+/// of its last charge, as sent; `d`: its debt then, in sixtieths of an
+/// answer). ARGV[1]: now (unix seconds).
 ///
-/// The cost, tolerance, grace and longest TTL (ms) are written into the
-/// script as constants, so one configuration is one script (one SHA).
-/// Each number passed as an argument costs Redis a `strtod` and each
-/// formatted with `%.0f` a `printf_fp`; with these in the text and
-/// integers below 2^52 formatted with `%d`, redis-server runs about a
-/// quarter fewer instructions per introspection (callgrind).
+/// The rate (debt paid back per second), the capacity, the grace and the
+/// longest TTL (ms) are written into the script as constants, so one
+/// configuration is one script (one SHA): each number passed as an
+/// argument would cost Redis a `strtod`.
 ///
-/// `reserve`: admission and charge in one step. Stores
-/// `max(tat, now) + cost` when admitted, with a TTL until it is fully
-/// recovered plus the grace, and returns `'0'`; else changes nothing and
-/// returns the wait in ms. Replies are decimal strings, since a Lua integer
-/// reply would be truncated to 64 bits.
+/// Admission and charge in one step, as `gcra_reserve`: admitted, it
+/// stores `t = max(t, now)` and the new debt, with a TTL until the debt is
+/// paid back plus the grace (none for a rate of 0, which never pays back),
+/// and returns 0; throttled, it changes nothing and returns `{excess,
+/// behind}` for `gcra_retry_after` (a table reply costs redis-server about
+/// 6k instructions, so the common answer is a plain integer). A missing `t` (no key, or
+/// one a late refund's `HINCRBY` created) is an unseen caller; an entry
+/// that is not two integers is an error, so the caller fails closed.
 ///
-/// `refund`: lowers the stored TAT by the cost (not below 0), keeping its
-/// TTL; a missing key (expired: fully recovered) stays missing. Returns 1
-/// when applied.
-///
-/// Both are one script so that a refund sent without waiting for its reply
-/// (which therefore cannot load the script after a `NOSCRIPT` error) finds
-/// it loaded whenever the caller's reservation ran: a refund always follows
-/// its reservation on the same connection.
-///
-/// Lua numbers are doubles: exact for every TAT below 2^53 ms. `%d`
-/// formats through a C `long`, so it is used only below 2^52; larger
-/// values (zero-rate configurations) keep `%.0f`.
-pub(crate) fn limiter(cost_ms: u64, tolerance_ms: u64, grace_ms: u64, max_ttl_ms: u64) -> Script {
+/// Lua numbers are doubles, and every value here is an exact integer: a
+/// debt is below 2^38 and a time below 2^53 s (`t` is stored as the
+/// string it came as, never formatted). The one product that may not be,
+/// `(now - t) * rate`, is only compared with the debt: when it is 2^53 or
+/// more, so is its rounded value, and either way it covers any debt.
+pub(crate) fn limiter(rate: u64, capacity: u64, grace_ms: u64, max_ttl_ms: u64) -> Script {
+    let expiry = if rate == 0 {
+        // The caller's `burst` answers are for the key's lifetime.
+        "redis.call('PERSIST', KEYS[1])".to_owned()
+    } else {
+        format!(
+            r"local q = math.ceil(debt / {rate})
+if (q - 1) * {rate} >= debt then q = q - 1 end
+if q * {rate} < debt then q = q + 1 end
+local ttl = (behind + q) * 1000 + {grace_ms}
+if ttl > {max_ttl_ms} then ttl = {max_ttl_ms} end
+redis.call('PEXPIRE', KEYS[1], string.format('%d', ttl))"
+        )
+    };
     Script::new(&format!(
         r"
-local v = redis.call('GET', KEYS[1])
-local cost = {cost_ms}
-if ARGV[1] == 'refund' then
-  if not v then return 0 end
-  local tat = (tonumber(v) or 0) - cost
-  if tat < 0 then tat = 0 end
-  local s
-  if tat < 4503599627370496 then s = string.format('%d', tat) else s = string.format('%.0f', tat) end
-  redis.call('SET', KEYS[1], s, 'KEEPTTL')
-  return 1
+local s = redis.call('HMGET', KEYS[1], 't', 'd')
+local now = tonumber(ARGV[1])
+local debt, behind, at = 0, 0, ARGV[1]
+if s[1] then
+  local t, d = tonumber(s[1]), tonumber(s[2])
+  if not t or not d or t % 1 ~= 0 or d % 1 ~= 0 then
+    return redis.error_reply('corrupt limiter entry')
+  end
+  if t > now then
+    behind, at = t - now, s[1]
+    if d > 0 then debt = d end
+  elseif (now - t) * {rate} < d then
+    debt = d - (now - t) * {rate}
+  end
 end
-local tat = tonumber(v or '0') or 0
-local now = tonumber(ARGV[2])
-if tat < now then tat = now end
-local wait = tat - now + cost - {tolerance_ms}
-if wait > 0 then
-  if wait < 4503599627370496 then return string.format('%d', wait) end
-  return string.format('%.0f', wait)
+if debt + 60 > {capacity} then
+  if behind > 4503599627370496 then behind = 4503599627370496 end
+  return {{debt + 60 - {capacity}, behind}}
 end
-tat = tat + cost
-local ttl = tat - now + {grace_ms}
-if ttl > {max_ttl_ms} then ttl = {max_ttl_ms} end
-if ttl < 1 then ttl = 1 end
-local s
-if tat < 4503599627370496 then s = string.format('%d', tat) else s = string.format('%.0f', tat) end
-redis.call('SET', KEYS[1], s, 'PX', string.format('%d', ttl))
-return '0'
+debt = debt + 60
+redis.call('HSET', KEYS[1], 't', at, 'd', string.format('%d', debt))
+{expiry}
+return 0
 "
     ))
 }

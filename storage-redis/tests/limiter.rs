@@ -47,8 +47,9 @@ async fn throttled_on_one_instance_is_throttled_on_all() {
 }
 
 /// Step both the Redis limiter and the core's in-memory one through the
-/// same pseudo-random reservations, refunds and clock steps: every decision
-/// is identical.
+/// same pseudo-random reservations, refunds and clock steps (a few of them
+/// back, as a lagging instance's clock would be): every decision is
+/// identical, `Retry-After` included, at the edges of the settings too.
 async fn same_decisions_as_core(url: Vec<String>, cluster: bool) {
     let configs = [
         LimiterConfig { burst: 1, per_minute: 1 },
@@ -56,6 +57,15 @@ async fn same_decisions_as_core(url: Vec<String>, cluster: bool) {
         LimiterConfig { burst: 20, per_minute: 60 },
         LimiterConfig { burst: 5, per_minute: 7 },
         LimiterConfig { burst: 2, per_minute: 6000 },
+        LimiterConfig { burst: 2, per_minute: 7 },
+        LimiterConfig { burst: 1, per_minute: 0 },
+        LimiterConfig { burst: 4, per_minute: 0 },
+        LimiterConfig { burst: 3, per_minute: 60_001 },
+        LimiterConfig { burst: 1001, per_minute: 60_001 },
+        LimiterConfig { burst: 2, per_minute: u32::MAX },
+        LimiterConfig { burst: u32::MAX, per_minute: 1 },
+        LimiterConfig { burst: u32::MAX, per_minute: 0 },
+        LimiterConfig { burst: 0, per_minute: 60 },
     ];
     let mut seed: u64 = 0x9e37_79b9_7f4a_7c15;
     let mut next = move || {
@@ -77,9 +87,10 @@ async fn same_decisions_as_core(url: Vec<String>, cluster: bool) {
         let mut t = UnixTime(1_700_000_000);
         for step in 0..300 {
             let c = &callers[usize::try_from(next() % 2).unwrap()];
-            match next() % 4 {
-                0 => t = t.plus(next() % 5),
-                1 => {
+            match next() % 8 {
+                0 | 1 => t = t.plus(next() % 5),
+                2 if next() % 4 == 0 => t = t.minus(next() % 3),
+                3 | 4 => {
                     redis.refund(c, t).await.unwrap();
                     mem.refund(c, t).await.unwrap();
                 }
@@ -104,42 +115,62 @@ async fn same_decisions_as_core_gcra_on_cluster() {
     same_decisions_as_core(cluster.urls(), true).await;
 }
 
-/// A rate of zero never refills, as in the core.
+/// A rate of zero never refills, as in the core: a day's `Retry-After`,
+/// and an entry that never expires (only deleting it lifts the throttle).
 #[tokio::test]
 async fn zero_rate_never_refills() {
     let redis = TestRedis::start();
-    let l = limiter(&redis.url(), &unique_prefix(), LimiterConfig { burst: 1, per_minute: 0 }).await;
+    let prefix = unique_prefix();
+    let l = limiter(&redis.url(), &prefix, LimiterConfig { burst: 1, per_minute: 0 }).await;
     let rs = ClientId::new("rs").unwrap();
     assert_eq!(l.reserve(&rs, UnixTime(1_700_000_000)).await.unwrap(), Admission::Allowed);
-    assert!(matches!(l.reserve(&rs, UnixTime(1_800_000_000)).await.unwrap(), Admission::Throttled { .. }));
+    let never = Admission::Throttled { retry_after: 86_400 };
+    assert_eq!(l.reserve(&rs, UnixTime(1_800_000_000)).await.unwrap(), never);
+    let conn = RedisConnection::connect(&redis.url(), Duration::from_millis(500)).await.unwrap();
+    let key = format!("{prefix}b:rs");
+    let ttl: i64 = conn.query(redis::cmd("PTTL").arg(&key)).await.unwrap();
+    assert_eq!(ttl, -1, "no expiry");
+    let _: i64 = conn.query(redis::cmd("DEL").arg(&key)).await.unwrap();
+    assert_eq!(l.reserve(&rs, UnixTime(1_800_000_000)).await.unwrap(), Admission::Allowed);
 }
 
-/// A zero rate makes TATs beyond 2^63 ms: the script still stores and
-/// compares them at their magnitude (never wrapped through a C `long`), so
-/// the caller stays throttled once its burst is spent.
+/// A zero rate that once had a TTL (the key written under a refilling
+/// configuration) loses it: the caller's answers are for the key's
+/// lifetime, which a leftover TTL would cut short.
 #[tokio::test]
-async fn tats_beyond_63_bits_keep_their_magnitude() {
+async fn a_zero_rate_entry_drops_a_leftover_ttl() {
     let redis = TestRedis::start();
     let prefix = unique_prefix();
-    let cfg = LimiterConfig { burst: 3, per_minute: 0 };
-    let l = limiter(&redis.url(), &prefix, cfg).await;
-    let mem = MemoryLimiter::new(cfg);
     let rs = ClientId::new("rs").unwrap();
-    let t = UnixTime(1_700_000_000);
-    for _ in 0..5 {
-        assert_eq!(l.reserve(&rs, t).await.unwrap(), mem.reserve(&rs, t).await.unwrap());
-    }
+    let t = common::now();
+    let refilling = limiter(&redis.url(), &prefix, LimiterConfig { burst: 3, per_minute: 60 }).await;
+    refilling.reserve(&rs, t).await.unwrap();
+    let never = limiter(&redis.url(), &prefix, LimiterConfig { burst: 3, per_minute: 0 }).await;
+    assert_eq!(never.reserve(&rs, t).await.unwrap(), Admission::Allowed);
     let conn = RedisConnection::connect(&redis.url(), Duration::from_millis(500)).await.unwrap();
-    let tat: String = conn.query(redis::cmd("GET").arg(format!("{prefix}l:rs"))).await.unwrap();
-    assert!(tat.parse::<u128>().unwrap() > 1 << 63, "tat {tat}");
-    l.refund(&rs, t).await.unwrap();
-    mem.refund(&rs, t).await.unwrap();
-    assert_eq!(l.reserve(&rs, t).await.unwrap(), mem.reserve(&rs, t).await.unwrap());
-    assert!(matches!(l.reserve(&rs, t).await.unwrap(), Admission::Throttled { .. }));
+    let ttl: i64 = conn.query(redis::cmd("PTTL").arg(format!("{prefix}b:rs"))).await.unwrap();
+    assert_eq!(ttl, -1, "no expiry");
+}
+
+/// An entry that is not two integers is an error, never a fresh bucket:
+/// the introspection fails closed.
+#[tokio::test]
+async fn a_corrupt_entry_fails_closed() {
+    let redis = TestRedis::start();
+    let prefix = unique_prefix();
+    let l = limiter(&redis.url(), &prefix, LimiterConfig { burst: 3, per_minute: 60 }).await;
+    let conn = RedisConnection::connect(&redis.url(), Duration::from_millis(500)).await.unwrap();
+    let rs = ClientId::new("rs").unwrap();
+    let key = format!("{prefix}b:rs");
+    for (t, d) in [("x", "60"), ("1700000000", "1.5"), ("1700000000", "")] {
+        let _: i64 = conn.query(redis::cmd("HSET").arg(&key).arg("t").arg(t).arg("d").arg(d)).await.unwrap();
+        assert!(l.reserve(&rs, common::now()).await.is_err(), "t {t:?} d {d:?}");
+    }
 }
 
 /// The limiter key carries a TTL that ends a minute (grace) after the
-/// caller has recovered.
+/// caller has recovered, and holds the second of the last charge and the
+/// debt in sixtieths of an answer.
 #[tokio::test]
 async fn limiter_key_has_a_ttl() {
     let redis = TestRedis::start();
@@ -151,16 +182,24 @@ async fn limiter_key_has_a_ttl() {
     l.reserve(&rs, now).await.unwrap();
     l.reserve(&rs, now).await.unwrap();
     let conn = RedisConnection::connect(&redis.url(), Duration::from_millis(500)).await.unwrap();
-    let ttl: i64 = conn.query(redis::cmd("PTTL").arg(format!("{prefix}l:rs"))).await.unwrap();
+    let key = format!("{prefix}b:rs");
+    let ttl: i64 = conn.query(redis::cmd("PTTL").arg(&key)).await.unwrap();
     assert!(ttl > 61_000 && ttl <= 62_000, "ttl {ttl}");
-    let tat: String = conn.query(redis::cmd("GET").arg(format!("{prefix}l:rs"))).await.unwrap();
-    assert_eq!(tat, (now.0 * 1000 + 2000).to_string());
+    let state: (String, String) = conn.query(redis::cmd("HMGET").arg(&key).arg("t").arg("d")).await.unwrap();
+    assert_eq!(state, (now.0.to_string(), "120".to_owned()));
+    // At 7 a minute one answer takes 60/7 s to pay back: the TTL rounds
+    // the recovery up to whole seconds.
+    let seven = limiter(&redis.url(), &prefix, LimiterConfig { burst: 3, per_minute: 7 }).await;
+    let other = ClientId::new("rs-7").unwrap();
+    seven.reserve(&other, now).await.unwrap();
+    let ttl: i64 = conn.query(redis::cmd("PTTL").arg(format!("{prefix}b:rs-7"))).await.unwrap();
+    assert!(ttl > 68_000 && ttl <= 69_000, "ttl {ttl}");
 }
 
-/// A refund lowers the TAT by one cost and keeps the key's TTL. A refund
-/// whose entry has gone (expired or deleted since its reservation) leaves
-/// a negative TAT that decides like a missing entry, and the next
-/// reservation gives the key its TTL again.
+/// A refund lowers the debt by one answer and keeps the key's TTL. A
+/// refund whose entry has gone (expired or deleted since its reservation)
+/// leaves a debt without a second, which decides like a missing entry, and
+/// the next reservation gives the key its TTL again.
 #[tokio::test]
 async fn a_refund_keeps_the_ttl_and_a_late_one_decides_like_no_entry() {
     let redis = TestRedis::start();
@@ -168,14 +207,14 @@ async fn a_refund_keeps_the_ttl_and_a_late_one_decides_like_no_entry() {
     let cfg = LimiterConfig { burst: 2, per_minute: 60 };
     let l = limiter(&redis.url(), &prefix, cfg).await;
     let conn = RedisConnection::connect(&redis.url(), Duration::from_millis(500)).await.unwrap();
-    let key = format!("{prefix}l:rs");
+    let key = format!("{prefix}b:rs");
     let rs = ClientId::new("rs").unwrap();
     let now = common::now();
     l.reserve(&rs, now).await.unwrap();
     l.reserve(&rs, now).await.unwrap();
     l.refund(&rs, now).await.unwrap();
-    let tat: String = conn.query(redis::cmd("GET").arg(&key)).await.unwrap();
-    assert_eq!(tat, (now.0 * 1000 + 1000).to_string());
+    let debt: String = conn.query(redis::cmd("HGET").arg(&key).arg("d")).await.unwrap();
+    assert_eq!(debt, "60");
     let ttl: i64 = conn.query(redis::cmd("PTTL").arg(&key)).await.unwrap();
     assert!(ttl > 61_000 && ttl <= 62_000, "ttl {ttl}");
 
@@ -235,8 +274,8 @@ async fn an_unanswered_refund_lands_before_the_next_command() {
 }
 
 /// After Redis forgets its scripts, the next reservation loads its script
-/// again (an unanswered refund could not: it is `DECRBY`, or for huge TATs
-/// the reservation's own script) and the refund after it is applied.
+/// again, and the refund after it (an `HINCRBY`, which needs no script) is
+/// applied.
 #[tokio::test]
 async fn an_unanswered_refund_after_a_script_flush_is_applied() {
     let redis = TestRedis::start();

@@ -185,6 +185,19 @@ pub trait TokenStore: Send + Sync + 'static {
 pub trait ClientRegistry: Send + Sync + 'static {
     /// Looks a client up. `Ok(None)` when there is none.
     ///
+    /// Client authentication calls this for every presented client id, so
+    /// a lookup must cost the same whether or not the id is registered:
+    /// otherwise response times tell which ids exist. A backend that keeps
+    /// decoded records answers a miss by cloning (and dropping) a stand-in
+    /// record, so a miss does what a hit does; one that must decode a
+    /// record on a hit decodes a stand-in on a miss. What the caller
+    /// chose, such as the id's length, may change the cost.
+    ///
+    /// `id` may be one that no client can be registered under (client
+    /// authentication looks malformed ids up that way, for the same
+    /// reason): the answer is then `Ok(None)`, which an exact lookup gives
+    /// without special handling.
+    ///
     /// # Errors
     /// [`StoreError::Backend`] or [`StoreError::Corrupt`].
     fn client(&self, id: &ClientId) -> impl Future<Output = Result<Option<Client>, StoreError>> + Send;

@@ -36,11 +36,14 @@
 //! interval.
 //!
 //! A whole-table snapshot makes a known id and an unknown id the same
-//! work: one hash lookup (SipHash, randomly keyed) and one clone of a
-//! client (for an unknown id, of a registered client that is then
-//! dropped). What remains different is a key comparison of a few
-//! nanoseconds. A malformed id never reaches the store (the core refuses it
-//! before any lookup).
+//! work, as [`ClientRegistry::client`] requires: one hash lookup (SipHash,
+//! randomly keyed), one comparison of the id (with the stored key on a hit,
+//! with itself on a miss) and one clone of a decoded client (on a miss, of
+//! a registered client that is then dropped). A malformed id reaches the
+//! store as an id no client can have (the core looks it up so that it
+//! costs what an unknown id costs): a miss like any other.
+//!
+//! [`ClientRegistry::client`]: gatehouse_core::ClientRegistry::client
 //!
 //! `PRAGMA data_version` alone would not do: it changes on every commit of
 //! another connection, token writes included, so the snapshot would be
@@ -72,6 +75,9 @@ struct Snapshot {
     /// Cloned (and dropped) for an unknown id, so that a miss costs what a
     /// hit costs.
     stand_in: Option<Client>,
+    /// Clients cloned, for the test that proves hits and misses alike.
+    #[cfg(test)]
+    cloned: std::sync::atomic::AtomicUsize,
 }
 
 /// A snapshot and what it was last checked against.
@@ -259,19 +265,47 @@ fn load(conns: &Connections) -> Result<(Option<i64>, Snapshot), StoreError> {
         })
         .collect();
     let stand_in = clients.values().find_map(|c| c.as_ref().ok()).cloned();
-    Ok((generation, Snapshot { generation: generation.unwrap_or(i64::MIN), clients, stand_in }))
+    let generation_or_min = generation.unwrap_or(i64::MIN);
+    Ok((generation, Snapshot::new(generation_or_min, clients, stand_in)))
 }
 
 impl Snapshot {
+    fn new(
+        generation: i64,
+        clients: HashMap<String, Result<Client, String>>,
+        stand_in: Option<Client>,
+    ) -> Self {
+        Self {
+            generation,
+            clients,
+            stand_in,
+            #[cfg(test)]
+            cloned: std::sync::atomic::AtomicUsize::new(0),
+        }
+    }
+
+    /// The client registered as `id`, with the same work when there is
+    /// none (see the module docs).
     fn answer(&self, id: &ClientId) -> Result<Option<Client>, StoreError> {
         match self.clients.get(id.as_str()) {
-            Some(Ok(client)) => Ok(Some(client.clone())),
+            Some(Ok(client)) => Ok(Some(self.clone_of(client))),
             Some(Err(message)) => Err(StoreError::Corrupt(message.clone())),
             None => {
-                std::hint::black_box(self.stand_in.clone());
+                // What a hit's key comparison costs: equal lengths, every
+                // byte compared.
+                std::hint::black_box(std::hint::black_box(id.as_str()) == std::hint::black_box(id.as_str()));
+                if let Some(stand_in) = &self.stand_in {
+                    drop(std::hint::black_box(self.clone_of(stand_in)));
+                }
                 Ok(None)
             }
         }
+    }
+
+    fn clone_of(&self, client: &Client) -> Client {
+        #[cfg(test)]
+        self.cloned.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        client.clone()
     }
 }
 
@@ -330,6 +364,23 @@ mod tests {
         assert!(!block_on(store.client(&app.id)).unwrap().unwrap().enabled);
         drop(store);
         let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    /// A registered id and an unregistered one each cost one clone of a
+    /// decoded client: a miss is not cheaper than a hit.
+    #[test]
+    fn a_miss_clones_a_client_as_a_hit_does() {
+        let app =
+            Client::new_confidential(ClientId::new("app").unwrap(), SecretDigest::generate().unwrap().1);
+        let clients = HashMap::from([("app".to_owned(), Ok(app.clone()))]);
+        let snapshot = Snapshot::new(1, clients, Some(app));
+        let clones = |id: &str| {
+            snapshot.cloned.store(0, std::sync::atomic::Ordering::Relaxed);
+            let found = snapshot.answer(&ClientId::new(id).unwrap()).unwrap().is_some();
+            (found, snapshot.cloned.load(std::sync::atomic::Ordering::Relaxed))
+        };
+        assert_eq!(clones("app"), (true, 1));
+        assert_eq!(clones("nobody"), (false, 1));
     }
 
     #[test]

@@ -30,8 +30,8 @@
 //!   form-decoding work is the same in every class.
 //!
 //! Run: `cargo bench -p gatehouse-conformance --bench client_timing`
-//! (100,000 samples per class per level per backend; pass a number after
-//! `--` for another count). Under `cargo test --benches` (no `--bench`
+//! (100,000 samples per class per level per backend, 64 ids per class;
+//! `-- <samples> <ids>` for other counts). Under `cargo test --benches` (no `--bench`
 //! argument) it runs a few hundred samples as a smoke test and checks only
 //! that every call failed as it should.
 #![allow(missing_docs, clippy::unwrap_used)]
@@ -50,9 +50,10 @@ use gatehouse_core::{LimiterConfig, PresentedSecret, TokenStore};
 use gatehouse_memory::MemoryStore;
 use gatehouse_sqlite::SqliteStore;
 
-/// Registered clients; the first `POOL` of them are the `known` class.
+/// Registered clients; the first ones (as many as the pool) are the
+/// `known` class.
 const REGISTERED: usize = 256;
-/// Ids per class: a sample draws one at random.
+/// Ids per class by default: a sample draws one at random.
 const POOL: usize = 64;
 /// Samples per class in a full run.
 const FULL_SAMPLES: usize = 100_000;
@@ -62,7 +63,11 @@ const SMOKE_SAMPLES: usize = 200;
 const WARMUP: usize = 20_000;
 /// Pooled-distribution percentiles samples are cropped at (1.0: raw).
 const CROPS: [f64; 6] = [1.0, 0.99, 0.95, 0.9, 0.75, 0.5];
-const CLASSES: [&str; 3] = ["known", "unknown", "malformed"];
+const CLASSES: [&str; 5] = ["known", "unknown", "malformed", "unknown (even)", "unknown (odd)"];
+/// The pairs reported. The last is a control: the unknown class's samples
+/// split in two (alternately, in time order); its |t| is what the harness
+/// reports when there is no difference.
+const PAIRS: [(usize, usize); 4] = [(0, 1), (0, 2), (1, 2), (3, 4)];
 
 /// Drives a future the memory and SQLite lookups make ready at once: no
 /// executor in the figures.
@@ -112,9 +117,9 @@ struct Case {
     basic: String,
 }
 
-fn cases(wrong_secret: &str) -> [Vec<Case>; 3] {
+fn cases(wrong_secret: &str, pool: usize) -> [Vec<Case>; 3] {
     std::array::from_fn(|class| {
-        (0..POOL)
+        (0..pool)
             .map(|i| {
                 let creds = ClientCredentials::Basic {
                     id: id(class, i, false),
@@ -149,14 +154,15 @@ fn clients() -> Vec<Client> {
 /// Times `samples` calls per class, interleaved at random. `call` must
 /// fail (every class is a failed authentication).
 fn measure(rng: &mut Rng, cases: &[Vec<Case>; 3], samples: usize, call: impl Fn(&Case)) -> [Vec<u64>; 3] {
+    let pool = cases[0].len();
     for _ in 0..WARMUP.min(samples * 3) {
-        call(&cases[rng.below(3)][rng.below(POOL)]);
+        call(&cases[rng.below(3)][rng.below(pool)]);
     }
     let mut order: Vec<u8> = (0..3u8).flat_map(|c| std::iter::repeat_n(c, samples)).collect();
     for i in (1..order.len()).rev() {
         order.swap(i, rng.below(i + 1));
     }
-    let picks: Vec<usize> = order.iter().map(|_| rng.below(POOL)).collect();
+    let picks: Vec<usize> = order.iter().map(|_| rng.below(pool)).collect();
     let mut times: [Vec<u64>; 3] = std::array::from_fn(|_| Vec::with_capacity(samples));
     for (&class, &pick) in order.iter().zip(&picks) {
         let case = &cases[usize::from(class)][pick];
@@ -168,16 +174,16 @@ fn measure(rng: &mut Rng, cases: &[Vec<Case>; 3], samples: usize, call: impl Fn(
     times
 }
 
+fn mean(x: &[u64]) -> f64 {
+    x.iter().map(|&v| v as f64).sum::<f64>() / x.len() as f64
+}
+
 /// Welch's t of two samples.
 fn welch(a: &[u64], b: &[u64]) -> f64 {
-    fn mean_var(x: &[u64]) -> (f64, f64) {
-        let n = x.len() as f64;
-        let mean = x.iter().map(|&v| v as f64).sum::<f64>() / n;
-        let var = x.iter().map(|&v| (v as f64 - mean).powi(2)).sum::<f64>() / (n - 1.0);
-        (mean, var)
-    }
-    let ((ma, va), (mb, vb)) = (mean_var(a), mean_var(b));
-    let se = (va / a.len() as f64 + vb / b.len() as f64).sqrt();
+    let var =
+        |x: &[u64], m: f64| x.iter().map(|&v| (v as f64 - m).powi(2)).sum::<f64>() / (x.len() as f64 - 1.0);
+    let (ma, mb) = (mean(a), mean(b));
+    let se = (var(a, ma) / a.len() as f64 + var(b, mb) / b.len() as f64).sqrt();
     if se == 0.0 {
         0.0
     } else {
@@ -190,8 +196,12 @@ fn percentile(sorted: &[u64], p: f64) -> u64 {
     sorted[i]
 }
 
-/// Prints, per pair of classes, |t| for each crop and the largest.
+/// Prints, per pair of classes, |t| for each crop, the largest, and the
+/// difference of the means (ns) where it is largest.
 fn report(backend: &str, level: &str, times: &[Vec<u64>; 3]) {
+    let (even, odd): (Vec<_>, Vec<_>) = times[1].iter().enumerate().partition(|(i, _)| i % 2 == 0);
+    let split = |half: Vec<(usize, &u64)>| half.into_iter().map(|(_, &t)| t).collect::<Vec<u64>>();
+    let classes = [times[0].clone(), times[1].clone(), times[2].clone(), split(even), split(odd)];
     let mut pooled: Vec<u64> = times.iter().flatten().copied().collect();
     pooled.sort_unstable();
     let medians: Vec<u64> = times
@@ -210,24 +220,34 @@ fn report(backend: &str, level: &str, times: &[Vec<u64>; 3]) {
         medians[2]
     );
     let crops: Vec<String> = CROPS.iter().map(|p| format!("p{:>4}", p * 100.0)).collect();
-    println!("  {:<20} {}   max |t|", "pair", crops.join(" "));
-    for (a, b) in [(0, 1), (0, 2), (1, 2)] {
+    println!("  {:<31} {}   max |t|  Δmean ns", "pair", crops.join(" "));
+    for (a, b) in PAIRS {
         let mut cells = Vec::new();
-        let mut max = 0f64;
+        let (mut max, mut delta) = (0f64, 0f64);
         for &p in &CROPS {
             let limit = percentile(&pooled, p);
             let keep = |x: &Vec<u64>| x.iter().copied().filter(|&v| v <= limit).collect::<Vec<_>>();
-            let t = welch(&keep(&times[a]), &keep(&times[b])).abs();
-            max = max.max(t);
+            let (ka, kb) = (keep(&classes[a]), keep(&classes[b]));
+            let t = welch(&ka, &kb).abs();
+            if t > max {
+                max = t;
+                delta = mean(&ka) - mean(&kb);
+            }
             cells.push(format!("{t:>5.1}"));
         }
         let pair = format!("{} vs {}", CLASSES[a], CLASSES[b]);
-        println!("  {pair:<20} {}   {max:>7.1}", cells.join(" "));
+        println!("  {pair:<31} {}   {max:>7.1}  {delta:>+8.1}", cells.join(" "));
     }
 }
 
-fn run<S: TokenStore + ClientRegistry>(backend: &str, server: &AuthServer<S>, rng: &mut Rng, samples: usize) {
-    let cases = cases("wrong-secret-of-the-usual-length-43-bytes.x");
+fn run<S: TokenStore + ClientRegistry>(
+    backend: &str,
+    server: &AuthServer<S>,
+    rng: &mut Rng,
+    samples: usize,
+    pool: usize,
+) {
+    let cases = cases("wrong-secret-of-the-usual-length-43-bytes.x", pool);
     let times = measure(rng, &cases, samples, |c| {
         assert!(ready(server.authenticate(&c.creds)).is_err());
     });
@@ -256,6 +276,8 @@ fn main() {
         None if full => FULL_SAMPLES,
         None => SMOKE_SAMPLES,
     };
+    let pool = args.get(1).map_or(POOL, |n| n.parse().expect("ids per class: a number"));
+    assert!((1..=REGISTERED).contains(&pool), "ids per class: 1 to {REGISTERED}");
     let seed =
         std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(1, |d| d.as_nanos() as u64);
     let mut rng = Rng(seed);
@@ -265,7 +287,7 @@ fn main() {
     for c in &registered {
         ready(memory.store().put_client(c.clone())).unwrap();
     }
-    run("memory", &memory, &mut rng, samples);
+    run("memory", &memory, &mut rng, samples, pool);
 
     let dir =
         TempDir(std::env::temp_dir().join(format!("gatehouse-timing-{}", GrantId::generate().unwrap())));
@@ -274,5 +296,5 @@ fn main() {
     for c in &registered {
         gatehouse_sqlite::block_on(sqlite.store().put_client(c.clone())).unwrap();
     }
-    run("sqlite", &sqlite, &mut rng, samples);
+    run("sqlite", &sqlite, &mut rng, samples, pool);
 }

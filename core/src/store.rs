@@ -186,12 +186,13 @@ pub trait ClientRegistry: Send + Sync + 'static {
     /// Looks a client up. `Ok(None)` when there is none.
     ///
     /// Client authentication calls this for every presented client id, so
-    /// a lookup must cost the same whether or not the id is registered:
+    /// a lookup should cost the same whether or not the id is registered:
     /// otherwise response times tell which ids exist. A backend that keeps
     /// decoded records answers a miss by cloning (and dropping) a stand-in
-    /// record, so a miss does what a hit does; one that must decode a
-    /// record on a hit decodes a stand-in on a miss. What the caller
-    /// chose, such as the id's length, may change the cost.
+    /// record, so a miss does what a hit does (memory, SQLite). What the
+    /// caller chose, such as the id's length, may change the cost. A
+    /// backend that falls short says where in its docs (Redis: an id not
+    /// in its cache costs a round trip).
     ///
     /// `id` may be one that no client can be registered under (client
     /// authentication looks malformed ids up that way, for the same

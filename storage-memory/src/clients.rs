@@ -5,41 +5,52 @@
 //! A hit hashes the id, compares it with the stored key and clones the
 //! record (a handful of reference-count increments; the caller drops it
 //! later). A miss hashes the id, compares it with itself (as long a
-//! comparison as a hit's) and clones a stand-in record, which it drops.
-//! Records are stored decoded, so no hit does more than that.
+//! comparison as a hit's) and clones a stand-in record, which it drops:
+//! each miss the next registered client in turn, so that its memory is no
+//! more often in cache than a hit's. Records are stored decoded, so no hit
+//! does more than that.
 //!
 //! [`ClientRegistry::client`]: gatehouse_core::ClientRegistry::client
 
 use std::collections::HashMap;
 use std::hint::black_box;
+use std::sync::atomic::{AtomicUsize, Ordering};
 
 use gatehouse_core::model::{Client, ClientId, IdHashing};
 
-/// Registered clients by id, and the stand-in a miss clones.
+/// Registered clients by id, and the stand-ins a miss clones.
 #[derive(Default)]
 pub(crate) struct Clients {
     by_id: HashMap<ClientId, Client, IdHashing>,
-    /// The last client registered. Only ever cloned and dropped, never
-    /// answered; it may outlive its removal (it is never read as a
-    /// registration). `None` only before the first registration, when
-    /// there is no id to tell apart.
-    stand_in: Option<Client>,
+    /// Every registered client once, in no particular order. Only ever
+    /// cloned and dropped, never answered. A miss clones the next one in
+    /// turn rather than always the same: a hit's clone touches the memory
+    /// of whichever client was asked for, and one fixed stand-in would
+    /// stay in the fastest cache where a hit's client often is not.
+    stand_ins: Vec<Client>,
+    /// Which stand-in is next. Moved by every lookup, hit or miss, so both
+    /// do this work; lookups racing on it may pick the same one.
+    next: AtomicUsize,
     /// Records cloned, for the tests that prove hits and misses alike.
     #[cfg(test)]
-    cloned: std::sync::atomic::AtomicUsize,
+    cloned: AtomicUsize,
 }
 
 impl Clients {
     /// The client registered as `id`, with the same work when there is
     /// none.
     pub(crate) fn lookup(&self, id: &ClientId) -> Option<Client> {
+        let turn = self.next.load(Ordering::Relaxed);
+        let stand_in = self.stand_ins.get(turn);
+        let wrapped = turn + 1 >= self.stand_ins.len();
+        self.next.store(if wrapped { 0 } else { turn + 1 }, Ordering::Relaxed);
         let found = self.by_id.get(id);
         if found.is_none() {
             // What the hit's key comparison costs: equal lengths, every
             // byte compared.
             black_box(black_box(id.as_str()) == black_box(id.as_str()));
         }
-        let record = self.clone_of(found.or(self.stand_in.as_ref()));
+        let record = self.clone_of(found.or(stand_in));
         match found {
             Some(_) => record,
             None => {
@@ -52,19 +63,30 @@ impl Clients {
     fn clone_of(&self, record: Option<&Client>) -> Option<Client> {
         #[cfg(test)]
         if record.is_some() {
-            self.cloned.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            self.cloned.fetch_add(1, Ordering::Relaxed);
         }
         record.cloned()
     }
 
     /// Registers `client`, replacing a registration with the same id.
     pub(crate) fn put(&mut self, client: Client) {
-        self.stand_in = Some(client.clone());
+        // A scan only to replace a registration, not to add one.
+        let old = match self.by_id.contains_key(&client.id) {
+            true => self.stand_ins.iter_mut().find(|c| c.id == client.id),
+            false => None,
+        };
+        match old {
+            Some(old) => *old = client.clone(),
+            None => self.stand_ins.push(client.clone()),
+        }
         self.by_id.insert(client.id.clone(), client);
     }
 
     /// Removes the registration of `id`; whether there was one.
     pub(crate) fn remove(&mut self, id: &ClientId) -> bool {
+        if let Some(i) = self.stand_ins.iter().position(|c| c.id == *id) {
+            self.stand_ins.swap_remove(i);
+        }
         self.by_id.remove(id).is_some()
     }
 }
@@ -72,8 +94,6 @@ impl Clients {
 #[cfg(test)]
 #[allow(clippy::unwrap_used)]
 mod tests {
-    use std::sync::atomic::Ordering;
-
     use gatehouse_core::model::SecretDigest;
 
     use super::*;
@@ -99,7 +119,6 @@ mod tests {
         assert!(clients.remove(&id("old")));
         assert_eq!(clones_of(&clients, "app"), (true, 1));
         assert_eq!(clones_of(&clients, "nobody"), (false, 1));
-        // The stand-in was the removed client: still never answered.
         assert_eq!(clones_of(&clients, "old"), (false, 1));
         assert!(!clients.remove(&id("old")));
     }

@@ -117,6 +117,10 @@ mod tests {
             clients.put(Client::new_confidential(id(name), SecretDigest::generate().unwrap().1));
         }
         assert!(clients.remove(&id("old")));
+        // Re-registering replaces its stand-in; removing drops it.
+        clients.put(Client::new_public(id("app")));
+        assert_eq!(clients.stand_ins.len(), 2);
+        assert!(clients.stand_ins.iter().all(|c| clients.by_id.contains_key(&c.id)));
         assert_eq!(clones_of(&clients, "app"), (true, 1));
         assert_eq!(clones_of(&clients, "nobody"), (false, 1));
         assert_eq!(clones_of(&clients, "old"), (false, 1));

@@ -67,6 +67,16 @@ fn measure_client_auth_unknown(s: &Setup, creds: &ClientCredentials) {
     assert!(ready(s.server.authenticate(black_box(creds))).is_err());
 }
 
+#[inline(never)]
+fn measure_client_auth_wrong_secret(s: &Setup, creds: &ClientCredentials) {
+    assert!(ready(s.server.authenticate(black_box(creds))).is_err());
+}
+
+#[inline(never)]
+fn measure_client_auth_malformed(s: &Setup, creds: &ClientCredentials) {
+    assert!(ready(s.server.authenticate(black_box(creds))).is_err());
+}
+
 const OPS: &[&str] = &[
     "introspect_valid",
     "introspect_unknown",
@@ -77,6 +87,8 @@ const OPS: &[&str] = &[
     "http_issue",
     "client_auth",
     "client_auth_unknown",
+    "client_auth_wrong_secret",
+    "client_auth_malformed",
 ];
 
 fn run(op: &str, iterations: usize, s: &Setup) {
@@ -84,7 +96,11 @@ fn run(op: &str, iterations: usize, s: &Setup) {
     let forged_body = format!("token={}", s.forged);
     let good =
         ClientCredentials::Basic { id: "rs".into(), secret: PresentedSecret::new(s.rs_secret.clone()) };
+    // The three failures present one secret; the unknown id is 4 bytes
+    // longer than the other two (4 more bytes to hash).
     let unknown = ClientCredentials::Basic { id: "nobody".into(), secret: PresentedSecret::new("x") };
+    let wrong_secret = ClientCredentials::Basic { id: "rs".into(), secret: PresentedSecret::new("x") };
+    let malformed = ClientCredentials::Basic { id: "r\u{1}".into(), secret: PresentedSecret::new("x") };
     for _ in 0..iterations {
         match op {
             "introspect_valid" => measure_introspect_valid(s),
@@ -96,6 +112,8 @@ fn run(op: &str, iterations: usize, s: &Setup) {
             "http_issue" => measure_http_issue(s),
             "client_auth" => measure_client_auth(s, &good),
             "client_auth_unknown" => measure_client_auth_unknown(s, &unknown),
+            "client_auth_wrong_secret" => measure_client_auth_wrong_secret(s, &wrong_secret),
+            "client_auth_malformed" => measure_client_auth_malformed(s, &malformed),
             other => panic!("unknown operation {other}; one of {OPS:?}"),
         }
     }

@@ -1,10 +1,28 @@
 //! Client authentication (RFC 6749 §2.3): client_secret_basic,
 //! client_secret_post, and none for public clients.
 //!
-//! Unknown client, wrong secret, disabled client and wrong method all end in
-//! the same `invalid_client`, after the same work: the presented secret is
-//! always digested and compared against a digest (a fixed dummy when there
-//! is no client to compare with), in constant time.
+//! Unknown client, malformed client id, wrong secret, disabled client and
+//! wrong method all end in the same `invalid_client`, after the same work,
+//! so that neither the answer nor its timing tells which client ids exist:
+//!
+//! - exactly one registry lookup, whatever the id: a malformed id (one that
+//!   [`ClientId::new`] refuses: empty, too long, not printable ASCII) is
+//!   looked up as an id no client can be registered under
+//!   (`ClientId::lookup_key`), so it costs what an unknown id costs;
+//! - with a secret (Basic or post), exactly one digest of the presented
+//!   secret and one constant-time comparison, against the client's digest
+//!   or, when there is no confidential client to compare with, a fixed
+//!   dummy digest; with `none`, neither.
+//!
+//! What the lookup costs is the registry's part: [`ClientRegistry::client`]
+//! requires a registered and an unregistered id to cost the same (each
+//! backend clones a stand-in record on a miss rather than returning at
+//! once). The `client_timing` bench of `gatehouse-conformance` measures the
+//! whole against the memory and SQLite stores (see the README's
+//! "Client ids and timing").
+//!
+//! What may differ is what the caller chose and so already knows: the
+//! length of the id and of the secret, and the method.
 
 use std::fmt;
 
@@ -96,13 +114,6 @@ pub(crate) fn extract(header: AuthorizationHeader, form: &Form<'_>) -> Result<Cl
     }
 }
 
-/// A digest nobody's secret has: what an unknown client's secret is
-/// compared against, so that path does the same work as a wrong secret.
-fn dummy_digest() -> &'static SecretDigest {
-    static DUMMY: std::sync::OnceLock<SecretDigest> = std::sync::OnceLock::new();
-    DUMMY.get_or_init(|| SecretDigest::of_presented("gatehouse: no client has this secret"))
-}
-
 /// Authenticates a client. See the module docs for what "the same work"
 /// covers.
 ///
@@ -120,26 +131,169 @@ pub(crate) async fn authenticate<R: ClientRegistry>(
         }
         ClientCredentials::None { id } => (id, None),
     };
-    // An id that is not even well-formed cannot be registered: look up
-    // nothing, but still compare below.
-    let client = match ClientId::new(id) {
-        Ok(cid) => registry.client(&cid).await?,
-        Err(_) => None,
-    };
+    // Every id is looked up, a malformed one too, as an id nobody has: see
+    // the module docs.
+    let (lookup, well_formed) = ClientId::lookup_key(id);
+    let client = registry.client(&lookup).await?;
     let stored = match client.as_ref().map(|c| &c.auth) {
         Some(ClientAuth::Confidential { secret, .. }) => Some(secret),
         _ => None,
     };
     let secret_ok = match &presented {
         Some(p) => {
-            let ok = p.matches(stored.unwrap_or_else(|| dummy_digest()));
+            let ok = p.matches(stored.unwrap_or(&SecretDigest::NOBODY));
             ok && stored.is_some()
         }
         // `none` is only for clients without a secret.
         None => client.as_ref().is_some_and(|c| matches!(c.auth, ClientAuth::Public)),
     };
     match client {
-        Some(c) if secret_ok && c.enabled => Ok(c),
+        // `well_formed` only guards against a registry that would answer
+        // for an id no client can have.
+        Some(c) if secret_ok && c.enabled && well_formed => Ok(c),
         _ => Err(fail),
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use std::collections::HashMap;
+    use std::future::{ready, Future};
+    use std::pin::pin;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    use std::sync::Mutex;
+    use std::task::{Context, Poll, Waker};
+
+    use super::*;
+    use crate::crypto::work;
+    use crate::store::StoreError;
+
+    /// A registry that counts its lookups.
+    #[derive(Default)]
+    struct Counting {
+        clients: Mutex<HashMap<ClientId, Client>>,
+        lookups: AtomicUsize,
+    }
+
+    impl ClientRegistry for Counting {
+        fn client(&self, id: &ClientId) -> impl Future<Output = Result<Option<Client>, StoreError>> + Send {
+            self.lookups.fetch_add(1, Ordering::Relaxed);
+            ready(Ok(self.clients.lock().unwrap().get(id).cloned()))
+        }
+
+        fn put_client(&self, client: Client) -> impl Future<Output = Result<(), StoreError>> + Send {
+            self.clients.lock().unwrap().insert(client.id.clone(), client);
+            ready(Ok(()))
+        }
+
+        fn remove_client(&self, id: &ClientId) -> impl Future<Output = Result<bool, StoreError>> + Send {
+            ready(Ok(self.clients.lock().unwrap().remove(id).is_some()))
+        }
+    }
+
+    fn now<F: Future>(f: F) -> F::Output {
+        match pin!(f).poll(&mut Context::from_waker(Waker::noop())) {
+            Poll::Ready(v) => v,
+            Poll::Pending => panic!("the counting registry is always ready"),
+        }
+    }
+
+    const SECRET: &str = "the-right-secret-of-at-least-32-bytes";
+    const WRONG: &str = "a-wrong-secret-of-the-same-length-xx";
+
+    fn registry() -> Counting {
+        let r = Counting::default();
+        let digest = SecretDigest::from_secret(SECRET).unwrap();
+        now(r.put_client(Client::new_confidential(ClientId::new("known").unwrap(), digest))).unwrap();
+        now(r.put_client(Client::new_public(ClientId::new("native").unwrap()))).unwrap();
+        r
+    }
+
+    /// Ids nobody registered: one well-formed, and one per rule
+    /// `ClientId::new` enforces.
+    fn unregistered() -> Vec<String> {
+        vec![
+            "unknown".into(),
+            String::new(),
+            " known".into(),
+            "known ".into(),
+            "kno\nwn".into(),
+            "knöwn".into(),
+            "k".repeat(256),
+            "k".repeat(100_000),
+        ]
+    }
+
+    /// Authenticates and returns (succeeded, lookups, digests, comparisons).
+    fn work_of(r: &Counting, creds: &ClientCredentials) -> (bool, usize, usize, usize) {
+        r.lookups.store(0, Ordering::Relaxed);
+        let _ = work::take();
+        let ok = match now(authenticate(r, creds)) {
+            Ok(_) => true,
+            Err(Error::InvalidClient { .. }) => false,
+            Err(e) => panic!("unexpected error {e:?}"),
+        };
+        let (digests, comparisons) = work::take();
+        (ok, r.lookups.load(Ordering::Relaxed), digests, comparisons)
+    }
+
+    fn basic(id: &str, secret: &str) -> ClientCredentials {
+        ClientCredentials::Basic { id: id.into(), secret: PresentedSecret::new(secret) }
+    }
+
+    /// A known id with a wrong secret, an unknown id and every kind of
+    /// malformed id each cost one lookup, one digest and one comparison:
+    /// the work that lets timing tell them apart is not there.
+    #[test]
+    fn every_failure_with_a_secret_costs_one_lookup_one_digest_one_comparison() {
+        let r = registry();
+        assert_eq!(work_of(&r, &basic("known", SECRET)), (true, 1, 1, 1));
+        assert_eq!(work_of(&r, &basic("known", WRONG)), (false, 1, 1, 1));
+        // A public client presenting a secret is compared with the dummy.
+        assert_eq!(work_of(&r, &basic("native", WRONG)), (false, 1, 1, 1));
+        for id in unregistered() {
+            assert_eq!(work_of(&r, &basic(&id, WRONG)), (false, 1, 1, 1), "id of {} bytes", id.len());
+            let post = ClientCredentials::Post { id: id.clone(), secret: PresentedSecret::new(WRONG) };
+            assert_eq!(work_of(&r, &post), (false, 1, 1, 1), "id of {} bytes", id.len());
+        }
+    }
+
+    /// `none` digests nothing, but still looks every id up.
+    #[test]
+    fn every_failure_without_a_secret_costs_one_lookup() {
+        let r = registry();
+        let none = |id: &str| ClientCredentials::None { id: id.into() };
+        assert_eq!(work_of(&r, &none("native")), (true, 1, 0, 0));
+        assert_eq!(work_of(&r, &none("known")), (false, 1, 0, 0));
+        for id in unregistered() {
+            assert_eq!(work_of(&r, &none(&id)), (false, 1, 0, 0), "id of {} bytes", id.len());
+        }
+    }
+
+    /// A malformed id is looked up as an id no registration can have, at
+    /// most 256 bytes long; a well-formed one as itself.
+    #[test]
+    fn malformed_ids_are_looked_up_as_ids_nobody_has() {
+        let (id, ok) = ClientId::lookup_key("known");
+        assert!(ok);
+        assert_eq!(id, ClientId::new("known").unwrap());
+        let mut inputs = unregistered();
+        inputs.remove(0);
+        // A multi-byte character across byte 256, after valid bytes.
+        inputs.push(format!("{}é{}", "k".repeat(255), "k".repeat(10)));
+        inputs.push(format!("{}é", "k".repeat(254)));
+        for s in inputs {
+            let (id, ok) = ClientId::lookup_key(&s);
+            assert!(!ok);
+            assert!(ClientId::new(id.as_str()).is_err(), "{} bytes became a valid id", s.len());
+            assert!(id.as_str().len() <= 256);
+        }
+        // A registry that answers for such an id does not let it in.
+        let r = registry();
+        let (stray, _) = ClientId::lookup_key("k\u{1}");
+        let digest = SecretDigest::from_secret(SECRET).unwrap();
+        r.clients.lock().unwrap().insert(stray.clone(), Client::new_confidential(stray, digest));
+        assert_eq!(work_of(&r, &basic("k\u{1}", SECRET)), (false, 1, 1, 1));
     }
 }

@@ -30,6 +30,8 @@ pub struct RandomError;
 /// token, refresh token, code, client secret), so that a digest of one can
 /// never be mistaken for a digest of another.
 pub(crate) fn domain_digest(domain: &[u8], message: &[u8]) -> [u8; 32] {
+    #[cfg(test)]
+    work::count(&work::DIGESTS);
     let mut h = Sha256::new();
     h.update(domain);
     h.update(message);
@@ -48,6 +50,8 @@ pub(crate) fn pkce_s256_matches(verifier: &str, challenge: &str) -> bool {
 
 /// Constant-time equality of two byte strings. Length is not secret.
 pub(crate) fn ct_eq(a: &[u8], b: &[u8]) -> bool {
+    #[cfg(test)]
+    work::count(&work::COMPARISONS);
     a.ct_eq(b).into()
 }
 
@@ -88,6 +92,30 @@ impl MacKey {
 impl std::fmt::Debug for MacKey {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.write_str("MacKey(<redacted>)")
+    }
+}
+
+/// Counts of the work done on this thread, for tests that prove two paths
+/// do the same work (client authentication's failures).
+#[cfg(test)]
+pub(crate) mod work {
+    use std::cell::Cell;
+    use std::thread::LocalKey;
+
+    thread_local! {
+        /// Calls of `domain_digest`.
+        pub(crate) static DIGESTS: Cell<usize> = const { Cell::new(0) };
+        /// Calls of `ct_eq`.
+        pub(crate) static COMPARISONS: Cell<usize> = const { Cell::new(0) };
+    }
+
+    pub(super) fn count(counter: &'static LocalKey<Cell<usize>>) {
+        counter.with(|c| c.set(c.get() + 1));
+    }
+
+    /// Digests and comparisons on this thread since the last call.
+    pub(crate) fn take() -> (usize, usize) {
+        (DIGESTS.with(|c| c.replace(0)), COMPARISONS.with(|c| c.replace(0)))
     }
 }
 

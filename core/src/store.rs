@@ -221,6 +221,20 @@ pub trait TokenStore: Send + Sync + 'static {
 pub trait ClientRegistry: Send + Sync + 'static {
     /// Looks a client up. `Ok(None)` when there is none.
     ///
+    /// Client authentication calls this for every presented client id, so
+    /// a lookup should cost the same whether or not the id is registered:
+    /// otherwise response times tell which ids exist. A backend that keeps
+    /// decoded records answers a miss by cloning (and dropping) a stand-in
+    /// record, so a miss does what a hit does (memory, SQLite). What the
+    /// caller chose, such as the id's length, may change the cost. A
+    /// backend that falls short says where in its docs (Redis: an id not
+    /// in its cache costs a round trip).
+    ///
+    /// `id` may be one that no client can be registered under (client
+    /// authentication looks malformed ids up that way, for the same
+    /// reason): the answer is then `Ok(None)`, which an exact lookup gives
+    /// without special handling.
+    ///
     /// # Errors
     /// [`StoreError::Backend`], [`StoreError::Unavailable`] or
     /// [`StoreError::Corrupt`].

@@ -44,16 +44,17 @@
 //! ```
 #![forbid(unsafe_code)]
 
+mod clients;
 mod shard;
 
-use std::collections::HashMap;
 use std::future::{ready, Future};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{PoisonError, RwLock, RwLockReadGuard, RwLockWriteGuard};
 
-use gatehouse_core::model::{Client, ClientId, GrantId, IdHashing, TokenDigest, TokenRecord, TokenState};
+use gatehouse_core::model::{Client, ClientId, GrantId, TokenDigest, TokenRecord, TokenState};
 use gatehouse_core::{ClientRegistry, Consumed, StoreError, TokenStore, UnixTime};
 
+use clients::Clients;
 use shard::{Entry, Shard};
 
 /// Shards used by [`MemoryStore::new`]: enough that a few dozen cores
@@ -127,7 +128,7 @@ pub struct MemoryStore {
     /// Where the next `purge_expired` call starts, so that successive calls
     /// spread their work over all shards.
     purge_cursor: AtomicUsize,
-    clients: RwLock<HashMap<ClientId, Client, IdHashing>>,
+    clients: RwLock<Clients>,
 }
 
 impl Default for MemoryStore {
@@ -160,7 +161,7 @@ impl MemoryStore {
         Self {
             shards: (0..n).map(|_| Padded::default()).collect(),
             purge_cursor: AtomicUsize::new(0),
-            clients: RwLock::new(HashMap::default()),
+            clients: RwLock::new(Clients::default()),
         }
     }
 
@@ -303,11 +304,11 @@ impl MemoryStore {
         deleted
     }
 
-    fn clients_read(&self) -> RwLockReadGuard<'_, HashMap<ClientId, Client, IdHashing>> {
+    fn clients_read(&self) -> RwLockReadGuard<'_, Clients> {
         self.clients.read().unwrap_or_else(PoisonError::into_inner)
     }
 
-    fn clients_write(&self) -> RwLockWriteGuard<'_, HashMap<ClientId, Client, IdHashing>> {
+    fn clients_write(&self) -> RwLockWriteGuard<'_, Clients> {
         self.clients.write().unwrap_or_else(PoisonError::into_inner)
     }
 }
@@ -352,15 +353,15 @@ impl TokenStore for MemoryStore {
 
 impl ClientRegistry for MemoryStore {
     fn client(&self, id: &ClientId) -> impl Future<Output = Result<Option<Client>, StoreError>> + Send {
-        ready(Ok(self.clients_read().get(id).cloned()))
+        ready(Ok(self.clients_read().lookup(id)))
     }
 
     fn put_client(&self, client: Client) -> impl Future<Output = Result<(), StoreError>> + Send {
-        self.clients_write().insert(client.id.clone(), client);
+        self.clients_write().put(client);
         ready(Ok(()))
     }
 
     fn remove_client(&self, id: &ClientId) -> impl Future<Output = Result<bool, StoreError>> + Send {
-        ready(Ok(self.clients_write().remove(id).is_some()))
+        ready(Ok(self.clients_write().remove(id)))
     }
 }

@@ -21,6 +21,20 @@
 //! invalidation that overtakes the read's reply (the push arrives on
 //! another connection, or is handled before the reader's task resumes)
 //! never lets the old value in.
+//!
+//! # Timing
+//! [`ClientRegistry::client`] asks that a registered and an unregistered id
+//! cost the same. Between two cached answers they do: a cached "no such
+//! client" clones (and drops) a stand-in record, as a cached client is
+//! cloned. What this cache cannot hide is whether an id is cached at all:
+//! an id nobody asked for since the last invalidation costs a round trip
+//! to Redis, and the ids of clients in daily use are nearly always cached,
+//! so the first probe of an id can tell a busy client's id from an unused
+//! one by a round trip's time. Hiding that needs the whole registry in
+//! memory (as the SQLite store keeps it), so that a miss is answered
+//! without Redis; this cache holds only the ids it was asked for.
+//!
+//! [`ClientRegistry::client`]: gatehouse_core::ClientRegistry::client
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError, Weak};
@@ -45,6 +59,10 @@ pub(crate) struct ClientCache {
 struct Shared {
     state: Mutex<State>,
     capacity: usize,
+    /// Clients cloned by lookups, for the test that proves hits of both
+    /// kinds alike.
+    #[cfg(test)]
+    cloned: std::sync::atomic::AtomicUsize,
     /// Wakes the tracking task when tracking is lost or the cache is gone.
     wake: Arc<tokio::sync::Notify>,
 }
@@ -67,6 +85,10 @@ struct State {
     epoch: u64,
     /// Redis key → the record, or `None` for "no such client".
     entries: HashMap<String, Option<Client>>,
+    /// The last client stored: cloned (and dropped) by a cached "no such
+    /// client", so that answer costs what a cached client costs. Never
+    /// answered.
+    stand_in: Option<Client>,
     /// Invalidation messages handled (for tests and diagnostics).
     invalidations: u64,
 }
@@ -101,7 +123,13 @@ pub struct ClientCacheStatus {
 impl ClientCache {
     pub(crate) fn new(capacity: usize) -> Self {
         Self {
-            shared: Arc::new(Shared { state: Mutex::new(State::default()), capacity, wake: Arc::default() }),
+            shared: Arc::new(Shared {
+                state: Mutex::new(State::default()),
+                capacity,
+                #[cfg(test)]
+                cloned: std::sync::atomic::AtomicUsize::new(0),
+                wake: Arc::default(),
+            }),
         }
     }
 
@@ -117,10 +145,25 @@ impl ClientCache {
         let st = self.shared.lock();
         if st.live {
             if let Some(v) = st.entries.get(key) {
-                return Lookup::Hit(v.clone());
+                let record = self.clone_of(v.as_ref().or(st.stand_in.as_ref()));
+                return Lookup::Hit(match v {
+                    Some(_) => record,
+                    None => {
+                        drop(std::hint::black_box(record));
+                        None
+                    }
+                });
             }
         }
         Lookup::Miss(Ticket { epoch: st.epoch, live: st.live })
+    }
+
+    fn clone_of(&self, record: Option<&Client>) -> Option<Client> {
+        #[cfg(test)]
+        if record.is_some() {
+            self.shared.cloned.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        }
+        record.cloned()
     }
 
     /// Stores what a missed read found, unless anything was invalidated or
@@ -135,6 +178,9 @@ impl ClientCache {
             if let Some(victim) = st.entries.keys().next().cloned() {
                 st.entries.remove(&victim);
             }
+        }
+        if let Some(client) = value {
+            st.stand_in = Some(client.clone());
         }
         st.entries.insert(key, value.clone());
     }
@@ -539,6 +585,24 @@ mod tests {
         // A late disconnection of generation 1 changes nothing.
         c.shared.on_push(1, &PushInfo { kind: PushKind::Disconnection, data: vec![] });
         assert!(c.status().live);
+    }
+
+    /// A cached "no such client" clones a record, as a cached client does.
+    #[test]
+    fn a_cached_miss_clones_a_record_as_a_cached_client_does() {
+        let c = ClientCache::new(10);
+        assert!(c.set_live(1));
+        let t = miss(&c, "p:c:a");
+        c.fill(t, "p:c:a".into(), &client("a"));
+        let t = miss(&c, "p:c:nobody");
+        c.fill(t, "p:c:nobody".into(), &None);
+        let clones = |key: &str| {
+            c.shared.cloned.store(0, std::sync::atomic::Ordering::Relaxed);
+            let found = matches!(c.lookup(key), Lookup::Hit(Some(_)));
+            (found, c.shared.cloned.load(std::sync::atomic::Ordering::Relaxed))
+        };
+        assert_eq!(clones("p:c:a"), (true, 1));
+        assert_eq!(clones("p:c:nobody"), (false, 1));
     }
 
     #[test]

@@ -36,11 +36,15 @@
 //! interval.
 //!
 //! A whole-table snapshot makes a known id and an unknown id the same
-//! work: one hash lookup (SipHash, randomly keyed) and one clone of a
-//! client (for an unknown id, of a registered client that is then
-//! dropped). What remains different is a key comparison of a few
-//! nanoseconds. A malformed id never reaches the store (the core refuses it
-//! before any lookup).
+//! work, as [`ClientRegistry::client`] requires: one hash lookup (SipHash,
+//! randomly keyed), one comparison of the id (with the stored key on a hit,
+//! with itself on a miss) and one clone of a decoded client (on a miss, of
+//! a registered client that is then dropped, a different one each time). A
+//! malformed id reaches the store as an id no client can have (the core
+//! looks it up so that it costs what an unknown id costs): a miss like any
+//! other.
+//!
+//! [`ClientRegistry::client`]: gatehouse_core::ClientRegistry::client
 //!
 //! `PRAGMA data_version` alone would not do: it changes on every commit of
 //! another connection, token writes included, so the snapshot would be
@@ -50,6 +54,7 @@ use std::collections::HashMap;
 use std::fs::File;
 use std::io::Write;
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::{Duration, Instant};
 
@@ -69,9 +74,17 @@ const SELECT_CLIENTS: &str = "SELECT id, client FROM clients";
 struct Snapshot {
     generation: i64,
     clients: HashMap<String, Result<Client, String>>,
-    /// Cloned (and dropped) for an unknown id, so that a miss costs what a
-    /// hit costs.
-    stand_in: Option<Client>,
+    /// Every client that decodes, cloned (and dropped) in turn for an
+    /// unknown id, so that a miss costs what a hit costs: one fixed
+    /// stand-in would stay in the fastest cache, where the client of a
+    /// hit often is not.
+    stand_ins: Vec<Client>,
+    /// Which stand-in is next; moved by every lookup, hit or miss, so both
+    /// do this work. Racing lookups may pick the same one.
+    next: AtomicUsize,
+    /// Clients cloned, for the test that proves hits and misses alike.
+    #[cfg(test)]
+    cloned: AtomicUsize,
 }
 
 /// A snapshot and what it was last checked against.
@@ -259,20 +272,53 @@ fn load(conns: &Connections) -> Result<(Option<i64>, Snapshot), StoreError> {
             (id, client)
         })
         .collect();
-    let stand_in = clients.values().find_map(|c| c.as_ref().ok()).cloned();
-    Ok((generation, Snapshot { generation: generation.unwrap_or(i64::MIN), clients, stand_in }))
+    let stand_ins = clients.values().filter_map(|c| c.as_ref().ok()).cloned().collect();
+    let generation_or_min = generation.unwrap_or(i64::MIN);
+    Ok((generation, Snapshot::new(generation_or_min, clients, stand_ins)))
 }
 
 impl Snapshot {
+    fn new(
+        generation: i64,
+        clients: HashMap<String, Result<Client, String>>,
+        stand_ins: Vec<Client>,
+    ) -> Self {
+        Self {
+            generation,
+            clients,
+            stand_ins,
+            next: AtomicUsize::new(0),
+            #[cfg(test)]
+            cloned: AtomicUsize::new(0),
+        }
+    }
+
+    /// The client registered as `id`, with the same work when there is
+    /// none (see the module docs).
     fn answer(&self, id: &ClientId) -> Result<Option<Client>, StoreError> {
+        let turn = self.next.load(Ordering::Relaxed);
+        let stand_in = self.stand_ins.get(turn);
+        let wrapped = turn + 1 >= self.stand_ins.len();
+        self.next.store(if wrapped { 0 } else { turn + 1 }, Ordering::Relaxed);
         match self.clients.get(id.as_str()) {
-            Some(Ok(client)) => Ok(Some(client.clone())),
+            Some(Ok(client)) => Ok(Some(self.clone_of(client))),
             Some(Err(message)) => Err(StoreError::Corrupt(message.clone())),
             None => {
-                std::hint::black_box(self.stand_in.clone());
+                // What a hit's key comparison costs: equal lengths, every
+                // byte compared.
+                std::hint::black_box(std::hint::black_box(id.as_str()) == std::hint::black_box(id.as_str()));
+                if let Some(stand_in) = stand_in {
+                    drop(std::hint::black_box(self.clone_of(stand_in)));
+                }
                 Ok(None)
             }
         }
+    }
+
+    fn clone_of(&self, client: &Client) -> Client {
+        #[cfg(test)]
+        self.cloned.fetch_add(1, Ordering::Relaxed);
+        client.clone()
     }
 }
 
@@ -331,6 +377,23 @@ mod tests {
         assert!(!block_on(store.client(&app.id)).unwrap().unwrap().enabled);
         drop(store);
         let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    /// A registered id and an unregistered one each cost one clone of a
+    /// decoded client: a miss is not cheaper than a hit.
+    #[test]
+    fn a_miss_clones_a_client_as_a_hit_does() {
+        let app =
+            Client::new_confidential(ClientId::new("app").unwrap(), SecretDigest::generate().unwrap().1);
+        let clients = HashMap::from([("app".to_owned(), Ok(app.clone()))]);
+        let snapshot = Snapshot::new(1, clients, vec![app]);
+        let clones = |id: &str| {
+            snapshot.cloned.store(0, Ordering::Relaxed);
+            let found = snapshot.answer(&ClientId::new(id).unwrap()).unwrap().is_some();
+            (found, snapshot.cloned.load(Ordering::Relaxed))
+        };
+        assert_eq!(clones("app"), (true, 1));
+        assert_eq!(clones("nobody"), (false, 1));
     }
 
     #[test]

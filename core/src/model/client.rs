@@ -25,6 +25,14 @@ pub const MIN_SECRET_LEN: usize = 32;
 pub struct SecretDigest([u8; 32]);
 
 impl SecretDigest {
+    /// What a presented secret is compared with when there is no
+    /// confidential client to compare it with, so that path does the same
+    /// work as a wrong secret. A constant rather than a digest computed on
+    /// first use, which would make the first such failure cost one digest
+    /// more. Finding a secret that digests to it is a SHA-256 preimage; and
+    /// client authentication refuses a match with it anyway.
+    pub(crate) const NOBODY: SecretDigest = SecretDigest([0x5a; 32]);
+
     /// Digests a secret for registration.
     ///
     /// # Errors

@@ -1,5 +1,7 @@
 //! Validated identifiers. Each newtype checks its syntax once, at the edge,
-//! so the rest of the code never sees an ill-formed value.
+//! so the rest of the code never sees an ill-formed value. One exception,
+//! kept inside the core: client authentication looks a malformed client id
+//! up as an id no client can have (`ClientId::lookup_key`).
 
 use std::fmt;
 use std::sync::Arc;
@@ -79,6 +81,9 @@ macro_rules! arc_str_newtype {
     };
 }
 
+/// Longest client id [`ClientId::new`] accepts.
+const MAX_CLIENT_ID_LEN: usize = 255;
+
 /// RFC 6749 Appendix A.1: `client-id = *VSCHAR` (printable ASCII and space).
 /// We also refuse the empty string and leading/trailing space, and cap the
 /// length so a hostile id cannot bloat logs or keys.
@@ -86,7 +91,7 @@ fn check_client_id(s: &str) -> Result<(), &'static str> {
     if s.is_empty() {
         return Err("must not be empty");
     }
-    if s.len() > 255 {
+    if s.len() > MAX_CLIENT_ID_LEN {
         return Err("longer than 255 bytes");
     }
     if !s.bytes().all(|b| (0x20..=0x7e).contains(&b)) {
@@ -96,6 +101,19 @@ fn check_client_id(s: &str) -> Result<(), &'static str> {
         return Err("must not start or end with a space");
     }
     Ok(())
+}
+
+/// Whether `check_client_id` accepts `s`, decided without branching on its
+/// bytes (only on its length, which whoever sent it knows): client
+/// authentication decides with it, so a malformed id costs what a
+/// well-formed one of its length costs, down to the branch predictor.
+fn client_id_is_well_formed(s: &str) -> bool {
+    let b = s.as_bytes();
+    let (Some(&first), Some(&last)) = (b.first(), b.last()) else {
+        return false;
+    };
+    let printable = b.iter().fold(true, |ok, &c| ok & (0x20..=0x7e).contains(&c));
+    (b.len() <= MAX_CLIENT_ID_LEN) & printable & (first != b' ') & (last != b' ')
 }
 
 /// RFC 8707 §2: an absolute URI without a fragment. We check the parts that
@@ -138,6 +156,37 @@ arc_str_newtype!(
     /// A registered client's identifier (RFC 6749 §2.2).
     ClientId, "client_id", check_client_id
 );
+impl ClientId {
+    /// The id to look a presented `client_id` up under, and whether it is
+    /// well-formed: `s` itself when it is; otherwise an id that no client
+    /// can be registered under (every registered id passed
+    /// [`ClientId::new`]), so the lookup finds nothing, at the cost of
+    /// looking up an unknown id. Client authentication looks malformed ids
+    /// up this way so that refusing one is the same work as refusing an
+    /// unknown or a known one.
+    ///
+    /// Such an id never leaves client authentication: it reaches only
+    /// [`ClientRegistry::client`](crate::ClientRegistry::client). It is `s`
+    /// itself when `s` is at most 255 bytes (it broke another rule), and
+    /// otherwise the first bytes of `s` padded with NUL to 256 bytes (too
+    /// long, whatever its first bytes), so a hostile id of any length
+    /// costs a lookup of at most 256 bytes.
+    pub(crate) fn lookup_key(s: &str) -> (Self, bool) {
+        let well_formed = client_id_is_well_formed(s);
+        if s.len() <= MAX_CLIENT_ID_LEN {
+            return (Self(Arc::from(s)), well_formed);
+        }
+        let mut cut = MAX_CLIENT_ID_LEN + 1;
+        while !s.is_char_boundary(cut) {
+            cut -= 1;
+        }
+        let mut long = String::with_capacity(MAX_CLIENT_ID_LEN + 1);
+        long.push_str(&s[..cut]);
+        long.extend(std::iter::repeat_n('\0', MAX_CLIENT_ID_LEN + 1 - cut));
+        (Self(Arc::from(long)), false)
+    }
+}
+
 arc_str_newtype!(
     /// A resource indicator (RFC 8707): the identifier of a protected
     /// resource, used as a token's audience.
@@ -237,6 +286,16 @@ random_id!(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    proptest::proptest! {
+        /// The branch-free check client authentication uses agrees with
+        /// the one `ClientId::new` uses, on any string (the regex keeps
+        /// near-valid ids frequent).
+        #[test]
+        fn well_formed_agrees_with_the_rules(s in "[ ab\\x00\\x1f\\x7f\u{e9}]{0,5}|[a ]{254,257}|.{0,300}") {
+            proptest::prop_assert_eq!(client_id_is_well_formed(&s), check_client_id(&s).is_ok());
+        }
+    }
 
     #[test]
     fn client_id_rules() {

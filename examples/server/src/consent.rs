@@ -17,7 +17,10 @@
 //! CSRF: each rendering of the form makes a random token, put both in the
 //! form and in an `HttpOnly`, `SameSite=Strict` cookie; the POST must carry
 //! both, equal. A cross-site page can make a browser post the form, but
-//! cannot read or set the cookie. Clickjacking (RFC 6749 §10.13): the pages
+//! cannot read or set the cookie. When the issuer is https the cookie is
+//! also `Secure` and named with the `__Host-` prefix, so that neither a
+//! plain-http page nor a sibling subdomain can plant one (see
+//! [`CsrfCookie`]). Clickjacking (RFC 6749 §10.13): the pages
 //! refuse to be framed (`X-Frame-Options`, CSP `frame-ancestors`).
 
 use std::fmt::Write as _;
@@ -44,21 +47,56 @@ use subtle::ConstantTimeEq as _;
 
 use crate::login::DemoUsers;
 
-/// The CSRF cookie. Scoped to the one path that reads it.
-const CSRF_COOKIE: &str = "gh_csrf";
 /// How long a rendered form stays usable.
 const CSRF_MAX_AGE: u32 = 600;
 
-/// What the pages need: the server and the demo users.
+/// The CSRF cookie, as the issuer's scheme allows.
+///
+/// Over https it is `__Host-gh_csrf`, `Secure`, `Path=/`: browsers accept
+/// a cookie with that prefix only from a secure page of this very host
+/// (no `Domain`), so neither an http page nor a sibling subdomain can set
+/// or overwrite it (RFC 6265bis §4.1.3.2, which also requires `Path=/`).
+/// Over http (the local demo) a browser would drop a `Secure` cookie, so it
+/// is a plain `gh_csrf` scoped to the one path that reads it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct CsrfCookie {
+    secure: bool,
+}
+
+impl CsrfCookie {
+    fn for_issuer(issuer: &str) -> Self {
+        Self { secure: issuer.starts_with("https://") }
+    }
+
+    fn name(self) -> &'static str {
+        if self.secure {
+            "__Host-gh_csrf"
+        } else {
+            "gh_csrf"
+        }
+    }
+
+    /// The `Set-Cookie` value; `max_age` 0 clears it.
+    fn header(self, value: &str, max_age: u32) -> HeaderValue {
+        let attributes = if self.secure { "Path=/; Secure" } else { "Path=/oauth/authorize" };
+        let cookie =
+            format!("{}={value}; {attributes}; Max-Age={max_age}; HttpOnly; SameSite=Strict", self.name());
+        // The value is base64url or empty.
+        HeaderValue::try_from(cookie).unwrap_or(HeaderValue::from_static("gh_csrf=; Max-Age=0"))
+    }
+}
+
+/// What the pages need: the server, the demo users and the CSRF cookie.
 struct Pages<S, L> {
     server: Arc<AuthServer<S, L>>,
     users: Arc<DemoUsers>,
+    csrf: CsrfCookie,
 }
 
 // Not derived: the derive would require `S: Clone` and `L: Clone`.
 impl<S, L> Clone for Pages<S, L> {
     fn clone(&self) -> Self {
-        Self { server: Arc::clone(&self.server), users: Arc::clone(&self.users) }
+        Self { server: Arc::clone(&self.server), users: Arc::clone(&self.users), csrf: self.csrf }
     }
 }
 
@@ -70,7 +108,7 @@ pub(crate) fn routes<S: TokenStore + ClientRegistry, L: FishingLimiter>(
     Router::new()
         .route("/oauth/authorize", get(show::<S, L>).post(submit::<S, L>))
         .route("/demo/callback", get(callback))
-        .with_state(Pages { server, users })
+        .with_state(Pages { csrf: CsrfCookie::for_issuer(&server.config().issuer), server, users })
 }
 
 /// The login form's fields. Duplicated fields are refused by the parser.
@@ -92,7 +130,7 @@ async fn show<S: TokenStore + ClientRegistry, L: FishingLimiter>(
     RawQuery(query): RawQuery,
 ) -> Response {
     match check(&pages.server, query.as_deref()).await {
-        Ok((_, v)) => login_page(&v, None, StatusCode::OK),
+        Ok((_, v)) => login_page(&v, None, StatusCode::OK, pages.csrf),
         Err(response) => response,
     }
 }
@@ -112,20 +150,22 @@ async fn submit<S: TokenStore + ClientRegistry, L: FishingLimiter>(
     let Ok(Form(form)) = form else {
         return error_page(StatusCode::BAD_REQUEST, "The login form could not be read.");
     };
-    if !csrf_matches(&headers, &form.csrf) {
+    if !csrf_matches(&headers, pages.csrf, &form.csrf) {
         let msg = "This form has expired or was not sent from this page. Please try again.";
-        return login_page(&v, Some(msg), StatusCode::FORBIDDEN);
+        return login_page(&v, Some(msg), StatusCode::FORBIDDEN, pages.csrf);
     }
     let outcome = match form.decision.as_str() {
         "deny" => pages.server.deny(&req).await,
         "approve" => match pages.users.check(&form.username, &form.password) {
             Some(subject) => pages.server.authorize(&req, &subject).await,
-            None => return login_page(&v, Some("Wrong username or password."), StatusCode::FORBIDDEN),
+            None => {
+                return login_page(&v, Some("Wrong username or password."), StatusCode::FORBIDDEN, pages.csrf)
+            }
         },
         _ => return error_page(StatusCode::BAD_REQUEST, "Choose Approve or Deny."),
     };
     match outcome {
-        Ok(url) => redirect(&url, true),
+        Ok(url) => redirect(&url, Some(pages.csrf)),
         Err(e) => core_error_page(&e),
     }
 }
@@ -140,21 +180,21 @@ async fn check<S: TokenStore + ClientRegistry, L: FishingLimiter>(
     let req = AuthorizationRequest::from_query(query.unwrap_or("")).map_err(|e| core_error_page(&e))?;
     match server.check_authorization(&req).await {
         Ok(AuthorizationCheck::Valid(v)) => Ok((req, v)),
-        Ok(AuthorizationCheck::Redirect(url)) => Err(redirect(&url, false)),
+        Ok(AuthorizationCheck::Redirect(url)) => Err(redirect(&url, None)),
         Ok(_) => Err(error_page(StatusCode::INTERNAL_SERVER_ERROR, "The request could not be completed.")),
         Err(e) => Err(core_error_page(&e)),
     }
 }
 
 /// Whether the form's CSRF token equals the cookie's (both present).
-fn csrf_matches(headers: &HeaderMap, presented: &str) -> bool {
+fn csrf_matches(headers: &HeaderMap, csrf: CsrfCookie, presented: &str) -> bool {
     let cookie = headers
         .get_all(COOKIE)
         .iter()
         .filter_map(|v| v.to_str().ok())
         .flat_map(|v| v.split(';'))
         .filter_map(|pair| pair.trim().split_once('='))
-        .find(|(name, _)| *name == CSRF_COOKIE)
+        .find(|(name, _)| *name == csrf.name())
         .map(|(_, value)| value);
     match cookie {
         Some(c) if !c.is_empty() && !presented.is_empty() => c.as_bytes().ct_eq(presented.as_bytes()).into(),
@@ -181,8 +221,9 @@ fn core_error_page(e: &Error) -> Response {
     error_page(StatusCode::BAD_REQUEST, &format!("Invalid authorization request: {}.", e.description()))
 }
 
-/// A 302 to `url`. `clear_csrf` expires the form's cookie once it is used.
-fn redirect(url: &str, clear_csrf: bool) -> Response {
+/// A 302 to `url`. `clear_csrf` names the form's cookie to expire once it
+/// is used.
+fn redirect(url: &str, clear_csrf: Option<CsrfCookie>) -> Response {
     let Ok(location) = HeaderValue::try_from(url) else {
         return error_page(StatusCode::INTERNAL_SERVER_ERROR, "The request could not be completed.");
     };
@@ -194,22 +235,20 @@ fn redirect(url: &str, clear_csrf: bool) -> Response {
     h.insert(CACHE_CONTROL, HeaderValue::from_static("no-store"));
     h.insert(PRAGMA, HeaderValue::from_static("no-cache"));
     h.insert(REFERRER_POLICY, HeaderValue::from_static("no-referrer"));
-    if clear_csrf {
-        h.insert(SET_COOKIE, csrf_cookie("", 0));
+    if let Some(csrf) = clear_csrf {
+        h.insert(SET_COOKIE, csrf.header("", 0));
     }
     r
 }
 
-fn csrf_cookie(value: &str, max_age: u32) -> HeaderValue {
-    let cookie =
-        format!("{CSRF_COOKIE}={value}; Path=/oauth/authorize; Max-Age={max_age}; HttpOnly; SameSite=Strict");
-    // The value is base64url or empty.
-    HeaderValue::try_from(cookie).unwrap_or(HeaderValue::from_static("gh_csrf=; Max-Age=0"))
-}
-
 /// The login and consent form for a checked request, with a fresh CSRF
 /// token, and `error` above it when the last attempt failed.
-fn login_page(v: &ValidatedAuthorization, error: Option<&str>, status: StatusCode) -> Response {
+fn login_page(
+    v: &ValidatedAuthorization,
+    error: Option<&str>,
+    status: StatusCode,
+    csrf: CsrfCookie,
+) -> Response {
     let Ok(token) = GrantId::generate().map(|g| g.to_string()) else {
         return error_page(StatusCode::INTERNAL_SERVER_ERROR, "The request could not be completed.");
     };
@@ -252,7 +291,7 @@ pages. Its users and passwords come from the example's config file. Do not use i
         None => "'self'".to_owned(),
     };
     let mut r = page(status, "Sign in", &body, &form_action);
-    r.headers_mut().insert(SET_COOKIE, csrf_cookie(&token, CSRF_MAX_AGE));
+    r.headers_mut().insert(SET_COOKIE, csrf.header(&token, CSRF_MAX_AGE));
     r
 }
 
@@ -402,13 +441,34 @@ mod tests {
 
     #[test]
     fn csrf_needs_the_cookie_and_the_field_equal() {
+        let plain = CsrfCookie::for_issuer("http://127.0.0.1:8080");
         let mut h = HeaderMap::new();
-        assert!(!csrf_matches(&h, "abc"));
+        assert!(!csrf_matches(&h, plain, "abc"));
         h.insert(COOKIE, HeaderValue::from_static("other=1; gh_csrf=abc"));
-        assert!(csrf_matches(&h, "abc"));
-        assert!(!csrf_matches(&h, "abd"));
-        assert!(!csrf_matches(&h, ""));
+        assert!(csrf_matches(&h, plain, "abc"));
+        assert!(!csrf_matches(&h, plain, "abd"));
+        assert!(!csrf_matches(&h, plain, ""));
         h.insert(COOKIE, HeaderValue::from_static("gh_csrf="));
-        assert!(!csrf_matches(&h, ""));
+        assert!(!csrf_matches(&h, plain, ""));
+    }
+
+    #[test]
+    fn csrf_cookie_is_host_prefixed_and_secure_under_an_https_issuer() {
+        let secure = CsrfCookie::for_issuer("https://auth.example.com");
+        assert_eq!(
+            secure.header("abc", 600),
+            "__Host-gh_csrf=abc; Path=/; Secure; Max-Age=600; HttpOnly; SameSite=Strict"
+        );
+        assert_eq!(
+            CsrfCookie::for_issuer("http://127.0.0.1:8080").header("abc", 600),
+            "gh_csrf=abc; Path=/oauth/authorize; Max-Age=600; HttpOnly; SameSite=Strict"
+        );
+        // Only the prefixed cookie counts: a plain one may have been
+        // planted by an http page or a sibling subdomain.
+        let mut h = HeaderMap::new();
+        h.insert(COOKIE, HeaderValue::from_static("gh_csrf=abc"));
+        assert!(!csrf_matches(&h, secure, "abc"));
+        h.insert(COOKIE, HeaderValue::from_static("gh_csrf=x; __Host-gh_csrf=abc"));
+        assert!(csrf_matches(&h, secure, "abc"));
     }
 }

@@ -3,38 +3,51 @@
 //! ```text
 //! gatehouse-example [--config PATH] [--listen ADDR]
 //! gatehouse-example hash-secret      (reads a client secret on stdin, prints its digest)
+//! gatehouse-example hash-secret --generate   (prints a new secret and its digest)
 //! ```
 
+use std::future::Future;
 use std::io::Read as _;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
+use gatehouse_core::model::SecretDigest;
 use gatehouse_example_server::settings::{parse_listen, SAMPLE_PATH};
 use gatehouse_example_server::{hash_secret, run, Settings};
 
 const USAGE: &str = "\
 usage: gatehouse-example [--config PATH] [--listen ADDR]
        gatehouse-example hash-secret < secret.txt
+       gatehouse-example hash-secret --generate
 
   --config PATH   config file (default: the sample gatehouse.example.json)
   --listen ADDR   address to listen on, overriding the file's `listen`
   hash-secret     read a client secret (at least 32 bytes) on stdin and print
-                  the sha256: digest to put in the config file";
+                  the sha256: digest to put in the config file
+  hash-secret --generate
+                  print a new random secret (URL-safe: it needs no encoding in
+                  HTTP Basic) and its digest; give the secret to the client,
+                  put the digest in the config, keep no other copy
+
+Stops gracefully (finishing the requests in flight) on Ctrl-C or SIGTERM.";
 
 enum Command {
     Serve { config: PathBuf, listen: Option<String> },
     HashSecret,
+    GenerateSecret,
     Help,
 }
 
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
+    let args = args.iter().map(String::as_str).collect::<Vec<_>>();
     let result = match parse_args(&args) {
         Ok(Command::Help) => {
             println!("{USAGE}");
             Ok(())
         }
         Ok(Command::HashSecret) => run_hash_secret(),
+        Ok(Command::GenerateSecret) => run_generate_secret(),
         Ok(Command::Serve { config, listen }) => run_server(&config, listen.as_deref()),
         Err(e) => Err(format!("{e}\n\n{USAGE}")),
     };
@@ -47,20 +60,25 @@ fn main() -> ExitCode {
     }
 }
 
-fn parse_args(args: &[String]) -> Result<Command, String> {
+fn parse_args(args: &[&str]) -> Result<Command, String> {
+    match args {
+        ["hash-secret"] => return Ok(Command::HashSecret),
+        ["hash-secret", "--generate"] => return Ok(Command::GenerateSecret),
+        _ => {}
+    }
     let mut config = None;
     let mut listen = None;
     let mut it = args.iter();
     while let Some(arg) = it.next() {
         let (flag, inline) = match arg.split_once('=') {
-            Some((f, v)) if f.starts_with("--") => (f, Some(v.to_owned())),
-            _ => (arg.as_str(), None),
+            Some((f, v)) if f.starts_with("--") => (f, Some(v)),
+            _ => (*arg, None),
         };
-        let mut value =
-            || inline.clone().or_else(|| it.next().cloned()).ok_or(format!("{flag} needs a value"));
+        let mut value = || {
+            inline.or_else(|| it.next().copied()).map(str::to_owned).ok_or(format!("{flag} needs a value"))
+        };
         match flag {
             "-h" | "--help" => return Ok(Command::Help),
-            "hash-secret" if args.len() == 1 => return Ok(Command::HashSecret),
             "--config" => config = Some(PathBuf::from(value()?)),
             "--listen" => listen = Some(value()?),
             _ => return Err(format!("unexpected argument {arg:?}")),
@@ -77,33 +95,93 @@ fn run_hash_secret() -> Result<(), String> {
         .read_to_string(&mut input)
         .map_err(|e| format!("cannot read the secret from stdin: {e}"))?;
     let digest = hash_secret(&input).map_err(|e| e.to_string())?;
+    // RFC 6749 §2.3.1: Basic credentials are form-encoded first, so the
+    // server form-decodes them; a `+` sent as is arrives as a space, a `%`
+    // starts an escape. Other characters survive either way.
+    if input.contains(['+', '%']) {
+        eprintln!(
+            "gatehouse-example: warning: this secret contains `+` or `%`. Clients sending it with HTTP \
+             Basic must form-encode it first (RFC 6749 §2.3.1); `curl -u id:secret` does not, and then \
+             gets invalid_client. A secret from `hash-secret --generate` needs no encoding."
+        );
+    }
     println!("{digest}");
+    Ok(())
+}
+
+/// Prints a new secret (256 bits from the OS, base64url: every character
+/// is unreserved, so form-encoding leaves it unchanged) and its digest.
+/// This is the only time the secret is shown.
+fn run_generate_secret() -> Result<(), String> {
+    let (secret, digest) = SecretDigest::generate().map_err(|e| format!("cannot generate a secret: {e}"))?;
+    println!("secret: {secret}");
+    println!("digest: {}", digest.to_hex());
+    eprintln!(
+        "gatehouse-example: give the secret to the client (it is not shown again) and put the digest \
+         in its `auth.secret` in the config file."
+    );
     Ok(())
 }
 
 fn run_server(config: &std::path::Path, listen: Option<&str>) -> Result<(), String> {
     let mut settings = Settings::load(config).map_err(|e| e.to_string())?;
     if let Some(addr) = listen {
-        settings.listen = parse_listen(addr).map_err(|e| e.to_string())?;
+        let addr = parse_listen(addr).map_err(|e| e.to_string())?;
+        if let Some(warning) = settings.listen_override_warning(addr) {
+            eprintln!("gatehouse-example: warning: {warning}");
+        }
+        settings.listen = addr;
     }
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
         .map_err(|e| format!("cannot start the async runtime: {e}"))?;
     runtime.block_on(async move {
+        // Before binding, so that the server never listens without them.
+        let shutdown = shutdown_signal();
         let addr = settings.listen;
         let listener =
             tokio::net::TcpListener::bind(addr).await.map_err(|e| format!("cannot listen on {addr}: {e}"))?;
         // The store named by the config is opened (and chosen) in `run`.
-        run(settings, listener, shutdown_signal()).await.map_err(|e| e.to_string())
+        run(settings, listener, shutdown).await.map_err(|e| e.to_string())
     })
 }
 
-/// Completes on Ctrl-C. If the handler cannot be installed the server runs
-/// until killed, which is what it would do without one.
-async fn shutdown_signal() {
-    if tokio::signal::ctrl_c().await.is_err() {
-        std::future::pending::<()>().await;
+/// Completes on Ctrl-C or, on Unix, SIGTERM (what container runtimes and
+/// service managers send to stop a process). The handlers are installed
+/// here, not when the future is first polled, so that a signal sent as soon
+/// as the server announces itself already stops it gracefully. A handler
+/// that cannot be installed never fires: the server then runs until killed,
+/// which is what it would do without one.
+fn shutdown_signal() -> impl Future<Output = ()> + Send + 'static {
+    #[cfg(unix)]
+    let stopped = {
+        use tokio::signal::unix::{signal, SignalKind};
+        let wait = |kind| {
+            let installed = signal(kind);
+            async move {
+                match installed {
+                    Ok(mut s) => drop(s.recv().await),
+                    Err(_) => std::future::pending().await,
+                }
+            }
+        };
+        let (interrupt, terminate) = (wait(SignalKind::interrupt()), wait(SignalKind::terminate()));
+        async move {
+            tokio::select! {
+                () = interrupt => {}
+                () = terminate => {}
+            }
+        }
+    };
+    #[cfg(not(unix))]
+    let stopped = async {
+        if tokio::signal::ctrl_c().await.is_err() {
+            std::future::pending::<()>().await;
+        }
+    };
+    async move {
+        stopped.await;
+        println!("gatehouse example: shutting down");
     }
-    println!("gatehouse example: shutting down");
 }

@@ -26,6 +26,10 @@ pub enum StartError {
     /// The store type is not compiled into this build.
     #[error("{0}")]
     NotCompiled(crate::SettingsError),
+    /// The settings are not safe on the address listened on (the sample
+    /// key off loopback, see [`Settings::check_exposure`]).
+    #[error("{0}")]
+    Refused(crate::SettingsError),
     /// Registering the configured clients failed.
     #[error("cannot register clients: {0}")]
     Register(#[from] StoreError),
@@ -35,7 +39,8 @@ pub enum StartError {
 }
 
 /// Opens the store of `settings.store`, registers the clients and serves on
-/// `listener` until `shutdown` completes (see [`App::serve`]).
+/// `listener` until `shutdown` completes (see [`App::serve`]). First refuses
+/// to serve the sample key on a non-loopback address.
 ///
 /// - `sqlite`: opens (creating on first start) the file; the in-process
 ///   fishing limiter.
@@ -46,13 +51,15 @@ pub enum StartError {
 ///   the same Redis and key prefix.
 ///
 /// # Errors
-/// [`StartError`]: the store could not be opened, a client could not be
-/// registered, or serving failed.
+/// [`StartError`]: the settings are refused on this address, the store
+/// could not be opened, a client could not be registered, or serving
+/// failed.
 pub async fn run(
     settings: Settings,
     listener: TcpListener,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> Result<(), StartError> {
+    settings.check_exposure(listener.local_addr()?).map_err(StartError::Refused)?;
     match settings.store.clone() {
         StoreSettings::Memory => {
             println!("gatehouse example: tokens in memory (lost when the server stops)");
@@ -61,19 +68,17 @@ pub async fn run(
         }
         #[cfg(feature = "sqlite")]
         StoreSettings::Sqlite { path } => {
-            let store = gatehouse_sqlite::SqliteStore::open(&path).map_err(|e| StartError::Store {
-                kind: "sqlite",
-                reason: format!("{}: {e}", path.display()),
-            })?;
+            let store = gatehouse_sqlite::SqliteStore::open(&path)
+                .map_err(|e| StartError::Store { kind: "sqlite", reason: sqlite_reason(&path, &e) })?;
             println!("gatehouse example: tokens in SQLite file {}", path.display());
             let app = App::new(store, settings).await?;
             Ok(app.serve(listener, shutdown).await?)
         }
         #[cfg(feature = "redis")]
         StoreSettings::Redis { url, prefix } => {
-            let store = gatehouse_redis::RedisStore::connect(&url, &prefix)
-                .await
-                .map_err(|e| StartError::Store { kind: "redis", reason: e.to_string() })?;
+            let store = gatehouse_redis::RedisStore::connect(&url, &prefix).await.map_err(|e| {
+                StartError::Store { kind: "redis", reason: format!("{}: {e}", without_password(&url)) }
+            })?;
             println!("gatehouse example: tokens in Redis, key prefix {prefix:?}");
             let limiter = store.limiter(settings.server.limiter);
             let app = App::with_limiter(store, limiter, settings).await?;
@@ -85,5 +90,46 @@ pub async fn run(
         other => Err(StartError::NotCompiled(
             other.compiled_in().err().unwrap_or_else(|| format!("store {:?}", other.kind()).into()),
         )),
+    }
+}
+
+/// Why a SQLite file could not be opened, saying so plainly when its
+/// directory is missing (SQLite itself only says "unable to open").
+#[cfg(feature = "sqlite")]
+fn sqlite_reason(path: &std::path::Path, e: &dyn std::fmt::Display) -> String {
+    match path.parent().filter(|d| !d.as_os_str().is_empty() && !d.is_dir()) {
+        Some(dir) => format!(
+            "{}: the directory {} does not exist: create it, or change `store.path` ({e})",
+            path.display(),
+            dir.display()
+        ),
+        None => format!("{}: {e}", path.display()),
+    }
+}
+
+/// A Redis URL fit to print: any `user:password@` is replaced by `***@`.
+#[cfg_attr(not(feature = "redis"), allow(dead_code))]
+fn without_password(url: &str) -> String {
+    let Some((scheme, rest)) = url.split_once("://") else {
+        return "<the configured URL, which is not scheme://host>".to_owned();
+    };
+    let authority_end = rest.find('/').unwrap_or(rest.len());
+    match rest[..authority_end].rfind('@') {
+        Some(at) => format!("{scheme}://***@{}", &rest[at + 1..]),
+        None => url.to_owned(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn redis_urls_are_printed_without_credentials() {
+        assert_eq!(without_password("redis://:pw@10.0.0.1:6379/0"), "redis://***@10.0.0.1:6379/0");
+        assert_eq!(without_password("rediss://user:p@ss@h:1/"), "rediss://***@h:1/");
+        assert_eq!(without_password("redis://h:6379/"), "redis://h:6379/");
+        assert_eq!(without_password("redis+unix:///run/redis.sock"), "redis+unix:///run/redis.sock");
+        assert!(!without_password(":pw@h").contains("pw"));
     }
 }

@@ -194,6 +194,38 @@ async fn a_post_without_the_matching_csrf_cookie_is_refused() {
     app.shutdown().await;
 }
 
+/// Under an https issuer the CSRF cookie is `__Host-` prefixed and
+/// `Secure` (so no http page or sibling host can plant it), and the flow
+/// works with it; a plain `gh_csrf` cookie no longer counts.
+#[tokio::test]
+async fn https_issuer_gets_a_host_prefixed_secure_csrf_cookie() {
+    let mut settings = sample();
+    settings.server.issuer = "https://auth.example.com".to_owned();
+    let app = common::start_with(settings).await;
+    let (_, challenge) = pkce();
+    let path = authorize_path(WEB.0, WEB_CALLBACK, &challenge, &[]);
+    let page = open_login(app.addr, &path).await;
+    let set_cookie = page.resp.header("set-cookie").unwrap();
+    assert!(set_cookie.starts_with("__Host-gh_csrf=") && set_cookie.contains("; Path=/;"), "{set_cookie}");
+    assert!(set_cookie.contains("; Secure") && !set_cookie.contains("Domain"), "{set_cookie}");
+    let fields = [("username", ALICE.0), ("password", ALICE.1), ("decision", "approve")];
+    // The same token in a cookie without the prefix, as an http page of
+    // this host or a sibling subdomain could set it.
+    let planted = common::LoginPage {
+        resp: open_login(app.addr, &path).await.resp,
+        csrf: page.csrf.clone(),
+        cookie: page.cookie.replace("__Host-gh_csrf=", "gh_csrf="),
+    };
+    assert_eq!(submit_login(app.addr, &path, &planted, &fields).await.status, 403);
+    let r = submit_login(app.addr, &path, &page, &fields).await;
+    assert_eq!(r.status, 302, "{}", r.text());
+    let location = r.header("location").unwrap();
+    assert_eq!(query_param(location, "iss").as_deref(), Some("https://auth.example.com"));
+    let cleared = r.header("set-cookie").unwrap();
+    assert!(cleared.starts_with("__Host-gh_csrf=;") && cleared.contains("Max-Age=0"), "{cleared}");
+    app.shutdown().await;
+}
+
 #[tokio::test]
 async fn deny_sends_access_denied_to_the_client() {
     let app = start().await;

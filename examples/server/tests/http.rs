@@ -283,7 +283,9 @@ async fn sqlite_store_that_cannot_be_opened_is_a_start_error() {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let e = gatehouse_example_server::run(settings, listener, std::future::pending()).await.unwrap_err();
     let e = e.to_string();
-    assert!(e.starts_with("cannot open the sqlite store: ") && e.contains("no-such-dir"), "{e}");
+    assert!(e.starts_with("cannot open the sqlite store: "), "{e}");
+    let dir_named = format!("the directory {} does not exist", dir.join("no-such-dir").display());
+    assert!(e.contains(&dir_named) && e.contains("`store.path`"), "{e}");
     std::fs::remove_dir_all(&dir).unwrap();
 }
 
@@ -331,7 +333,7 @@ fn config_errors_exit_1_with_a_clear_message() {
     let secret_b64 = "c2VjcmV0LWtleS1tYXRlcmlhbC10aGF0LW11c3Qtbm90LWxlYWs=";
     let cases: [(&str, String, &str); 4] = [
         ("missing.json", String::new(), "cannot read config file"),
-        ("syntax.json", "{\"keys\": ".to_owned(), "not a JSON object"),
+        ("syntax.json", "{\"keys\": ".to_owned(), "invalid JSON: EOF while parsing a value at line 1"),
         (
             "typo.json",
             format!(
@@ -368,6 +370,65 @@ fn config_errors_exit_1_with_a_clear_message() {
     std::fs::remove_dir_all(&dir).unwrap();
 }
 
+#[test]
+fn binary_refuses_the_sample_key_off_loopback() {
+    let out = binary().args(["--config", SAMPLE_PATH, "--listen", "0.0.0.0:0"]).output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert!(stderr.contains("refusing to listen on 0.0.0.0:"), "{stderr}");
+    assert!(stderr.contains("head -c 32 /dev/urandom | base64"), "{stderr}");
+    assert!(!String::from_utf8_lossy(&out.stdout).contains("listening"));
+}
+
+/// Spawns the binary on the sample config (memory store) on a free loopback
+/// port and waits until it says it listens. Returns the child and a thread
+/// reading the rest of its stdout (so it never blocks on a full pipe).
+fn spawn_listening(dir: &std::path::Path) -> (std::process::Child, std::thread::JoinHandle<Vec<String>>) {
+    use std::io::BufRead as _;
+    let config = dir.join("memory.json");
+    let sample = std::fs::read_to_string(SAMPLE_PATH).unwrap();
+    let memory = sample.replace(r#""type": "sqlite", "path": "gatehouse.db""#, r#""type": "memory""#);
+    assert_ne!(memory, sample);
+    std::fs::write(&config, memory).unwrap();
+    let mut child = binary()
+        .arg("--config")
+        .arg(&config)
+        .args(["--listen", "127.0.0.1:0"])
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut lines = std::io::BufReader::new(child.stdout.take().unwrap()).lines();
+    // Blocks until the server prints, or exits (end of output).
+    let mut seen = Vec::new();
+    let listening = lines.by_ref().map_while(Result::ok).find(|l| {
+        seen.push(l.clone());
+        l.starts_with("gatehouse example listening on http://127.0.0.1:")
+    });
+    if listening.is_none() {
+        let out = child.wait_with_output().unwrap();
+        panic!("never listened: {seen:?} {}", String::from_utf8_lossy(&out.stderr));
+    }
+    (child, std::thread::spawn(move || lines.map_while(Result::ok).collect()))
+}
+
+#[cfg(unix)]
+#[test]
+fn sigterm_stops_the_binary_gracefully() {
+    let dir = temp_dir("sigterm");
+    let (child, rest) = spawn_listening(&dir);
+    let kill = Command::new("kill").args(["-TERM", &child.id().to_string()]).status().unwrap();
+    assert!(kill.success());
+    let out = child.wait_with_output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(0), "a clean exit, not death by signal: {:?} {stderr}", out.status);
+    assert_eq!(rest.join().unwrap(), ["gatehouse example: shutting down"]);
+    // `--listen` moved the server while the issuer names the file's address.
+    assert!(stderr.contains("warning: --listen 127.0.0.1:0 moves the server"), "{stderr}");
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
 fn hash_via_binary(stdin: &str) -> std::process::Output {
     use std::io::Write as _;
     let mut child = binary()
@@ -379,6 +440,68 @@ fn hash_via_binary(stdin: &str) -> std::process::Output {
         .unwrap();
     child.stdin.take().unwrap().write_all(stdin.as_bytes()).unwrap();
     child.wait_with_output().unwrap()
+}
+
+#[test]
+fn hash_secret_generate_prints_a_url_safe_secret_and_its_digest() {
+    let run = || {
+        let out = binary().args(["hash-secret", "--generate"]).output().unwrap();
+        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        let stdout = String::from_utf8(out.stdout).unwrap();
+        let mut lines = stdout.lines();
+        let secret = lines.next().unwrap().strip_prefix("secret: ").unwrap().to_owned();
+        let digest = lines.next().unwrap().strip_prefix("digest: ").unwrap().to_owned();
+        assert_eq!(lines.next(), None);
+        (secret, digest)
+    };
+    let (secret, digest) = run();
+    // Unreserved characters only: form-encoding (RFC 6749 §2.3.1) leaves
+    // them as they are, so `curl -u id:secret` sends exactly the secret.
+    assert!(secret.len() >= 32 && secret.bytes().all(|b| b.is_ascii_alphanumeric() || b"-_".contains(&b)));
+    assert_eq!(hash_secret(&secret).unwrap(), digest);
+    assert_ne!(run().0, secret, "a new secret each time");
+}
+
+#[tokio::test]
+async fn a_generated_secret_works_with_basic_as_is() {
+    let out = binary().args(["hash-secret", "--generate"]).output().unwrap();
+    let stdout = String::from_utf8(out.stdout).unwrap();
+    let secret = stdout.lines().next().unwrap().strip_prefix("secret: ").unwrap().to_owned();
+    let digest = stdout.lines().nth(1).unwrap().strip_prefix("digest: ").unwrap();
+    let sample = std::fs::read_to_string(SAMPLE_PATH).unwrap();
+    let (_, old) = sample_digests().into_iter().find(|(id, _)| id == CLIENT.0).unwrap();
+    let settings = gatehouse_example_server::Settings::from_json(&sample.replace(&old, digest)).unwrap();
+    let app = start_with(settings).await;
+    let r = post(app.addr, "/oauth/token", Some((CLIENT.0, &secret)), "grant_type=client_credentials").await;
+    assert_eq!(r.status, 200, "{}", r.text());
+    app.shutdown().await;
+}
+
+/// Why `--generate` exists: a secret with `+`, sent raw in Basic the way
+/// `curl -u` sends it, is form-decoded into a space and fails; `hash-secret`
+/// warns about such a secret.
+#[tokio::test]
+async fn a_plus_in_a_secret_must_be_form_encoded_in_basic() {
+    let secret = "abc+def/ghi=0123456789abcdef0123456789";
+    let out = hash_via_binary(&format!("{secret}\n"));
+    assert!(out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("warning: this secret contains `+` or `%`") && !stderr.contains(secret),
+        "{stderr}"
+    );
+    let digest = hash_secret(secret).unwrap();
+    let sample = std::fs::read_to_string(SAMPLE_PATH).unwrap();
+    let (_, old) = sample_digests().into_iter().find(|(id, _)| id == CLIENT.0).unwrap();
+    let app =
+        start_with(gatehouse_example_server::Settings::from_json(&sample.replace(&old, &digest)).unwrap())
+            .await;
+    let raw = post(app.addr, "/oauth/token", Some((CLIENT.0, secret)), "grant_type=client_credentials").await;
+    assert_eq!(raw.status, 401, "{}", raw.text());
+    let encoded = secret.replace('+', "%2B");
+    let r = post(app.addr, "/oauth/token", Some((CLIENT.0, &encoded)), "grant_type=client_credentials").await;
+    assert_eq!(r.status, 200, "{}", r.text());
+    app.shutdown().await;
 }
 
 #[test]

@@ -554,6 +554,17 @@ fn readme_demo_secrets_hash_to_the_sample_digests() {
     assert!(README.contains(&format!("http://{listen}/oauth/token")));
 }
 
+/// The README's advice makes secrets that survive HTTP Basic as they are
+/// (issue 9, item 13), and explains the encoding rule for those that do not.
+#[test]
+fn readme_advises_secrets_that_need_no_encoding() {
+    assert!(!README.contains("openssl rand -base64 32"), "half of those contain `+`");
+    assert!(README.contains("cargo run -q -p gatehouse-example-server -- hash-secret --generate"));
+    let basic = README.split_once("**Client secrets in HTTP Basic.**").unwrap().1;
+    let basic = basic.split_once("\n\n").unwrap().0;
+    assert!(basic.contains("RFC 6749 §2.3.1") && basic.contains("`%2B` for `+`"), "{basic}");
+}
+
 /// One command from a README `sh` block and the answer printed under it.
 #[derive(Debug)]
 struct Example {

@@ -372,12 +372,25 @@ fn config_errors_exit_1_with_a_clear_message() {
 
 #[test]
 fn binary_refuses_the_sample_key_off_loopback() {
-    let out = binary().args(["--config", SAMPLE_PATH, "--listen", "0.0.0.0:0"]).output().unwrap();
+    use std::io::BufRead as _;
+    let mut child = binary()
+        .args(["--config", SAMPLE_PATH, "--listen", "0.0.0.0:0"])
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    // Until it exits (end of output) or, wrongly, serves.
+    let stdout = std::io::BufReader::new(child.stdout.take().unwrap());
+    let served = stdout.lines().map_while(Result::ok).find(|l| l.starts_with("gatehouse example listening"));
+    if served.is_some() {
+        child.kill().unwrap();
+    }
+    let out = child.wait_with_output().unwrap();
     let stderr = String::from_utf8_lossy(&out.stderr);
-    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert_eq!((served, out.status.code()), (None, Some(1)), "{stderr}");
     assert!(stderr.contains("refusing to listen on 0.0.0.0:"), "{stderr}");
     assert!(stderr.contains("head -c 32 /dev/urandom | base64"), "{stderr}");
-    assert!(!String::from_utf8_lossy(&out.stdout).contains("listening"));
 }
 
 /// Spawns the binary on the sample config (memory store) on a free loopback
@@ -418,9 +431,18 @@ fn spawn_listening(dir: &std::path::Path) -> (std::process::Child, std::thread::
 fn sigterm_stops_the_binary_gracefully() {
     let dir = temp_dir("sigterm");
     let (child, rest) = spawn_listening(&dir);
-    let kill = Command::new("kill").args(["-TERM", &child.id().to_string()]).status().unwrap();
+    let pid = child.id().to_string();
+    let kill = Command::new("kill").args(["-TERM", &pid]).status().unwrap();
     assert!(kill.success());
-    let out = child.wait_with_output().unwrap();
+    // A guard, not a synchronisation: a server that ignores SIGTERM must
+    // fail the test, not hang it.
+    let (done, exited) = std::sync::mpsc::channel();
+    std::thread::spawn(move || done.send(child.wait_with_output()));
+    let Ok(out) = exited.recv_timeout(std::time::Duration::from_secs(60)) else {
+        let _ = Command::new("kill").args(["-KILL", &pid]).status();
+        panic!("still running 60 s after SIGTERM");
+    };
+    let out = out.unwrap();
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(0), "a clean exit, not death by signal: {:?} {stderr}", out.status);
     assert_eq!(rest.join().unwrap(), ["gatehouse example: shutting down"]);

@@ -3,7 +3,7 @@
 use serde::{Deserialize, Serialize};
 
 use crate::limiter::LimiterConfig;
-use crate::model::ValueError;
+use crate::Error;
 
 /// How the server issues and judges tokens. Durations are in seconds.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -72,25 +72,26 @@ impl Config {
     /// it exactly, RFC 9207 §2.4), lifetimes of at least one second and at
     /// most [`Self::MAX_TTL`] ([`Self::MAX_CODE_TTL`] for codes), a clock
     /// skew of at most [`Self::MAX_CLOCK_SKEW`], a body limit of 1 to
-    /// [`Self::MAX_BODY_BYTES`] bytes, and a limiter that can throttle.
+    /// [`Self::MAX_BODY_BYTES`] bytes, and the limiter's own checks
+    /// ([`LimiterConfig::validate`]).
     ///
     /// # Errors
-    /// [`ValueError`] whose `what` is the field's name as it appears in a
-    /// serialized `Config` (`limiter.burst` for a nested one) and whose
-    /// `rule` says what it must be.
-    pub fn validate(&self) -> Result<(), ValueError> {
-        let fail = |what, rule| Err(ValueError { what, rule });
+    /// [`Error::Config`] whose message starts with the field's name as it
+    /// appears in a serialized `Config`, in backticks (`` `limiter.burst` ``
+    /// for a nested one), and says what it must be.
+    pub fn validate(&self) -> Result<(), Error> {
+        let fail = |field: &str, rule: &str| Err(Error::Config(format!("`{field}` {rule}")));
         if !issuer_is_valid(&self.issuer) {
             return fail(
                 "issuer",
                 "must be an http or https URL with a host and no query or fragment, e.g. \"https://auth.example.com\"",
             );
         }
-        for (what, ttl) in
+        for (field, ttl) in
             [("access_token_ttl", self.access_token_ttl), ("refresh_token_ttl", self.refresh_token_ttl)]
         {
             if ttl == 0 || ttl > Self::MAX_TTL {
-                return fail(what, "must be between 1 and 315360000 seconds (ten years)");
+                return fail(field, "must be between 1 and 315360000 seconds (ten years)");
             }
         }
         if self.code_ttl == 0 || self.code_ttl > Self::MAX_CODE_TTL {
@@ -102,14 +103,8 @@ impl Config {
         if self.max_body_bytes == 0 || self.max_body_bytes > Self::MAX_BODY_BYTES {
             return fail("max_body_bytes", "must be between 1 and 1048576 bytes");
         }
-        // LIMITER BOUNDS: the limiter's own arithmetic limits (`per_minute`
-        // ranges, "never refills") belong to `core/src/limiter.rs`. When
-        // `LimiterConfig` gets a validation method, call it here and drop
-        // these checks; until then only the one bound every limiter needs.
-        if self.limiter.burst == 0 {
-            return fail("limiter.burst", "must be at least 1");
-        }
-        Ok(())
+        // The limiter's bounds are its own (`core/src/limiter.rs`).
+        self.limiter.validate()
     }
 }
 
@@ -133,8 +128,8 @@ mod tests {
 
     #[test]
     fn defaults_are_valid() {
-        assert_eq!(Config::default().validate(), Ok(()));
-        assert_eq!(Config::new("https://auth.example.com/tenant1").validate(), Ok(()));
+        assert!(Config::default().validate().is_ok());
+        assert!(Config::new("https://auth.example.com/tenant1").validate().is_ok());
     }
 
     #[test]
@@ -161,7 +156,8 @@ mod tests {
         for (break_it, field) in cases {
             let mut c = Config::default();
             break_it(&mut c);
-            assert_eq!(c.validate().map_err(|e| e.what), Err(field), "{c:?}");
+            let e = c.validate().unwrap_err().to_string();
+            assert!(e.starts_with(&format!("configuration error: `{field}` ")), "{c:?}: {e}");
         }
     }
 
@@ -172,8 +168,8 @@ mod tests {
             (Config::MAX_TTL, Config::MAX_TTL, Config::MAX_CODE_TTL);
         (c.clock_skew, c.max_body_bytes, c.limiter.burst) =
             (Config::MAX_CLOCK_SKEW, Config::MAX_BODY_BYTES, 1);
-        assert_eq!(c.validate(), Ok(()));
+        assert!(c.validate().is_ok());
         (c.access_token_ttl, c.refresh_token_ttl, c.code_ttl, c.max_body_bytes) = (1, 1, 1, 1);
-        assert_eq!(c.validate(), Ok(()));
+        assert!(c.validate().is_ok());
     }
 }

@@ -62,8 +62,17 @@ const SAMPLE_KEY: &[u8] = b"gatehouse-demo-key-REPLACE-ME-0123456789";
 const EXAMPLE_FIELDS: [&str; 6] = ["_comment", "listen", "store", "keys", "clients", "demo_users"];
 
 /// The fields of a client. A new one goes here and in [`parse_client`].
-const CLIENT_FIELDS: [&str; 8] =
-    ["id", "auth", "grant_types", "scope", "default_scope", "audiences", "redirect_uris", "enabled"];
+const CLIENT_FIELDS: [&str; 9] = [
+    "id",
+    "auth",
+    "grant_types",
+    "scope",
+    "default_scope",
+    "audiences",
+    "default_audience",
+    "redirect_uris",
+    "enabled",
+];
 
 /// What to do about a digest that is not one (often the secret itself).
 const DIGEST_FIX: &str = "must be a digest (\"sha256:\" and 64 hex digits), never the secret itself: \
@@ -274,7 +283,10 @@ fn parse_server(map: Map<String, Value>, defaults: &Map<String, Value>) -> Resul
         serde_json::from_value::<Config>(Value::Object(one)).map_err(|e| fail(format!("`{k}`: {e}")))?;
     }
     let config: Config = serde_json::from_value(Value::Object(map)).map_err(|e| fail(e.to_string()))?;
-    config.validate().map_err(|e| fail(format!("`{}` {}", e.what, e.rule)))?;
+    config.validate().map_err(|e| match e {
+        gatehouse_core::Error::Config(msg) => fail(msg),
+        other => fail(other.to_string()),
+    })?;
     Ok(config)
 }
 
@@ -447,7 +459,7 @@ fn parse_clients(items: Vec<Value>) -> Result<Vec<Client>, SettingsError> {
     for (i, item) in items.into_iter().enumerate() {
         let at = format!("clients[{i}]");
         let client = parse_client(item, &at)?;
-        client.validate().map_err(|e| fail(format!("`{at}` ({}): {e}", client.id)))?;
+        client.validate().map_err(|e| fail(format!("`{at}.{}` (client {}): {e}", e.field, client.id)))?;
         if !seen.insert(client.id.clone()) {
             return Err(fail(format!("`{at}.id`: client id {} appears twice", client.id)));
         }
@@ -485,6 +497,9 @@ fn parse_client(v: Value, at: &str) -> Result<Client, SettingsError> {
     let mut client = (client.with_grants(grants).with_scope(scope, default_scope))
         .with_audiences(audiences)
         .with_redirect_uris(redirect_uris);
+    if let Some(audience) = f.opt("default_audience")? {
+        client = client.with_default_audience(audience);
+    }
     client.enabled = enabled;
     Ok(client)
 }

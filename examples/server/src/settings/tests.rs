@@ -45,6 +45,32 @@ fn sample_file_loads() {
 }
 
 #[test]
+fn every_client_field_is_read() {
+    let s = Settings::from_json(&with_clients(
+        r#"{"id":"c","auth":{"type":"public"},"grant_types":["authorization_code","refresh_token"],
+            "scope":"read write","default_scope":"read","audiences":["https://a.example","https://b.example"],
+            "default_audience":"https://b.example","redirect_uris":["https://app.example/cb"],"enabled":false}"#,
+    ))
+    .unwrap();
+    let c = &s.clients[0];
+    assert!(!c.is_confidential() && !c.enabled);
+    assert!(
+        c.grant_types.contains(GrantType::AuthorizationCode)
+            && c.grant_types.contains(GrantType::RefreshToken)
+    );
+    assert!(!c.grant_types.contains(GrantType::ClientCredentials));
+    assert_eq!((c.scope.as_str(), c.default_scope.as_str()), ("read write", "read"));
+    assert_eq!(c.audiences.len(), 2);
+    assert_eq!(c.default_audience.as_ref().map(Resource::as_str), Some("https://b.example"));
+    assert_eq!(&*c.redirect_uris, ["https://app.example/cb".to_owned()]);
+    let rs = Settings::from_json(&with_clients(&format!(
+        r#"{{"id":"rs","auth":{{"type":"confidential","secret":"{DIGEST}","resource_server":{{"resources":["https://a.example"]}}}}}}"#
+    )))
+    .unwrap();
+    assert_eq!(rs.clients[0].resource_server().map(|r| r.resources.len()), Some(1));
+}
+
+#[test]
 fn store_object_picks_the_backend() {
     let store = |json: &str| Settings::from_json(&doc(&format!(r#","store":{json}"#))).map(|s| s.store);
     assert_eq!(store(r#"{"type":"memory"}"#).unwrap(), StoreSettings::Memory);
@@ -175,8 +201,16 @@ fn every_mistake_names_the_field_and_the_fix() {
             &["`clients[0].auth.resource_server.resources` is empty: list the resource identifiers"],
         ),
         (with_clients(r#"{"id":"c","auth":{"type":"public"},"scope":"a","default_scope":"b"}"#), &[
-            "`clients[0]` (c): ",
-            "default_scope must be within scope",
+            "`clients[0].default_scope` (client c): default_scope must be within scope",
+        ]),
+        (
+            with_clients(
+                r#"{"id":"c","auth":{"type":"public"},"audiences":["https://a.example"],"default_audience":"https://b.example"}"#,
+            ),
+            &["`clients[0].default_audience` (client c): default_audience entry \"https://b.example\" is refused"],
+        ),
+        (with_clients(&format!("{web},\"redirect_uris\":[\"https://app.example/cb#frag\"]}}")), &[
+            "`clients[0].redirect_uris` (client w): redirect_uris entry \"https://app.example/cb#frag\" is refused",
         ]),
         (with_clients(r#"{"id":"c","auth":{"type":"public"}},{"id":"c","auth":{"type":"public"}}"#), &[
             "`clients[1].id`: client id c appears twice",

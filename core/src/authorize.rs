@@ -20,7 +20,7 @@ use crate::model::{
 };
 use crate::server::AuthServer;
 use crate::store::{ClientRegistry, TokenStore};
-use crate::Error;
+use crate::{crypto, Error, UnixTime};
 
 /// Longest query string accepted.
 const MAX_QUERY: usize = 8 * 1024;
@@ -236,8 +236,12 @@ impl<S: TokenStore + ClientRegistry, L: FishingLimiter> AuthServer<S, L> {
             AuthorizationCheck::Valid(v) => *v,
             AuthorizationCheck::Redirect(url) => return Ok(url),
         };
-        let now = self.clock.now();
-        let (code, digest) = self.keys.mint(TokenKind::AuthorizationCode, GrantId::generate()?)?;
+        // One reading of the clock: the grant id's time and `iat` agree.
+        let millis = self.clock.now_millis();
+        let now = UnixTime(millis / 1000);
+        // Time-ordered, so a store's inserts append (see `time_ordered`).
+        let grant = GrantId::time_ordered(millis, &crypto::random_bytes()?);
+        let (code, digest) = self.keys.mint(TokenKind::AuthorizationCode, grant)?;
         let record = TokenRecord {
             digest,
             kind: TokenKind::AuthorizationCode,

@@ -3,11 +3,13 @@
 use std::sync::Arc;
 
 use crate::limiter::FishingLimiter;
-use crate::model::{Client, GrantId, GrantType, Jti, Resource, Scope, TokenKind, TokenRecord, TokenState};
+use crate::model::{
+    Client, GrantId, GrantType, Jti, Resource, Scope, TokenKind, TokenRecord, TokenState, GRANT_ID_RANDOM_LEN,
+};
 use crate::server::AuthServer;
 use crate::store::{ClientRegistry, TokenStore};
 use crate::token_format::RawToken;
-use crate::{crypto, json, Error};
+use crate::{crypto, json, Error, UnixTime};
 
 /// What the token endpoint hands back (RFC 6749 §5.1).
 #[derive(Debug)]
@@ -110,19 +112,24 @@ impl<S: TokenStore + ClientRegistry, L: FishingLimiter> AuthServer<S, L> {
         }
         let scope = grant_scope(client, scope)?;
         let audience = grant_audience(client, resources)?;
-        let now = self.clock.now();
+        // One reading of the clock: the grant id's time and `iat` agree.
+        let millis = self.clock.now_millis();
+        let now = UnixTime(millis / 1000);
         let ttl = self.config.access_token_ttl;
-        // One call to the OS random source for the grant id, the jti and
-        // the token's 256 bits (each is a system call).
-        let fresh: [u8; 64] = crypto::random_bytes()?;
-        let [grant, jti] = [&fresh[..16], &fresh[16..32]].map(|b| {
-            let mut id = [0u8; 16];
-            id.copy_from_slice(b);
-            id
-        });
+        // One call to the OS random source for the grant id's random part,
+        // the jti and the token's 256 bits (each is a system call).
+        let fresh: [u8; GRANT_ID_RANDOM_LEN + 16 + 32] = crypto::random_bytes()?;
+        let (grant_random, rest) = fresh.split_at(GRANT_ID_RANDOM_LEN);
+        let (jti_bytes, secret) = rest.split_at(16);
+        let mut grant = [0u8; GRANT_ID_RANDOM_LEN];
+        grant.copy_from_slice(grant_random);
+        let mut jti = [0u8; 16];
+        jti.copy_from_slice(jti_bytes);
         let mut random = [0u8; 32];
-        random.copy_from_slice(&fresh[32..]);
-        let (token, digest) = self.keys.mint_from(TokenKind::Access, GrantId::from_bytes(grant), &random);
+        random.copy_from_slice(secret);
+        // Time-ordered, so a store's inserts append (see `time_ordered`).
+        let grant = GrantId::time_ordered(millis, &grant);
+        let (token, digest) = self.keys.mint_from(TokenKind::Access, grant, &random);
         let record = TokenRecord {
             digest,
             kind: TokenKind::Access,

@@ -13,7 +13,11 @@
 //! A forged, truncated or mistyped token fails the tag check before any
 //! storage read. Backends receive only the grant id and a domain-separated
 //! SHA-256 digest of the random part (see [`TokenDigest`]). The grant id is
-//! not secret; it lets a backend keep a grant's tokens together.
+//! not secret; it lets a backend keep a grant's tokens together. New grant
+//! ids begin with the grant's start time in milliseconds, so a token tells
+//! its holder when its grant began, as a JWT's `iat` would; the secret is
+//! the 256 random bits alone ([`GrantId::time_ordered`] says why and what
+//! that reveals).
 
 use std::fmt;
 

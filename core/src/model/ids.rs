@@ -280,8 +280,51 @@ random_id!(
 random_id!(
     /// The family of tokens issued from one grant (one authorization code, or
     /// one client_credentials request). Revoking a grant revokes them all.
+    ///
+    /// The core makes new ones with [`GrantId::time_ordered`]: the grant's
+    /// start time first, then 80 random bits.
     GrantId, "grant id"
 );
+
+/// Random bytes in a [`GrantId::time_ordered`] id.
+pub(crate) const GRANT_ID_RANDOM_LEN: usize = 10;
+
+impl GrantId {
+    /// A grant id that sorts by the time it was made, like a UUIDv7
+    /// (RFC 9562 §5.7): `unix_millis` as 48 bits big-endian (the low 48
+    /// bits; they wrap in the year 10889), then `random` (80 bits, from the
+    /// OS CSPRNG).
+    ///
+    /// Why: stores keep a grant's tokens together by keying them on the
+    /// grant id first. With random ids every new token lands on a random
+    /// page of that index, so a store on disk (SQLite) rewrites one page
+    /// per token at each commit; ids that grow with time append to the
+    /// index's last pages instead, and one commit of many tokens writes a
+    /// few pages.
+    ///
+    /// What it reveals: the grant id is part of every token of the grant,
+    /// in the clear, and was never secret (the token's secret is its own
+    /// 256 random bits, see [`crate::token_format`]). It now also tells
+    /// whoever holds a token when its grant began, to the millisecond: what
+    /// a JWT's `iat` tells its holder, and what introspection already tells
+    /// the resource server (`iat`). The holder of an access token or code
+    /// learnt about that time anyway (it was handed the token then); a
+    /// refresh token additionally reveals when the grant (the user's
+    /// consent) began. It says nothing about the token's secret, nor about
+    /// other grants (no counter: two ids do not tell how many grants were
+    /// made between them).
+    ///
+    /// Uniqueness rests on the 80 random bits among the ids of the same
+    /// millisecond: even at 100,000 grants a second, the chance that any
+    /// two ever collide in a century is about 10⁻⁸ (birthday bound,
+    /// 100² / 2⁸¹ per millisecond).
+    pub fn time_ordered(unix_millis: u64, random: &[u8; GRANT_ID_RANDOM_LEN]) -> Self {
+        let mut b = [0u8; 16];
+        b[..6].copy_from_slice(&unix_millis.to_be_bytes()[2..]);
+        b[6..].copy_from_slice(random);
+        Self(b)
+    }
+}
 
 #[cfg(test)]
 mod tests {
@@ -338,6 +381,19 @@ mod tests {
         let json = serde_json::to_string(&j).unwrap();
         assert_eq!(serde_json::from_str::<Jti>(&json).unwrap(), j);
         assert_ne!(GrantId::generate().unwrap(), GrantId::generate().unwrap());
+    }
+
+    #[test]
+    fn time_ordered_grant_ids_sort_by_time_then_random() {
+        let t = 1_796_159_974_123u64;
+        let g = GrantId::time_ordered(t, &[0xab; GRANT_ID_RANDOM_LEN]);
+        assert_eq!(g.as_bytes()[..6], t.to_be_bytes()[2..]);
+        assert_eq!(g.as_bytes()[6..], [0xab; GRANT_ID_RANDOM_LEN]);
+        // A later millisecond sorts after, whatever the random bits.
+        let later = GrantId::time_ordered(t + 1, &[0; GRANT_ID_RANDOM_LEN]);
+        assert!(later > GrantId::time_ordered(t, &[0xff; GRANT_ID_RANDOM_LEN]));
+        assert!(g < later);
+        assert!(GrantId::time_ordered(t, &[0; GRANT_ID_RANDOM_LEN]) < g);
     }
 
     #[test]

@@ -13,6 +13,7 @@ pub use client::{
     MIN_SECRET_LEN,
 };
 pub use id_hasher::{IdHasher, IdHashing};
+pub(crate) use ids::GRANT_ID_RANDOM_LEN;
 pub use ids::{ClientId, GrantId, Jti, Resource, Subject, ValueError};
 pub use record::{CodeBinding, TokenDigest, TokenKind, TokenRecord, TokenState};
 pub use scope::Scope;

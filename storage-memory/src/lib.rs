@@ -1,6 +1,7 @@
 //! An in-memory [`TokenStore`] and [`ClientRegistry`] for gatehouse:
-//! for tests, single-process deployments, and as the reference the other
-//! backends are compared with.
+//! for tests and single-process deployments. It is a backend like the
+//! others: the conformance suite (`gatehouse-conformance`) checks it, and
+//! compares it with the suite's own model, `ReferenceStore`.
 //!
 //! [`MemoryStore`] keeps tokens in a fixed number of shards, each behind
 //! its own [`RwLock`], so introspection from many threads rarely meets a

@@ -25,8 +25,8 @@
 //!
 //! The expression is evaluated once per check, inside that check's runtime,
 //! and must give a fresh, empty store; it may `.await`
-//! (`SqliteStore::open_in_memory().await.expect("open")`). Names in scope in
-//! the calling file are in scope in the expression.
+//! (`RedisStore::connect(url, prefix).await.expect("connect")`). Names in
+//! scope in the calling file are in scope in the expression.
 //!
 //! A backend that needs something to outlive the store (a server process, a
 //! temporary directory), or whose records expire by TTL, implements
@@ -64,11 +64,28 @@
 //! The harness is built at the start of each check, in that check's
 //! runtime, and dropped after it.
 //!
+//! A [`FishingLimiter`](gatehouse_core::FishingLimiter) gets the limiter
+//! checks the same way, from a closure of its settings or a
+//! [`LimiterHarness`](limiter_contract::LimiterHarness):
+//!
+//! ```ignore
+//! gatehouse_conformance::limiter_conformance!(memory_limiter, |cfg| MemoryLimiter::new(cfg));
+//! ```
+//!
+//! # One suite
+//! A guarantee every store (or every limiter) must give is checked here and
+//! nowhere else; a backend's own tests keep only what is its own (key
+//! layout and TTLs, what is at rest, files and migrations, connection loss,
+//! caches, races between its processes).
+//!
 //! # Module map
 //! - [`store_contract`]: one check per guarantee of the store traits.
 //! - [`model`]: model-based property test, comparing a store with
 //!   [`reference::ReferenceStore`] on random operation sequences.
-//! - [`reference`](mod@reference): a small, obviously correct store, the model.
+//! - [`reference`](mod@reference): a small, obviously correct store, the one
+//!   model every backend is compared with.
+//! - [`limiter_contract`]: one check per guarantee of the fishing limiter,
+//!   and a comparison with the core's GCRA functions.
 //! - [`fixtures`]: records and clients for checks.
 //! - [`server_checks`]: the token, introspection and revocation endpoints
 //!   over the store, through an [`AuthServer`](gatehouse_core::AuthServer).
@@ -97,6 +114,7 @@ use gatehouse_core::{ClientRegistry, TokenStore};
 
 pub mod fixtures;
 pub mod grant_checks;
+pub mod limiter_contract;
 pub mod model;
 pub mod reference;
 pub mod server_checks;
@@ -180,6 +198,45 @@ macro_rules! store_conformance {
     };
 }
 
+/// Stamps one `#[test]` per limiter check ([`limiter_contract`]) into a
+/// module named after the limiter.
+///
+/// ```ignore
+/// // A fresh limiter from an expression of the settings (may `.await`):
+/// gatehouse_conformance::limiter_conformance!(memory_limiter, |cfg| MemoryLimiter::new(cfg));
+/// // Or a `LimiterHarness` value, built per check and dropped after it:
+/// gatehouse_conformance::limiter_conformance!(redis_limiter, harness = RedisLimiters::start());
+/// ```
+#[macro_export]
+macro_rules! limiter_conformance {
+    ($backend:ident, harness = $harness:expr $(,)?) => {
+        $crate::__for_each_limiter_check! { $backend, $harness }
+    };
+    ($backend:ident, |$cfg:ident| $fresh:expr $(,)?) => {
+        $crate::limiter_conformance!(
+            $backend,
+            harness = $crate::limiter_contract::FnLimiterHarness(|$cfg| async move { $fresh })
+        );
+    };
+}
+
+/// The list of every limiter check, handed to `__stamp_checks!` as
+/// [`__for_each_check!`] does for the store checks.
+#[doc(hidden)]
+#[macro_export]
+macro_rules! __for_each_limiter_check {
+    ($($args:tt)*) => {
+        $crate::__stamp_checks! { $($args)* ;
+            limiter_contract::every_edge_setting_throttles_as_configured,
+            limiter_contract::sixty_thousand_and_one_a_minute_refills_exactly,
+            limiter_contract::seven_a_minute_is_exact_past_the_first_hour,
+            limiter_contract::retry_after_is_between_a_second_and_a_day,
+            limiter_contract::decides_like_the_core_gcra,
+            limiter_contract::concurrent_reservations_admit_exactly_the_burst,
+        }
+    };
+}
+
 /// The list of every check: `module::check`, one a line, handed to
 /// `__stamp_checks!` after the backend's arguments. Adding a check to the
 /// suite is adding its line here.
@@ -190,6 +247,7 @@ macro_rules! __for_each_check {
         $crate::__stamp_checks! { $($args)* ;
             store_contract::insert_then_get_round_trips,
             store_contract::get_unknown_is_none,
+            store_contract::same_hash_in_another_grant_is_another_record,
             store_contract::insert_never_overwrites,
             store_contract::insert_race_has_one_winner,
             store_contract::consume_takes_once,

@@ -5,6 +5,12 @@
 //! Operations work on a small pool of keys ([`GRANTS`] grants of [`SLOTS`]
 //! tokens each), so that sequences often hit the same key twice: re-inserts,
 //! double consumes, revocations of consumed tokens, purges of revoked ones.
+//! The pool is built to collide in any index keyed on part of a digest:
+//! every grant uses the same [`SLOTS`] hashes, pairs of hashes share their
+//! first 8 bytes, and pairs of grants share bytes 8..12 (what
+//! `MemoryStore`'s tag and grant index are keyed by), so a store that
+//! confuses two keys, or keeps a stale grant index after purges (which
+//! move entries) and consumes (which add to a grant), diverges.
 //!
 //! Where the contract leaves a choice, the comparison accepts any allowed
 //! answer and then follows the store's choice:
@@ -35,7 +41,7 @@ use crate::reference::ReferenceStore;
 use crate::Harness;
 
 /// Number of grants in the key pool.
-pub const GRANTS: u8 = 3;
+pub const GRANTS: u8 = 4;
 /// Number of token slots per grant in the key pool.
 pub const SLOTS: u8 = 4;
 /// Random sequences per run, unless `PROPTEST_CASES` says otherwise.
@@ -53,20 +59,24 @@ pub struct Tok {
 }
 
 impl Tok {
-    /// The grant id of grant index `grant`.
+    /// The grant id of grant index `grant`. Grants 0 and 1 (and 2 and 3)
+    /// share bytes 8..12; the other bytes differ.
     pub fn grant_id(grant: u8) -> GrantId {
-        GrantId::from_bytes([0xa0 ^ grant; 16])
+        let mut b = [0xa0 ^ grant; 16];
+        b[8..12].fill(0xa0 ^ (grant / 2));
+        GrantId::from_bytes(b)
     }
 
-    /// This key's digest.
+    /// This key's digest. Its hash depends on the slot only, so it repeats
+    /// in every grant; slots 0 and 1 (and 2 and 3) share the first 8 bytes.
     pub fn digest(self) -> TokenDigest {
-        TokenDigest::new(
-            Self::grant_id(self.grant),
-            [self.grant.wrapping_mul(16).wrapping_add(self.slot); 32],
-        )
+        let mut hash = [0x50 ^ self.slot; 32];
+        hash[..8].fill(0x50 ^ (self.slot / 2));
+        TokenDigest::new(Self::grant_id(self.grant), hash)
     }
 
-    fn all() -> impl Iterator<Item = Tok> {
+    /// Every key of the pool.
+    pub fn all() -> impl Iterator<Item = Tok> {
         (0..GRANTS).flat_map(|grant| (0..SLOTS).map(move |slot| Tok { grant, slot }))
     }
 }

@@ -70,15 +70,21 @@ async fn assert_absent<S: TokenStore>(s: &S, d: &TokenDigest, what: &str) {
 
 /// Round trip: every field of every kind of record reads back as inserted:
 /// subject (non-ASCII), code binding, multi-resource audience, distinct
-/// times; and the sparse form (no subject, empty scope).
+/// times; the sparse form (no subject, empty scope); and times at the end
+/// of `u64` (above `i64::MAX`, where a signed column would wrap).
 pub async fn insert_then_get_round_trips<H: Harness>(h: &H) {
     let s = h.fresh().await;
     let g = fixtures::grant();
+    let mut far = fixtures::access(fixtures::grant());
+    far.issued_at = UnixTime(u64::MAX);
+    far.not_before = UnixTime(u64::MAX);
+    far.expires_at = UnixTime(u64::MAX);
     let records = [
         fixtures::code(g),
         fixtures::refresh(g),
         fixtures::access(g),
         fixtures::service_access(fixtures::grant()),
+        far,
     ];
     for r in &records {
         insert(&s, r).await;
@@ -100,6 +106,32 @@ pub async fn get_unknown_is_none<H: Harness>(h: &H) {
     assert_absent(&s, &fixtures::access(g).digest, "other digest, same grant").await;
     let other_grant = TokenDigest::new(fixtures::grant(), *r.digest.hash());
     assert_absent(&s, &other_grant, "same hash under another grant (the grant is part of the key)").await;
+}
+
+/// A digest is its grant and its hash: a record with the hash of a stored
+/// one under another grant is another record (inserting it is no
+/// conflict), and each operation on one leaves the other as it was.
+pub async fn same_hash_in_another_grant_is_another_record<H: Harness>(h: &H) {
+    let s = h.fresh().await;
+    let a = fixtures::refresh(fixtures::grant());
+    let mut b = fixtures::refresh(fixtures::grant());
+    b.digest = TokenDigest::new(b.digest.grant(), *a.digest.hash());
+    insert(&s, &a).await;
+    insert(&s, &b).await;
+    assert_reads(&s, &a, "same hash, first grant").await;
+    assert_reads(&s, &b, "same hash, second grant").await;
+    assert!(revoke(&s, &b.digest).await);
+    assert_reads(&s, &a, "revoking the same hash in another grant changed this record").await;
+    let r = consume(&s, &a.digest, vec![]).await;
+    assert_eq!(r, Consumed::Taken(a.clone()), "the same hash revoked in another grant must not count");
+    assert_reads(&s, &with_state(&b, TokenState::Revoked), "consume changed the other grant's record").await;
+    revoke_grant(&s, &a.digest.grant()).await;
+    assert_reads(&s, &with_state(&b, TokenState::Revoked), "after revoking the first grant").await;
+    let c = fixtures::refresh(fixtures::grant());
+    let c = TokenRecord { digest: TokenDigest::new(c.digest.grant(), *a.digest.hash()), ..c };
+    insert(&s, &c).await;
+    revoke_grant(&s, &a.digest.grant()).await;
+    assert_reads(&s, &c, "revoke_grant revoked the same hash in another grant").await;
 }
 
 /// No overwrite: inserting an existing digest fails with `Conflict` and the
@@ -252,6 +284,22 @@ pub async fn consume_conflicting_replacement_changes_nothing<H: Harness>(h: &H) 
     assert_reads(&s, &token, "a failed consume must leave the token Active").await;
     assert_absent(&s, &fresh.digest, "a failed consume stored a replacement").await;
     assert_reads(&s, &existing, "a failed consume changed the clashing record").await;
+
+    // Two replacements with one digest conflict with each other; a
+    // replacement may not be the consumed token itself.
+    let twin = fixtures::access(g);
+    let mut itself = fixtures::access(g);
+    itself.digest = token.digest;
+    for (bad, what) in [
+        (vec![fresh.clone(), twin.clone(), twin.clone()], "two replacements with one digest"),
+        (vec![fresh.clone(), itself], "the consumed token as its own replacement"),
+    ] {
+        let r = s.consume(&token.digest, bad).await;
+        assert!(matches!(r, Err(StoreError::Conflict)), "consume with {what} must be Conflict, got {r:?}");
+        assert_reads(&s, &token, &format!("consume with {what}: the token must stay Active")).await;
+        assert_absent(&s, &fresh.digest, &format!("consume with {what} stored a replacement")).await;
+        assert_absent(&s, &twin.digest, &format!("consume with {what} stored a replacement")).await;
+    }
 
     let r = consume(&s, &token.digest, vec![fresh.clone()]).await;
     assert_eq!(r, Consumed::Taken(token.clone()), "after a failed consume the token must still be usable");
@@ -533,6 +581,12 @@ pub async fn purge_removes_only_expired<H: Harness>(h: &H) {
     // Nothing has expired before a `now` earlier than every expiry.
     let n = purge(&s, now.minus(1000), 10).await;
     assert_eq!(n, 0, "purge deleted {n} records when none had expired");
+    // A limit of 0 deletes nothing.
+    let n = purge(&s, now, 0).await;
+    assert_eq!(n, 0, "purge deleted {n} records with limit 0");
+    for r in &present {
+        assert!(get(&s, &r.digest).await.is_some(), "purge with limit 0 deleted a record");
+    }
 
     const LIMIT: usize = 2;
     let mut total = 0;
@@ -591,11 +645,13 @@ pub async fn client_put_get_remove<H: Harness>(h: &H) {
     let (_, conf) = fixtures::confidential_client("confidential app");
     let public = fixtures::public_client("public-app");
     let (_, rs) = fixtures::resource_server("rs", &[fixtures::API, "urn:example:billing"]);
+    // Ids with braces (a Redis hash tag) and spaces are ids like any other.
+    let odd = [fixtures::public_client("odd {tag} id"), fixtures::public_client("x}y{")];
     assert!(client(&s, &conf.id).await.is_none(), "absent client must read as None");
-    for c in [&conf, &public, &rs] {
+    for c in [&conf, &public, &rs].into_iter().chain(&odd) {
         s.put_client(c.clone()).await.expect("put_client failed");
     }
-    for c in [&conf, &public, &rs] {
+    for c in [&conf, &public, &rs].into_iter().chain(&odd) {
         let got = client(&s, &c.id).await.unwrap_or_else(|| panic!("client {:?} not found after put", c.id));
         assert_eq!(fixtures::client_json(&got), fixtures::client_json(c), "client round trip");
     }
@@ -618,9 +674,13 @@ pub async fn client_put_get_remove<H: Harness>(h: &H) {
         !s.remove_client(&conf.id).await.expect("remove_client failed"),
         "second remove must return false"
     );
-    for c in [&public, &rs] {
+    for c in [&public, &rs].into_iter().chain(&odd) {
         let got = client(&s, &c.id).await.expect("removing one client removed another");
         assert_eq!(fixtures::client_json(&got), fixtures::client_json(c));
+    }
+    for c in &odd {
+        assert!(s.remove_client(&c.id).await.expect("remove_client failed"), "remove of {:?}", c.id);
+        assert!(client(&s, &c.id).await.is_none(), "removed client {:?} still readable", c.id);
     }
 }
 

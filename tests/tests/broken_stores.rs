@@ -27,8 +27,14 @@ enum Flaw {
     /// `consume` marks the token consumed and stores replacements one by
     /// one, stopping at the first conflict instead of changing nothing.
     PartialConsumeOnConflict,
+    /// `consume` checks its replacements against the store but not against
+    /// each other: two with one digest both "succeed", the second
+    /// overwriting the first.
+    TwinReplacements,
     /// `consume` of a used token reports `Unknown`, losing replay detection.
     ForgetsReplays,
+    /// `get` finds a record by its hash alone, whatever its grant.
+    ReadsByHashOnly,
     /// `revoke_grant` does nothing.
     IgnoresRevokeGrant,
     /// `revoke_grant` lists the grant's tokens, yields, then revokes that
@@ -72,11 +78,11 @@ impl TokenStore for Broken {
         self.inner.insert(record).await
     }
 
-    fn get(
-        &self,
-        digest: &TokenDigest,
-    ) -> impl Future<Output = Result<Option<TokenRecord>, StoreError>> + Send {
-        self.inner.get(digest)
+    async fn get(&self, digest: &TokenDigest) -> Result<Option<TokenRecord>, StoreError> {
+        if self.flaw == Flaw::ReadsByHashOnly {
+            return Ok(self.inner.records().into_iter().find(|r| r.digest.hash() == digest.hash()));
+        }
+        self.inner.get(digest).await
     }
 
     fn consume(
@@ -107,6 +113,22 @@ impl TokenStore for Broken {
                     self.inner.overwrite(TokenRecord { state: TokenState::Consumed, ..current.clone() });
                     for r in replacements {
                         self.inner.insert(r).await?;
+                    }
+                    Ok(Consumed::Taken(current))
+                }
+                Flaw::TwinReplacements => {
+                    let Some(current) = self.inner.get(&digest).await? else { return Ok(Consumed::Unknown) };
+                    if current.state != TokenState::Active {
+                        return Ok(Consumed::Replayed(current));
+                    }
+                    for r in &replacements {
+                        if r.digest == digest || self.inner.get(&r.digest).await?.is_some() {
+                            return Err(StoreError::Conflict);
+                        }
+                    }
+                    self.inner.overwrite(TokenRecord { state: TokenState::Consumed, ..current.clone() });
+                    for r in replacements {
+                        self.inner.overwrite(r);
                     }
                     Ok(Consumed::Taken(current))
                 }
@@ -258,6 +280,25 @@ fn partial_consume_on_conflict_is_caught() {
         model::store_matches_reference,
         "diverged from the reference"
     );
+}
+
+#[test]
+fn twin_replacements_are_caught() {
+    assert_fails!(
+        Flaw::TwinReplacements,
+        store_contract::consume_conflicting_replacement_changes_nothing,
+        "two replacements with one digest must be Conflict"
+    );
+}
+
+#[test]
+fn reading_by_hash_alone_is_caught() {
+    assert_fails!(
+        Flaw::ReadsByHashOnly,
+        store_contract::same_hash_in_another_grant_is_another_record,
+        "same hash"
+    );
+    assert_fails!(Flaw::ReadsByHashOnly, model::store_matches_reference, "diverged from the reference");
 }
 
 #[test]

@@ -1,0 +1,202 @@
+//! What Redis holds, on one node and on a cluster: every key's TTL, key
+//! prefixes that keep apps apart, the grant marker that revokes late
+//! inserts, and nothing raw at rest. (The store contract is checked by the
+//! shared conformance suite, `gatehouse-conformance`.)
+#![allow(clippy::unwrap_used)]
+
+mod common;
+
+use std::future::Future;
+
+use common::{grant, keyring, minted, now, public_client, record, Backend};
+use gatehouse_core::model::{
+    ClientAuth, ClientId, GrantId, SecretDigest, TokenDigest, TokenKind, TokenState,
+};
+use gatehouse_core::{ClientRegistry, TokenStore};
+use gatehouse_redis::testing::{TestCluster, TestRedis};
+use gatehouse_redis::{RedisConnection, RedisStore, DEFAULT_TIMEOUT};
+
+/// Stamps each check twice: on one node (module `one_node`) and on a
+/// local 3-master cluster (module `cluster`).
+macro_rules! on_one_node_and_a_cluster {
+    ($($check:ident),* $(,)?) => {
+        mod one_node {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $check() {
+                    super::$check(&super::TestRedis::start()).await;
+                }
+            )*
+        }
+        mod cluster {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $check() {
+                    super::$check(&super::TestCluster::start()).await;
+                }
+            )*
+        }
+    };
+}
+
+on_one_node_and_a_cluster!(
+    every_key_has_a_ttl,
+    prefixes_are_isolated,
+    a_revoked_grant_revokes_late_inserts,
+    nothing_raw_at_rest,
+);
+
+fn token_key(store: &RedisStore, d: &TokenDigest) -> String {
+    format!("{}t:{{{}}}:{}", store.prefix(), d.grant(), d.hash_hex())
+}
+
+fn grant_key(store: &RedisStore, g: &GrantId) -> String {
+    format!("{}g:{{{g}}}", store.prefix())
+}
+
+async fn pttl(store: &RedisStore, key: &str) -> i64 {
+    store.connection().query(redis::cmd("PTTL").arg(key)).await.unwrap()
+}
+
+/// Every token key and grant key has a TTL: expiry + grace (60 s).
+async fn every_key_has_a_ttl<B: Backend>(b: &B) {
+    let s = b.store().await;
+    let g = grant();
+    let code = minted(&keyring(), TokenKind::AuthorizationCode, g, 60).1;
+    s.insert(code.clone()).await.unwrap();
+    let access = minted(&keyring(), TokenKind::Access, g, 600).1;
+    let refresh = minted(&keyring(), TokenKind::Refresh, g, 7200).1;
+    s.consume(&code.digest, vec![access.clone(), refresh.clone()]).await.unwrap();
+    let in_range = |t: i64, secs: i64| t > (secs + 60 - 5) * 1000 && t <= (secs + 60 + 1) * 1000;
+    let t = pttl(&s, &token_key(&s, &code.digest)).await;
+    assert!(in_range(t, 60), "code ttl {t}");
+    let t = pttl(&s, &token_key(&s, &access.digest)).await;
+    assert!(in_range(t, 600), "access ttl {t}");
+    let t = pttl(&s, &token_key(&s, &refresh.digest)).await;
+    assert!(in_range(t, 7200), "refresh ttl {t}");
+    // The grant key outlives every token of the grant.
+    let t = pttl(&s, &grant_key(&s, &g)).await;
+    assert!(in_range(t, 7200), "grant ttl {t}");
+    // State changes keep the TTL.
+    s.revoke_grant(&g).await.unwrap();
+    let t = pttl(&s, &token_key(&s, &access.digest)).await;
+    assert!(in_range(t, 600), "access ttl after revoke {t}");
+    // A revoked grant with no tokens gets a marker with a TTL, too.
+    let empty = grant();
+    s.revoke_grant(&empty).await.unwrap();
+    let t = pttl(&s, &grant_key(&s, &empty)).await;
+    assert!(t > 0 && t <= 60_000, "empty grant ttl {t}");
+}
+
+/// Two prefixes on one Redis never see each other.
+async fn prefixes_are_isolated<B: Backend>(b: &B) {
+    let a = b.store().await;
+    let c = b.store().await;
+    let r = record(TokenKind::Access, grant());
+    a.insert(r.clone()).await.unwrap();
+    assert_eq!(c.get(&r.digest).await.unwrap(), None);
+    c.insert(r.clone()).await.unwrap();
+    c.revoke_grant(&r.digest.grant()).await.unwrap();
+    assert_eq!(a.get(&r.digest).await.unwrap(), Some(r.clone()));
+    assert_eq!(c.get(&r.digest).await.unwrap().unwrap().state, TokenState::Revoked);
+    let client = public_client("shared-id");
+    a.put_client(client).await.unwrap();
+    assert!(c.client(&ClientId::new("shared-id").unwrap()).await.unwrap().is_none());
+}
+
+/// A revoked grant keeps a marker (with a TTL, see above) that revokes a
+/// token inserted into it later, with or without tokens of its own before.
+/// The contract lets a backend store such an insert as given or revoked
+/// (the core never makes one); Redis revokes it.
+async fn a_revoked_grant_revokes_late_inserts<B: Backend>(b: &B) {
+    let s = b.store().await;
+    let g = grant();
+    s.insert(record(TokenKind::Refresh, g)).await.unwrap();
+    let empty = grant();
+    for g in [g, empty] {
+        s.revoke_grant(&g).await.unwrap();
+        let late = record(TokenKind::Access, g);
+        s.insert(late.clone()).await.unwrap();
+        assert_eq!(s.get(&late.digest).await.unwrap().unwrap().state, TokenState::Revoked);
+    }
+}
+
+/// Nothing raw at rest: after issuing tokens and registering a confidential
+/// client, no key or value under the prefix contains a raw token (or its
+/// body) or the raw client secret.
+async fn nothing_raw_at_rest<B: Backend>(b: &B) {
+    let s = b.store().await;
+    let ring = keyring();
+    let mut raws = Vec::new();
+    let g = grant();
+    let (raw_code, code) = minted(&ring, TokenKind::AuthorizationCode, g, 600);
+    raws.push(raw_code);
+    s.insert(code.clone()).await.unwrap();
+    let (raw_a, a) = minted(&ring, TokenKind::Access, g, 600);
+    let (raw_r, r) = minted(&ring, TokenKind::Refresh, g, 600);
+    raws.extend([raw_a, raw_r]);
+    s.consume(&code.digest, vec![a, r]).await.unwrap();
+    let (raw_cc, cc) = minted(&ring, TokenKind::Access, grant(), 600);
+    raws.push(raw_cc);
+    s.insert(cc.clone()).await.unwrap();
+    s.revoke(&cc.digest).await.unwrap();
+    let (secret, digest) = SecretDigest::generate().unwrap();
+    let mut client = public_client("rs{1}");
+    client.auth = ClientAuth::Confidential { secret: digest, resource_server: None };
+    s.put_client(client).await.unwrap();
+    s.limiter(Default::default()).charge_for_test().await;
+
+    let mut needles: Vec<String> = vec![secret];
+    for raw in &raws {
+        needles.push(raw.clone());
+        // The body after "<prefix><kid>." alone would be enough to rebuild it.
+        needles.push(raw.rsplit('.').next().unwrap().to_owned());
+    }
+    let mut seen = 0;
+    for url in b.node_urls() {
+        let conn = RedisConnection::connect(&url, DEFAULT_TIMEOUT).await.unwrap();
+        let mut cursor: u64 = 0;
+        loop {
+            let (next, keys): (u64, Vec<Vec<u8>>) = conn
+                .query(redis::cmd("SCAN").arg(cursor).arg("MATCH").arg(format!("{}*", s.prefix())))
+                .await
+                .unwrap();
+            for key in keys {
+                seen += 1;
+                let ty: String = conn.query(redis::cmd("TYPE").arg(&key)).await.unwrap();
+                let mut blobs = vec![key.clone()];
+                match ty.as_str() {
+                    "string" => blobs.push(conn.query(redis::cmd("GET").arg(&key)).await.unwrap()),
+                    "hash" => blobs
+                        .extend(conn.query::<Vec<Vec<u8>>>(redis::cmd("HGETALL").arg(&key)).await.unwrap()),
+                    "set" => blobs
+                        .extend(conn.query::<Vec<Vec<u8>>>(redis::cmd("SMEMBERS").arg(&key)).await.unwrap()),
+                    other => panic!("unexpected key type {other}"),
+                }
+                for blob in blobs {
+                    let text = String::from_utf8_lossy(&blob);
+                    for n in &needles {
+                        assert!(!text.contains(n.as_str()), "raw token or secret found at rest");
+                    }
+                }
+            }
+            if next == 0 {
+                break;
+            }
+            cursor = next;
+        }
+    }
+    // 4 tokens, 2 grants, 1 client, 1 limiter entry.
+    assert_eq!(seen, 8, "unexpected number of keys");
+}
+
+trait ChargeForTest {
+    fn charge_for_test(&self) -> impl Future<Output = ()> + Send;
+}
+
+impl ChargeForTest for gatehouse_redis::RedisLimiter {
+    async fn charge_for_test(&self) {
+        use gatehouse_core::FishingLimiter;
+        self.reserve(&ClientId::new("rs{1}").unwrap(), now()).await.unwrap();
+    }
+}

@@ -47,14 +47,21 @@ impl FishingLimiter for Broken {
         if self.flaw == Flaw::FreeAboveAThousandASecond && self.cfg.per_minute > 60_000 {
             return Ok(Admission::Allowed);
         }
-        let state = self.state(caller);
         if self.flaw == Flaw::NonAtomicReserve {
+            let state = self.state(caller);
             for _ in 0..8 {
                 tokio::task::yield_now().await;
             }
+            let (admission, next) = gcra_reserve(&self.cfg, state, now.0);
+            self.states.lock().expect("lock").insert(caller.clone(), next);
+            return Ok(admission);
         }
+        // One lock hold from read to write: anything less is the flaw above
+        // (and fails the concurrency check now and then).
+        let mut states = self.states.lock().expect("lock");
+        let state = states.get(caller).copied().unwrap_or_default();
         let (admission, next) = gcra_reserve(&self.cfg, state, now.0);
-        self.states.lock().expect("lock").insert(caller.clone(), next);
+        states.insert(caller.clone(), next);
         Ok(admission)
     }
 

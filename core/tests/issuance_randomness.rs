@@ -66,7 +66,8 @@ async fn client_credentials_grant_ids_start_with_the_issuing_millisecond() {
         .with_clock(FixedMillis(T_MS));
     let (_, digest) = SecretDigest::generate().unwrap();
     let app = Client::new_confidential(ClientId::new("app").unwrap(), digest)
-        .with_grants([GrantType::ClientCredentials]);
+        .with_grants([GrantType::ClientCredentials])
+        .with_audiences([Resource::new("https://api.example").unwrap()]);
     server.store().put_client(app.clone()).await.unwrap();
     let mut tails = std::collections::HashSet::new();
     for _ in 0..20 {
@@ -87,6 +88,7 @@ async fn authorization_code_grant_ids_start_with_the_issuing_millisecond() {
         .with_clock(FixedMillis(T_MS));
     let spa = Client::new_public(ClientId::new("spa").unwrap())
         .with_grants([GrantType::AuthorizationCode])
+        .with_audiences([Resource::new("https://api.example").unwrap()])
         .with_redirect_uris(["https://spa.example/cb".to_owned()]);
     server.store().put_client(spa).await.unwrap();
     let query = "response_type=code&client_id=spa&redirect_uri=https%3A%2F%2Fspa.example%2Fcb\

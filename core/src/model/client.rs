@@ -8,7 +8,7 @@ use serde::{Deserialize, Deserializer, Serialize, Serializer};
 use super::ids::{ClientId, Resource, ValueError};
 use super::redirect_uri;
 use super::scope::Scope;
-use crate::crypto;
+use crate::crypto::{self, RandomError};
 
 const SECRET_DOMAIN: &[u8] = b"gh-cs-v1";
 
@@ -49,8 +49,8 @@ impl SecretDigest {
     /// The caller hands the secret to the client once and keeps the digest.
     ///
     /// # Errors
-    /// [`crate::Error::Random`] when the OS random source fails.
-    pub fn generate() -> Result<(String, Self), crate::Error> {
+    /// [`RandomError`] when the OS random source fails.
+    pub fn generate() -> Result<(String, Self), RandomError> {
         use base64::Engine as _;
         let raw: [u8; 32] = crypto::random_bytes()?;
         let secret = base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(raw);
@@ -214,6 +214,7 @@ impl ResourceServer {
 /// A public client cannot be a resource server: there is no variant for it.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(tag = "type", rename_all = "snake_case")]
+#[non_exhaustive]
 pub enum ClientAuth {
     /// No secret (RFC 6749 §2.1): native and browser apps.
     Public,

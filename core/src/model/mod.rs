@@ -14,5 +14,5 @@ pub use client::{
 };
 pub use id_hasher::{IdHasher, IdHashing};
 pub use ids::{ClientId, GrantId, Jti, Resource, Subject, ValueError};
-pub use record::{CodeBinding, TokenDigest, TokenKind, TokenRecord, TokenState};
+pub use record::{Claims, CodeBinding, TokenDigest, TokenKind, TokenRecord, TokenState};
 pub use scope::Scope;

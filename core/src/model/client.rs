@@ -137,9 +137,12 @@ impl GrantType {
 
     /// Parses a `grant_type` parameter value.
     pub fn from_param(s: &str) -> Option<Self> {
-        [Self::ClientCredentials, Self::AuthorizationCode, Self::RefreshToken]
-            .into_iter()
-            .find(|g| g.as_str() == s)
+        match s {
+            "client_credentials" => Some(Self::ClientCredentials),
+            "authorization_code" => Some(Self::AuthorizationCode),
+            "refresh_token" => Some(Self::RefreshToken),
+            _ => None,
+        }
     }
 }
 
@@ -489,8 +492,11 @@ mod tests {
         let json = serde_json::to_string(&g).unwrap();
         assert_eq!(json, "[\"client_credentials\"]");
         assert_eq!(serde_json::from_str::<GrantTypes>(&json).unwrap(), g);
-        assert_eq!(GrantType::from_param("refresh_token"), Some(GrantType::RefreshToken));
+        for g in [GrantType::ClientCredentials, GrantType::AuthorizationCode, GrantType::RefreshToken] {
+            assert_eq!(GrantType::from_param(g.as_str()), Some(g));
+        }
         assert_eq!(GrantType::from_param("password"), None);
+        assert_eq!(GrantType::from_param("Refresh_token"), None);
     }
 
     #[test]

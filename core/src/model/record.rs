@@ -177,6 +177,7 @@ impl Claims {
 impl TokenRecord {
     /// A fresh, active access token record, valid from `issued_at` until
     /// `expires_at`.
+    #[inline]
     pub fn access(
         digest: TokenDigest,
         jti: Jti,
@@ -189,6 +190,7 @@ impl TokenRecord {
 
     /// A fresh, active refresh token record, valid from `issued_at` until
     /// `expires_at`.
+    #[inline]
     pub fn refresh(
         digest: TokenDigest,
         jti: Jti,
@@ -201,6 +203,7 @@ impl TokenRecord {
 
     /// A fresh, active authorization code record bound to `binding`, valid
     /// from `issued_at` until `expires_at`.
+    #[inline]
     pub fn code(
         digest: TokenDigest,
         jti: Jti,
@@ -214,6 +217,7 @@ impl TokenRecord {
     }
 
     /// The one place a record is assembled from its parts.
+    #[inline]
     fn fresh(
         kind: TokenKind,
         digest: TokenDigest,

@@ -205,7 +205,7 @@ pub(crate) fn admitted(a: Admission) -> Result<(), Error> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::model::{GrantId, Jti, Scope, Subject, TokenDigest};
+    use crate::model::{Claims, GrantId, Jti, Scope, Subject, TokenDigest};
     use proptest::prelude::*;
 
     fn record(
@@ -217,23 +217,20 @@ mod tests {
         jti: [u8; 16],
         kind: TokenKind,
     ) -> Option<TokenRecord> {
-        Some(TokenRecord {
-            digest: TokenDigest::new(GrantId::from_bytes([1; 16]), [2; 32]),
-            kind,
-            client_id: ClientId::new(client).ok()?,
-            subject: match subject {
-                Some(s) => Some(Subject::new(s).ok()?),
-                None => None,
-            },
-            scope: Scope::parse(scope).ok()?,
-            audience: audience.iter().map(|a| Resource::new(a).ok()).collect::<Option<Vec<_>>>()?.into(),
-            issued_at: UnixTime(times.0),
-            not_before: UnixTime(times.1),
-            expires_at: UnixTime(times.2),
-            jti: Jti::from_bytes(jti),
-            state: TokenState::Active,
-            code: None,
-        })
+        let mut claims = Claims::new(
+            ClientId::new(client).ok()?,
+            Scope::parse(scope).ok()?,
+            audience.iter().map(|a| Resource::new(a).ok()).collect::<Option<Vec<_>>>()?.into(),
+        );
+        if let Some(s) = subject {
+            claims = claims.with_subject(Subject::new(s).ok()?);
+        }
+        let digest = TokenDigest::new(GrantId::from_bytes([1; 16]), [2; 32]);
+        let (jti, (iat, nbf, exp)) = (Jti::from_bytes(jti), times);
+        let mut r = TokenRecord::access(digest, jti, claims, UnixTime(iat), UnixTime(exp));
+        r.kind = kind;
+        r.not_before = UnixTime(nbf);
+        Some(r)
     }
 
     #[test]

@@ -51,7 +51,7 @@ pub enum BearerError {
     },
     /// The store failed: no answer about the token. 503 with
     /// [`retry_after`](Self::retry_after) when the store cannot be reached
-    /// ([`StoreError::Unavailable`](crate::StoreError::Unavailable)), as at
+    /// ([`StoreError::Unavailable`](crate::store::StoreError::Unavailable)), as at
     /// the core's endpoints; 500 otherwise. The inner error's
     /// [`code`](Error::code) and [`description`](Error::description) are
     /// the body to send.
@@ -212,9 +212,9 @@ mod tests {
     #[test]
     fn an_unreachable_store_is_a_503_with_retry_after_and_no_challenge() {
         let refused = || std::io::Error::from(std::io::ErrorKind::ConnectionRefused);
-        let e = BearerError::Server(Error::Store(crate::StoreError::unavailable(refused())));
+        let e = BearerError::Server(Error::Store(crate::store::StoreError::unavailable(refused())));
         assert_eq!((e.status(), e.retry_after(), e.www_authenticate("api")), (503, Some(5), None));
-        let e = BearerError::Server(Error::Store(crate::StoreError::backend(refused())));
+        let e = BearerError::Server(Error::Store(crate::store::StoreError::backend(refused())));
         assert_eq!((e.status(), e.retry_after(), e.www_authenticate("api")), (500, None, None));
         assert_eq!(BearerError::InvalidToken.retry_after(), None);
     }

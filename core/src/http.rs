@@ -224,13 +224,13 @@ mod tests {
         let r = HttpResponse::from(&Error::MethodNotAllowed);
         assert_eq!((r.status, r.header("allow")), (405, Some("POST")));
         let down = std::io::Error::from(std::io::ErrorKind::TimedOut);
-        let r = HttpResponse::from(&Error::Store(crate::StoreError::unavailable(down)));
+        let r = HttpResponse::from(&Error::Store(crate::store::StoreError::unavailable(down)));
         assert_eq!((r.status, r.header("retry-after")), (503, Some("5")));
         assert_eq!(r.header("cache-control"), Some("no-store"));
         let body = r.json_body().unwrap();
         assert_eq!(body["error"], "temporarily_unavailable");
         assert!(body.get("active").is_none() && body.get("access_token").is_none());
-        let r = HttpResponse::from(&Error::Store(crate::StoreError::Corrupt("x".into())));
+        let r = HttpResponse::from(&Error::Store(crate::store::StoreError::Corrupt("x".into())));
         assert_eq!((r.status, r.header("retry-after")), (500, None));
     }
 }

@@ -1,7 +1,7 @@
 //! Token introspection (RFC 7662).
 //!
 //! RFC 7662 §4: "the introspection endpoint … MUST perform all applicable
-//! checks against a token's state". [`judge`] is every check, as one pure
+//! checks against a token's state". `judge` is every check, as one pure
 //! function over the loaded record, the issuing client, the caller and the
 //! time; the driver ([`AuthServer::introspect`](crate::AuthServer::introspect))
 //! only verifies the tag, loads, and charges the fishing limiter for

@@ -13,28 +13,11 @@ use crate::token_format::RawToken;
 #[derive(Debug, PartialEq, Eq)]
 pub(crate) enum TokenRequest<'f> {
     /// RFC 6749 §4.4.2, with RFC 8707 `resource`s.
-    ClientCredentials {
-        /// `scope`.
-        scope: Option<&'f str>,
-        /// Every `resource`.
-        resources: Vec<&'f str>,
-    },
+    ClientCredentials { scope: Option<&'f str>, resources: Vec<&'f str> },
     /// RFC 6749 §4.1.3, with the RFC 7636 §4.5 `code_verifier`.
-    AuthorizationCode {
-        /// `code`.
-        code: &'f str,
-        /// `redirect_uri`.
-        redirect_uri: Option<&'f str>,
-        /// `code_verifier`.
-        code_verifier: Option<&'f str>,
-    },
+    AuthorizationCode { code: &'f str, redirect_uri: Option<&'f str>, code_verifier: Option<&'f str> },
     /// RFC 6749 §6.
-    RefreshToken {
-        /// `refresh_token`.
-        refresh_token: &'f str,
-        /// `scope`.
-        scope: Option<&'f str>,
-    },
+    RefreshToken { refresh_token: &'f str, scope: Option<&'f str> },
 }
 
 impl<'f> TokenRequest<'f> {

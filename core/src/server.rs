@@ -283,21 +283,21 @@ impl<S: TokenStore + ClientRegistry, L: FishingLimiter> AuthServer<S, L> {
             Err(refusal) => return Err(self.refused(refusal).await?),
         };
         let grant = rotation.grant();
-        let (access, access_digest) = self.keys.mint(TokenKind::Access, grant)?;
-        let refresh = match rotation.refresh_expires_at {
-            Some(_) => Some((self.keys.mint(TokenKind::Refresh, grant)?, Jti::generate()?)),
-            None => None,
+        let (access, digest) = self.keys.mint(TokenKind::Access, grant)?;
+        let access_ids = (digest, Jti::generate()?);
+        let (refresh, refresh_ids) = match rotation.refresh_expires_at {
+            Some(_) => {
+                let (raw, digest) = self.keys.mint(TokenKind::Refresh, grant)?;
+                (Some(raw), Some((digest, Jti::generate()?)))
+            }
+            None => (None, None),
         };
-        let records = rotation.records(
-            now,
-            (access_digest, Jti::generate()?),
-            refresh.as_ref().map(|((_, digest), jti)| (*digest, *jti)),
-        );
+        let records = rotation.records(now, access_ids, refresh_ids);
         let consumed = self.store.consume(&rotation.from, records).await?;
         if let Err(refusal) = exchange::settle(&consumed, &rotation) {
             return Err(self.refused(refusal).await?);
         }
-        Ok(rotation.issued(now, access, refresh.map(|((raw, _), _)| raw)))
+        Ok(rotation.issued(now, access, refresh))
     }
 
     /// The error for a refused exchange, after revoking the grant of a

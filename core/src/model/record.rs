@@ -117,6 +117,10 @@ pub struct CodeBinding {
 
 /// One stored token. Backends persist and return it as given, apart from
 /// `state`, which only the store's atomic operations change.
+///
+/// A new token's record is built with [`access`](Self::access),
+/// [`refresh`](Self::refresh) or [`code`](Self::code); the fields are public
+/// so that backends can rebuild what they stored.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct TokenRecord {
     /// The lookup key.
@@ -268,6 +272,32 @@ impl TokenRecord {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn constructors_make_fresh_active_records_of_their_kind() {
+        let digest = TokenDigest::new(GrantId::from_bytes([9; 16]), [1; 32]);
+        let jti = Jti::from_bytes([2; 16]);
+        let audience: Arc<[Resource]> = [Resource::new("https://api.example").unwrap()].into();
+        let claims = Claims::new(ClientId::new("app").unwrap(), Scope::parse("read").unwrap(), audience)
+            .with_subject(Subject::new("alice").unwrap());
+        let binding =
+            CodeBinding { redirect_uri: "https://app/cb".to_owned(), code_challenge: "c".to_owned() };
+        let (iat, exp) = (UnixTime(10), UnixTime(70));
+        let records = [
+            (TokenRecord::access(digest, jti, claims.clone(), iat, exp), TokenKind::Access),
+            (TokenRecord::refresh(digest, jti, claims.clone(), iat, exp), TokenKind::Refresh),
+            (
+                TokenRecord::code(digest, jti, claims.clone(), binding.clone(), iat, exp),
+                TokenKind::AuthorizationCode,
+            ),
+        ];
+        for (r, kind) in records {
+            assert_eq!((r.kind, r.state, r.digest, r.jti), (kind, TokenState::Active, digest, jti));
+            assert_eq!((r.issued_at, r.not_before, r.expires_at), (iat, iat, exp));
+            assert_eq!(r.claims(), claims);
+            assert_eq!(r.code.as_deref(), (kind == TokenKind::AuthorizationCode).then_some(&binding));
+        }
+    }
 
     #[test]
     fn digest_text_round_trip() {

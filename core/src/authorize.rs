@@ -241,7 +241,7 @@ impl ValidatedAuthorization {
             redirect_uri: self.redirect_uri.clone(),
             code_challenge: self.code_challenge.clone(),
         };
-        TokenRecord::code(digest, jti, claims, binding, now, now.plus(ttl))
+        TokenRecord::code(digest, jti, claims, binding, now, policy::expiry(now, ttl, None))
     }
 
     /// The redirect carrying `code` (RFC 6749 §4.1.2, RFC 9207 `iss`).

@@ -103,7 +103,8 @@ pub(crate) fn decide_client_credentials(
     policy::permit_grant(client, GrantType::ClientCredentials)?;
     let scope = policy::grant_scope(client, scope)?;
     let audience = policy::grant_audience(client, resources)?;
-    Ok(AccessGrant { claims: Claims::new(client.id.clone(), scope, audience), expires_at: now.plus(ttl) })
+    let claims = Claims::new(client.id.clone(), scope, audience);
+    Ok(AccessGrant { claims, expires_at: policy::expiry(now, ttl, None) })
 }
 
 #[cfg(test)]

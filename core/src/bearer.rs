@@ -7,14 +7,11 @@
 
 use std::sync::Arc;
 
+use crate::error::Error;
 use crate::http::Header;
-use crate::introspect::{Introspection, Viewer};
-use crate::limiter::FishingLimiter;
+use crate::introspect::Introspection;
 use crate::model::{ClientId, Jti, Resource, Scope, Subject};
-use crate::server::AuthServer;
-use crate::store::{ClientRegistry, TokenStore};
 use crate::time::UnixTime;
-use crate::Error;
 
 /// Who is calling, as a validated access token says.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -54,7 +51,7 @@ pub enum BearerError {
     },
     /// The store failed: no answer about the token. 503 with
     /// [`retry_after`](Self::retry_after) when the store cannot be reached
-    /// ([`StoreError::Unavailable`](crate::StoreError::Unavailable)), as at
+    /// ([`StoreError::Unavailable`](crate::store::StoreError::Unavailable)), as at
     /// the core's endpoints; 500 otherwise. The inner error's
     /// [`code`](Error::code) and [`description`](Error::description) are
     /// the body to send.
@@ -107,7 +104,7 @@ impl BearerError {
 
 /// RFC 6750 §2.1: `"Bearer" 1*SP b64token`, where
 /// `b64token = 1*( ALPHA / DIGIT / "-" / "." / "_" / "~" / "+" / "/" ) *"="`.
-fn parse_bearer(h: Header<'_>) -> Result<&str, BearerError> {
+pub(crate) fn parse_bearer(h: Header<'_>) -> Result<&str, BearerError> {
     let raw = match h {
         Header::Absent => return Err(BearerError::Missing),
         Header::Repeated => return Err(BearerError::InvalidRequest),
@@ -132,39 +129,28 @@ fn parse_bearer(h: Header<'_>) -> Result<&str, BearerError> {
     }
 }
 
-impl<S: TokenStore + ClientRegistry, L: FishingLimiter> AuthServer<S, L> {
-    /// Validates the bearer token in an `Authorization` header for
-    /// `audience`, requiring every scope in `required`.
-    ///
-    /// # Errors
-    /// A [`BearerError`] carrying the status and `WWW-Authenticate` value.
-    pub async fn validate_bearer(
-        &self,
-        authorization: Header<'_>,
-        audience: &Resource,
-        required: &Scope,
-    ) -> Result<Principal, BearerError> {
-        let token = parse_bearer(authorization)?;
-        let now = self.clock.now();
-        let answer = self
-            .introspect_unthrottled(Viewer::Bearer { audience }, token, now)
-            .await
-            .map_err(BearerError::Server)?;
-        let Introspection::Active(r) = answer else {
-            return Err(BearerError::InvalidToken);
-        };
-        if !required.is_subset_of(&r.scope) {
-            return Err(BearerError::InsufficientScope { required: required.clone() });
-        }
-        Ok(Principal {
-            client_id: r.client_id,
-            subject: r.subject,
-            scope: r.scope,
-            audience: r.audience,
-            expires_at: r.expires_at,
-            jti: r.jti,
-        })
+/// The answer for a request whose token introspected as `answer` for the
+/// resource being accessed, which requires every scope in `required`
+/// (RFC 6750 §3.1).
+///
+/// # Errors
+/// [`BearerError::InvalidToken`] for an inactive token;
+/// [`BearerError::InsufficientScope`] for one without a required scope.
+pub(crate) fn decide_bearer(answer: Introspection, required: &Scope) -> Result<Principal, BearerError> {
+    let Introspection::Active(r) = answer else {
+        return Err(BearerError::InvalidToken);
+    };
+    if !required.is_subset_of(&r.scope) {
+        return Err(BearerError::InsufficientScope { required: required.clone() });
     }
+    Ok(Principal {
+        client_id: r.client_id,
+        subject: r.subject,
+        scope: r.scope,
+        audience: r.audience,
+        expires_at: r.expires_at,
+        jti: r.jti,
+    })
 }
 
 #[cfg(test)]
@@ -191,6 +177,26 @@ mod tests {
     }
 
     #[test]
+    fn an_active_token_needs_every_required_scope() {
+        use crate::introspect::InactiveReason;
+        use crate::model::{Claims, GrantId, TokenDigest, TokenRecord};
+        let digest = TokenDigest::new(GrantId::from_bytes([1; 16]), [2; 32]);
+        let claims =
+            Claims::new(ClientId::new("app").unwrap(), Scope::parse("read write").unwrap(), [].into());
+        let r = TokenRecord::access(digest, Jti::from_bytes([3; 16]), claims, UnixTime(1), UnixTime(9));
+        let active = || Introspection::Active(r.clone());
+        let p = decide_bearer(active(), &Scope::parse("write").unwrap()).unwrap();
+        assert_eq!((p.client_id.as_str(), p.expires_at, p.jti), ("app", UnixTime(9), r.jti));
+        assert!(decide_bearer(active(), &Scope::empty()).is_ok());
+        assert!(matches!(
+            decide_bearer(active(), &Scope::parse("admin").unwrap()),
+            Err(BearerError::InsufficientScope { .. })
+        ));
+        let inactive = Introspection::Inactive(InactiveReason::Expired);
+        assert!(matches!(decide_bearer(inactive, &Scope::empty()), Err(BearerError::InvalidToken)));
+    }
+
+    #[test]
     fn challenges() {
         assert_eq!(BearerError::Missing.www_authenticate("api").unwrap(), "Bearer realm=\"api\"");
         let e = BearerError::InsufficientScope { required: Scope::parse("b a").unwrap() };
@@ -206,9 +212,9 @@ mod tests {
     #[test]
     fn an_unreachable_store_is_a_503_with_retry_after_and_no_challenge() {
         let refused = || std::io::Error::from(std::io::ErrorKind::ConnectionRefused);
-        let e = BearerError::Server(Error::Store(crate::StoreError::unavailable(refused())));
+        let e = BearerError::Server(Error::Store(crate::store::StoreError::unavailable(refused())));
         assert_eq!((e.status(), e.retry_after(), e.www_authenticate("api")), (503, Some(5), None));
-        let e = BearerError::Server(Error::Store(crate::StoreError::backend(refused())));
+        let e = BearerError::Server(Error::Store(crate::store::StoreError::backend(refused())));
         assert_eq!((e.status(), e.retry_after(), e.www_authenticate("api")), (500, None, None));
         assert_eq!(BearerError::InvalidToken.retry_after(), None);
     }

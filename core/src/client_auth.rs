@@ -26,10 +26,10 @@
 
 use std::fmt;
 
+use crate::error::Error;
 use crate::form::{AuthorizationHeader, Form};
 use crate::model::{Client, ClientAuth, ClientId, SecretDigest};
 use crate::store::ClientRegistry;
-use crate::Error;
 
 /// A client secret as presented in a request. `Debug` never prints it.
 #[derive(Clone)]

@@ -15,14 +15,16 @@ type HmacSha256 = Hmac<Sha256>;
 /// this as fatal for the request (fail closed), never fall back.
 pub(crate) fn random_bytes<const N: usize>() -> Result<[u8; N], RandomError> {
     let mut buf = [0u8; N];
-    getrandom::fill(&mut buf).map_err(|_| RandomError)?;
+    getrandom::fill(&mut buf).map_err(RandomError)?;
     Ok(buf)
 }
 
-/// The OS random source failed.
+/// The OS random source failed. Keeps the OS error (`getrandom::Error` is
+/// not a `std::error::Error` without its `std` feature, so it is shown in
+/// the message rather than as the source).
 #[derive(Debug, Clone, Copy, thiserror::Error)]
-#[error("the operating system's random source failed")]
-pub struct RandomError;
+#[error("the operating system's random source failed: {0}")]
+pub struct RandomError(getrandom::Error);
 
 /// SHA-256 over a short domain tag and a message.
 ///
@@ -122,6 +124,12 @@ pub(crate) mod work {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_random_source_failure_keeps_the_os_error() {
+        let e = RandomError(getrandom::Error::UNSUPPORTED);
+        assert!(e.to_string().ends_with(&getrandom::Error::UNSUPPORTED.to_string()), "{e}");
+    }
 
     #[test]
     fn domain_separates_digests() {

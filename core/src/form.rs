@@ -7,8 +7,8 @@ use std::borrow::Cow;
 use base64::engine::general_purpose::STANDARD;
 use base64::Engine as _;
 
+use crate::error::Error;
 use crate::http::Header;
-use crate::Error;
 
 /// Parameters that RFC 8707 lets a client repeat.
 const REPEATABLE: &[&str] = &["resource"];

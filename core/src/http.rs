@@ -157,19 +157,19 @@ impl HttpResponse {
     }
 }
 
-impl From<&crate::Error> for HttpResponse {
-    fn from(e: &crate::Error) -> Self {
+impl From<&crate::error::Error> for HttpResponse {
+    fn from(e: &crate::error::Error) -> Self {
         let body = crate::json::Object::with_capacity(96)
             .str("error", e.code())
             .str("error_description", e.description())
             .finish();
         let mut r = Self::json(e.status(), body);
         match e {
-            crate::Error::InvalidClient { basic: true } => {
+            crate::error::Error::InvalidClient { basic: true } => {
                 r.headers
                     .push(("WWW-Authenticate", Cow::Borrowed("Basic realm=\"oauth\", charset=\"UTF-8\"")));
             }
-            crate::Error::MethodNotAllowed => r.headers.push(("Allow", Cow::Borrowed("POST"))),
+            crate::error::Error::MethodNotAllowed => r.headers.push(("Allow", Cow::Borrowed("POST"))),
             _ => {}
         }
         // 429 (RFC 6585 §4) and 503 (RFC 9110 §15.6.4) say when to retry.
@@ -183,7 +183,7 @@ impl From<&crate::Error> for HttpResponse {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::Error;
+    use crate::error::Error;
 
     #[test]
     fn header_from_values() {
@@ -224,13 +224,13 @@ mod tests {
         let r = HttpResponse::from(&Error::MethodNotAllowed);
         assert_eq!((r.status, r.header("allow")), (405, Some("POST")));
         let down = std::io::Error::from(std::io::ErrorKind::TimedOut);
-        let r = HttpResponse::from(&Error::Store(crate::StoreError::unavailable(down)));
+        let r = HttpResponse::from(&Error::Store(crate::store::StoreError::unavailable(down)));
         assert_eq!((r.status, r.header("retry-after")), (503, Some("5")));
         assert_eq!(r.header("cache-control"), Some("no-store"));
         let body = r.json_body().unwrap();
         assert_eq!(body["error"], "temporarily_unavailable");
         assert!(body.get("active").is_none() && body.get("access_token").is_none());
-        let r = HttpResponse::from(&Error::Store(crate::StoreError::Corrupt("x".into())));
+        let r = HttpResponse::from(&Error::Store(crate::store::StoreError::Corrupt("x".into())));
         assert_eq!((r.status, r.header("retry-after")), (500, None));
     }
 }

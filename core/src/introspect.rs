@@ -1,19 +1,18 @@
 //! Token introspection (RFC 7662).
 //!
 //! RFC 7662 §4: "the introspection endpoint … MUST perform all applicable
-//! checks against a token's state". [`judge`] is every check, as one pure
+//! checks against a token's state". `judge` is every check, as one pure
 //! function over the loaded record, the issuing client, the caller and the
-//! time; the async part only verifies the tag, loads, and charges the
-//! fishing limiter for inactive answers.
+//! time; the driver ([`AuthServer::introspect`](crate::AuthServer::introspect))
+//! only verifies the tag, loads, and charges the fishing limiter for
+//! inactive answers.
 
-use crate::limiter::{Admission, FishingLimiter};
+use crate::error::Error;
+use crate::json;
+use crate::limiter::Admission;
 use crate::model::{Client, ClientId, Resource, ResourceServer, TokenKind, TokenRecord, TokenState};
-use crate::server::AuthServer;
-use crate::store::{ClientRegistry, TokenStore};
 use crate::time::UnixTime;
 use crate::token_format::Rejection;
-use crate::Error;
-use crate::{join, json};
 
 /// Why a token is inactive. The HTTP answer is always exactly
 /// `{"active":false}`; the reason is for in-process callers, metrics and
@@ -137,7 +136,7 @@ pub enum Viewer<'a> {
 ///
 /// # Errors
 /// The first [`InactiveReason`] found.
-pub fn judge(
+pub(crate) fn judge(
     record: &TokenRecord,
     issuer: Option<&Client>,
     viewer: Viewer<'_>,
@@ -177,86 +176,26 @@ pub fn judge(
     Ok(())
 }
 
-impl<S: TokenStore + ClientRegistry, L: FishingLimiter> AuthServer<S, L> {
-    /// Introspects `token` for an authenticated caller, which must be a
-    /// resource server. Throttled callers are refused whatever the token.
-    ///
-    /// The caller's reservation with the fishing limiter and the token's
-    /// lookup run concurrently, so a shared limiter and a remote store cost
-    /// one round trip together; a token that fails its tag check is never
-    /// looked up.
-    ///
-    /// # Errors
-    /// [`Error::IntrospectionForbidden`] when the caller is not a resource
-    /// server; [`Error::Throttled`]; [`Error::Store`] when the store or a
-    /// shared limiter fails (never an answer in that case).
-    pub async fn introspect(&self, caller: &Client, token: &str) -> Result<Introspection, Error> {
-        let rs = caller.resource_server().ok_or(Error::IntrospectionForbidden)?;
-        let now = self.clock.now();
-        let reserve = self.limiter.reserve(&caller.id, now);
-        let verified = match self.keys.verify(token) {
-            Ok(v) => v,
-            Err(r) => {
-                admitted(reserve.await?)?;
-                return Ok(Introspection::Inactive(r.into()));
-            }
-        };
-        // A throttled caller's lookup is not even started when the limiter
-        // answers at once (memory), and its result is dropped otherwise.
-        let (admission, loaded) = join::both(reserve, self.store.get_with_client(&verified.digest), |a| {
-            !matches!(a, Ok(Admission::Allowed))
-        })
-        .await;
-        admitted(admission?)?;
-        let loaded = match loaded {
-            Some(r) => r?,
-            // Not reached (`b` is skipped only for a refusal), but a lookup
-            // is the right answer if it ever were.
-            None => self.store.get_with_client(&verified.digest).await?,
-        };
-        let answer = self.verdict(loaded, Viewer::ResourceServer { id: &caller.id, rs }, now);
-        if answer.is_active() {
-            self.limiter.refund(&caller.id, now).await?;
-        }
-        Ok(answer)
-    }
-
-    /// Every check, without the fishing limiter: the shared path of
-    /// introspection and same-process bearer validation.
-    pub(crate) async fn introspect_unthrottled(
-        &self,
-        viewer: Viewer<'_>,
-        token: &str,
-        now: UnixTime,
-    ) -> Result<Introspection, Error> {
-        let verified = match self.keys.verify(token) {
-            Ok(v) => v,
-            Err(r) => return Ok(Introspection::Inactive(r.into())),
-        };
-        let loaded = self.store.get_with_client(&verified.digest).await?;
-        Ok(self.verdict(loaded, viewer, now))
-    }
-
-    /// [`judge`] as an answer. The record is passed by value and moved once,
-    /// into the answer: it is the largest value on the hot path.
-    fn verdict(
-        &self,
-        loaded: Option<(TokenRecord, Option<Client>)>,
-        viewer: Viewer<'_>,
-        now: UnixTime,
-    ) -> Introspection {
-        let Some((record, issuer)) = loaded else {
-            return Introspection::Inactive(InactiveReason::Unknown);
-        };
-        match judge(&record, issuer.as_ref(), viewer, now, self.config.clock_skew) {
-            Ok(()) => Introspection::Active(record),
-            Err(reason) => Introspection::Inactive(reason),
-        }
+/// [`judge`] as an answer, on the record and its client as loaded (`None`:
+/// unknown). The record is passed by value and moved once, into the answer:
+/// it is the largest value on the hot path.
+pub(crate) fn decide_introspection(
+    loaded: Option<(TokenRecord, Option<Client>)>,
+    viewer: Viewer<'_>,
+    now: UnixTime,
+    skew: u64,
+) -> Introspection {
+    let Some((record, issuer)) = loaded else {
+        return Introspection::Inactive(InactiveReason::Unknown);
+    };
+    match judge(&record, issuer.as_ref(), viewer, now, skew) {
+        Ok(()) => Introspection::Active(record),
+        Err(reason) => Introspection::Inactive(reason),
     }
 }
 
 /// A reservation's admission as a result.
-fn admitted(a: Admission) -> Result<(), Error> {
+pub(crate) fn admitted(a: Admission) -> Result<(), Error> {
     match a {
         Admission::Allowed => Ok(()),
         Admission::Throttled { retry_after } => Err(Error::Throttled { retry_after }),
@@ -266,7 +205,7 @@ fn admitted(a: Admission) -> Result<(), Error> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::model::{GrantId, Jti, Scope, Subject, TokenDigest};
+    use crate::model::{Claims, GrantId, Jti, Scope, Subject, TokenDigest};
     use proptest::prelude::*;
 
     fn record(
@@ -278,23 +217,20 @@ mod tests {
         jti: [u8; 16],
         kind: TokenKind,
     ) -> Option<TokenRecord> {
-        Some(TokenRecord {
-            digest: TokenDigest::new(GrantId::from_bytes([1; 16]), [2; 32]),
-            kind,
-            client_id: ClientId::new(client).ok()?,
-            subject: match subject {
-                Some(s) => Some(Subject::new(s).ok()?),
-                None => None,
-            },
-            scope: Scope::parse(scope).ok()?,
-            audience: audience.iter().map(|a| Resource::new(a).ok()).collect::<Option<Vec<_>>>()?.into(),
-            issued_at: UnixTime(times.0),
-            not_before: UnixTime(times.1),
-            expires_at: UnixTime(times.2),
-            jti: Jti::from_bytes(jti),
-            state: TokenState::Active,
-            code: None,
-        })
+        let mut claims = Claims::new(
+            ClientId::new(client).ok()?,
+            Scope::parse(scope).ok()?,
+            audience.iter().map(|a| Resource::new(a).ok()).collect::<Option<Vec<_>>>()?.into(),
+        );
+        if let Some(s) = subject {
+            claims = claims.with_subject(Subject::new(s).ok()?);
+        }
+        let digest = TokenDigest::new(GrantId::from_bytes([1; 16]), [2; 32]);
+        let (jti, (iat, nbf, exp)) = (Jti::from_bytes(jti), times);
+        let mut r = TokenRecord::access(digest, jti, claims, UnixTime(iat), UnixTime(exp));
+        r.kind = kind;
+        r.not_before = UnixTime(nbf);
+        Some(r)
     }
 
     #[test]

@@ -64,6 +64,7 @@ impl Object {
     }
 
     /// `"name":true` or `"name":false`.
+    #[inline]
     pub(crate) fn bool(&mut self, name: &'static str, value: bool) -> &mut Self {
         self.key(name);
         self.buf.extend_from_slice(if value { b"true" } else { b"false" });
@@ -71,6 +72,7 @@ impl Object {
     }
 
     /// `"name":["a","b"]`.
+    #[inline]
     pub(crate) fn strs<'a>(
         &mut self,
         name: &'static str,

@@ -1,9 +1,10 @@
 //! Gatehouse core: an embeddable OAuth 2.0 authorization server.
 //!
 //! Your app embeds an [`AuthServer`] and becomes its own authorization
-//! server: it issues opaque tokens (`client_credentials` today), lets its
-//! resource servers introspect them (RFC 7662) and its clients revoke them
-//! (RFC 7009). The core does no I/O of its own: requests and responses are
+//! server: it issues opaque tokens (`client_credentials`, and
+//! `authorization_code` with PKCE and rotating refresh tokens), lets its
+//! resource servers introspect them (RFC 7662) or validate them in-process
+//! (RFC 6750), and its clients revoke them (RFC 7009). The core does no I/O of its own: requests and responses are
 //! plain values ([`HttpRequest`] → [`HttpResponse`]), storage is any
 //! [`TokenStore`] + [`ClientRegistry`], and time comes from a [`Clock`].
 //!
@@ -19,7 +20,14 @@
 //! - [`model`]: clients, token records and validated identifiers.
 //! - [`store`]: the storage traits and what every backend guarantees.
 //! - [`token_format`]: the opaque token format and the keyring.
-//! - [`issue`], [`introspect`], [`revoke`]: the typed operations.
+//! - [`AuthServer`]: every operation as a thin driver: read the clock once,
+//!   load, call the operation's pure decision, write.
+//! - [`issue`], [`authorize`], [`introspect`], [`bearer`]: the operations'
+//!   public types (token requests and answers, the authorization request,
+//!   introspection answers, bearer principals); the decisions themselves,
+//!   with those of code exchange, refresh and revocation, and the grant
+//!   policy they share (scope, audience, lifetimes), are internal pure
+//!   functions.
 //! - [`http`]: the request/response values the endpoints take and give.
 //! - [`limiter`]: the token-fishing limiter.
 //! - [`time`]: the clock.
@@ -67,7 +75,7 @@ mod client_auth;
 mod config;
 mod crypto;
 mod error;
-pub mod exchange;
+mod exchange;
 mod form;
 mod hex;
 pub mod http;
@@ -77,7 +85,8 @@ mod join;
 mod json;
 pub mod limiter;
 pub mod model;
-pub mod revoke;
+mod policy;
+mod revoke;
 mod scan;
 mod server;
 pub mod store;
@@ -88,6 +97,7 @@ pub use authorize::{AuthorizationCheck, AuthorizationRequest, ValidatedAuthoriza
 pub use bearer::{BearerError, Principal};
 pub use client_auth::{ClientCredentials, PresentedSecret};
 pub use config::Config;
+pub use crypto::RandomError;
 pub use error::Error;
 pub use http::{Header, HttpRequest, HttpResponse};
 pub use introspect::{InactiveReason, Introspection, Viewer};

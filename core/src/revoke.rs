@@ -1,43 +1,64 @@
-//! Token revocation (RFC 7009).
+//! Token revocation (RFC 7009): what to revoke, decided on the loaded
+//! record.
 
-use crate::limiter::FishingLimiter;
-use crate::model::{Client, TokenKind};
-use crate::server::AuthServer;
-use crate::store::{ClientRegistry, TokenStore};
-use crate::Error;
+use crate::model::{Client, GrantId, TokenDigest, TokenKind, TokenRecord};
 
-impl<S: TokenStore + ClientRegistry, L: FishingLimiter> AuthServer<S, L> {
-    /// Revokes `token` on behalf of the authenticated `client`.
-    ///
-    /// RFC 7009 §2.2: an invalid or unknown token is not an error, and
-    /// neither is another client's token (§2.1: the server checks that the
-    /// token was issued to the requesting client; we then do nothing, and
-    /// say nothing that would tell the caller whose token it was).
-    /// Revoking a refresh token revokes its whole grant, access tokens
-    /// included (§2.1).
-    ///
-    /// # Errors
-    /// [`Error::Store`] only: the caller must not be told "revoked" when the
-    /// store failed.
-    pub async fn revoke(&self, client: &Client, token: &str) -> Result<(), Error> {
-        let Ok(verified) = self.keys.verify(token) else {
-            return Ok(());
-        };
-        let Some(record) = self.store.get(&verified.digest).await? else {
-            return Ok(());
-        };
-        if record.client_id != client.id {
-            return Ok(());
-        }
-        match record.kind {
-            TokenKind::Refresh => self.store.revoke_grant(&record.grant_id()).await?,
-            TokenKind::Access => {
-                self.store.revoke(&record.digest).await?;
-            }
-            // Codes are not revocable through RFC 7009; they expire in a
-            // minute and are single-use anyway.
-            TokenKind::AuthorizationCode => {}
-        }
-        Ok(())
+/// What a revocation request writes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Revocation {
+    /// Nothing: the answer is the same success (RFC 7009 §2.2).
+    Nothing,
+    /// This token alone.
+    Token(TokenDigest),
+    /// Every token of this grant.
+    Grant(GrantId),
+}
+
+/// What revoking the presented token (its record as loaded; `None` when it
+/// is unknown or failed its tag check) on behalf of `client` writes.
+///
+/// RFC 7009 §2.2: an invalid or unknown token is not an error, and neither
+/// is another client's token (§2.1: the server checks that the token was
+/// issued to the requesting client; we then do nothing, and say nothing that
+/// would tell the caller whose token it was). Revoking a refresh token
+/// revokes its whole grant, access tokens included (§2.1).
+pub(crate) fn decide_revocation(client: &Client, record: Option<&TokenRecord>) -> Revocation {
+    let Some(record) = record.filter(|r| r.client_id == client.id) else {
+        return Revocation::Nothing;
+    };
+    match record.kind {
+        TokenKind::Refresh => Revocation::Grant(record.grant_id()),
+        TokenKind::Access => Revocation::Token(record.digest),
+        // Codes are not revocable through RFC 7009; they expire in a minute
+        // and are single-use anyway.
+        TokenKind::AuthorizationCode => Revocation::Nothing,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::{Claims, ClientId, Jti, Scope};
+    use crate::time::UnixTime;
+
+    fn record(kind: TokenKind) -> TokenRecord {
+        let digest = TokenDigest::new(GrantId::from_bytes([5; 16]), [6; 32]);
+        let claims = Claims::new(ClientId::new("app").unwrap(), Scope::empty(), [].into());
+        let mut r = TokenRecord::access(digest, Jti::from_bytes([1; 16]), claims, UnixTime(0), UnixTime(9));
+        r.kind = kind;
+        r
+    }
+
+    #[test]
+    fn only_the_owners_access_and_refresh_tokens_are_revoked() {
+        let app = Client::new_public(ClientId::new("app").unwrap());
+        let access = record(TokenKind::Access);
+        assert_eq!(decide_revocation(&app, Some(&access)), Revocation::Token(access.digest));
+        let refresh = record(TokenKind::Refresh);
+        assert_eq!(decide_revocation(&app, Some(&refresh)), Revocation::Grant(refresh.grant_id()));
+        assert_eq!(decide_revocation(&app, Some(&record(TokenKind::AuthorizationCode))), Revocation::Nothing);
+        assert_eq!(decide_revocation(&app, None), Revocation::Nothing);
+        let other = Client::new_public(ClientId::new("other").unwrap());
+        assert_eq!(decide_revocation(&other, Some(&refresh)), Revocation::Nothing);
     }
 }

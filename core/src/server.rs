@@ -1,20 +1,34 @@
-//! [`AuthServer`]: the store, the keys, the clock and the limiter, and the
-//! three HTTP endpoints built from the typed operations in
-//! [`issue`](crate::issue), [`introspect`](crate::introspect) and
-//! [`revoke`](crate::revoke).
+//! [`AuthServer`]: the store, the keys, the clock and the limiter, and
+//! every operation as a thin driver: read the clock once, fetch, call the
+//! operation's pure decision, write. The decisions live in
+//! [`issue`](crate::issue), [`exchange`](crate::exchange),
+//! [`revoke`](crate::revoke), [`authorize`](crate::authorize),
+//! [`introspect`](crate::introspect) and [`bearer`](crate::bearer); the
+//! policy they share in [`policy`](crate::policy).
 
 use std::sync::Arc;
 
+use crate::authorize::{self, AuthorizationCheck, AuthorizationRequest};
+use crate::bearer::{self, BearerError, Principal};
 use crate::client_auth::{self, ClientCredentials};
 use crate::config::Config;
+use crate::crypto;
+use crate::error::Error;
+use crate::exchange::{self, Refusal, Rotation};
 use crate::form::{self, Form};
-use crate::http::{HttpRequest, HttpResponse};
-use crate::limiter::{FishingLimiter, MemoryLimiter};
-use crate::model::Client;
+use crate::http::{Header, HttpRequest, HttpResponse};
+use crate::introspect::{self, Introspection, Viewer};
+use crate::issue::{self, IssuedTokens, TokenRequest};
+use crate::join;
+use crate::limiter::{Admission, FishingLimiter, MemoryLimiter};
+use crate::model::{
+    Client, GrantId, GrantType, Jti, Resource, Scope, Subject, TokenKind, TokenRecord, GRANT_ID_RANDOM_LEN,
+};
+use crate::policy;
+use crate::revoke::{self, Revocation};
 use crate::store::{ClientRegistry, TokenStore};
 use crate::time::{Clock, SystemClock, UnixTime};
 use crate::token_format::Keyring;
-use crate::Error;
 
 /// An embeddable OAuth 2.0 authorization server over a store `S` and a
 /// token-fishing limiter `L`.
@@ -22,11 +36,11 @@ use crate::Error;
 /// Cheap to share: wrap it in an `Arc` and call it from every request
 /// handler. All methods take `&self`.
 pub struct AuthServer<S, L = MemoryLimiter> {
-    pub(crate) store: S,
-    pub(crate) keys: Keyring,
-    pub(crate) config: Config,
-    pub(crate) clock: Arc<dyn Clock>,
-    pub(crate) limiter: L,
+    store: S,
+    keys: Keyring,
+    config: Config,
+    clock: Arc<dyn Clock>,
+    limiter: L,
 }
 
 impl<S: TokenStore + ClientRegistry> AuthServer<S, MemoryLimiter> {
@@ -65,14 +79,7 @@ impl<S: TokenStore + ClientRegistry, L: FishingLimiter> AuthServer<S, L> {
         self.clock.now()
     }
 
-    /// Authenticates a client from already-extracted credentials.
-    ///
-    /// # Errors
-    /// [`Error::InvalidClient`] for every kind of failure, alike;
-    /// [`Error::Store`] when the registry fails.
-    pub async fn authenticate(&self, creds: &ClientCredentials) -> Result<Client, Error> {
-        client_auth::authenticate(&self.store, creds).await
-    }
+    // ---- HTTP endpoints -------------------------------------------------
 
     /// The token endpoint (RFC 6749 §3.2): `POST` with a form body.
     pub async fn token_endpoint(&self, req: HttpRequest<'_>) -> HttpResponse {
@@ -98,9 +105,9 @@ impl<S: TokenStore + ClientRegistry, L: FishingLimiter> AuthServer<S, L> {
         }
     }
 
-    /// Method, Content-Type, form and client authentication: the shared
-    /// front half of every endpoint.
-    async fn read_request<'a>(&self, req: HttpRequest<'a>) -> Result<(Form<'a>, ClientCredentials), Error> {
+    /// Method, Content-Type, form and client credentials: the shared front
+    /// half of every endpoint.
+    fn read_request<'a>(&self, req: HttpRequest<'a>) -> Result<(Form<'a>, ClientCredentials), Error> {
         if !req.method.eq_ignore_ascii_case("POST") {
             return Err(Error::MethodNotAllowed);
         }
@@ -114,29 +121,27 @@ impl<S: TokenStore + ClientRegistry, L: FishingLimiter> AuthServer<S, L> {
     }
 
     async fn token_endpoint_inner(&self, req: HttpRequest<'_>) -> Result<HttpResponse, Error> {
-        let (form, creds) = self.read_request(req).await?;
+        let (form, creds) = self.read_request(req)?;
+        // A missing grant_type is reported before authentication, as
+        // before; everything else about the request after it.
         let grant_type = form.require("grant_type", "grant_type is required")?;
         let client = self.authenticate(&creds).await?;
-        let issued = match grant_type {
-            "client_credentials" => {
-                let resources: Vec<&str> = form.all("resource").collect();
-                self.client_credentials(&client, form.get("scope"), &resources).await?
+        let issued = match TokenRequest::from_form(grant_type, &form)? {
+            TokenRequest::ClientCredentials { scope, resources } => {
+                self.client_credentials(&client, scope, &resources).await?
             }
-            "authorization_code" => {
-                let code = form.require("code", "code is required")?;
-                self.exchange_code(&client, code, form.get("redirect_uri"), form.get("code_verifier")).await?
+            TokenRequest::AuthorizationCode { code, redirect_uri, code_verifier } => {
+                self.exchange_code(&client, code, redirect_uri, code_verifier).await?
             }
-            "refresh_token" => {
-                let token = form.require("refresh_token", "refresh_token is required")?;
-                self.refresh(&client, token, form.get("scope")).await?
+            TokenRequest::RefreshToken { refresh_token, scope } => {
+                self.refresh(&client, refresh_token, scope).await?
             }
-            _ => return Err(Error::UnsupportedGrantType),
         };
         Ok(HttpResponse::json(200, issued.to_json()))
     }
 
     async fn introspection_endpoint_inner(&self, req: HttpRequest<'_>) -> Result<HttpResponse, Error> {
-        let (form, creds) = self.read_request(req).await?;
+        let (form, creds) = self.read_request(req)?;
         // RFC 7662 §2.1 requires authorization of the caller; a public
         // client's bare client_id authenticates nothing.
         if matches!(creds, ClientCredentials::None { .. }) {
@@ -156,9 +161,303 @@ impl<S: TokenStore + ClientRegistry, L: FishingLimiter> AuthServer<S, L> {
     }
 
     async fn revocation_endpoint_inner(&self, req: HttpRequest<'_>) -> Result<(), Error> {
-        let (form, creds) = self.read_request(req).await?;
+        let (form, creds) = self.read_request(req)?;
         let client = self.authenticate(&creds).await?;
         let token = form.require("token", "token is required")?;
         self.revoke(&client, token).await
+    }
+
+    // ---- typed operations -----------------------------------------------
+
+    /// Authenticates a client from already-extracted credentials.
+    ///
+    /// # Errors
+    /// [`Error::InvalidClient`] for every kind of failure, alike;
+    /// [`Error::Store`] when the registry fails.
+    pub async fn authenticate(&self, creds: &ClientCredentials) -> Result<Client, Error> {
+        client_auth::authenticate(&self.store, creds).await
+    }
+
+    /// The `client_credentials` grant for an authenticated client, with an
+    /// optional requested scope and RFC 8707 `resource`s.
+    ///
+    /// # Errors
+    /// `unauthorized_client` for a public client or one not registered for
+    /// the grant; `invalid_scope`; `invalid_target`; [`Error::Store`] or
+    /// [`Error::Random`] (no token is returned unless it was stored).
+    pub async fn client_credentials(
+        &self,
+        client: &Client,
+        scope: Option<&str>,
+        resources: &[&str],
+    ) -> Result<IssuedTokens, Error> {
+        // One reading of the clock: the grant id's time and `iat` agree.
+        let millis = self.clock.now_millis();
+        let now = UnixTime(millis / 1000);
+        let grant =
+            issue::decide_client_credentials(client, scope, resources, now, self.config.access_token_ttl)?;
+        // One call to the OS random source for the grant id's random part,
+        // the jti and the token's 256 bits (each is a system call).
+        let fresh: [u8; GRANT_ID_RANDOM_LEN + 16 + 32] = crypto::random_bytes()?;
+        let (grant_random, rest) = fresh.split_at(GRANT_ID_RANDOM_LEN);
+        let (jti_bytes, secret) = rest.split_at(16);
+        let mut grant_id = [0u8; GRANT_ID_RANDOM_LEN];
+        grant_id.copy_from_slice(grant_random);
+        let mut jti = [0u8; 16];
+        jti.copy_from_slice(jti_bytes);
+        let mut random = [0u8; 32];
+        random.copy_from_slice(secret);
+        // Time-ordered, so a store's inserts append (see `time_ordered`).
+        let grant_id = GrantId::time_ordered(millis, &grant_id);
+        let (token, digest) = self.keys.mint_from(TokenKind::Access, grant_id, &random);
+        let scope = grant.claims.scope.clone();
+        let record = TokenRecord::access(digest, Jti::from_bytes(jti), grant.claims, now, grant.expires_at);
+        self.store.insert(record).await?;
+        let expires_in = grant.expires_at.0.saturating_sub(now.0);
+        Ok(IssuedTokens { access_token: token, expires_in, scope, refresh_token: None })
+    }
+
+    /// The `authorization_code` grant: trades a code for an access token,
+    /// and a refresh token when the client may use that grant.
+    ///
+    /// # Errors
+    /// `unauthorized_client` when the client may not use the grant;
+    /// `invalid_grant` for an unknown, expired, used (its grant is then
+    /// revoked) or foreign code, a redirect URI other than the one the code
+    /// was issued for, or a PKCE verifier that does not match;
+    /// [`Error::Store`] / [`Error::Random`].
+    pub async fn exchange_code(
+        &self,
+        client: &Client,
+        code: &str,
+        redirect_uri: Option<&str>,
+        code_verifier: Option<&str>,
+    ) -> Result<IssuedTokens, Error> {
+        policy::permit_grant(client, GrantType::AuthorizationCode)?;
+        let now = self.clock.now();
+        let record = self.load_one_time(code, TokenKind::AuthorizationCode).await?;
+        let ttls = (self.config.access_token_ttl, self.config.refresh_token_ttl);
+        let decision =
+            exchange::decide_code_exchange(client, record.as_ref(), redirect_uri, code_verifier, now, ttls);
+        self.rotate(decision, now).await
+    }
+
+    /// The `refresh_token` grant: rotates the refresh token. The new one
+    /// expires when the old one would have: a grant's lifetime is fixed at
+    /// the code exchange, however often it is refreshed, and the new access
+    /// token expires no later. A requested `scope` narrows the new access
+    /// token only; the new refresh token keeps the grant's scope (RFC 6749
+    /// §6).
+    ///
+    /// # Errors
+    /// `unauthorized_client`; `invalid_scope` for a scope wider than the
+    /// grant's; `invalid_grant` for an unknown, expired, foreign or reused
+    /// refresh token (its grant is then revoked); [`Error::Store`] /
+    /// [`Error::Random`].
+    pub async fn refresh(
+        &self,
+        client: &Client,
+        refresh_token: &str,
+        scope: Option<&str>,
+    ) -> Result<IssuedTokens, Error> {
+        policy::permit_grant(client, GrantType::RefreshToken)?;
+        let now = self.clock.now();
+        let record = self.load_one_time(refresh_token, TokenKind::Refresh).await?;
+        let decision =
+            exchange::decide_refresh(client, record.as_ref(), scope, now, self.config.access_token_ttl);
+        self.rotate(decision, now).await
+    }
+
+    /// The stored record of a presented code or refresh token, if its tag
+    /// verifies and it is of `kind`.
+    async fn load_one_time(&self, token: &str, kind: TokenKind) -> Result<Option<TokenRecord>, Error> {
+        match self.keys.verify(token) {
+            Ok(v) if v.kind == kind => Ok(self.store.get(&v.digest).await?),
+            _ => Ok(None),
+        }
+    }
+
+    /// Carries out an exchange's decision: mints the new tokens, consumes
+    /// the old one and stores them in one step; or, for a replay, revokes
+    /// the grant.
+    async fn rotate(
+        &self,
+        decision: Result<Rotation, Refusal>,
+        now: UnixTime,
+    ) -> Result<IssuedTokens, Error> {
+        let rotation = match decision {
+            Ok(r) => r,
+            Err(refusal) => return Err(self.refused(refusal).await?),
+        };
+        let grant = rotation.grant();
+        let (access, digest) = self.keys.mint(TokenKind::Access, grant)?;
+        let access_ids = (digest, Jti::generate()?);
+        let (refresh, refresh_ids) = match rotation.refresh_expires_at {
+            Some(_) => {
+                let (raw, digest) = self.keys.mint(TokenKind::Refresh, grant)?;
+                (Some(raw), Some((digest, Jti::generate()?)))
+            }
+            None => (None, None),
+        };
+        let records = rotation.records(now, access_ids, refresh_ids);
+        let consumed = self.store.consume(&rotation.from, records).await?;
+        if let Err(refusal) = exchange::settle(&consumed, &rotation) {
+            return Err(self.refused(refusal).await?);
+        }
+        Ok(rotation.issued(now, access, refresh))
+    }
+
+    /// The error for a refused exchange, after revoking the grant of a
+    /// replayed token.
+    async fn refused(&self, refusal: Refusal) -> Result<Error, Error> {
+        match refusal {
+            Refusal::Deny(e) => Ok(e),
+            Refusal::Replay(grant) => {
+                self.store.revoke_grant(&grant).await?;
+                Ok(exchange::BAD_GRANT)
+            }
+        }
+    }
+
+    /// Revokes `token` on behalf of the authenticated `client` (RFC 7009
+    /// §2.1). An invalid or unknown token, or another client's, is no error
+    /// and changes nothing; a refresh token takes its whole grant with it.
+    ///
+    /// # Errors
+    /// [`Error::Store`] only: the caller must not be told "revoked" when the
+    /// store failed.
+    pub async fn revoke(&self, client: &Client, token: &str) -> Result<(), Error> {
+        let record = match self.keys.verify(token) {
+            Ok(v) => self.store.get(&v.digest).await?,
+            Err(_) => None,
+        };
+        match revoke::decide_revocation(client, record.as_ref()) {
+            Revocation::Nothing => {}
+            Revocation::Token(digest) => {
+                self.store.revoke(&digest).await?;
+            }
+            Revocation::Grant(grant) => self.store.revoke_grant(&grant).await?,
+        }
+        Ok(())
+    }
+
+    /// Introspects `token` for an authenticated caller, which must be a
+    /// resource server. Throttled callers are refused whatever the token.
+    ///
+    /// The caller's reservation with the fishing limiter and the token's
+    /// lookup run concurrently, so a shared limiter and a remote store cost
+    /// one round trip together; a token that fails its tag check is never
+    /// looked up.
+    ///
+    /// # Errors
+    /// [`Error::IntrospectionForbidden`] when the caller is not a resource
+    /// server; [`Error::Throttled`]; [`Error::Store`] when the store or a
+    /// shared limiter fails (never an answer in that case).
+    pub async fn introspect(&self, caller: &Client, token: &str) -> Result<Introspection, Error> {
+        let rs = caller.resource_server().ok_or(Error::IntrospectionForbidden)?;
+        let now = self.clock.now();
+        let reserve = self.limiter.reserve(&caller.id, now);
+        let verified = match self.keys.verify(token) {
+            Ok(v) => v,
+            Err(r) => {
+                introspect::admitted(reserve.await?)?;
+                return Ok(Introspection::Inactive(r.into()));
+            }
+        };
+        // A throttled caller's lookup is not even started when the limiter
+        // answers at once (memory), and its result is dropped otherwise.
+        let (admission, loaded) = join::both(reserve, self.store.get_with_client(&verified.digest), |a| {
+            !matches!(a, Ok(Admission::Allowed))
+        })
+        .await;
+        introspect::admitted(admission?)?;
+        let loaded = match loaded {
+            Some(r) => r?,
+            // Not reached (`b` is skipped only for a refusal), but a lookup
+            // is the right answer if it ever were.
+            None => self.store.get_with_client(&verified.digest).await?,
+        };
+        let viewer = Viewer::ResourceServer { id: &caller.id, rs };
+        let answer = introspect::decide_introspection(loaded, viewer, now, self.config.clock_skew);
+        if answer.is_active() {
+            self.limiter.refund(&caller.id, now).await?;
+        }
+        Ok(answer)
+    }
+
+    /// Validates the bearer token in an `Authorization` header for
+    /// `audience`, requiring every scope in `required` (RFC 6750), through
+    /// the same checks as introspection but without the fishing limiter.
+    ///
+    /// # Errors
+    /// A [`BearerError`] carrying the status and `WWW-Authenticate` value.
+    pub async fn validate_bearer(
+        &self,
+        authorization: Header<'_>,
+        audience: &Resource,
+        required: &Scope,
+    ) -> Result<Principal, BearerError> {
+        let token = bearer::parse_bearer(authorization)?;
+        let now = self.clock.now();
+        let answer = match self.keys.verify(token) {
+            Ok(v) => {
+                let loaded =
+                    self.store.get_with_client(&v.digest).await.map_err(|e| BearerError::Server(e.into()))?;
+                let viewer = Viewer::Bearer { audience };
+                introspect::decide_introspection(loaded, viewer, now, self.config.clock_skew)
+            }
+            Err(r) => Introspection::Inactive(r.into()),
+        };
+        bearer::decide_bearer(answer, required)
+    }
+
+    /// Checks an authorization request before the app asks the user
+    /// anything.
+    ///
+    /// # Errors
+    /// [`Error::NoRedirect`] when `client_id` or `redirect_uri` is missing,
+    /// unknown or unregistered (show an error page; do not redirect);
+    /// [`Error::Store`].
+    pub async fn check_authorization(&self, req: &AuthorizationRequest) -> Result<AuthorizationCheck, Error> {
+        let id = authorize::requested_client(req)?;
+        let client = self.store.client(&id).await?;
+        authorize::decide_authorization(req, client, &self.config.issuer)
+    }
+
+    /// Issues an authorization code for `subject`, who has logged in and
+    /// consented, and returns the URL to redirect the user agent to: the
+    /// client's redirect URI with `code`, `state` and `iss`, or with an
+    /// error. The request is checked again, so the app may pass it straight
+    /// from the query.
+    ///
+    /// # Errors
+    /// As [`check_authorization`](Self::check_authorization); and
+    /// [`Error::Store`] / [`Error::Random`] when the code cannot be stored
+    /// (no code is handed out then).
+    pub async fn authorize(&self, req: &AuthorizationRequest, subject: &Subject) -> Result<String, Error> {
+        let v = match self.check_authorization(req).await? {
+            AuthorizationCheck::Valid(v) => v,
+            AuthorizationCheck::Redirect(url) => return Ok(url),
+        };
+        // One reading of the clock: the grant id's time and `iat` agree.
+        let millis = self.clock.now_millis();
+        let now = UnixTime(millis / 1000);
+        // Time-ordered, so a store's inserts append (see `time_ordered`).
+        let grant_id = GrantId::time_ordered(millis, &crypto::random_bytes()?);
+        let (code, digest) = self.keys.mint(TokenKind::AuthorizationCode, grant_id)?;
+        let record = v.code_record(subject, (digest, Jti::generate()?), now, self.config.code_ttl);
+        self.store.insert(record).await?;
+        Ok(v.code_redirect(&code, &self.config.issuer))
+    }
+
+    /// The redirect URL for a user who refused consent (`access_denied`).
+    ///
+    /// # Errors
+    /// As [`check_authorization`](Self::check_authorization).
+    pub async fn deny(&self, req: &AuthorizationRequest) -> Result<String, Error> {
+        match self.check_authorization(req).await? {
+            AuthorizationCheck::Valid(v) => Ok(v.denied_redirect(&self.config.issuer)),
+            AuthorizationCheck::Redirect(url) => Ok(url),
+        }
     }
 }

@@ -25,8 +25,8 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine as _;
 
 use crate::crypto::{self, MacKey};
+use crate::error::Error;
 use crate::model::{GrantId, TokenDigest, TokenKind, ValueError};
-use crate::Error;
 
 const GRANT_LEN: usize = 16;
 const RANDOM_LEN: usize = 32;
@@ -112,6 +112,7 @@ impl KeyId {
 /// Why a presented token was rejected before storage. Only used internally
 /// and in tests: the client always sees the same inactive answer.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum Rejection {
     /// Not in the token syntax at all.
     Malformed,
@@ -123,6 +124,7 @@ pub enum Rejection {
 
 /// A token that passed the tag check.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct VerifiedToken {
     /// Its kind, from its prefix.
     pub kind: TokenKind,
@@ -134,7 +136,7 @@ pub struct VerifiedToken {
 /// keys rotate without invalidating live tokens.
 #[derive(Debug, Clone)]
 pub struct Keyring {
-    signing: usize,
+    /// The signing key first, then the verify-only ones: never empty.
     keys: Vec<(KeyId, MacKey)>,
 }
 
@@ -159,7 +161,7 @@ impl Keyring {
             }
             keys.push((id.clone(), MacKey::new(secret)));
         }
-        Ok(Self { signing: 0, keys })
+        Ok(Self { keys })
     }
 
     /// A keyring with one fresh random key, for tests and demos. Tokens do
@@ -191,7 +193,7 @@ impl Keyring {
         grant: GrantId,
         random: &[u8; RANDOM_LEN],
     ) -> (RawToken, TokenDigest) {
-        let (kid, key) = &self.keys[self.signing];
+        let (kid, key) = &self.keys[0];
         let pre = prefix(kind);
         let tag = key.tag(&[pre, kid.0.as_bytes(), b".", grant.as_bytes(), random]);
         let mut body = [0u8; BODY_LEN];

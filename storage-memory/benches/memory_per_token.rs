@@ -18,9 +18,7 @@ use std::process::Command;
 use std::sync::Arc;
 
 use common::{run_ready, SplitMix};
-use gatehouse_core::model::{
-    ClientId, GrantId, Jti, Resource, Scope, TokenDigest, TokenKind, TokenRecord, TokenState,
-};
+use gatehouse_core::model::{Claims, ClientId, GrantId, Jti, Resource, Scope, TokenDigest, TokenRecord};
 use gatehouse_core::{TokenStore, UnixTime};
 use gatehouse_memory::MemoryStore;
 
@@ -52,20 +50,13 @@ fn child(n: usize) -> Result<(), Box<dyn std::error::Error>> {
     let before = rss_bytes()?;
     let store = MemoryStore::new();
     for _ in 0..n {
-        let record = TokenRecord {
-            digest: TokenDigest::new(GrantId::from_bytes(rng.bytes16()), rng.bytes32()),
-            kind: TokenKind::Access,
-            client_id: client_id.clone(),
-            subject: None,
-            scope: scope.clone(),
-            audience: Arc::clone(&audience),
-            issued_at: UnixTime(1_700_000_000),
-            not_before: UnixTime(1_700_000_000),
-            expires_at: UnixTime(1_700_003_600),
-            jti: Jti::from_bytes(rng.bytes16()),
-            state: TokenState::Active,
-            code: None,
-        };
+        let record = TokenRecord::access(
+            TokenDigest::new(GrantId::from_bytes(rng.bytes16()), rng.bytes32()),
+            Jti::from_bytes(rng.bytes16()),
+            Claims::new(client_id.clone(), scope.clone(), Arc::clone(&audience)),
+            UnixTime(1_700_000_000),
+            UnixTime(1_700_003_600),
+        );
         run_ready(store.insert(record))?;
     }
     let after = rss_bytes()?;

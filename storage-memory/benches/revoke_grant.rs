@@ -21,9 +21,7 @@ use std::time::Duration;
 
 use common::{run_ready, SplitMix};
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion};
-use gatehouse_core::model::{
-    ClientId, GrantId, Jti, Resource, Scope, TokenDigest, TokenKind, TokenRecord, TokenState,
-};
+use gatehouse_core::model::{Claims, ClientId, GrantId, Jti, Resource, Scope, TokenDigest, TokenRecord};
 use gatehouse_core::{TokenStore, UnixTime};
 use gatehouse_memory::MemoryStore;
 
@@ -52,20 +50,13 @@ impl Filler {
     }
 
     fn record(&mut self, grant: GrantId) -> TokenRecord {
-        TokenRecord {
-            digest: TokenDigest::new(grant, self.rng.bytes32()),
-            kind: TokenKind::Access,
-            client_id: self.client_id.clone(),
-            subject: None,
-            scope: self.scope.clone(),
-            audience: Arc::clone(&self.audience),
-            issued_at: UnixTime(1_700_000_000),
-            not_before: UnixTime(1_700_000_000),
-            expires_at: UnixTime(1_700_003_600),
-            jti: Jti::from_bytes(self.rng.bytes16()),
-            state: TokenState::Active,
-            code: None,
-        }
+        TokenRecord::access(
+            TokenDigest::new(grant, self.rng.bytes32()),
+            Jti::from_bytes(self.rng.bytes16()),
+            Claims::new(self.client_id.clone(), self.scope.clone(), Arc::clone(&self.audience)),
+            UnixTime(1_700_000_000),
+            UnixTime(1_700_003_600),
+        )
     }
 }
 

@@ -16,7 +16,7 @@
 //! ```
 //! use std::sync::Arc;
 //!
-//! use gatehouse_core::model::{ClientId, GrantId, Jti, Scope, TokenKind, TokenRecord, TokenState};
+//! use gatehouse_core::model::{Claims, ClientId, GrantId, Jti, Scope, TokenKind, TokenRecord};
 //! use gatehouse_core::{Keyring, TokenStore, UnixTime};
 //! use gatehouse_memory::MemoryStore;
 //!
@@ -24,20 +24,9 @@
 //! # async fn main() -> Result<(), Box<dyn std::error::Error>> {
 //! let store = MemoryStore::new();
 //! let (_token, digest) = Keyring::random()?.mint(TokenKind::Access, GrantId::generate()?)?;
-//! let record = TokenRecord {
-//!     digest,
-//!     kind: TokenKind::Access,
-//!     client_id: ClientId::new("billing")?,
-//!     subject: None,
-//!     scope: Scope::parse("invoices:read")?,
-//!     audience: Arc::from(Vec::new()),
-//!     issued_at: UnixTime(1_700_000_000),
-//!     not_before: UnixTime(1_700_000_000),
-//!     expires_at: UnixTime(1_700_003_600),
-//!     jti: Jti::generate()?,
-//!     state: TokenState::Active,
-//!     code: None,
-//! };
+//! let claims = Claims::new(ClientId::new("billing")?, Scope::parse("invoices:read")?, Arc::from([]));
+//! let (issued, expires) = (UnixTime(1_700_000_000), UnixTime(1_700_003_600));
+//! let record = TokenRecord::access(digest, Jti::generate()?, claims, issued, expires);
 //! store.insert(record.clone()).await?;
 //! assert_eq!(store.get(&digest).await?, Some(record));
 //! # Ok(())

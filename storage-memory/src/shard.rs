@@ -388,22 +388,12 @@ impl Shard {
 #[allow(clippy::unwrap_used)] // a failed unwrap is a failed test
 mod tests {
     use super::*;
+    use gatehouse_core::model::Claims;
 
     fn entry(grant: u8, hash: [u8; 32], exp: u64) -> Entry {
-        Entry::new(TokenRecord {
-            digest: TokenDigest::new(GrantId::from_bytes([grant; 16]), hash),
-            kind: TokenKind::Access,
-            client_id: ClientId::new("c").unwrap(),
-            subject: None,
-            scope: Scope::empty(),
-            audience: Arc::from(Vec::new()),
-            issued_at: UnixTime(0),
-            not_before: UnixTime(0),
-            expires_at: UnixTime(exp),
-            jti: Jti::from_bytes([0; 16]),
-            state: TokenState::Active,
-            code: None,
-        })
+        let digest = TokenDigest::new(GrantId::from_bytes([grant; 16]), hash);
+        let claims = Claims::new(ClientId::new("c").unwrap(), Scope::empty(), Arc::from([]));
+        Entry::new(TokenRecord::access(digest, Jti::from_bytes([0; 16]), claims, UnixTime(0), UnixTime(exp)))
     }
 
     fn hash(tag: u8, tail: u8) -> [u8; 32] {

@@ -15,8 +15,8 @@ use std::time::{Duration, Instant};
 use criterion::{criterion_group, Criterion};
 use gatehouse_core::http::HttpRequest;
 use gatehouse_core::model::{
-    Client, ClientId, GrantId, GrantType, Jti, Resource, Scope, SecretDigest, Subject, TokenKind,
-    TokenRecord, TokenState,
+    Claims, Client, ClientId, GrantId, GrantType, Jti, Resource, Scope, SecretDigest, Subject, TokenKind,
+    TokenRecord,
 };
 use gatehouse_core::{AuthServer, ClientRegistry, Clock, Config, Keyring, SystemClock, TokenStore};
 use gatehouse_redis::testing::TestRedis;
@@ -41,20 +41,18 @@ fn setup() -> Setup {
         let grant = GrantId::generate().unwrap();
         let (_token, digest) = Keyring::random().unwrap().mint(TokenKind::Access, grant).unwrap();
         let now = SystemClock.now();
-        let record = TokenRecord {
+        let record = TokenRecord::access(
             digest,
-            kind: TokenKind::Access,
-            client_id: ClientId::new("web-app").unwrap(),
-            subject: Some(Subject::new("alice").unwrap()),
-            scope: Scope::parse("read write").unwrap(),
-            audience: Arc::from(vec![Resource::new("https://api.example").unwrap()]),
-            issued_at: now,
-            not_before: now,
-            expires_at: now.plus(3600),
-            jti: Jti::generate().unwrap(),
-            state: TokenState::Active,
-            code: None,
-        };
+            Jti::generate().unwrap(),
+            Claims::new(
+                ClientId::new("web-app").unwrap(),
+                Scope::parse("read write").unwrap(),
+                Arc::from(vec![Resource::new("https://api.example").unwrap()]),
+            )
+            .with_subject(Subject::new("alice").unwrap()),
+            now,
+            now.plus(3600),
+        );
         store.insert(record.clone()).await.unwrap();
         // A raw value of the same size as the stored one.
         let stored_key = format!("{prefix}t:{{{grant}}}:{}", digest.hash_hex());

@@ -18,8 +18,8 @@ use std::time::{Duration, Instant};
 
 use criterion::{criterion_group, criterion_main, BatchSize, Criterion};
 use gatehouse_core::model::{
-    Client, ClientId, GrantId, GrantType, Jti, Resource, Scope, SecretDigest, TokenDigest, TokenKind,
-    TokenRecord, TokenState,
+    Claims, Client, ClientId, GrantId, GrantType, Jti, Resource, Scope, SecretDigest, TokenDigest, TokenKind,
+    TokenRecord,
 };
 use gatehouse_core::{AuthServer, ClientRegistry, Clock, Config, Keyring, SystemClock, TokenStore, UnixTime};
 use gatehouse_sqlite::{SqliteConfig, SqliteStore, Synchronous};
@@ -52,20 +52,13 @@ impl Keys {
     }
 
     fn record_for(&mut self, digest: TokenDigest, exp: u64, client: &ClientId, scope: &Scope) -> TokenRecord {
-        TokenRecord {
+        TokenRecord::access(
             digest,
-            kind: TokenKind::Access,
-            client_id: client.clone(),
-            subject: None,
-            scope: scope.clone(),
-            audience: Vec::new().into(),
-            issued_at: UnixTime(1_700_000_000),
-            not_before: UnixTime(1_700_000_000),
-            expires_at: UnixTime(exp),
-            jti: Jti::from_bytes(self.bytes()),
-            state: TokenState::Active,
-            code: None,
-        }
+            Jti::from_bytes(self.bytes()),
+            Claims::new(client.clone(), scope.clone(), Vec::new().into()),
+            UnixTime(1_700_000_000),
+            UnixTime(exp),
+        )
     }
 
     fn record(&mut self) -> TokenRecord {
@@ -238,20 +231,13 @@ fn bench_server(c: &mut Criterion, label: &str, store: &SqliteStore) {
     for _ in 0..1_000 {
         let (token, digest) = keys.mint(TokenKind::Access, GrantId::generate().unwrap()).unwrap();
         tokens.push(token.into_string());
-        records.push(TokenRecord {
+        records.push(TokenRecord::access(
             digest,
-            kind: TokenKind::Access,
-            client_id: app.id.clone(),
-            subject: None,
-            scope: Scope::parse("read").unwrap(),
-            audience: app.audiences.clone(),
-            issued_at: now,
-            not_before: now,
-            expires_at: now.plus(24 * 3600),
-            jti: Jti::generate().unwrap(),
-            state: TokenState::Active,
-            code: None,
-        });
+            Jti::generate().unwrap(),
+            Claims::new(app.id.clone(), Scope::parse("read").unwrap(), app.audiences.clone()),
+            now,
+            now.plus(24 * 3600),
+        ));
     }
     store.insert_batch(records).unwrap();
     assert!(run(server.introspect(&rs, &tokens[0])).unwrap().is_active());

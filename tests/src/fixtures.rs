@@ -9,8 +9,8 @@
 use std::sync::Arc;
 
 use gatehouse_core::model::{
-    Client, ClientAuth, ClientId, CodeBinding, GrantId, GrantType, GrantTypes, Jti, Resource, ResourceServer,
-    Scope, SecretDigest, Subject, TokenKind, TokenRecord, TokenState,
+    Claims, Client, ClientAuth, ClientId, CodeBinding, GrantId, GrantType, GrantTypes, Jti, Resource,
+    ResourceServer, Scope, SecretDigest, Subject, TokenKind, TokenRecord,
 };
 use gatehouse_core::{Keyring, RawToken, UnixTime};
 
@@ -81,26 +81,24 @@ pub fn scope(s: &str) -> Scope {
 /// When the OS random source fails.
 pub fn minted(keys: &Keyring, kind: TokenKind, grant: GrantId) -> (RawToken, TokenRecord) {
     let (raw, digest) = keys.mint(kind, grant).expect("OS random source for a token");
-    let code = (kind == TokenKind::AuthorizationCode).then(|| {
-        Box::new(CodeBinding {
-            redirect_uri: "https://app.example.com/callback?x=1&y=é".to_owned(),
-            code_challenge: "E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM".to_owned(),
-        })
-    });
-    let record = TokenRecord {
-        digest,
-        kind,
-        client_id: client_id(CLIENT),
-        subject: Some(Subject::new("ünïcode user ✓").expect("fixture subject is valid")),
-        scope: scope("read write admin:all"),
-        audience: Arc::from(vec![resource(API), resource("urn:example:billing")]),
-        issued_at: BASE.minus(10),
-        not_before: BASE.minus(5),
-        expires_at: BASE.plus(LIFETIME),
-        jti: Jti::generate().expect("OS random source for a jti"),
-        state: TokenState::Active,
-        code,
+    let jti = Jti::generate().expect("OS random source for a jti");
+    let audience = Arc::from(vec![resource(API), resource("urn:example:billing")]);
+    let claims = Claims::new(client_id(CLIENT), scope("read write admin:all"), audience)
+        .with_subject(Subject::new("ünïcode user ✓").expect("fixture subject is valid"));
+    let (issued, expires) = (BASE.minus(10), BASE.plus(LIFETIME));
+    let mut record = match kind {
+        TokenKind::AuthorizationCode => {
+            let binding = CodeBinding {
+                redirect_uri: "https://app.example.com/callback?x=1&y=é".to_owned(),
+                code_challenge: "E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM".to_owned(),
+            };
+            TokenRecord::code(digest, jti, claims, binding, issued, expires)
+        }
+        TokenKind::Refresh => TokenRecord::refresh(digest, jti, claims, issued, expires),
+        _ => TokenRecord::access(digest, jti, claims, issued, expires),
     };
+    // Every time field distinct, so a backend that mixes them up is caught.
+    record.not_before = BASE.minus(5);
     (raw, record)
 }
 

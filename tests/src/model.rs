@@ -28,8 +28,8 @@ use std::fmt;
 use std::sync::Arc;
 
 use gatehouse_core::model::{
-    ClientId, CodeBinding, GrantId, Jti, Resource, Scope, Subject, TokenDigest, TokenKind, TokenRecord,
-    TokenState,
+    Claims, ClientId, CodeBinding, GrantId, Jti, Resource, Scope, Subject, TokenDigest, TokenKind,
+    TokenRecord,
 };
 use gatehouse_core::{Consumed, StoreError, TokenStore, UnixTime};
 use proptest::prelude::*;
@@ -103,43 +103,29 @@ impl New {
             TokenKind::Refresh => 2,
             _ => 3,
         };
-        let code = (self.kind == TokenKind::AuthorizationCode).then(|| {
-            Box::new(CodeBinding {
-                redirect_uri: format!("https://app.example/cb/{grant}"),
-                code_challenge: "E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM".to_owned(),
-            })
-        });
         let expires_at = BASE.plus(u64::from(self.expires_in));
-        TokenRecord {
-            digest: self.tok.digest(),
-            kind: self.kind,
-            client_id: ClientId::new("model-client").expect("valid client id"),
-            subject: (slot % 2 == 0).then(|| Subject::new("model-user").expect("valid subject")),
-            scope: Scope::parse("read write").expect("valid scope"),
-            audience: Arc::from(vec![Resource::new("https://api.example").expect("valid resource")]),
-            issued_at: expires_at.minus(100),
-            not_before: expires_at.minus(100),
-            expires_at,
-            jti: Jti::from_bytes([
-                grant,
-                slot,
-                kind_byte,
-                self.expires_in,
-                0,
-                0,
-                0,
-                0,
-                0,
-                0,
-                0,
-                0,
-                0,
-                0,
-                0,
-                1,
-            ]),
-            state: TokenState::Active,
-            code,
+        let issued_at = expires_at.minus(100);
+        let mut claims = Claims::new(
+            ClientId::new("model-client").expect("valid client id"),
+            Scope::parse("read write").expect("valid scope"),
+            Arc::from(vec![Resource::new("https://api.example").expect("valid resource")]),
+        );
+        if slot % 2 == 0 {
+            claims = claims.with_subject(Subject::new("model-user").expect("valid subject"));
+        }
+        let digest = self.tok.digest();
+        let jti =
+            Jti::from_bytes([grant, slot, kind_byte, self.expires_in, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1]);
+        match self.kind {
+            TokenKind::AuthorizationCode => {
+                let binding = CodeBinding {
+                    redirect_uri: format!("https://app.example/cb/{grant}"),
+                    code_challenge: "E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM".to_owned(),
+                };
+                TokenRecord::code(digest, jti, claims, binding, issued_at, expires_at)
+            }
+            TokenKind::Refresh => TokenRecord::refresh(digest, jti, claims, issued_at, expires_at),
+            _ => TokenRecord::access(digest, jti, claims, issued_at, expires_at),
         }
     }
 }

@@ -5,7 +5,7 @@
 
 use std::sync::Arc;
 
-use gatehouse_core::model::{GrantId, Jti, Resource, Scope, TokenKind, TokenRecord, TokenState};
+use gatehouse_core::model::{Claims, GrantId, Jti, Resource, Scope, TokenKind, TokenRecord};
 use gatehouse_core::{
     ClientCredentials, ClientRegistry, Error, Header, HttpResponse, InactiveReason, Introspection, KeyId,
     Keyring, PresentedSecret, TokenStore,
@@ -45,20 +45,13 @@ async fn store_record<S: TokenStore + ClientRegistry>(
     edit: impl FnOnce(&mut TokenRecord),
 ) -> String {
     let (raw, digest) = w.keys.mint(kind, grant).expect("mint");
-    let mut r = TokenRecord {
-        digest,
-        kind,
-        client_id: w.client(ids::APP).await.id,
-        subject: None,
-        scope: Scope::parse("read").expect("scope"),
-        audience: Arc::from(vec![Resource::new(API).expect("resource")]),
-        issued_at: w.t0,
-        not_before: w.t0,
-        expires_at: w.t0.plus(3600),
-        jti: Jti::generate().expect("random"),
-        state: TokenState::Active,
-        code: None,
-    };
+    let audience = Arc::from(vec![Resource::new(API).expect("resource")]);
+    let claims = Claims::new(w.client(ids::APP).await.id, Scope::parse("read").expect("scope"), audience);
+    let jti = Jti::generate().expect("random");
+    let mut r = TokenRecord::access(digest, jti, claims, w.t0, w.t0.plus(3600));
+    // Any kind, with no code binding even for a code: the checks probe
+    // what the server does with exactly this record.
+    r.kind = kind;
     edit(&mut r);
     w.store().insert(r).await.expect("insert");
     raw.into_string()

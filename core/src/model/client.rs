@@ -8,7 +8,7 @@ use serde::{Deserialize, Deserializer, Serialize, Serializer};
 use super::ids::{ClientId, Resource, ValueError};
 use super::redirect_uri;
 use super::scope::Scope;
-use crate::crypto;
+use crate::crypto::{self, RandomError};
 
 const SECRET_DOMAIN: &[u8] = b"gh-cs-v1";
 
@@ -49,8 +49,8 @@ impl SecretDigest {
     /// The caller hands the secret to the client once and keeps the digest.
     ///
     /// # Errors
-    /// [`crate::Error::Random`] when the OS random source fails.
-    pub fn generate() -> Result<(String, Self), crate::Error> {
+    /// [`RandomError`] when the OS random source fails.
+    pub fn generate() -> Result<(String, Self), RandomError> {
         use base64::Engine as _;
         let raw: [u8; 32] = crypto::random_bytes()?;
         let secret = base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(raw);
@@ -137,9 +137,12 @@ impl GrantType {
 
     /// Parses a `grant_type` parameter value.
     pub fn from_param(s: &str) -> Option<Self> {
-        [Self::ClientCredentials, Self::AuthorizationCode, Self::RefreshToken]
-            .into_iter()
-            .find(|g| g.as_str() == s)
+        match s {
+            "client_credentials" => Some(Self::ClientCredentials),
+            "authorization_code" => Some(Self::AuthorizationCode),
+            "refresh_token" => Some(Self::RefreshToken),
+            _ => None,
+        }
     }
 }
 
@@ -214,6 +217,7 @@ impl ResourceServer {
 /// A public client cannot be a resource server: there is no variant for it.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(tag = "type", rename_all = "snake_case")]
+#[non_exhaustive]
 pub enum ClientAuth {
     /// No secret (RFC 6749 §2.1): native and browser apps.
     Public,
@@ -488,8 +492,11 @@ mod tests {
         let json = serde_json::to_string(&g).unwrap();
         assert_eq!(json, "[\"client_credentials\"]");
         assert_eq!(serde_json::from_str::<GrantTypes>(&json).unwrap(), g);
-        assert_eq!(GrantType::from_param("refresh_token"), Some(GrantType::RefreshToken));
+        for g in [GrantType::ClientCredentials, GrantType::AuthorizationCode, GrantType::RefreshToken] {
+            assert_eq!(GrantType::from_param(g.as_str()), Some(g));
+        }
         assert_eq!(GrantType::from_param("password"), None);
+        assert_eq!(GrantType::from_param("Refresh_token"), None);
     }
 
     #[test]

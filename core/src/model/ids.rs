@@ -10,6 +10,8 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine as _;
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
+use crate::crypto::RandomError;
+
 /// A value failed validation; the message names the rule, never the value
 /// (it may be a mistyped secret).
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -217,8 +219,8 @@ macro_rules! random_id {
             /// A fresh value from the OS CSPRNG.
             ///
             /// # Errors
-            /// [`crate::Error::Random`] when the OS random source fails.
-            pub fn generate() -> Result<Self, crate::Error> {
+            /// [`RandomError`] when the OS random source fails.
+            pub fn generate() -> Result<Self, RandomError> {
                 Ok(Self(crate::crypto::random_bytes()?))
             }
 

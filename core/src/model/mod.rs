@@ -15,5 +15,5 @@ pub use client::{
 pub use id_hasher::{IdHasher, IdHashing};
 pub(crate) use ids::GRANT_ID_RANDOM_LEN;
 pub use ids::{ClientId, GrantId, Jti, Resource, Subject, ValueError};
-pub use record::{CodeBinding, TokenDigest, TokenKind, TokenRecord, TokenState};
+pub use record::{Claims, CodeBinding, TokenDigest, TokenKind, TokenRecord, TokenState};
 pub use scope::Scope;

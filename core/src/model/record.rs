@@ -91,17 +91,6 @@ pub enum TokenKind {
     AuthorizationCode,
 }
 
-impl TokenKind {
-    /// The `token_type_hint` name of this kind (RFC 7009 §2.1).
-    pub const fn hint_name(self) -> &'static str {
-        match self {
-            Self::Access => "access_token",
-            Self::Refresh => "refresh_token",
-            Self::AuthorizationCode => "authorization_code",
-        }
-    }
-}
-
 /// Where a token is in its life. Expiry is not a state: it is derived from
 /// `expires_at` and the clock, so it can never be stale.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -128,6 +117,10 @@ pub struct CodeBinding {
 
 /// One stored token. Backends persist and return it as given, apart from
 /// `state`, which only the store's atomic operations change.
+///
+/// A new token's record is built with [`access`](Self::access),
+/// [`refresh`](Self::refresh) or [`code`](Self::code); the fields are public
+/// so that backends can rebuild what they stored.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct TokenRecord {
     /// The lookup key.
@@ -156,7 +149,115 @@ pub struct TokenRecord {
     pub code: Option<Box<CodeBinding>>,
 }
 
+/// What a token says about whom it was issued to and for what: its client,
+/// resource owner, scope and audience (RFC 7662 §2.2 `client_id`, `sub`,
+/// `scope`, `aud`). Every token of one grant carries the same, but for an
+/// access token whose scope a refresh narrowed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Claims {
+    /// The client the token is issued to.
+    pub client_id: ClientId,
+    /// The resource owner, when there is one (none for client_credentials).
+    pub subject: Option<Subject>,
+    /// The granted scope.
+    pub scope: Scope,
+    /// The resources the token is meant for.
+    pub audience: Arc<[Resource]>,
+}
+
+impl Claims {
+    /// Claims with no resource owner.
+    pub fn new(client_id: ClientId, scope: Scope, audience: Arc<[Resource]>) -> Self {
+        Self { client_id, subject: None, scope, audience }
+    }
+
+    /// These claims for the resource owner `subject`.
+    #[must_use]
+    pub fn with_subject(self, subject: Subject) -> Self {
+        Self { subject: Some(subject), ..self }
+    }
+}
+
 impl TokenRecord {
+    /// A fresh, active access token record, valid from `issued_at` until
+    /// `expires_at`.
+    #[inline]
+    pub fn access(
+        digest: TokenDigest,
+        jti: Jti,
+        claims: Claims,
+        issued_at: UnixTime,
+        expires_at: UnixTime,
+    ) -> Self {
+        Self::fresh(TokenKind::Access, digest, jti, claims, issued_at, expires_at, None)
+    }
+
+    /// A fresh, active refresh token record, valid from `issued_at` until
+    /// `expires_at`.
+    #[inline]
+    pub fn refresh(
+        digest: TokenDigest,
+        jti: Jti,
+        claims: Claims,
+        issued_at: UnixTime,
+        expires_at: UnixTime,
+    ) -> Self {
+        Self::fresh(TokenKind::Refresh, digest, jti, claims, issued_at, expires_at, None)
+    }
+
+    /// A fresh, active authorization code record bound to `binding`, valid
+    /// from `issued_at` until `expires_at`.
+    #[inline]
+    pub fn code(
+        digest: TokenDigest,
+        jti: Jti,
+        claims: Claims,
+        binding: CodeBinding,
+        issued_at: UnixTime,
+        expires_at: UnixTime,
+    ) -> Self {
+        let code = Some(Box::new(binding));
+        Self::fresh(TokenKind::AuthorizationCode, digest, jti, claims, issued_at, expires_at, code)
+    }
+
+    /// The one place a record is assembled from its parts.
+    #[inline]
+    fn fresh(
+        kind: TokenKind,
+        digest: TokenDigest,
+        jti: Jti,
+        claims: Claims,
+        issued_at: UnixTime,
+        expires_at: UnixTime,
+        code: Option<Box<CodeBinding>>,
+    ) -> Self {
+        let Claims { client_id, subject, scope, audience } = claims;
+        Self {
+            digest,
+            kind,
+            client_id,
+            subject,
+            scope,
+            audience,
+            issued_at,
+            not_before: issued_at,
+            expires_at,
+            jti,
+            state: TokenState::Active,
+            code,
+        }
+    }
+
+    /// What the token says about whom it was issued to and for what.
+    pub fn claims(&self) -> Claims {
+        Claims {
+            client_id: self.client_id.clone(),
+            subject: self.subject.clone(),
+            scope: self.scope.clone(),
+            audience: self.audience.clone(),
+        }
+    }
+
     /// The grant family the token belongs to (part of its key).
     pub fn grant_id(&self) -> GrantId {
         self.digest.grant()
@@ -171,6 +272,32 @@ impl TokenRecord {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn constructors_make_fresh_active_records_of_their_kind() {
+        let digest = TokenDigest::new(GrantId::from_bytes([9; 16]), [1; 32]);
+        let jti = Jti::from_bytes([2; 16]);
+        let audience: Arc<[Resource]> = [Resource::new("https://api.example").unwrap()].into();
+        let claims = Claims::new(ClientId::new("app").unwrap(), Scope::parse("read").unwrap(), audience)
+            .with_subject(Subject::new("alice").unwrap());
+        let binding =
+            CodeBinding { redirect_uri: "https://app/cb".to_owned(), code_challenge: "c".to_owned() };
+        let (iat, exp) = (UnixTime(10), UnixTime(70));
+        let records = [
+            (TokenRecord::access(digest, jti, claims.clone(), iat, exp), TokenKind::Access),
+            (TokenRecord::refresh(digest, jti, claims.clone(), iat, exp), TokenKind::Refresh),
+            (
+                TokenRecord::code(digest, jti, claims.clone(), binding.clone(), iat, exp),
+                TokenKind::AuthorizationCode,
+            ),
+        ];
+        for (r, kind) in records {
+            assert_eq!((r.kind, r.state, r.digest, r.jti), (kind, TokenState::Active, digest, jti));
+            assert_eq!((r.issued_at, r.not_before, r.expires_at), (iat, iat, exp));
+            assert_eq!(r.claims(), claims);
+            assert_eq!(r.code.as_deref(), (kind == TokenKind::AuthorizationCode).then_some(&binding));
+        }
+    }
 
     #[test]
     fn digest_text_round_trip() {

@@ -206,7 +206,7 @@ async fn purge_runs_against_the_store() {
 /// One tick purges everything expired, in batches of `PURGE_BATCH`.
 #[tokio::test]
 async fn purge_loops_over_batches_until_one_comes_back_short() {
-    use gatehouse_core::model::{ClientId, GrantId, Jti, Scope, TokenKind, TokenRecord, TokenState};
+    use gatehouse_core::model::{Claims, ClientId, GrantId, Jti, Scope, TokenKind, TokenRecord};
     use gatehouse_core::{Keyring, TokenStore, UnixTime};
     use gatehouse_example_server::{purge_once, PURGE_BATCH};
 
@@ -217,20 +217,17 @@ async fn purge_loops_over_batches_until_one_comes_back_short() {
         let (_, digest) = keys.mint(TokenKind::Access, GrantId::generate().unwrap()).unwrap();
         // The last three are live and must stay.
         let exp = if i < expired { UnixTime(1_000) } else { app.server().now().plus(3600) };
-        let record = TokenRecord {
+        let record = TokenRecord::access(
             digest,
-            kind: TokenKind::Access,
-            client_id: ClientId::new("demo-client").unwrap(),
-            subject: None,
-            scope: Scope::parse("read").unwrap(),
-            audience: Vec::new().into(),
-            issued_at: UnixTime(1),
-            not_before: UnixTime(1),
-            expires_at: exp,
-            jti: Jti::generate().unwrap(),
-            state: TokenState::Active,
-            code: None,
-        };
+            Jti::generate().unwrap(),
+            Claims::new(
+                ClientId::new("demo-client").unwrap(),
+                Scope::parse("read").unwrap(),
+                Vec::new().into(),
+            ),
+            UnixTime(1),
+            exp,
+        );
         app.server().store().insert(record).await.unwrap();
     }
     assert_eq!(purge_once(app.server()).await.unwrap(), expired);

@@ -17,7 +17,7 @@ use std::io::Write;
 use std::process::ExitCode;
 use std::sync::Arc;
 
-use gatehouse_core::model::{ClientId, GrantId, Jti, Scope, TokenKind, TokenRecord, TokenState};
+use gatehouse_core::model::{Claims, ClientId, GrantId, Jti, Scope, TokenKind, TokenRecord};
 use gatehouse_core::{KeyId, Keyring, RawToken, TokenStore, UnixTime};
 use gatehouse_sqlite::block_on;
 use gatehouse_sqlite::{SqliteConfig, SqliteStore, Synchronous};
@@ -64,20 +64,13 @@ fn run_until_killed() -> Result<(), Failure> {
 
 fn token(keys: &Keyring) -> Result<(RawToken, TokenRecord), Failure> {
     let (raw, digest) = keys.mint(TokenKind::Access, GrantId::generate()?)?;
-    let record = TokenRecord {
+    let record = TokenRecord::access(
         digest,
-        kind: TokenKind::Access,
-        client_id: ClientId::new("durability")?,
-        subject: None,
-        scope: Scope::parse("read")?,
-        audience: Arc::from(Vec::new()),
-        issued_at: UnixTime(1_000),
-        not_before: UnixTime(1_000),
-        expires_at: UnixTime(u64::MAX),
-        jti: Jti::generate()?,
-        state: TokenState::Active,
-        code: None,
-    };
+        Jti::generate()?,
+        Claims::new(ClientId::new("durability")?, Scope::parse("read")?, Arc::from(Vec::new())),
+        UnixTime(1_000),
+        UnixTime(u64::MAX),
+    );
     Ok((raw, record))
 }
 

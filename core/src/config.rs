@@ -27,6 +27,10 @@ pub struct Config {
     pub limiter: LimiterConfig,
     /// Largest request body accepted, in bytes.
     pub max_body_bytes: usize,
+    /// The scope values the metadata document advertises
+    /// (`scopes_supported`, RFC 8414 §2); empty (the default) leaves the
+    /// member out. Each must be one scope token (RFC 6749 §3.3).
+    pub scopes_supported: Vec<String>,
 }
 
 impl Default for Config {
@@ -39,6 +43,7 @@ impl Default for Config {
             clock_skew: 0,
             limiter: LimiterConfig::default(),
             max_body_bytes: 16 * 1024,
+            scopes_supported: Vec::new(),
         }
     }
 }
@@ -72,7 +77,8 @@ impl Config {
     /// it exactly, RFC 9207 §2.4), lifetimes of at least one second and at
     /// most [`Self::MAX_TTL`] ([`Self::MAX_CODE_TTL`] for codes), a clock
     /// skew of at most [`Self::MAX_CLOCK_SKEW`], a body limit of 1 to
-    /// [`Self::MAX_BODY_BYTES`] bytes, and the limiter's own checks
+    /// [`Self::MAX_BODY_BYTES`] bytes, advertised scopes that are single
+    /// scope tokens, and the limiter's own checks
     /// ([`LimiterConfig::validate`]).
     ///
     /// # Errors
@@ -102,6 +108,9 @@ impl Config {
         }
         if self.max_body_bytes == 0 || self.max_body_bytes > Self::MAX_BODY_BYTES {
             return fail("max_body_bytes", "must be between 1 and 1048576 bytes");
+        }
+        if !crate::metadata::scopes_are_valid(&self.scopes_supported) {
+            return fail("scopes_supported", "must list distinct scope tokens, e.g. [\"read\", \"write\"]");
         }
         // The limiter's bounds are its own (`core/src/limiter.rs`).
         self.limiter.validate()
@@ -135,7 +144,7 @@ mod tests {
     #[test]
     fn each_bound_names_its_field() {
         type Breaker = fn(&mut Config);
-        let cases: [(Breaker, &str); 16] = [
+        let cases: [(Breaker, &str); 19] = [
             (|c| c.issuer = String::new(), "issuer"),
             (|c| c.issuer = "auth.example.com".into(), "issuer"),
             (|c| c.issuer = "ftp://auth.example.com".into(), "issuer"),
@@ -152,6 +161,9 @@ mod tests {
             (|c| c.max_body_bytes = 0, "max_body_bytes"),
             (|c| c.max_body_bytes = Config::MAX_BODY_BYTES + 1, "max_body_bytes"),
             (|c| c.limiter.burst = 0, "limiter.burst"),
+            (|c| c.scopes_supported = vec![String::new()], "scopes_supported"),
+            (|c| c.scopes_supported = vec!["read write".into()], "scopes_supported"),
+            (|c| c.scopes_supported = vec!["read".into(), "read".into()], "scopes_supported"),
         ];
         for (break_it, field) in cases {
             let mut c = Config::default();
@@ -170,6 +182,7 @@ mod tests {
             (Config::MAX_CLOCK_SKEW, Config::MAX_BODY_BYTES, 1);
         assert!(c.validate().is_ok());
         (c.access_token_ttl, c.refresh_token_ttl, c.code_ttl, c.max_body_bytes) = (1, 1, 1, 1);
+        c.scopes_supported = vec!["read".into(), "write".into(), "urn:example:admin".into()];
         assert!(c.validate().is_ok());
     }
 }

@@ -30,6 +30,7 @@
 //!   functions.
 //! - [`http`]: the request/response values the endpoints take and give.
 //! - [`limiter`]: the token-fishing limiter.
+//! - [`metadata`]: the RFC 8414 metadata document.
 //! - [`time`]: the clock.
 //!
 //! # Example
@@ -84,6 +85,7 @@ pub mod issue;
 mod join;
 mod json;
 pub mod limiter;
+pub mod metadata;
 pub mod model;
 mod policy;
 mod revoke;
@@ -103,6 +105,7 @@ pub use http::{Header, HttpRequest, HttpResponse};
 pub use introspect::{InactiveReason, Introspection, Viewer};
 pub use issue::IssuedTokens;
 pub use limiter::{Admission, FishingLimiter, LimiterConfig, MemoryLimiter};
+pub use metadata::{Endpoints, Metadata};
 pub use server::AuthServer;
 pub use store::{ClientRegistry, Consumed, StoreError, TokenStore};
 pub use time::{Clock, ManualClock, SystemClock, UnixTime};

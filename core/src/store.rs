@@ -214,7 +214,26 @@ pub trait TokenStore: Send + Sync + 'static {
         now: UnixTime,
         limit: usize,
     ) -> impl Future<Output = Result<usize, StoreError>> + Send;
+
+    /// A cheap round trip to the backend, for readiness checks: `Ok` when
+    /// the store could serve a read right now. Changes nothing.
+    ///
+    /// The default looks up [`PROBE_DIGEST`], a digest no token has: one
+    /// [`get`](Self::get), so it fails exactly when reads fail. A backend
+    /// may answer with something cheaper that reaches the same server
+    /// (Redis `PING`), but never `Ok` without a round trip to it.
+    ///
+    /// # Errors
+    /// What [`get`](Self::get) returns: [`StoreError::Unavailable`] when the
+    /// backend cannot be reached, [`StoreError::Backend`] otherwise.
+    fn ping(&self) -> impl Future<Output = Result<(), StoreError>> + Send {
+        async move { self.get(&PROBE_DIGEST).await.map(drop) }
+    }
 }
+
+/// The digest [`TokenStore::ping`] looks up by default: all zeros, which no
+/// SHA-256 output is expected to be, so it is never stored.
+pub const PROBE_DIGEST: TokenDigest = TokenDigest::new(GrantId::from_bytes([0; 16]), [0; 32]);
 
 /// Where registered clients live. Introspection reads it on every call, so
 /// that a disabled or deleted client's tokens go inactive at once.

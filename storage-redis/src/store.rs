@@ -300,6 +300,14 @@ impl TokenStore for RedisStore {
         // Every key has a TTL: Redis drops expired records by itself.
         Ok(0)
     }
+
+    /// `PING`, within the connection's timeout. On a Cluster the client
+    /// sends it to every primary and answers `Ok` only when all of them
+    /// reply: a store with one slot range unreachable is not ready.
+    async fn ping(&self) -> Result<(), StoreError> {
+        self.conn.query::<()>(&redis::cmd("PING")).await?;
+        Ok(())
+    }
 }
 
 impl RedisStore {

@@ -42,6 +42,7 @@ async fn all_fail(s: &RedisStore) {
             assert!(start.elapsed() < BOUND, "{} took {:?}", stringify!($e), start.elapsed());
         }};
     }
+    fails!(s.ping());
     fails!(s.get(&r.digest));
     fails!(s.insert(r.clone()));
     fails!(s.consume(&r.digest, vec![]));
@@ -69,6 +70,7 @@ async fn recovers(s: &RedisStore) {
         }
     }
     assert_eq!(s.get(&r.digest).await.unwrap(), Some(r));
+    s.ping().await.unwrap();
     let code = record(TokenKind::AuthorizationCode, grant());
     s.insert(code.clone()).await.unwrap();
     assert!(matches!(s.consume(&code.digest, vec![]).await.unwrap(), gatehouse_core::Consumed::Taken(_)));

@@ -264,6 +264,7 @@ macro_rules! __for_each_check {
             store_contract::purge_removes_only_expired,
             store_contract::client_put_get_remove,
             store_contract::get_with_client_reads_the_current_client,
+            store_contract::ping_answers_and_changes_nothing,
             model::store_matches_reference,
             grant_checks::code_flow_issues_access_and_refresh_tokens,
             grant_checks::public_client_code_flow,

@@ -709,3 +709,22 @@ pub async fn get_with_client_reads_the_current_client<H: Harness>(h: &H) {
     let absent = fixtures::access(fixtures::grant());
     assert!(s.get_with_client(&absent.digest).await.expect("get_with_client failed").is_none());
 }
+
+/// `ping` answers `Ok` on a working store, empty or not, and changes
+/// nothing: the record stored before reads the same after, and the probe
+/// digest the default looks up is not stored.
+pub async fn ping_answers_and_changes_nothing<H: Harness>(h: &H) {
+    let s = h.fresh().await;
+    if let Err(e) = s.ping().await {
+        panic!("ping of a working, empty store failed: {e:?}");
+    }
+    let r = fixtures::access(fixtures::grant());
+    insert(&s, &r).await;
+    for _ in 0..3 {
+        if let Err(e) = s.ping().await {
+            panic!("ping of a working store failed: {e:?}");
+        }
+    }
+    assert_reads(&s, &r, "ping").await;
+    assert_absent(&s, &gatehouse_core::store::PROBE_DIGEST, "ping must not store anything").await;
+}

@@ -152,6 +152,15 @@ impl<S: TokenStore + ClientRegistry> TokenStore for Instrumented<S> {
             self.inner.purge_expired(now, limit).await
         }
     }
+
+    /// Forwarded, so a backend's own probe is what runs.
+    fn ping(&self) -> impl Future<Output = Result<(), StoreError>> + Send {
+        let gate = self.gate();
+        async move {
+            gate?;
+            self.inner.ping().await
+        }
+    }
 }
 
 impl<S: ClientRegistry> ClientRegistry for Instrumented<S> {

@@ -46,6 +46,10 @@ enum Flaw {
     /// backend whose records expire by TTL and that says so
     /// ([`Harness::PURGES_EXPIRED`] = false); a flaw for any other.
     NeverPurges,
+    /// `ping` fails although the store works.
+    PingFails,
+    /// `ping` stores a probe record to prove it can write.
+    PingWrites,
 }
 
 /// [`ReferenceStore`] with one [`Flaw`].
@@ -182,6 +186,19 @@ impl TokenStore for Broken {
             return Ok(victims.len());
         }
         self.inner.purge_expired(now, limit).await
+    }
+
+    async fn ping(&self) -> Result<(), StoreError> {
+        match self.flaw {
+            Flaw::PingFails => Err(StoreError::backend(std::io::Error::other("broken ping"))),
+            Flaw::PingWrites => {
+                let mut probe = gatehouse_conformance::fixtures::access(GrantId::from_bytes([0; 16]));
+                probe.digest = gatehouse_core::store::PROBE_DIGEST;
+                self.inner.overwrite(probe);
+                Ok(())
+            }
+            _ => self.inner.ping().await,
+        }
     }
 }
 
@@ -355,4 +372,14 @@ fn never_purging_is_caught_unless_declared() {
         "returned less than its limit"
     );
     assert_fails!(Flaw::NeverPurges, model::store_matches_reference, "no expired record left");
+}
+
+#[test]
+fn broken_pings_are_caught() {
+    assert_fails!(Flaw::PingFails, store_contract::ping_answers_and_changes_nothing, "ping of a working");
+    assert_fails!(
+        Flaw::PingWrites,
+        store_contract::ping_answers_and_changes_nothing,
+        "must not store anything"
+    );
 }

@@ -20,6 +20,15 @@ use http_body_util::{BodyExt as _, LengthLimitError, Limited};
 
 use crate::login::DemoUsers;
 
+/// The token endpoint's path.
+pub const TOKEN_PATH: &str = "/oauth/token";
+/// The introspection endpoint's path.
+pub const INTROSPECT_PATH: &str = "/oauth/introspect";
+/// The revocation endpoint's path.
+pub const REVOKE_PATH: &str = "/oauth/revoke";
+/// The authorization endpoint's path (the demo login and consent page).
+pub const AUTHORIZE_PATH: &str = "/oauth/authorize";
+
 /// Every route of the example:
 ///
 /// - `POST /oauth/token`, `/oauth/introspect`, `/oauth/revoke`: the core's
@@ -27,18 +36,23 @@ use crate::login::DemoUsers;
 ///   with its own 405 (`Allow: POST`);
 /// - `GET`/`POST /oauth/authorize` and `GET /demo/callback`: the demo login
 ///   and consent pages, checking logins against `users`;
-/// - `GET /api/me`: the protected API.
+/// - `GET /api/me`: the protected API;
+/// - `GET /.well-known/oauth-authorization-server`: the metadata document
+///   ([`crate::metadata`]);
+/// - `GET /health/live`, `/health/ready`: health checks ([`crate::health`]).
 pub fn router<S: TokenStore + ClientRegistry, L: FishingLimiter>(
     server: Arc<AuthServer<S, L>>,
     users: Arc<DemoUsers>,
 ) -> Router {
     let limit = server.config().max_body_bytes;
     Router::new()
-        .route("/oauth/token", any(token::<S, L>))
-        .route("/oauth/introspect", any(introspect::<S, L>))
-        .route("/oauth/revoke", any(revoke::<S, L>))
+        .route(TOKEN_PATH, any(token::<S, L>))
+        .route(INTROSPECT_PATH, any(introspect::<S, L>))
+        .route(REVOKE_PATH, any(revoke::<S, L>))
         .merge(crate::api::routes::<S, L>())
+        .merge(crate::health::routes::<S, L>())
         .with_state(Arc::clone(&server))
+        .merge(crate::metadata::routes(server.config()))
         // The pages' form extractor stops reading at the core's limit too;
         // the core's endpoints apply it themselves (see `handle`).
         .merge(crate::consent::routes(server, users).layer(DefaultBodyLimit::max(limit)))
@@ -110,7 +124,7 @@ async fn handle<S: TokenStore + ClientRegistry, L: FishingLimiter>(
 /// Copies the core's response into axum's. A status or header that http
 /// cannot carry (the core never produces one) fails closed with a 500
 /// rather than dropping, say, `WWW-Authenticate`.
-fn convert(r: HttpResponse) -> Response {
+pub(crate) fn convert(r: HttpResponse) -> Response {
     let mut out = Response::new(Body::from(r.body));
     let Ok(status) = StatusCode::from_u16(r.status) else {
         return server_error();
@@ -145,7 +159,7 @@ fn header_name(name: &'static str) -> Result<HeaderName, axum::http::header::Inv
     })
 }
 
-fn server_error() -> Response {
+pub(crate) fn server_error() -> Response {
     let mut r = Response::new(Body::from(
         r#"{"error":"server_error","error_description":"the server could not complete the request"}"#,
     ));

@@ -106,7 +106,7 @@ pub(crate) fn routes<S: TokenStore + ClientRegistry, L: FishingLimiter>(
     users: Arc<DemoUsers>,
 ) -> Router {
     Router::new()
-        .route("/oauth/authorize", get(show::<S, L>).post(submit::<S, L>))
+        .route(crate::adapter::AUTHORIZE_PATH, get(show::<S, L>).post(submit::<S, L>))
         .route("/demo/callback", get(callback))
         .with_state(Pages { csrf: CsrfCookie::for_issuer(&server.config().issuer), server, users })
 }

@@ -2,13 +2,17 @@
 //! [`gatehouse_core::AuthServer`], with `POST /oauth/token`,
 //! `POST /oauth/introspect` and `POST /oauth/revoke`; the authorization
 //! code flow's `GET`/`POST /oauth/authorize` behind a demo login and
-//! consent page; and a protected API, `GET /api/me`, that validates bearer
-//! tokens.
+//! consent page; a protected API, `GET /api/me`, that validates bearer
+//! tokens; the RFC 8414 metadata document at
+//! `/.well-known/oauth-authorization-server`; and health checks at
+//! `/health/live` and `/health/ready`.
 //!
 //! - [`settings`]: the JSON config file (listen address, store, core
 //!   settings, keys, clients, demo users).
 //! - [`router`]: the axum adapter, generic over the store and limiter.
 //! - [`login`]: the demo users, a stand-in for the app's own login.
+//! - [`metadata`]: the metadata document's route; [`health`]: liveness
+//!   and readiness.
 //! - [`App`]: registers the clients, serves, and purges expired tokens in
 //!   the background.
 //! - [`run`]: opens the configured store (SQLite, memory or Redis) and
@@ -23,7 +27,9 @@
 mod adapter;
 mod api;
 mod consent;
+pub mod health;
 pub mod login;
+pub mod metadata;
 pub mod settings;
 mod start;
 
@@ -35,7 +41,7 @@ use gatehouse_core::model::SecretDigest;
 use gatehouse_core::{AuthServer, ClientRegistry, FishingLimiter, MemoryLimiter, StoreError, TokenStore};
 use tokio::net::TcpListener;
 
-pub use adapter::router;
+pub use adapter::{router, AUTHORIZE_PATH, INTROSPECT_PATH, REVOKE_PATH, TOKEN_PATH};
 pub use api::{API_REALM, API_RESOURCE, API_SCOPE};
 pub use login::DemoUsers;
 pub use settings::{Settings, SettingsError, StoreSettings};

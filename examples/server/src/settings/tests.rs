@@ -135,7 +135,7 @@ fn every_mistake_names_the_field_and_the_fix() {
             &[
                 "unknown field `acess_token_ttl`; valid fields here: `listen`, `store`, `keys`, `clients`, \
                  `demo_users`, `access_token_ttl`, `clock_skew`, `code_ttl`, `issuer`, `limiter`, \
-                 `max_body_bytes`, `refresh_token_ttl`",
+                 `max_body_bytes`, `refresh_token_ttl`, `scopes_supported`",
             ],
         ),
         (with_clients(&format!("{web},\"redirect_uri\":[\"https://app.example/cb\"]}}")), &[

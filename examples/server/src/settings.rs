@@ -33,10 +33,9 @@ use std::path::{Path, PathBuf};
 use base64::engine::general_purpose::STANDARD;
 use base64::Engine as _;
 use gatehouse_core::model::{Client, ClientId, GrantType, Resource, Scope, SecretDigest, Subject};
-use gatehouse_core::{Config, KeyId, Keyring};
+use gatehouse_core::{constant_time_eq, Config, KeyId, Keyring};
 use serde::de::DeserializeOwned;
 use serde_json::{Map, Value};
-use subtle::ConstantTimeEq as _;
 
 use crate::login::{DemoUser, DemoUsers};
 
@@ -433,7 +432,7 @@ fn parse_keys(v: Value) -> Result<(Keyring, bool), SettingsError> {
     let verify_only = (f.opt::<Vec<Value>>("verify_only")?.unwrap_or_default().into_iter().enumerate())
         .map(|(i, k)| parse_key(k, &format!("keys.verify_only[{i}]")))
         .collect::<Result<Vec<_>, _>>()?;
-    let sample = std::iter::once(&signing).chain(&verify_only).any(|(_, s)| bool::from(s.ct_eq(SAMPLE_KEY)));
+    let sample = std::iter::once(&signing).chain(&verify_only).any(|(_, s)| constant_time_eq(s, SAMPLE_KEY));
     let others: Vec<(KeyId, &[u8])> = verify_only.iter().map(|(id, s)| (id.clone(), s.as_slice())).collect();
     let keys = Keyring::new((signing.0, &signing.1), &others).map_err(|e| fail(format!("`keys`: {e}")))?;
     Ok((keys, sample))

@@ -174,6 +174,15 @@ mod tests {
     }
 
     #[test]
+    fn unknown_fields_are_refused_at_every_level() {
+        let e = serde_json::from_str::<Config>(r#"{"acess_token_ttl":5}"#).unwrap_err();
+        assert!(e.to_string().starts_with("unknown field `acess_token_ttl`"), "{e}");
+        let e = serde_json::from_str::<Config>(r#"{"limiter":{"burst":5,"per_minute":60,"brust":9}}"#)
+            .unwrap_err();
+        assert!(e.to_string().starts_with("unknown field `brust`"), "{e}");
+    }
+
+    #[test]
     fn bounds_are_inclusive() {
         let mut c = Config::new("http://127.0.0.1:8080");
         (c.access_token_ttl, c.refresh_token_ttl, c.code_ttl) =

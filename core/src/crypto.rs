@@ -19,6 +19,42 @@ pub(crate) fn random_bytes<const N: usize>() -> Result<[u8; N], RandomError> {
     Ok(buf)
 }
 
+/// A fresh random secret: 256 bits from the OS random source, as 43
+/// base64url characters (no padding), so it fits a URL, a form field or a
+/// cookie as it is. For one-time values an app makes next to the core, such
+/// as CSRF tokens. `Debug` prints a placeholder; there is no `Display`, so
+/// the text is reached only on purpose, through [`as_str`](Self::as_str).
+#[derive(Clone)]
+pub struct RandomSecret(String);
+
+impl RandomSecret {
+    /// Draws a new secret.
+    ///
+    /// # Errors
+    /// [`RandomError`] when the OS random source fails; there is no fallback.
+    pub fn generate() -> Result<Self, RandomError> {
+        use base64::Engine as _;
+        let raw: [u8; 32] = random_bytes()?;
+        Ok(Self(base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(raw)))
+    }
+
+    /// The secret's text.
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+
+    /// The secret's text, taking it out of its wrapper.
+    pub fn into_string(self) -> String {
+        self.0
+    }
+}
+
+impl std::fmt::Debug for RandomSecret {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("RandomSecret(<redacted>)")
+    }
+}
+
 /// The OS random source failed. Keeps the OS error (`getrandom::Error` is
 /// not a `std::error::Error` without its `std` feature, so it is shown in
 /// the message rather than as the source).
@@ -48,6 +84,14 @@ pub(crate) fn pkce_s256_matches(verifier: &str, challenge: &str) -> bool {
     let mut encoded = [0u8; 43];
     let n = base64::engine::general_purpose::URL_SAFE_NO_PAD.encode_slice(digest, &mut encoded).unwrap_or(0);
     n == 43 && ct_eq(&encoded, challenge.as_bytes())
+}
+
+/// Whether `a` equals `b`, in time that depends only on their lengths,
+/// never on where they differ: for comparing a presented secret (a CSRF
+/// token, a key) with the expected one. Lengths are not secret: unequal
+/// lengths return `false` at once.
+pub fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
+    ct_eq(a, b)
 }
 
 /// Constant-time equality of two byte strings. Length is not secret.
@@ -160,6 +204,31 @@ mod tests {
         assert!(pkce_s256_matches(verifier, challenge));
         assert!(!pkce_s256_matches("dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXl", challenge));
         assert!(!pkce_s256_matches(verifier, "E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-c"));
+    }
+
+    #[test]
+    fn random_secrets_are_long_url_safe_distinct_and_redacted() {
+        let a = RandomSecret::generate().unwrap();
+        let b = RandomSecret::generate().unwrap();
+        assert_eq!(a.as_str().len(), 43);
+        assert!(
+            a.as_str().bytes().all(|c| c.is_ascii_alphanumeric() || c == b'-' || c == b'_'),
+            "{}",
+            a.as_str()
+        );
+        assert_ne!(a.as_str(), b.as_str());
+        assert_eq!(format!("{a:?}"), "RandomSecret(<redacted>)");
+        let text = a.as_str().to_owned();
+        assert_eq!(a.into_string(), text);
+    }
+
+    #[test]
+    fn constant_time_eq_compares() {
+        assert!(constant_time_eq(b"token", b"token"));
+        assert!(!constant_time_eq(b"token", b"tokem"));
+        assert!(!constant_time_eq(b"token", b"toke"));
+        assert!(!constant_time_eq(b"", b"x"));
+        assert!(constant_time_eq(b"", b""));
     }
 
     #[test]

@@ -12,9 +12,15 @@ use crate::store::StoreError;
 #[non_exhaustive]
 pub enum Error {
     /// `invalid_request` (RFC 6749 §5.2): missing, repeated or malformed
-    /// parameter, bad Content-Type, oversized body.
+    /// parameter, bad Content-Type.
     #[error("invalid_request: {0}")]
     InvalidRequest(&'static str),
+    /// `invalid_request` (RFC 6749 §5.2): the body is longer than
+    /// [`Config::max_body_bytes`](crate::Config::max_body_bytes). An adapter
+    /// that stops reading at that limit answers with the same response,
+    /// [`HttpResponse::body_too_large`](crate::HttpResponse::body_too_large).
+    #[error("invalid_request: request body is too large")]
+    BodyTooLarge,
     /// `invalid_client` (RFC 6749 §5.2): unknown client, wrong secret,
     /// disabled client, or no authentication where it is required. All of
     /// these are one outcome on purpose.
@@ -97,6 +103,7 @@ impl Error {
             Self::Throttled { .. } => 429,
             Self::Store(_) | Self::Random(_) | Self::Config(_) => 500,
             Self::InvalidRequest(_)
+            | Self::BodyTooLarge
             | Self::InvalidGrant(_)
             | Self::UnauthorizedClient(_)
             | Self::UnsupportedGrantType
@@ -110,7 +117,9 @@ impl Error {
     /// The OAuth `error` code.
     pub fn code(&self) -> &'static str {
         match self {
-            Self::InvalidRequest(_) | Self::MethodNotAllowed | Self::NoRedirect(_) => "invalid_request",
+            Self::InvalidRequest(_) | Self::BodyTooLarge | Self::MethodNotAllowed | Self::NoRedirect(_) => {
+                "invalid_request"
+            }
             Self::UnsupportedResponseType => "unsupported_response_type",
             Self::AccessDenied(_) => "access_denied",
             Self::InvalidClient { .. } => "invalid_client",
@@ -149,6 +158,7 @@ impl Error {
             | Self::InvalidTarget(d)
             | Self::AccessDenied(d)
             | Self::NoRedirect(d) => d,
+            Self::BodyTooLarge => "request body is too large",
             Self::UnsupportedResponseType => "only response_type=code is supported",
             Self::InvalidClient { .. } => "client authentication failed",
             Self::UnsupportedGrantType => "the grant type is not supported",
@@ -208,5 +218,10 @@ mod tests {
         assert_eq!(Error::Throttled { retry_after: 3 }.status(), 429);
         assert_eq!(Error::MethodNotAllowed.status(), 405);
         assert_eq!(Error::InvalidTarget("x").status(), 400);
+        let e = Error::BodyTooLarge;
+        assert_eq!(
+            (e.status(), e.code(), e.description()),
+            (400, "invalid_request", "request body is too large")
+        );
     }
 }

@@ -76,7 +76,7 @@ pub(crate) fn check_content_type(h: Header<'_>) -> Result<(), Error> {
 /// parameter may appear twice (except RFC 8707's `resource`).
 pub(crate) fn parse_form(body: &[u8], max_len: usize) -> Result<Form<'_>, Error> {
     if body.len() > max_len {
-        return Err(Error::InvalidRequest("request body is too large"));
+        return Err(Error::BodyTooLarge);
     }
     let mut params: Vec<(Cow<'_, str>, Cow<'_, str>)> = Vec::new();
     for pair in crate::scan::split_at_byte(body, b'&') {

@@ -143,6 +143,22 @@ impl HttpResponse {
         }
     }
 
+    /// The `400 invalid_request` the core answers a body longer than
+    /// [`Config::max_body_bytes`](crate::Config::max_body_bytes) with
+    /// ([`Error::BodyTooLarge`](crate::Error::BodyTooLarge)), for an adapter
+    /// that stops reading the body at that limit, before the core sees it.
+    pub fn body_too_large() -> Self {
+        Self::from(&crate::error::Error::BodyTooLarge)
+    }
+
+    /// The `500 server_error` the core answers any failure of its own with
+    /// (a store, random source or configuration failure), saying nothing
+    /// about the cause: for an adapter that fails while sending a response
+    /// on.
+    pub fn server_error() -> Self {
+        Self::from(&crate::error::Error::Config(String::new()))
+    }
+
     /// The value of the first header called `name` (case-insensitive).
     pub fn header(&self, name: &str) -> Option<&str> {
         self.headers.iter().find(|(n, _)| n.eq_ignore_ascii_case(name)).map(|(_, v)| &**v)
@@ -232,5 +248,35 @@ mod tests {
         assert!(body.get("active").is_none() && body.get("access_token").is_none());
         let r = HttpResponse::from(&Error::Store(crate::store::StoreError::Corrupt("x".into())));
         assert_eq!((r.status, r.header("retry-after")), (500, None));
+    }
+
+    #[test]
+    fn body_too_large_is_the_answer_to_an_oversized_form() {
+        let Err(e) = crate::form::parse_form(&[b'a'; 2000], 1024) else { panic!("an oversized form parsed") };
+        let r = HttpResponse::body_too_large();
+        assert_eq!(r, HttpResponse::from(&e));
+        assert_eq!((r.status, r.header("cache-control")), (400, Some("no-store")));
+        let body = r.json_body().unwrap();
+        assert_eq!(
+            (body["error"].as_str(), body["error_description"].as_str()),
+            (Some("invalid_request"), Some("request body is too large"))
+        );
+    }
+
+    #[test]
+    fn server_error_is_the_answer_to_any_failure_of_the_server() {
+        let r = HttpResponse::server_error();
+        let down = crate::store::StoreError::backend(std::io::Error::from(std::io::ErrorKind::Other));
+        assert_eq!(r, HttpResponse::from(&Error::Store(down)));
+        assert_eq!(r, HttpResponse::from(&Error::Config("secret detail".into())));
+        assert_eq!(
+            (r.status, r.header("cache-control"), r.header("retry-after")),
+            (500, Some("no-store"), None)
+        );
+        let body = r.json_body().unwrap();
+        assert_eq!(
+            (body["error"].as_str(), body["error_description"].as_str()),
+            (Some("server_error"), Some("the server could not complete the request"))
+        );
     }
 }

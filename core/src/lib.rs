@@ -99,7 +99,7 @@ pub use authorize::{AuthorizationCheck, AuthorizationRequest, ValidatedAuthoriza
 pub use bearer::{BearerError, Principal};
 pub use client_auth::{ClientCredentials, PresentedSecret};
 pub use config::Config;
-pub use crypto::RandomError;
+pub use crypto::{constant_time_eq, RandomError, RandomSecret};
 pub use error::Error;
 pub use http::{Header, HttpRequest, HttpResponse};
 pub use introspect::{InactiveReason, Introspection, Viewer};

@@ -81,7 +81,11 @@ pub const MAX_RETRY_AFTER: u64 = 86_400;
 /// Limiter settings. Every value is supported; see the [module
 /// docs](self) for what a rate of 0 means, and
 /// [`validate`](Self::validate) for the one setting a server should refuse.
+///
+/// Strict like [`Config`](crate::Config): an unknown field is an error, so
+/// a misspelt setting is never silently left at its default.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct LimiterConfig {
     /// Inactive answers a caller may get in a row before it is throttled.
     pub burst: u32,

@@ -203,8 +203,8 @@ pub trait TokenStore: Send + Sync + 'static {
     fn revoke_grant(&self, grant: &GrantId) -> impl Future<Output = Result<(), StoreError>> + Send;
 
     /// Deletes up to `limit` records that expired before `now`, returning how
-    /// many it deleted. Callers loop until it returns less than `limit`;
-    /// bounded batches keep each call short. A backend whose records expire
+    /// many it deleted. Callers loop until it returns less than `limit`
+    /// ([`purge_expired_all`] does); bounded batches keep each call short. A backend whose records expire
     /// by themselves (Redis TTLs) may return `Ok(0)`.
     ///
     /// # Errors
@@ -234,6 +234,35 @@ pub trait TokenStore: Send + Sync + 'static {
 /// The digest [`TokenStore::ping`] looks up by default: all zeros, which no
 /// SHA-256 output is expected to be, so it is never stored.
 pub const PROBE_DIGEST: TokenDigest = TokenDigest::new(GrantId::from_bytes([0; 16]), [0; 32]);
+
+/// Deletes every record that expired before `now`, calling
+/// [`TokenStore::purge_expired`] with `batch` until a call deletes fewer
+/// than `batch` records, as its contract prescribes; returns how many it
+/// deleted in all. Each call stays short, so a store shared with live
+/// traffic is never held for the whole purge. A `batch` of 0 is taken as 1,
+/// so the loop always ends.
+///
+/// Run it from a periodic task; records that expire during the loop may be
+/// left for the next run.
+///
+/// # Errors
+/// The first [`StoreError`]; the records deleted by earlier calls stay
+/// deleted.
+pub async fn purge_expired_all<S: TokenStore>(
+    store: &S,
+    now: UnixTime,
+    batch: usize,
+) -> Result<usize, StoreError> {
+    let batch = batch.max(1);
+    let mut total = 0;
+    loop {
+        let n = store.purge_expired(now, batch).await?;
+        total += n;
+        if n < batch {
+            return Ok(total);
+        }
+    }
+}
 
 /// Where registered clients live. Introspection reads it on every call, so
 /// that a disabled or deleted client's tokens go inactive at once.
@@ -272,4 +301,108 @@ pub trait ClientRegistry: Send + Sync + 'static {
     /// # Errors
     /// [`StoreError::Backend`] or [`StoreError::Unavailable`].
     fn remove_client(&self, id: &ClientId) -> impl Future<Output = Result<bool, StoreError>> + Send;
+}
+
+#[cfg(test)]
+mod tests {
+    use std::future::{ready, Future};
+    use std::sync::Mutex;
+
+    use super::*;
+
+    /// A store holding only `expired` expired records, recording the limit
+    /// of each purge call and failing the call numbered `fail_at`.
+    struct Expired {
+        left: Mutex<usize>,
+        calls: Mutex<Vec<usize>>,
+        fail_at: Option<usize>,
+    }
+
+    impl Expired {
+        fn new(expired: usize, fail_at: Option<usize>) -> Self {
+            Self { left: Mutex::new(expired), calls: Mutex::new(Vec::new()), fail_at }
+        }
+
+        fn calls(&self) -> Vec<usize> {
+            self.calls.lock().unwrap().clone()
+        }
+    }
+
+    fn unused<T: Send>() -> impl Future<Output = Result<T, StoreError>> + Send {
+        ready(Err(StoreError::Corrupt("not used by these tests".into())))
+    }
+
+    impl TokenStore for Expired {
+        fn insert(&self, _: TokenRecord) -> impl Future<Output = Result<(), StoreError>> + Send {
+            unused()
+        }
+        fn get(
+            &self,
+            _: &TokenDigest,
+        ) -> impl Future<Output = Result<Option<TokenRecord>, StoreError>> + Send {
+            unused()
+        }
+        fn consume(
+            &self,
+            _: &TokenDigest,
+            _: Vec<TokenRecord>,
+        ) -> impl Future<Output = Result<Consumed, StoreError>> + Send {
+            unused()
+        }
+        fn revoke(&self, _: &TokenDigest) -> impl Future<Output = Result<bool, StoreError>> + Send {
+            unused()
+        }
+        fn revoke_grant(&self, _: &GrantId) -> impl Future<Output = Result<(), StoreError>> + Send {
+            unused()
+        }
+        fn purge_expired(
+            &self,
+            _: UnixTime,
+            limit: usize,
+        ) -> impl Future<Output = Result<usize, StoreError>> + Send {
+            let mut calls = self.calls.lock().unwrap();
+            calls.push(limit);
+            if self.fail_at == Some(calls.len()) {
+                return ready(Err(StoreError::Conflict));
+            }
+            let mut left = self.left.lock().unwrap();
+            let n = limit.min(*left);
+            *left -= n;
+            ready(Ok(n))
+        }
+    }
+
+    fn run<T>(f: impl Future<Output = T>) -> T {
+        tokio::runtime::Builder::new_current_thread().build().unwrap().block_on(f)
+    }
+
+    #[test]
+    fn purge_expired_all_loops_until_a_short_batch() {
+        let now = UnixTime(1_000);
+        let s = Expired::new(2 * 10 + 5, None);
+        assert_eq!(run(purge_expired_all(&s, now, 10)).unwrap(), 25);
+        assert_eq!(s.calls(), [10, 10, 10]);
+        // An exact multiple needs one more call to see that none are left.
+        let s = Expired::new(20, None);
+        assert_eq!(run(purge_expired_all(&s, now, 10)).unwrap(), 20);
+        assert_eq!(s.calls(), [10, 10, 10]);
+        let s = Expired::new(0, None);
+        assert_eq!(run(purge_expired_all(&s, now, 10)).unwrap(), 0);
+        assert_eq!(s.calls(), [10]);
+    }
+
+    #[test]
+    fn purge_expired_all_takes_a_zero_batch_as_one() {
+        let s = Expired::new(2, None);
+        assert_eq!(run(purge_expired_all(&s, UnixTime(1), 0)).unwrap(), 2);
+        assert_eq!(s.calls(), [1, 1, 1]);
+    }
+
+    #[test]
+    fn purge_expired_all_stops_at_the_first_error() {
+        let s = Expired::new(100, Some(2));
+        assert!(matches!(run(purge_expired_all(&s, UnixTime(1), 10)), Err(StoreError::Conflict)));
+        assert_eq!(s.calls(), [10, 10]);
+        assert_eq!(*s.left.lock().unwrap(), 90);
+    }
 }

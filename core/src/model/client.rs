@@ -8,7 +8,7 @@ use serde::{Deserialize, Deserializer, Serialize, Serializer};
 use super::ids::{ClientId, Resource, ValueError};
 use super::redirect_uri;
 use super::scope::Scope;
-use crate::crypto::{self, RandomError};
+use crate::crypto::{self, RandomError, RandomSecret};
 
 const SECRET_DOMAIN: &[u8] = b"gh-cs-v1";
 
@@ -19,8 +19,8 @@ pub const MIN_SECRET_LEN: usize = 32;
 
 /// The stored form of a client secret: a domain-separated SHA-256 digest.
 ///
-/// It has no `PartialEq`: the only comparison is an internal one
-/// which runs in constant time. `Debug` prints a placeholder.
+/// It has no `PartialEq`: the only comparisons run in constant time
+/// ([`verify`](Self::verify)). `Debug` prints a placeholder.
 #[derive(Clone)]
 pub struct SecretDigest([u8; 32]);
 
@@ -51,11 +51,16 @@ impl SecretDigest {
     /// # Errors
     /// [`RandomError`] when the OS random source fails.
     pub fn generate() -> Result<(String, Self), RandomError> {
-        use base64::Engine as _;
-        let raw: [u8; 32] = crypto::random_bytes()?;
-        let secret = base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(raw);
+        let secret = RandomSecret::generate()?.into_string();
         let digest = Self::of_presented(&secret);
         Ok((secret, digest))
+    }
+
+    /// Whether `presented` is the secret this is the digest of, compared in
+    /// constant time. A presented value of any length is digested, so a
+    /// short or empty one costs what a wrong long one does.
+    pub fn verify(&self, presented: &str) -> bool {
+        self.matches(&Self::of_presented(presented))
     }
 
     /// Parses the hex form (`sha256:` followed by 64 hex digits).
@@ -477,6 +482,10 @@ mod tests {
         assert!(secret.len() >= MIN_SECRET_LEN);
         assert!(d.matches(&SecretDigest::of_presented(&secret)));
         assert!(!d.matches(&SecretDigest::of_presented("other")));
+        assert!(d.verify(&secret));
+        assert!(!d.verify(&secret[1..]));
+        assert!(!d.verify(&format!("{secret}x")));
+        assert!(!d.verify(""));
         assert!(SecretDigest::from_secret("short").is_err());
         let hex = d.to_hex();
         assert!(SecretDigest::from_hex(&hex).unwrap().matches(&d));

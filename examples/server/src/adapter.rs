@@ -99,9 +99,7 @@ async fn handle<S: TokenStore + ClientRegistry, L: FishingLimiter>(
     // Stop reading at the limit the core enforces.
     let body = match Limited::new(body, server.config().max_body_bytes).collect().await {
         Ok(b) => b.to_bytes(),
-        Err(e) if e.is::<LengthLimitError>() => {
-            return convert(HttpResponse::from(&Error::InvalidRequest("request body is too large")));
-        }
+        Err(e) if e.is::<LengthLimitError>() => return convert(HttpResponse::body_too_large()),
         Err(_) => {
             return convert(HttpResponse::from(&Error::InvalidRequest("request body could not be read")))
         }
@@ -122,14 +120,21 @@ async fn handle<S: TokenStore + ClientRegistry, L: FishingLimiter>(
 }
 
 /// Copies the core's response into axum's. A status or header that http
-/// cannot carry (the core never produces one) fails closed with a 500
-/// rather than dropping, say, `WWW-Authenticate`.
+/// cannot carry (the core never produces one) fails closed with the core's
+/// 500 rather than dropping, say, `WWW-Authenticate`.
 pub(crate) fn convert(r: HttpResponse) -> Response {
+    try_convert(r).or_else(|| try_convert(HttpResponse::server_error())).unwrap_or_else(|| {
+        // Not reached: the core's 500 always fits.
+        let mut r = Response::new(Body::empty());
+        *r.status_mut() = StatusCode::INTERNAL_SERVER_ERROR;
+        r
+    })
+}
+
+/// The copy, or `None` when a status or header does not fit.
+fn try_convert(r: HttpResponse) -> Option<Response> {
     let mut out = Response::new(Body::from(r.body));
-    let Ok(status) = StatusCode::from_u16(r.status) else {
-        return server_error();
-    };
-    *out.status_mut() = status;
+    *out.status_mut() = StatusCode::from_u16(r.status).ok()?;
     for (name, value) in r.headers {
         // The values on every response are known here and borrowed, saving
         // a copy per header; any other value is checked.
@@ -140,12 +145,9 @@ pub(crate) fn convert(r: HttpResponse) -> Response {
             Cow::Borrowed(v) => HeaderValue::from_str(v),
             Cow::Owned(v) => HeaderValue::try_from(v),
         };
-        let (Ok(name), Ok(value)) = (header_name(name), value) else {
-            return server_error();
-        };
-        out.headers_mut().append(name, value);
+        out.headers_mut().append(header_name(name).ok()?, value.ok()?);
     }
-    out
+    Some(out)
 }
 
 /// The core's header names, without parsing the usual ones each time.
@@ -159,12 +161,27 @@ fn header_name(name: &'static str) -> Result<HeaderName, axum::http::header::Inv
     })
 }
 
-pub(crate) fn server_error() -> Response {
-    let mut r = Response::new(Body::from(
-        r#"{"error":"server_error","error_description":"the server could not complete the request"}"#,
-    ));
-    *r.status_mut() = StatusCode::INTERNAL_SERVER_ERROR;
-    r.headers_mut().insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
-    r.headers_mut().insert(axum::http::header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
-    r
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn a_response_http_cannot_carry_becomes_the_cores_server_error() {
+        let core = HttpResponse::server_error();
+        for bad in [
+            HttpResponse {
+                status: 200,
+                headers: vec![("Bad Name", Cow::Borrowed("x"))],
+                body: b"{}".to_vec(),
+            },
+            HttpResponse { status: 200, headers: vec![("X-A", Cow::Borrowed("a\nb"))], body: b"{}".to_vec() },
+            HttpResponse { status: 1000, headers: Vec::new(), body: b"{}".to_vec() },
+        ] {
+            let r = convert(bad);
+            assert_eq!(r.status(), StatusCode::INTERNAL_SERVER_ERROR);
+            assert_eq!(r.headers().get(CONTENT_TYPE).unwrap(), "application/json");
+            let body = r.into_body().collect().await.unwrap().to_bytes();
+            assert_eq!(body, core.body);
+        }
+    }
 }

@@ -37,13 +37,11 @@ use axum::http::{HeaderMap, HeaderValue, StatusCode};
 use axum::response::Response;
 use axum::routing::get;
 use axum::Router;
-use gatehouse_core::model::GrantId;
 use gatehouse_core::{
-    AuthServer, AuthorizationCheck, AuthorizationRequest, ClientRegistry, Error, FishingLimiter, TokenStore,
-    ValidatedAuthorization,
+    constant_time_eq, AuthServer, AuthorizationCheck, AuthorizationRequest, ClientRegistry, Error,
+    FishingLimiter, RandomSecret, TokenStore, ValidatedAuthorization,
 };
 use serde::Deserialize;
-use subtle::ConstantTimeEq as _;
 
 use crate::login::DemoUsers;
 
@@ -197,7 +195,9 @@ fn csrf_matches(headers: &HeaderMap, csrf: CsrfCookie, presented: &str) -> bool 
         .find(|(name, _)| *name == csrf.name())
         .map(|(_, value)| value);
     match cookie {
-        Some(c) if !c.is_empty() && !presented.is_empty() => c.as_bytes().ct_eq(presented.as_bytes()).into(),
+        Some(c) if !c.is_empty() && !presented.is_empty() => {
+            constant_time_eq(c.as_bytes(), presented.as_bytes())
+        }
         _ => false,
     }
 }
@@ -249,7 +249,7 @@ fn login_page(
     status: StatusCode,
     csrf: CsrfCookie,
 ) -> Response {
-    let Ok(token) = GrantId::generate().map(|g| g.to_string()) else {
+    let Ok(token) = RandomSecret::generate() else {
         return error_page(StatusCode::INTERNAL_SERVER_ERROR, "The request could not be completed.");
     };
     let client = escape(v.client().id.as_str());
@@ -281,7 +281,7 @@ pages. Its users and passwords come from the example's config file. Do not use i
 </form>"#,
         apis = if apis.is_empty() { "the API".to_owned() } else { apis.join(", ") },
         redirect = escape(v.redirect_uri()),
-        csrf = escape(&token),
+        csrf = escape(token.as_str()),
     );
     // The form posts back to this URL (no `action`: the query is kept).
     // Browsers also apply `form-action` to the redirect that answers the
@@ -291,7 +291,7 @@ pages. Its users and passwords come from the example's config file. Do not use i
         None => "'self'".to_owned(),
     };
     let mut r = page(status, "Sign in", &body, &form_action);
-    r.headers_mut().insert(SET_COOKIE, csrf.header(&token, CSRF_MAX_AGE));
+    r.headers_mut().insert(SET_COOKIE, csrf.header(token.as_str(), CSRF_MAX_AGE));
     r
 }
 

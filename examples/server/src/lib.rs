@@ -38,6 +38,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use gatehouse_core::model::SecretDigest;
+use gatehouse_core::store::purge_expired_all;
 use gatehouse_core::{AuthServer, ClientRegistry, FishingLimiter, MemoryLimiter, StoreError, TokenStore};
 use tokio::net::TcpListener;
 
@@ -136,23 +137,15 @@ pub async fn purge_loop<S: TokenStore + ClientRegistry, L: FishingLimiter>(
     }
 }
 
-/// One full purge: loops until a batch comes back short. Returns how many
-/// records it deleted.
+/// One full purge ([`purge_expired_all`]): every record expired by now, in
+/// batches of [`PURGE_BATCH`]. Returns how many records it deleted.
 ///
 /// # Errors
 /// The first [`StoreError`].
 pub async fn purge_once<S: TokenStore + ClientRegistry, L: FishingLimiter>(
     server: &AuthServer<S, L>,
 ) -> Result<usize, StoreError> {
-    let now = server.now();
-    let mut total = 0;
-    loop {
-        let n = server.store().purge_expired(now, PURGE_BATCH).await?;
-        total += n;
-        if n < PURGE_BATCH {
-            return Ok(total);
-        }
-    }
+    purge_expired_all(server.store(), server.now(), PURGE_BATCH).await
 }
 
 /// The `sha256:` digest of a client secret for the config file. Only the

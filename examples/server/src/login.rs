@@ -14,8 +14,8 @@
 
 use std::fmt;
 
+use gatehouse_core::constant_time_eq;
 use gatehouse_core::model::{SecretDigest, Subject};
-use subtle::ConstantTimeEq as _;
 
 /// One demo user: a username (the token's `sub`) and its password digest.
 #[derive(Clone)]
@@ -44,21 +44,16 @@ impl DemoUsers {
 
     /// The user with this username and password, if there is one.
     ///
-    /// Every user is compared, in constant time, whether or not an earlier
-    /// one matched, so the time taken does not say which username exists.
-    /// A password shorter than 32 bytes cannot match any digest and is
-    /// refused without digesting it: that tells an attacker only that a
-    /// short guess is wrong.
+    /// Every user's username and password are compared, in constant time,
+    /// whether or not an earlier one matched and whether or not the
+    /// username did (`&`, not `&&`), so an unknown username and a wrong
+    /// password take the same work, and the time taken does not say which
+    /// usernames exist.
     pub fn check(&self, username: &str, password: &str) -> Option<Subject> {
-        let presented = SecretDigest::from_secret(password).ok().map(|d| d.to_hex());
         let mut found = None;
         for user in &self.0 {
-            let name_ok = user.username.as_str().as_bytes().ct_eq(username.as_bytes());
-            let password_ok = match &presented {
-                Some(p) => p.as_bytes().ct_eq(user.password.to_hex().as_bytes()),
-                None => 0u8.ct_eq(&1),
-            };
-            if bool::from(name_ok & password_ok) {
+            let name_ok = constant_time_eq(user.username.as_str().as_bytes(), username.as_bytes());
+            if name_ok & user.password.verify(password) {
                 found = Some(user.username.clone());
             }
         }

@@ -13,7 +13,7 @@ use axum::routing::get;
 use axum::Router;
 use gatehouse_core::{Config, Endpoints, Header, Metadata};
 
-use crate::adapter::{convert, server_error, AUTHORIZE_PATH, INTROSPECT_PATH, REVOKE_PATH, TOKEN_PATH};
+use crate::adapter::{convert, AUTHORIZE_PATH, INTROSPECT_PATH, REVOKE_PATH, TOKEN_PATH};
 
 /// The endpoints as the router mounts them.
 pub fn endpoints() -> Endpoints {
@@ -37,7 +37,7 @@ pub(crate) fn routes(config: &Config) -> Router {
         Err(e) => {
             eprintln!("gatehouse example: cannot build the metadata document: {e}");
             let path = gatehouse_core::metadata::WELL_KNOWN_SUFFIX;
-            Router::new().route(path, get(|| async { server_error() }))
+            Router::new().route(path, get(|| async { convert(gatehouse_core::HttpResponse::server_error()) }))
         }
     }
 }

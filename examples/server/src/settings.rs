@@ -33,10 +33,10 @@ use std::path::{Path, PathBuf};
 use base64::engine::general_purpose::STANDARD;
 use base64::Engine as _;
 use gatehouse_core::model::{Client, ClientId, GrantType, Resource, Scope, SecretDigest, Subject};
-use gatehouse_core::{Config, KeyId, Keyring};
-use serde::de::DeserializeOwned;
+use gatehouse_core::{constant_time_eq, Config, KeyId, Keyring};
+use serde::de::{DeserializeOwned, Error as _};
+use serde::{Deserialize, Deserializer};
 use serde_json::{Map, Value};
-use subtle::ConstantTimeEq as _;
 
 use crate::login::{DemoUser, DemoUsers};
 
@@ -61,18 +61,8 @@ const SAMPLE_KEY: &[u8] = b"gatehouse-demo-key-REPLACE-ME-0123456789";
 /// The fields of the config file that are not the core's [`Config`].
 const EXAMPLE_FIELDS: [&str; 6] = ["_comment", "listen", "store", "keys", "clients", "demo_users"];
 
-/// The fields of a client. A new one goes here and in [`parse_client`].
-const CLIENT_FIELDS: [&str; 9] = [
-    "id",
-    "auth",
-    "grant_types",
-    "scope",
-    "default_scope",
-    "audiences",
-    "default_audience",
-    "redirect_uris",
-    "enabled",
-];
+/// How to make a token key.
+const MAKE_KEY: &str = "32 random bytes in base64, e.g. from `head -c 32 /dev/urandom | base64`";
 
 /// What to do about a digest that is not one (often the secret itself).
 const DIGEST_FIX: &str = "must be a digest (\"sha256:\" and 64 hex digits), never the secret itself: \
@@ -144,30 +134,36 @@ impl Settings {
                 "the config must be a JSON object: {\"issuer\": …, \"keys\": …, \"clients\": […]}",
             ));
         };
-        let mut top = Fields { path: String::new(), map };
         // The core's fields, as a serialized default `Config` names them.
         let Ok(Value::Object(defaults)) = serde_json::to_value(Config::default()) else {
             return Err(fail("internal error: the core's Config is not an object"));
         };
-        let valid: Vec<&str> =
-            EXAMPLE_FIELDS.into_iter().chain(defaults.keys().map(String::as_str)).collect();
-        top.allow(&valid)?;
-        top.map.remove("_comment");
-        let listen = parse_listen(top.opt::<String>("listen")?.as_deref().unwrap_or(DEFAULT_LISTEN))?;
-        let store = top.opt::<Value>("store")?.map_or(Ok(StoreSettings::default()), StoreSettings::parse)?;
+        let is_ours = |k: &str| EXAMPLE_FIELDS.contains(&k);
+        if let Some(k) = map.keys().find(|k| !is_ours(k) && !defaults.contains_key(*k)) {
+            let valid = EXAMPLE_FIELDS[1..].iter().copied().chain(defaults.keys().map(String::as_str));
+            let valid: Vec<String> = valid.map(|v| format!("`{v}`")).collect();
+            return Err(fail(format!("unknown field `{k}`; valid fields here: {}", valid.join(", "))));
+        }
+        let (ours, core): (Map<String, Value>, Map<String, Value>) =
+            map.into_iter().filter(|(k, _)| k != "_comment").partition(|(k, _)| is_ours(k));
+        let file: FileDoc = de(Value::Object(ours))?;
+        let listen = parse_listen(file.listen.as_deref().unwrap_or(DEFAULT_LISTEN))?;
+        let store = file.store.map_or(Ok(StoreSettings::default()), StoreDoc::settings)?;
         store.compiled_in()?;
-        let (keys, sample_key) =
-            parse_keys(top.req("keys", "{\"signing\": {\"id\": \"k1\", \"secret_b64\": …}}")?)?;
-        let clients: Vec<Value> = top.req("clients", "a list of clients, [] for none")?;
-        let clients = parse_clients(clients)?;
-        let demo_users = parse_demo_users(top.opt("demo_users")?.unwrap_or_default())?;
-        if !top.map.contains_key("issuer") {
+        let (keys, sample_key) = file.keys.keyring()?;
+        let clients = parse_clients(file.clients)?;
+        let demo_users = parse_demo_users(file.demo_users)?;
+        if !core.contains_key("issuer") {
             return Err(fail(
                 "`issuer` is missing: the URL clients and resource servers know this server by, \
                  e.g. \"https://auth.example.com\" (every token and redirect carries it)",
             ));
         }
-        let server = parse_server(top.map, &defaults)?;
+        let server: Config = de(Value::Object(core))?;
+        server.validate().map_err(|e| match e {
+            gatehouse_core::Error::Config(msg) => fail(msg),
+            other => fail(other.to_string()),
+        })?;
         Ok(Self { listen, store, server, keys, clients, demo_users, sample_key })
     }
 
@@ -222,72 +218,79 @@ fn fail(msg: impl Into<String>) -> SettingsError {
     SettingsError(msg.into())
 }
 
-/// One JSON object of the config, taken apart field by field; `path`
-/// (`clients[2].auth`, empty at the top) names it in every error.
-struct Fields {
-    path: String,
-    map: Map<String, Value>,
+/// `v` as a `T`, with the path of the field at fault (`clients[2].auth`)
+/// in every error, and for a missing field what to write there. serde's
+/// messages quote only a value of the wrong type, never a string where a
+/// string belongs (where secrets are).
+fn de<T: DeserializeOwned>(v: Value) -> Result<T, SettingsError> {
+    serde_path_to_error::deserialize(v).map_err(|e| {
+        let path = e.path().to_string();
+        let msg = e.into_inner().to_string();
+        let field = msg.strip_prefix("missing field `").and_then(|m| m.strip_suffix('`'));
+        match (path.as_str(), field) {
+            (".", Some(f)) => fail(format!("`{f}` is missing: {}", hint("", f))),
+            (_, Some(f)) => fail(format!("`{path}.{f}` is missing: {}", hint(&path, f))),
+            (".", None) => fail(msg),
+            (_, None) => fail(format!("`{path}`: {msg}")),
+        }
+    })
 }
 
-impl Fields {
-    /// `v`, which must be an object like `shape`.
-    fn new(v: Value, path: String, shape: &str) -> Result<Self, SettingsError> {
-        match v {
-            Value::Object(map) => Ok(Self { path, map }),
-            _ => Err(fail(format!("`{path}` must be an object such as {shape}"))),
-        }
-    }
-
-    /// Refuses a field not in `valid`, listing those.
-    fn allow(&self, valid: &[&str]) -> Result<(), SettingsError> {
-        let Some(k) = self.map.keys().find(|k| !valid.contains(&k.as_str())) else { return Ok(()) };
-        let valid: Vec<String> =
-            valid.iter().filter(|v| !v.starts_with('_')).map(|v| format!("`{v}`")).collect();
-        Err(fail(format!("unknown field `{}`; valid fields here: {}", self.at(k), valid.join(", "))))
-    }
-
-    /// The path of field `key`.
-    fn at(&self, key: &str) -> String {
-        if self.path.is_empty() {
-            key.to_owned()
-        } else {
-            format!("{}.{key}", self.path)
-        }
-    }
-
-    /// Takes `key` as a `T`, if present.
-    fn opt<T: DeserializeOwned>(&mut self, key: &str) -> Result<Option<T>, SettingsError> {
-        let Some(v) = self.map.remove(key) else { return Ok(None) };
-        // serde's message quotes only a value of the wrong type, never a
-        // string where a string belongs (where secrets are).
-        serde_json::from_value(v).map(Some).map_err(|e| fail(format!("`{}`: {e}", self.at(key))))
-    }
-
-    /// Takes `key` as a `T`; `hint` says what to write when it is missing.
-    fn req<T: DeserializeOwned>(&mut self, key: &str, hint: &str) -> Result<T, SettingsError> {
-        self.opt(key)?.ok_or_else(|| fail(format!("`{}` is missing: {hint}", self.at(key))))
+/// What to write in field `field` of the object at `path`.
+fn hint(path: &str, field: &str) -> &'static str {
+    match field {
+        "keys" => r#"{"signing": {"id": "k1", "secret_b64": "..."}}"#,
+        "signing" => r#"{"id": "k1", "secret_b64": "..."}"#,
+        "clients" => "a list of clients, [] for none",
+        "id" if path.starts_with("keys") => "a short key name such as \"k1\"",
+        "id" => "the client's id, e.g. \"my-app\"",
+        "secret_b64" => MAKE_KEY,
+        "auth" => r#"{"type": "confidential", "secret": "sha256:..."} or {"type": "public"}"#,
+        "type" if path == "store" => "\"sqlite\", \"memory\" or \"redis\"",
+        "type" => "\"confidential\" (with a secret) or \"public\" (without)",
+        "secret" | "password_digest" => DIGEST_FIX,
+        "resources" => "the resource identifiers it introspects for, e.g. [\"https://api.example.com\"]",
+        "username" => "e.g. \"alice\"",
+        "burst" | "per_minute" => "the limiter takes both, e.g. {\"burst\": 20, \"per_minute\": 60}",
+        _ => "add it",
     }
 }
 
-/// The core's [`Config`] from the remaining top-level fields. Each field
-/// is first read alone (the others defaulted) so that a type error names
-/// its field; nested objects (`limiter`) are held to the keys of the
-/// default, since the core's types may ignore unknown ones.
-fn parse_server(map: Map<String, Value>, defaults: &Map<String, Value>) -> Result<Config, SettingsError> {
-    for (k, v) in &map {
-        if let (Value::Object(given), Some(Value::Object(known))) = (v, defaults.get(k)) {
-            let known: Vec<&str> = known.keys().map(String::as_str).collect();
-            Fields { path: k.clone(), map: given.clone() }.allow(&known)?;
-        }
-        let one = Map::from_iter([(k.clone(), v.clone())]);
-        serde_json::from_value::<Config>(Value::Object(one)).map_err(|e| fail(format!("`{k}`: {e}")))?;
+/// The example's fields of the config file; the other top-level fields
+/// are the core's [`Config`]'s.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct FileDoc {
+    listen: Option<String>,
+    store: Option<StoreDoc>,
+    keys: KeysDoc,
+    clients: Vec<ClientDoc>,
+    #[serde(default)]
+    demo_users: Vec<UserDoc>,
+}
+
+/// A `sha256:` digest; anything else (often the secret itself) is refused
+/// without quoting it.
+struct Digest(SecretDigest);
+
+impl<'de> Deserialize<'de> for Digest {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let text = String::deserialize(d)?;
+        SecretDigest::from_hex(&text).map(Self).map_err(|_| D::Error::custom(DIGEST_FIX))
     }
-    let config: Config = serde_json::from_value(Value::Object(map)).map_err(|e| fail(e.to_string()))?;
-    config.validate().map_err(|e| match e {
-        gatehouse_core::Error::Config(msg) => fail(msg),
-        other => fail(other.to_string()),
-    })?;
-    Ok(config)
+}
+
+/// A string that must not be empty.
+struct NonEmpty(String);
+
+impl<'de> Deserialize<'de> for NonEmpty {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let s = String::deserialize(d)?;
+        if s.is_empty() {
+            return Err(D::Error::custom("must be a non-empty string"));
+        }
+        Ok(Self(s))
+    }
 }
 
 /// The config's `store` object: which backend keeps the tokens and clients.
@@ -354,47 +357,6 @@ impl StoreSettings {
         }
     }
 
-    fn parse(v: Value) -> Result<Self, SettingsError> {
-        let mut f = Fields::new(v, "store".into(), r#"{"type": "sqlite", "path": "gatehouse.db"}"#)?;
-        let kind: String = f.req("type", "\"sqlite\", \"memory\" or \"redis\"")?;
-        fn string(f: &mut Fields, key: &str) -> Result<Option<String>, SettingsError> {
-            match f.opt::<String>(key)? {
-                Some(s) if s.is_empty() => Err(fail(format!("`store.{key}` must be a non-empty string"))),
-                s => Ok(s),
-            }
-        }
-        let store = match kind.as_str() {
-            "sqlite" => {
-                f.allow(&["path"])?;
-                Self::Sqlite {
-                    path: string(&mut f, "path")?.unwrap_or_else(|| DEFAULT_SQLITE_PATH.into()).into(),
-                }
-            }
-            "memory" => {
-                f.allow(&[])?;
-                Self::Memory
-            }
-            "redis" => {
-                f.allow(&["url", "prefix"])?;
-                let url = string(&mut f, "url")?
-                    .ok_or_else(|| fail("`store.url` is missing, e.g. \"redis://127.0.0.1:6379/\""))?;
-                let prefix = string(&mut f, "prefix")?.unwrap_or_else(|| DEFAULT_REDIS_PREFIX.to_owned());
-                // Redis Cluster hash tags: the store refuses braces too, but
-                // saying so here names the field.
-                if prefix.contains(['{', '}']) {
-                    return Err(fail("`store.prefix` must not contain `{` or `}`"));
-                }
-                Self::Redis { url, prefix }
-            }
-            other => {
-                return Err(fail(format!(
-                    "unknown `store.type` {other:?}: expected \"sqlite\", \"memory\" or \"redis\""
-                )))
-            }
-        };
-        Ok(store)
-    }
-
     /// Refuses a store whose cargo feature is compiled out.
     pub(crate) fn compiled_in(&self) -> Result<(), SettingsError> {
         match self {
@@ -416,6 +378,67 @@ fn require_feature(kind: &str, compiled: bool) -> Result<(), SettingsError> {
     }
 }
 
+/// The `store` object as written.
+#[derive(Deserialize)]
+#[serde(
+    deny_unknown_fields,
+    expecting = "an object such as {\"type\": \"sqlite\", \"path\": \"gatehouse.db\"}"
+)]
+struct StoreDoc {
+    #[serde(rename = "type")]
+    kind: StoreKind,
+    path: Option<NonEmpty>,
+    url: Option<NonEmpty>,
+    prefix: Option<NonEmpty>,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "lowercase")]
+enum StoreKind {
+    Sqlite,
+    Memory,
+    Redis,
+}
+
+impl StoreDoc {
+    fn settings(self) -> Result<StoreSettings, SettingsError> {
+        // A field of another store's type is a mistake, not to be ignored.
+        let (kind, valid) = match self.kind {
+            StoreKind::Sqlite => ("sqlite", &["path"][..]),
+            StoreKind::Memory => ("memory", &[][..]),
+            StoreKind::Redis => ("redis", &["url", "prefix"][..]),
+        };
+        let given =
+            [("path", self.path.is_some()), ("url", self.url.is_some()), ("prefix", self.prefix.is_some())];
+        if let Some((k, _)) = given.into_iter().find(|(k, given)| *given && !valid.contains(k)) {
+            let valid: Vec<String> = ["type"].iter().chain(valid).map(|v| format!("`{v}`")).collect();
+            return Err(fail(format!(
+                "`store.{k}`: a {kind} store has no {k}; its fields: {}",
+                valid.join(", ")
+            )));
+        }
+        Ok(match self.kind {
+            StoreKind::Sqlite => StoreSettings::Sqlite {
+                path: self.path.map_or_else(|| DEFAULT_SQLITE_PATH.into(), |p| p.0.into()),
+            },
+            StoreKind::Memory => StoreSettings::Memory,
+            StoreKind::Redis => {
+                let url = self
+                    .url
+                    .ok_or_else(|| fail("`store.url` is missing, e.g. \"redis://127.0.0.1:6379/\""))?
+                    .0;
+                let prefix = self.prefix.map_or_else(|| DEFAULT_REDIS_PREFIX.to_owned(), |p| p.0);
+                // Redis Cluster hash tags: the store refuses braces too, but
+                // saying so here names the field.
+                if prefix.contains(['{', '}']) {
+                    return Err(fail("`store.prefix` must not contain `{` or `}`"));
+                }
+                StoreSettings::Redis { url, prefix }
+            }
+        })
+    }
+}
+
 /// Parses a `listen` value or a `--listen` flag.
 ///
 /// # Errors
@@ -424,41 +447,116 @@ pub fn parse_listen(s: &str) -> Result<SocketAddr, SettingsError> {
     s.parse().map_err(|_| fail(format!("listen address {s:?} is not IP:PORT, e.g. 127.0.0.1:8080")))
 }
 
-/// `{"signing": {"id", "secret_b64"}, "verify_only": [{"id", "secret_b64"}, ...]}`,
-/// and whether any of them is the [`SAMPLE_KEY`].
-fn parse_keys(v: Value) -> Result<(Keyring, bool), SettingsError> {
-    let mut f = Fields::new(v, "keys".into(), r#"{"signing": {"id": "k1", "secret_b64": "..."}}"#)?;
-    f.allow(&["signing", "verify_only"])?;
-    let signing = parse_key(f.req("signing", "{\"id\": \"k1\", \"secret_b64\": …}")?, "keys.signing")?;
-    let verify_only = (f.opt::<Vec<Value>>("verify_only")?.unwrap_or_default().into_iter().enumerate())
-        .map(|(i, k)| parse_key(k, &format!("keys.verify_only[{i}]")))
-        .collect::<Result<Vec<_>, _>>()?;
-    let sample = std::iter::once(&signing).chain(&verify_only).any(|(_, s)| bool::from(s.ct_eq(SAMPLE_KEY)));
-    let others: Vec<(KeyId, &[u8])> = verify_only.iter().map(|(id, s)| (id.clone(), s.as_slice())).collect();
-    let keys = Keyring::new((signing.0, &signing.1), &others).map_err(|e| fail(format!("`keys`: {e}")))?;
-    Ok((keys, sample))
+/// `{"signing": {"id", "secret_b64"}, "verify_only": [{"id", "secret_b64"}, ...]}`.
+#[derive(Deserialize)]
+#[serde(
+    deny_unknown_fields,
+    expecting = "an object such as {\"signing\": {\"id\": \"k1\", \"secret_b64\": \"...\"}}"
+)]
+struct KeysDoc {
+    signing: KeyDoc,
+    #[serde(default)]
+    verify_only: Vec<KeyDoc>,
 }
 
-fn parse_key(v: Value, at: &str) -> Result<(KeyId, Vec<u8>), SettingsError> {
-    let mut f = Fields::new(v, at.into(), r#"{"id": "k1", "secret_b64": "..."}"#)?;
-    f.allow(&["id", "secret_b64"])?;
-    let id = KeyId::new(&f.req::<String>("id", "a short key name such as \"k1\"")?)
-        .map_err(|e| fail(format!("`{at}.id`: {e}")))?;
-    let make = "32 random bytes in base64, e.g. from `head -c 32 /dev/urandom | base64`";
-    let secret: String = f.req("secret_b64", make)?;
-    // The decoder's error would quote the offending byte: say only where.
-    let secret = STANDARD
-        .decode(secret.trim())
-        .map_err(|_| fail(format!("`{at}.secret_b64` is not base64: {make}")))?;
-    Ok((id, secret))
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields, expecting = "an object such as {\"id\": \"k1\", \"secret_b64\": \"...\"}")]
+struct KeyDoc {
+    id: String,
+    secret_b64: KeyBytes,
 }
 
-fn parse_clients(items: Vec<Value>) -> Result<Vec<Client>, SettingsError> {
+/// A key's bytes, from base64.
+struct KeyBytes(Vec<u8>);
+
+impl<'de> Deserialize<'de> for KeyBytes {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        // The decoder's error would quote the offending byte: say only where.
+        let text = String::deserialize(d)?;
+        let bytes =
+            STANDARD.decode(text.trim()).map_err(|_| D::Error::custom(format!("not base64: {MAKE_KEY}")))?;
+        Ok(Self(bytes))
+    }
+}
+
+impl KeysDoc {
+    /// The keyring, and whether any of its keys is the [`SAMPLE_KEY`].
+    fn keyring(self) -> Result<(Keyring, bool), SettingsError> {
+        let id = |k: &KeyDoc, at: &str| KeyId::new(&k.id).map_err(|e| fail(format!("`{at}.id`: {e}")));
+        let signing = id(&self.signing, "keys.signing")?;
+        let others = (self.verify_only.iter().enumerate())
+            .map(|(i, k)| Ok((id(k, &format!("keys.verify_only[{i}]"))?, k.secret_b64.0.as_slice())))
+            .collect::<Result<Vec<_>, SettingsError>>()?;
+        let sample = std::iter::once(&self.signing)
+            .chain(&self.verify_only)
+            .any(|k| constant_time_eq(&k.secret_b64.0, SAMPLE_KEY));
+        let keys = Keyring::new((signing, &self.signing.secret_b64.0), &others)
+            .map_err(|e| fail(format!("`keys`: {e}")))?;
+        Ok((keys, sample))
+    }
+}
+
+/// One client as written.
+#[derive(Deserialize)]
+#[serde(
+    deny_unknown_fields,
+    expecting = "an object such as {\"id\": \"my-app\", \"auth\": {\"type\": \"public\"}, ...}"
+)]
+struct ClientDoc {
+    id: ClientId,
+    auth: AuthDoc,
+    #[serde(default)]
+    grant_types: Vec<GrantType>,
+    #[serde(default = "Scope::empty")]
+    scope: Scope,
+    #[serde(default = "Scope::empty")]
+    default_scope: Scope,
+    #[serde(default)]
+    audiences: Vec<Resource>,
+    default_audience: Option<Resource>,
+    #[serde(default)]
+    redirect_uris: Vec<String>,
+    #[serde(default = "enabled")]
+    enabled: bool,
+}
+
+fn enabled() -> bool {
+    true
+}
+
+/// A client's `auth`: public, or confidential with a secret digest and
+/// maybe the resource-server role.
+#[derive(Deserialize)]
+#[serde(
+    deny_unknown_fields,
+    expecting = "an object such as {\"type\": \"confidential\", \"secret\": \"sha256:...\"}"
+)]
+struct AuthDoc {
+    #[serde(rename = "type")]
+    kind: AuthKind,
+    secret: Option<Digest>,
+    resource_server: Option<ResourceServerDoc>,
+}
+
+#[derive(Deserialize, PartialEq)]
+#[serde(rename_all = "lowercase")]
+enum AuthKind {
+    Public,
+    Confidential,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields, expecting = "an object such as {\"resources\": [\"https://api.example.com\"]}")]
+struct ResourceServerDoc {
+    resources: Vec<Resource>,
+}
+
+fn parse_clients(docs: Vec<ClientDoc>) -> Result<Vec<Client>, SettingsError> {
     let mut seen = HashSet::new();
-    let mut clients = Vec::with_capacity(items.len());
-    for (i, item) in items.into_iter().enumerate() {
+    let mut clients = Vec::with_capacity(docs.len());
+    for (i, doc) in docs.into_iter().enumerate() {
         let at = format!("clients[{i}]");
-        let client = parse_client(item, &at)?;
+        let client = parse_client(doc, &at)?;
         client.validate().map_err(|e| fail(format!("`{at}.{}` (client {}): {e}", e.field, client.id)))?;
         if !seen.insert(client.id.clone()) {
             return Err(fail(format!("`{at}.id`: client id {} appears twice", client.id)));
@@ -468,101 +566,75 @@ fn parse_clients(items: Vec<Value>) -> Result<Vec<Client>, SettingsError> {
     Ok(clients)
 }
 
-/// One client: its fields are [`CLIENT_FIELDS`].
-fn parse_client(v: Value, at: &str) -> Result<Client, SettingsError> {
-    let mut f = Fields::new(v, at.into(), r#"{"id": "my-app", "auth": {"type": "public"}, ...}"#)?;
-    f.allow(&CLIENT_FIELDS)?;
-    let id: ClientId = f.req("id", "the client's id, e.g. \"my-app\"")?;
-    let auth = f.req("auth", r#"{"type": "confidential", "secret": "sha256:..."} or {"type": "public"}"#)?;
-    let client = parse_auth(auth, &f.at("auth"), id)?;
-    let grants: Vec<GrantType> = f.opt("grant_types")?.unwrap_or_default();
-    let scope = f.opt("scope")?.unwrap_or_else(Scope::empty);
-    let default_scope = f.opt("default_scope")?.unwrap_or_else(Scope::empty);
-    let audiences: Vec<Resource> = f.opt("audiences")?.unwrap_or_default();
-    let redirect_uris: Vec<String> = f.opt("redirect_uris")?.unwrap_or_default();
-    let enabled = f.opt("enabled")?.unwrap_or(true);
-    if !grants.is_empty() && audiences.is_empty() {
+/// One client, with the rules that tie its fields together.
+fn parse_client(doc: ClientDoc, at: &str) -> Result<Client, SettingsError> {
+    let client = match (doc.auth.kind, doc.auth.secret, doc.auth.resource_server) {
+        (AuthKind::Public, None, None) => Client::new_public(doc.id),
+        (AuthKind::Public, secret, _) => {
+            let k = if secret.is_some() { "secret" } else { "resource_server" };
+            return Err(fail(format!(
+                "`{at}.auth.{k}`: a public client has no {k} (RFC 6749 §2.1): remove it, or make the client \
+                 \"confidential\""
+            )));
+        }
+        (AuthKind::Confidential, None, _) => {
+            return Err(fail(format!("`{at}.auth.secret` is missing: {DIGEST_FIX}")));
+        }
+        (AuthKind::Confidential, Some(secret), None) => Client::new_confidential(doc.id, secret.0),
+        (AuthKind::Confidential, Some(secret), Some(rs)) => {
+            if rs.resources.is_empty() {
+                return Err(fail(format!(
+                    "`{at}.auth.resource_server.resources` is empty: list {}",
+                    hint("", "resources")
+                )));
+            }
+            Client::new_resource_server(doc.id, secret.0, rs.resources)
+        }
+    };
+    if !doc.grant_types.is_empty() && doc.audiences.is_empty() {
         return Err(fail(format!(
             "`{at}.audiences` is missing or empty: a client that gets tokens needs the resource \
              identifiers of the APIs they are for, e.g. [\"https://api.example.com\"] (a resource \
              server accepts only tokens whose audience names it)"
         )));
     }
-    if grants.contains(&GrantType::AuthorizationCode) && redirect_uris.is_empty() {
+    if doc.grant_types.contains(&GrantType::AuthorizationCode) && doc.redirect_uris.is_empty() {
         return Err(fail(format!(
             "`{at}.redirect_uris` is missing or empty: a client with the authorization_code grant needs \
              the URIs its codes may be sent to, e.g. [\"https://app.example.com/callback\"]"
         )));
     }
-    let mut client = (client.with_grants(grants).with_scope(scope, default_scope))
-        .with_audiences(audiences)
-        .with_redirect_uris(redirect_uris);
-    if let Some(audience) = f.opt("default_audience")? {
+    let mut client = (client.with_grants(doc.grant_types).with_scope(doc.scope, doc.default_scope))
+        .with_audiences(doc.audiences)
+        .with_redirect_uris(doc.redirect_uris);
+    if let Some(audience) = doc.default_audience {
         client = client.with_default_audience(audience);
     }
-    client.enabled = enabled;
+    client.enabled = doc.enabled;
     Ok(client)
 }
 
-/// A client's `auth`: public, or confidential with a secret digest and
-/// maybe the resource-server role.
-fn parse_auth(v: Value, at: &str, id: ClientId) -> Result<Client, SettingsError> {
-    let mut f = Fields::new(v, at.into(), r#"{"type": "confidential", "secret": "sha256:..."}"#)?;
-    let kind: String = f.req("type", "\"confidential\" (with a secret) or \"public\" (without)")?;
-    match kind.as_str() {
-        "public" => {
-            if let Some(k) = ["secret", "resource_server"].into_iter().find(|k| f.map.contains_key(*k)) {
-                return Err(fail(format!(
-                    "`{}`: a public client has no {k} (RFC 6749 §2.1): remove it, or make the client \
-                     \"confidential\"",
-                    f.at(k)
-                )));
-            }
-            f.allow(&[])?;
-            Ok(Client::new_public(id))
-        }
-        "confidential" => {
-            f.allow(&["secret", "resource_server"])?;
-            let secret = parse_digest(&f.req::<String>("secret", DIGEST_FIX)?, &f.at("secret"))?;
-            let Some(rs) = f.opt::<Value>("resource_server")? else {
-                return Ok(Client::new_confidential(id, secret));
-            };
-            let mut rs =
-                Fields::new(rs, f.at("resource_server"), r#"{"resources": ["https://api.example.com"]}"#)?;
-            rs.allow(&["resources"])?;
-            let example = "the resource identifiers it introspects for, e.g. [\"https://api.example.com\"]";
-            let resources: Vec<Resource> = rs.req("resources", example)?;
-            if resources.is_empty() {
-                return Err(fail(format!("`{}` is empty: list {example}", rs.at("resources"))));
-            }
-            Ok(Client::new_resource_server(id, secret, resources))
-        }
-        other => Err(fail(format!("`{at}.type` is {other:?}: expected \"confidential\" or \"public\""))),
-    }
+/// `{"username": "alice", "password_digest": "sha256:..."}`. Like a client
+/// secret, a plain-text password is refused, and the message does not
+/// quote it.
+#[derive(Deserialize)]
+#[serde(
+    deny_unknown_fields,
+    expecting = "an object such as {\"username\": \"alice\", \"password_digest\": \"sha256:...\"}"
+)]
+struct UserDoc {
+    username: Subject,
+    password_digest: Digest,
 }
 
-fn parse_digest(text: &str, at: &str) -> Result<SecretDigest, SettingsError> {
-    SecretDigest::from_hex(text).map_err(|_| fail(format!("`{at}` {DIGEST_FIX}")))
-}
-
-/// `[{"username": "alice", "password_digest": "sha256:..."}, ...]`.
-fn parse_demo_users(items: Vec<Value>) -> Result<DemoUsers, SettingsError> {
+fn parse_demo_users(docs: Vec<UserDoc>) -> Result<DemoUsers, SettingsError> {
     let mut seen = HashSet::new();
-    let mut users = Vec::with_capacity(items.len());
-    for (i, item) in items.into_iter().enumerate() {
-        let at = format!("demo_users[{i}]");
-        let shape = r#"{"username": "alice", "password_digest": "sha256:..."}"#;
-        let mut f = Fields::new(item, at.clone(), shape)?;
-        f.allow(&["username", "password_digest"])?;
-        let username: Subject = f.req("username", "e.g. \"alice\"")?;
-        // Like a client secret, a plain-text password here is refused, and
-        // the message does not quote it.
-        let password =
-            parse_digest(&f.req::<String>("password_digest", DIGEST_FIX)?, &f.at("password_digest"))?;
-        if !seen.insert(username.clone()) {
-            return Err(fail(format!("`{at}.username`: {username} appears twice")));
+    let mut users = Vec::with_capacity(docs.len());
+    for (i, doc) in docs.into_iter().enumerate() {
+        if !seen.insert(doc.username.clone()) {
+            return Err(fail(format!("`demo_users[{i}].username`: {} appears twice", doc.username)));
         }
-        users.push(DemoUser { username, password });
+        users.push(DemoUser { username: doc.username, password: doc.password_digest.0 });
     }
     Ok(DemoUsers::new(users))
 }

@@ -68,7 +68,8 @@ async fn authorize_page_shows_the_client_and_scope_behind_safe_headers() {
     assert!(!html.contains(&challenge), "the page has no need for the PKCE challenge");
     let cookie = page.resp.header("set-cookie").unwrap();
     assert!(cookie.contains("HttpOnly") && cookie.contains("SameSite=Strict"), "{cookie}");
-    assert_eq!(page.csrf.len(), 22);
+    // 256 bits, from `RandomSecret`.
+    assert_eq!(page.csrf.len(), 43);
     // Each rendering gets a fresh token.
     assert_ne!(open_login(app.addr, &path).await.csrf, page.csrf);
 

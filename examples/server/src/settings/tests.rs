@@ -90,12 +90,21 @@ fn store_object_picks_the_backend() {
         StoreSettings::Redis { url: "redis://h/".into(), prefix: "app1:".into() }
     );
     for (json, want) in [
-        (r#""sqlite""#, "`store` must be an object"),
+        (r#""sqlite""#, "`store`: invalid type: string \"sqlite\", expected an object such as {\"type\""),
         (r#"{"path":"x.db"}"#, "`store.type` is missing"),
-        (r#"{"type":"postgres"}"#, "unknown `store.type` \"postgres\""),
-        (r#"{"type":"sqlite","pth":"x.db"}"#, "unknown field `store.pth`; valid fields here: `path`"),
-        (r#"{"type":"memory","path":"x.db"}"#, "unknown field `store.path`; valid fields here: \n"),
-        (r#"{"type":"sqlite","path":""}"#, "`store.path` must be a non-empty string"),
+        (
+            r#"{"type":"postgres"}"#,
+            "`store.type`: unknown variant `postgres`, expected one of `sqlite`, `memory`",
+        ),
+        (
+            r#"{"type":"sqlite","pth":"x.db"}"#,
+            "`store.pth`: unknown field `pth`, expected one of `type`, `path`",
+        ),
+        (
+            r#"{"type":"memory","path":"x.db"}"#,
+            "`store.path`: a memory store has no path; its fields: `type`\n",
+        ),
+        (r#"{"type":"sqlite","path":""}"#, "`store.path`: must be a non-empty string"),
         (r#"{"type":"redis"}"#, "`store.url` is missing"),
         (r#"{"type":"redis","url":"redis://h/","prefix":"{x}"}"#, "must not contain"),
     ] {
@@ -139,27 +148,27 @@ fn every_mistake_names_the_field_and_the_fix() {
             ],
         ),
         (with_clients(&format!("{web},\"redirect_uri\":[\"https://app.example/cb\"]}}")), &[
-            "unknown field `clients[0].redirect_uri`; valid fields here: `id`, `auth`",
+            "`clients[0].redirect_uri`: unknown field `redirect_uri`, expected one of `id`, `auth`",
             "`redirect_uris`, `enabled`",
         ]),
         (doc(r#","limiter":{"burst":5,"per_minute":60,"brust":9}"#), &[
-            "unknown field `limiter.brust`; valid fields here: `burst`, `per_minute`",
+            "`limiter.brust`: unknown field `brust`, expected `burst` or `per_minute`",
         ]),
         (doc("").replace(r#""k1","#, r#""k1","secret":"x","#), &[
-            "unknown field `keys.signing.secret`; valid fields here: `id`, `secret_b64`",
+            "`keys.signing.secret`: unknown field `secret`, expected `id` or `secret_b64`",
         ]),
         (
             with_clients(&format!(
                 r#"{{"id":"c","auth":{{"type":"confidential","secret":"{DIGEST}","resource_server":{{"resource":[]}}}}}}"#
             )),
-            &["unknown field `clients[0].auth.resource_server.resource`; valid fields here: `resources`"],
+            &["`clients[0].auth.resource_server.resource`: unknown field `resource`, expected `resources`"],
         ),
         (doc(&format!(r#","demo_users":[{{"username":"a","password":"x","password_digest":"{DIGEST}"}}]"#)), &[
-            "unknown field `demo_users[0].password`; valid fields here: `username`, `password_digest`",
+            "`demo_users[0].password`: unknown field `password`, expected `username` or `password_digest`",
         ]),
         // Wrong types name the field.
         (doc(r#","access_token_ttl":"3600""#), &["`access_token_ttl`: invalid type: string \"3600\", expected u64"]),
-        (doc(r#","limiter":{"burst":5}"#), &["`limiter`: missing field `per_minute`"]),
+        (doc(r#","limiter":{"burst":5}"#), &["`limiter.per_minute` is missing: the limiter takes both"]),
         (doc(r#","listen":"localhost""#), &["is not IP:PORT"]),
         (with_clients(r#"{"id":"c","auth":{"type":"public"},"enabled":"yes"}"#), &["`clients[0].enabled`: invalid type"]),
         // The issuer: required, and a URL.
@@ -173,13 +182,13 @@ fn every_mistake_names_the_field_and_the_fix() {
         (doc(r#","limiter":{"burst":0,"per_minute":60}"#), &["`limiter.burst` must be at least 1"]),
         // Keys.
         (doc("").replace(KEY, "c2hvcnQ="), &["`keys`: ", "shorter than 32 bytes"]),
-        (doc("").replace(KEY, "not*base64!"), &["`keys.signing.secret_b64` is not base64", "head -c 32"]),
-        (doc("").replace(r#""signing":"#, r#""verify_only":[],"x":"#), &["unknown field `keys.x`"]),
+        (doc("").replace(KEY, "not*base64!"), &["`keys.signing.secret_b64`: not base64", "head -c 32"]),
+        (doc("").replace(r#""signing":"#, r#""verify_only":[],"x":"#), &["`keys.x`: unknown field `x`, expected `signing` or `verify_only`"]),
         (r#"{"issuer":"https://a.example","clients":[]}"#.into(), &["`keys` is missing"]),
         // Clients.
         (doc("").replace(r#","clients":[]"#, ""), &["`clients` is missing: a list of clients, [] for none"]),
         (with_clients(r#"{"id":"c","auth":{"type":"confidential","secret":"hunter2-hunter2-hunter2"}}"#), &[
-            "`clients[0].auth.secret` must be a digest (\"sha256:\" and 64 hex digits), never the secret itself",
+            "`clients[0].auth.secret`: must be a digest (\"sha256:\" and 64 hex digits), never the secret itself",
             "`gatehouse-example hash-secret`",
             "hash-secret --generate",
         ]),
@@ -187,7 +196,7 @@ fn every_mistake_names_the_field_and_the_fix() {
             "`clients[0].auth.secret`: a public client has no secret (RFC 6749 §2.1): remove it, or make the \
              client \"confidential\"",
         ]),
-        (with_clients(r#"{"id":"c","auth":{"type":"pubic"}}"#), &["`clients[0].auth.type` is \"pubic\""]),
+        (with_clients(r#"{"id":"c","auth":{"type":"pubic"}}"#), &["`clients[0].auth.type`: unknown variant `pubic`, expected `public` or `confidential`"]),
         (with_clients(r#"{"id":"c"}"#), &["`clients[0].auth` is missing"]),
         (with_clients(&format!("{web}}}")), &["`clients[0].redirect_uris` is missing or empty", "authorization_code"]),
         (with_clients(r#"{"id":"c","auth":{"type":"public"},"grant_types":["refresh_token"]}"#), &[
@@ -218,7 +227,7 @@ fn every_mistake_names_the_field_and_the_fix() {
         // Demo users.
         (doc(r#","demo_users":{"username":"alice"}"#), &["`demo_users`: invalid type: map, expected a sequence"]),
         (doc(r#","demo_users":[{"username":"alice","password_digest":"hunter2-hunter2"}]"#), &[
-            "`demo_users[0].password_digest` must be a digest",
+            "`demo_users[0].password_digest`: must be a digest",
             "hash-secret",
         ]),
         (doc(&format!(r#","demo_users":[{{"username":"","password_digest":"{DIGEST}"}}]"#)), &[

@@ -1,6 +1,6 @@
 //! Server-level checks: the token, introspection and revocation endpoints
 //! over a real store. Each `pub async fn` takes a fresh, empty store and
-//! panics on a violation; [`server_conformance!`](crate::server_conformance)
+//! panics on a violation; [`store_conformance!`](crate::store_conformance)
 //! stamps one `#[test]` per check per backend.
 
 use std::sync::Arc;

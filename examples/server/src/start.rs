@@ -46,7 +46,7 @@ pub enum StartError {
 ///   fishing limiter.
 /// - `memory`: a fresh in-memory store; the in-process limiter.
 /// - `redis`: connects (failing at once when Redis cannot be reached) and
-///   uses the shared [`RedisLimiter`](gatehouse_redis::RedisLimiter), so a
+///   uses the shared `gatehouse_redis::RedisLimiter` (the `redis` feature), so a
 ///   caller throttled on one instance is throttled on every instance using
 ///   the same Redis and key prefix.
 ///

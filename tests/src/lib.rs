@@ -161,6 +161,16 @@ where
     }
 }
 
+/// The message a check panicked with, from the payload of a failed task
+/// (`JoinError::into_panic`): the broken-store and broken-limiter tests
+/// assert that a check fails for the reason it names.
+pub fn panic_message(payload: Box<dyn std::any::Any + Send>) -> String {
+    match payload.downcast::<String>() {
+        Ok(s) => *s,
+        Err(payload) => payload.downcast::<&str>().map(|s| (*s).to_owned()).unwrap_or_default(),
+    }
+}
+
 /// Runs a check to completion on a new multi-thread runtime with four
 /// workers, so that the race checks really run in parallel. The stamped
 /// tests use it; it is public so that other tests can run a single check.

@@ -77,13 +77,6 @@ impl FishingLimiter for Broken {
 
 gatehouse_conformance::limiter_conformance!(no_flaw, |cfg| Broken::new(cfg, Flaw::None));
 
-fn panic_message(payload: Box<dyn std::any::Any + Send>) -> String {
-    match payload.downcast::<String>() {
-        Ok(s) => *s,
-        Err(payload) => payload.downcast::<&str>().map(|s| (*s).to_owned()).unwrap_or_default(),
-    }
-}
-
 /// Runs `limiter_contract::$check` against a [`Broken`] limiter with
 /// `flaw`, and asserts that it panics with a message containing `needle`.
 macro_rules! assert_fails {
@@ -96,7 +89,7 @@ macro_rules! assert_fails {
                     .await;
             match joined {
                 Ok(()) => panic!("{} passed against a limiter with flaw {flaw:?}", stringify!($check)),
-                Err(e) => panic_message(e.into_panic()),
+                Err(e) => gatehouse_conformance::panic_message(e.into_panic()),
             }
         });
         assert!(

@@ -236,13 +236,6 @@ impl Harness for TtlBackend {
 // everything (and this instantiates the suite through a `Harness`).
 gatehouse_conformance::store_conformance!(ttl_backend, harness = TtlBackend);
 
-fn panic_message(payload: Box<dyn std::any::Any + Send>) -> String {
-    match payload.downcast::<String>() {
-        Ok(s) => *s,
-        Err(payload) => payload.downcast::<&str>().map(|s| (*s).to_owned()).unwrap_or_default(),
-    }
-}
-
 /// Runs `module::check` against a fresh [`Broken`] store with `flaw`, and
 /// asserts that it panics with a message containing `needle`.
 macro_rules! assert_fails {
@@ -257,7 +250,7 @@ macro_rules! assert_fails {
                     "{} passed against a store with flaw {flaw:?}: the suite cannot see this flaw",
                     stringify!($check)
                 ),
-                Err(e) => panic_message(e.into_panic()),
+                Err(e) => gatehouse_conformance::panic_message(e.into_panic()),
             }
         });
         assert!(

@@ -7,9 +7,9 @@
 //! | `<p>t:{<grant>}:<hash hex>`  | one state byte (`a`/`r`/`c`) + record JSON    | expiry + grace             |
 //! | `<p>g:{<grant>}`             | hash: `<hash hex>` → `1` per token, `!revoked` | longest token TTL of grant |
 //! | `<p>c:<client id>`           | client JSON (secret digest only)              | none                       |
-//! | `<p>b:<client id>`           | limiter hash: `t` (s), `d` (debt, 1/60 answer) | until recovered (none at rate 0) |
+//! | `<p>f:<client id>`           | limiter: `<t>:<d>` + one `-` per refund (s; debt, 1/60 answer) | until recovered (none at rate 0) |
 //!
-//! A client id containing `{` or `}` is hex-encoded (`cx:`/`bx:`), so no
+//! A client id containing `{` or `}` is hex-encoded (`cx:`/`fx:`), so no
 //! caller-chosen text can become a hash tag.
 
 use gatehouse_core::model::{ClientId, GrantId, TokenDigest};
@@ -77,7 +77,9 @@ impl Keys {
     }
 
     pub(crate) fn limiter(&self, id: &ClientId) -> String {
-        self.by_client("b", id)
+        // `f`, not the `b` of the hash layout before it: an old entry is
+        // never read as a new one (it would be a type error); it expires.
+        self.by_client("f", id)
     }
 
     fn by_client(&self, kind: &str, id: &ClientId) -> String {
@@ -127,13 +129,13 @@ mod tests {
         assert_eq!(k.grant(&g), "app:g:{AAAAAAAAAAAAAAAAAAAAAA}");
         assert_eq!(k.client(&ClientId::new("web").unwrap()), "app:c:web");
         assert_eq!(k.client(&ClientId::new("a{b}").unwrap()), "app:cx:617b627d");
-        assert_eq!(k.limiter(&ClientId::new("rs").unwrap()), "app:b:rs");
-        assert_eq!(k.limiter(&ClientId::new("a{b}").unwrap()), "app:bx:617b627d");
+        assert_eq!(k.limiter(&ClientId::new("rs").unwrap()), "app:f:rs");
+        assert_eq!(k.limiter(&ClientId::new("a{b}").unwrap()), "app:fx:617b627d");
         assert_eq!(k.token_base(&g), "app:t:{AAAAAAAAAAAAAAAAAAAAAA}:");
         let d = TokenDigest::new(GrantId::from_bytes([0xfb; 16]), core::array::from_fn(|i| i as u8 * 8));
         assert_eq!(k.token(&d), format!("app:t:{{{}}}:{}", d.grant(), d.hash_hex()));
         let long = ClientId::new(&"{".repeat(40)).unwrap();
-        assert_eq!(k.limiter(&long), format!("app:bx:{}", "7b".repeat(40)));
+        assert_eq!(k.limiter(&long), format!("app:fx:{}", "7b".repeat(40)));
         assert!(matches!(Keys::new("x{y}"), Err(Error::InvalidPrefix)));
     }
 }

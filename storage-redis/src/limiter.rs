@@ -26,15 +26,16 @@ const TTL_GRACE_MS: u64 = 60_000;
 
 /// A [`FishingLimiter`] in Redis: the exact GCRA of
 /// [`gcra_reserve`](gatehouse_core::limiter::gcra_reserve), with the
-/// caller's state in the hash `<prefix>b:<caller>` (`t`: unix seconds of
-/// its last charge; `d`: its debt then, in sixtieths of an answer).
+/// caller's state in the string `<prefix>f:<caller>`, `<t>:<d>` (`t`: unix
+/// seconds of its last charge; `d`: its debt then, in sixtieths of an
+/// answer) followed by one `-` per refund since.
 ///
 /// [`reserve`](FishingLimiter::reserve) is one Lua script that decides and
 /// charges atomically, with a TTL that ends a minute after the caller has
 /// fully recovered (no TTL for a rate of 0, which never recovers: delete
 /// the key to lift it): one round trip, which the core runs concurrently
 /// with the token's lookup. [`refund`](FishingLimiter::refund) (after an
-/// active answer; an `HINCRBY` of the debt) is not waited for: on a single
+/// active answer; an `APPEND` of one `-`) is not waited for: on a single
 /// node it is queued on the connection without waiting for its reply; on a
 /// cluster (whose connection always waits) it is sent from a task of its
 /// own when called inside a Tokio runtime. A refund that fails is lost,
@@ -125,15 +126,16 @@ impl FishingLimiter for RedisLimiter {
     }
 }
 
-/// The refund of one reservation: an `HINCRBY` of the debt by minus one
-/// answer, which keeps the key's TTL and costs redis-server about a tenth
-/// of a script call. Unlike a script it creates a key that has gone since
-/// its reservation (expired or deleted): a hash with a negative `d`, no `t`
-/// and no TTL, which the reservation script reads as an unseen caller and
-/// overwrites, with a TTL, at the caller's next reservation.
+/// The refund of one reservation: an `APPEND` of one `-` (one answer,
+/// [`ANSWER_COST`], off the debt; the next reservation folds it in), which
+/// keeps the key's TTL and costs redis-server about a seventh of a script
+/// call. Unlike a script it creates a key that has gone since its
+/// reservation (expired or deleted): a string of dashes without a TTL,
+/// which the reservation script reads as an unseen caller and overwrites,
+/// with a TTL, at the caller's next reservation.
 fn refund_command(key: String) -> Cmd {
-    let mut cmd = command("HINCRBY", 4, 40 + key.len());
-    // ANSWER_COST is 60: the cast cannot wrap.
-    cmd.arg(key).arg("d").arg(-(ANSWER_COST as i64));
+    const _: () = assert!(ANSWER_COST == 60, "the reservation script counts 60 per refund");
+    let mut cmd = command("APPEND", 3, 8 + key.len());
+    cmd.arg(key).arg("-");
     cmd
 }

@@ -93,9 +93,10 @@ return 1
 });
 
 /// The fishing limiter's reservation (see `gatehouse_core::limiter`) for
-/// one configuration. KEYS: the caller's limiter hash (`t`: unix seconds
-/// of its last charge, as sent; `d`: its debt then, in sixtieths of an
-/// answer). ARGV[1]: now (unix seconds).
+/// one configuration. KEYS: the caller's limiter string, `<t>:<d>` then
+/// one `-` per refund since (`t`: unix seconds of its last charge, as
+/// sent; `d`: its debt then, in sixtieths of an answer; each `-` takes
+/// one answer, 60, off `d`). ARGV[1]: now (unix seconds).
 ///
 /// The rate (debt paid back per second), the capacity, the grace and the
 /// longest TTL (ms) are written into the script as constants, so one
@@ -103,23 +104,31 @@ return 1
 /// argument would cost Redis a `strtod`.
 ///
 /// Admission and charge in one step, as `gcra_reserve`: admitted, it
-/// stores `t = max(t, now)` and the new debt, with a TTL until the debt is
-/// paid back plus the grace (none for a rate of 0, which never pays back),
-/// and returns 0; throttled, it changes nothing and returns `{excess,
-/// behind}` for `gcra_retry_after` (a table reply costs redis-server about
-/// 6k instructions, so the common answer is a plain integer). A missing `t` (no key, or
-/// one a late refund's `HINCRBY` created) is an unseen caller; an entry
-/// that is not two integers is an error, so the caller fails closed.
+/// stores `t = max(t, now)` and the new debt (refunds folded in) with one
+/// `SET`, with a TTL until the debt is paid back plus the grace (none for
+/// a rate of 0, which never pays back: a `SET` without `PX` drops any
+/// TTL), and returns 0; throttled, it changes nothing and returns
+/// `{excess, behind}` for `gcra_retry_after` (a table reply costs
+/// redis-server about 6k instructions, so the common answer is a plain
+/// integer). A value of dashes only (a late refund's `APPEND` created the
+/// key) is an unseen caller; any other value not of the form above is an
+/// error, so the caller fails closed.
+///
+/// One string and two calls (`GET`, `SET … PX`) where a hash needs three
+/// (`HMGET`, `HSET`, `PEXPIRE`): each `redis.call` costs redis-server
+/// several thousand instructions (see the crate README).
 ///
 /// Lua numbers are doubles, and every value here is an exact integer: a
 /// debt is below 2^38 and a time below 2^53 s (`t` is stored as the
-/// string it came as, never formatted). The one product that may not be,
-/// `(now - t) * rate`, is only compared with the debt: when it is 2^53 or
-/// more, so is its rounded value, and either way it covers any debt.
+/// string it came as, never formatted; a longer one is not an integer
+/// once read, and fails the `% 1` check). The one product that may not
+/// be, `(now - t) * rate`, is only compared with the debt: when it is
+/// 2^53 or more, so is its rounded value, and either way it covers any
+/// debt.
 pub(crate) fn limiter(rate: u64, capacity: u64, grace_ms: u64, max_ttl_ms: u64) -> Script {
-    let expiry = if rate == 0 {
-        // The caller's `burst` answers are for the key's lifetime.
-        "redis.call('PERSIST', KEYS[1])".to_owned()
+    let write = if rate == 0 {
+        // The caller's `burst` answers are for the key's lifetime: no TTL.
+        "redis.call('SET', KEYS[1], at .. ':' .. string.format('%d', debt))".to_owned()
     } else {
         format!(
             r"local q = math.ceil(debt / {rate})
@@ -127,24 +136,29 @@ if (q - 1) * {rate} >= debt then q = q - 1 end
 if q * {rate} < debt then q = q + 1 end
 local ttl = (behind + q) * 1000 + {grace_ms}
 if ttl > {max_ttl_ms} then ttl = {max_ttl_ms} end
-redis.call('PEXPIRE', KEYS[1], string.format('%d', ttl))"
+redis.call('SET', KEYS[1], at .. ':' .. string.format('%d', debt), 'PX', string.format('%d', ttl))"
         )
     };
     Script::new(&format!(
         r"
-local s = redis.call('HMGET', KEYS[1], 't', 'd')
+local v = redis.call('GET', KEYS[1])
 local now = tonumber(ARGV[1])
 local debt, behind, at = 0, 0, ARGV[1]
-if s[1] then
-  local t, d = tonumber(s[1]), tonumber(s[2])
-  if not t or not d or t % 1 ~= 0 or d % 1 ~= 0 then
+if v then
+  local ts, ds, refunds = string.match(v, '^(%d+):(%d+)(%-*)$')
+  if ts then
+    local t, d = tonumber(ts), tonumber(ds) - 60 * #refunds
+    if t % 1 ~= 0 or d % 1 ~= 0 then
+      return redis.error_reply('corrupt limiter entry')
+    end
+    if t > now then
+      behind, at = t - now, ts
+      if d > 0 then debt = d end
+    elseif (now - t) * {rate} < d then
+      debt = d - (now - t) * {rate}
+    end
+  elseif not string.find(v, '^%-+$') then
     return redis.error_reply('corrupt limiter entry')
-  end
-  if t > now then
-    behind, at = t - now, s[1]
-    if d > 0 then debt = d end
-  elseif (now - t) * {rate} < d then
-    debt = d - (now - t) * {rate}
   end
 end
 if debt + 60 > {capacity} then
@@ -152,8 +166,7 @@ if debt + 60 > {capacity} then
   return {{debt + 60 - {capacity}, behind}}
 end
 debt = debt + 60
-redis.call('HSET', KEYS[1], 't', at, 'd', string.format('%d', debt))
-{expiry}
+{write}
 return 0
 "
     ))

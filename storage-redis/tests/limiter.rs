@@ -61,7 +61,7 @@ async fn zero_rate_never_refills() {
     let never = Admission::Throttled { retry_after: 86_400 };
     assert_eq!(l.reserve(&rs, UnixTime(1_800_000_000)).await.unwrap(), never);
     let conn = RedisConnection::connect(&redis.url(), Duration::from_millis(500)).await.unwrap();
-    let key = format!("{prefix}b:rs");
+    let key = format!("{prefix}f:rs");
     let ttl: i64 = conn.query(redis::cmd("PTTL").arg(&key)).await.unwrap();
     assert_eq!(ttl, -1, "no expiry");
     let _: i64 = conn.query(redis::cmd("DEL").arg(&key)).await.unwrap();
@@ -82,7 +82,7 @@ async fn a_zero_rate_entry_drops_a_leftover_ttl() {
     let never = limiter(&redis.url(), &prefix, LimiterConfig { burst: 3, per_minute: 0 }).await;
     assert_eq!(never.reserve(&rs, t).await.unwrap(), Admission::Allowed);
     let conn = RedisConnection::connect(&redis.url(), Duration::from_millis(500)).await.unwrap();
-    let ttl: i64 = conn.query(redis::cmd("PTTL").arg(format!("{prefix}b:rs"))).await.unwrap();
+    let ttl: i64 = conn.query(redis::cmd("PTTL").arg(format!("{prefix}f:rs"))).await.unwrap();
     assert_eq!(ttl, -1, "no expiry");
 }
 
@@ -95,11 +95,29 @@ async fn a_corrupt_entry_fails_closed() {
     let l = limiter(&redis.url(), &prefix, LimiterConfig { burst: 3, per_minute: 60 }).await;
     let conn = RedisConnection::connect(&redis.url(), Duration::from_millis(500)).await.unwrap();
     let rs = ClientId::new("rs").unwrap();
-    let key = format!("{prefix}b:rs");
-    for (t, d) in [("x", "60"), ("1700000000", "1.5"), ("1700000000", "")] {
-        let _: i64 = conn.query(redis::cmd("HSET").arg(&key).arg("t").arg(t).arg("d").arg(d)).await.unwrap();
-        assert!(l.reserve(&rs, common::now()).await.is_err(), "t {t:?} d {d:?}");
+    let key = format!("{prefix}f:rs");
+    let corrupt = [
+        "x:60",
+        "1700000000:1.5",
+        "1700000000:",
+        ":60",
+        "1700000000:60-x",
+        "1700000000:-60",
+        "1700000000",
+        "-1700000000:60",
+        "--x",
+        "",
+        // A second that is not an integer once read (not below 2^53).
+        &format!("{}:60", "9".repeat(400)),
+    ];
+    for value in corrupt {
+        let _: () = conn.query(redis::cmd("SET").arg(&key).arg(value)).await.unwrap();
+        assert!(l.reserve(&rs, common::now()).await.is_err(), "{value:?}");
     }
+    // The type of the hash layout before it, also refused.
+    let _: i64 = conn.query(redis::cmd("DEL").arg(&key)).await.unwrap();
+    let _: i64 = conn.query(redis::cmd("HSET").arg(&key).arg("t").arg("1").arg("d").arg("60")).await.unwrap();
+    assert!(l.reserve(&rs, common::now()).await.is_err(), "a hash");
 }
 
 /// The limiter key carries a TTL that ends a minute (grace) after the
@@ -116,24 +134,25 @@ async fn limiter_key_has_a_ttl() {
     l.reserve(&rs, now).await.unwrap();
     l.reserve(&rs, now).await.unwrap();
     let conn = RedisConnection::connect(&redis.url(), Duration::from_millis(500)).await.unwrap();
-    let key = format!("{prefix}b:rs");
+    let key = format!("{prefix}f:rs");
     let ttl: i64 = conn.query(redis::cmd("PTTL").arg(&key)).await.unwrap();
     assert!(ttl > 61_000 && ttl <= 62_000, "ttl {ttl}");
-    let state: (String, String) = conn.query(redis::cmd("HMGET").arg(&key).arg("t").arg("d")).await.unwrap();
-    assert_eq!(state, (now.0.to_string(), "120".to_owned()));
+    let state: String = conn.query(redis::cmd("GET").arg(&key)).await.unwrap();
+    assert_eq!(state, format!("{}:120", now.0));
     // At 7 a minute one answer takes 60/7 s to pay back: the TTL rounds
     // the recovery up to whole seconds.
     let seven = limiter(&redis.url(), &prefix, LimiterConfig { burst: 3, per_minute: 7 }).await;
     let other = ClientId::new("rs-7").unwrap();
     seven.reserve(&other, now).await.unwrap();
-    let ttl: i64 = conn.query(redis::cmd("PTTL").arg(format!("{prefix}b:rs-7"))).await.unwrap();
+    let ttl: i64 = conn.query(redis::cmd("PTTL").arg(format!("{prefix}f:rs-7"))).await.unwrap();
     assert!(ttl > 68_000 && ttl <= 69_000, "ttl {ttl}");
 }
 
-/// A refund lowers the debt by one answer and keeps the key's TTL. A
-/// refund whose entry has gone (expired or deleted since its reservation)
-/// leaves a debt without a second, which decides like a missing entry, and
-/// the next reservation gives the key its TTL again.
+/// A refund appends one `-` (one answer off the debt), keeps the key's TTL,
+/// and the next reservation folds it into the debt. A refund whose entry
+/// has gone (expired or deleted since its reservation) leaves dashes
+/// without a second, which decide like a missing entry, and the next
+/// reservation gives the key its TTL again.
 #[tokio::test]
 async fn a_refund_keeps_the_ttl_and_a_late_one_decides_like_no_entry() {
     let redis = TestRedis::start();
@@ -141,16 +160,20 @@ async fn a_refund_keeps_the_ttl_and_a_late_one_decides_like_no_entry() {
     let cfg = LimiterConfig { burst: 2, per_minute: 60 };
     let l = limiter(&redis.url(), &prefix, cfg).await;
     let conn = RedisConnection::connect(&redis.url(), Duration::from_millis(500)).await.unwrap();
-    let key = format!("{prefix}b:rs");
+    let key = format!("{prefix}f:rs");
     let rs = ClientId::new("rs").unwrap();
     let now = common::now();
     l.reserve(&rs, now).await.unwrap();
     l.reserve(&rs, now).await.unwrap();
     l.refund(&rs, now).await.unwrap();
-    let debt: String = conn.query(redis::cmd("HGET").arg(&key).arg("d")).await.unwrap();
-    assert_eq!(debt, "60");
+    let state: String = conn.query(redis::cmd("GET").arg(&key)).await.unwrap();
+    assert_eq!(state, format!("{}:120-", now.0));
     let ttl: i64 = conn.query(redis::cmd("PTTL").arg(&key)).await.unwrap();
     assert!(ttl > 61_000 && ttl <= 62_000, "ttl {ttl}");
+    l.refund(&rs, now).await.unwrap();
+    assert_eq!(l.reserve(&rs, now).await.unwrap(), Admission::Allowed);
+    let state: String = conn.query(redis::cmd("GET").arg(&key)).await.unwrap();
+    assert_eq!(state, format!("{}:60", now.0), "two refunds folded in, one answer charged");
 
     let _: i64 = conn.query(redis::cmd("DEL").arg(&key)).await.unwrap();
     l.refund(&rs, now).await.unwrap();
@@ -208,7 +231,7 @@ async fn an_unanswered_refund_lands_before_the_next_command() {
 }
 
 /// After Redis forgets its scripts, the next reservation loads its script
-/// again, and the refund after it (an `HINCRBY`, which needs no script) is
+/// again, and the refund after it (an `APPEND`, which needs no script) is
 /// applied.
 #[tokio::test]
 async fn an_unanswered_refund_after_a_script_flush_is_applied() {

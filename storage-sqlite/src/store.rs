@@ -152,8 +152,15 @@ impl SqliteStore {
     }
 
     fn get_now(&self, digest: &TokenDigest) -> Result<Option<TokenRecord>, StoreError> {
-        let row = self.conns.read(|c| select_token(c, digest))?;
-        row.map(|(state, json)| decode_token(digest, state, &json)).transpose()
+        self.conns.read(|c| {
+            let mut st = c.prepare_cached(SELECT_TOKEN).map_err(backend)?;
+            let (g, h) = key_of(digest);
+            let mut rows = st.query(params![&g[..], &h[..]]).map_err(backend)?;
+            match rows.next().map_err(backend)? {
+                Some(r) => Ok(Some(decode_token(digest, r.get(0).map_err(backend)?, text(r, 1)?)?)),
+                None => Ok(None),
+            }
+        })
     }
 
     fn get_with_client_now(
@@ -163,16 +170,16 @@ impl SqliteStore {
         let row = self.conns.read(|c| {
             let mut st = c.prepare_cached(SELECT_TOKEN_AND_GENERATION).map_err(backend)?;
             let (g, h) = key_of(digest);
-            st.query_row(params![&g[..], &h[..]], |r| {
-                Ok((r.get::<_, i64>(0)?, r.get::<_, String>(1)?, r.get::<_, Option<i64>>(2)?))
-            })
-            .optional()
-            .map_err(backend)
+            let mut rows = st.query(params![&g[..], &h[..]]).map_err(backend)?;
+            let Some(r) = rows.next().map_err(backend)? else {
+                return Ok(None);
+            };
+            let record = decode_token(digest, r.get(0).map_err(backend)?, text(r, 1)?)?;
+            Ok(Some((record, r.get::<_, Option<i64>>(2).map_err(backend)?)))
         })?;
-        let Some((state, json, generation)) = row else {
+        let Some((record, generation)) = row else {
             return Ok(None);
         };
-        let record = decode_token(digest, state, &json)?;
         // The generation was read with the record: a snapshot at least that
         // new reflects every client write committed before the record was.
         let client = self.clients.client_at(&self.conns, generation, &record.client_id)?;
@@ -285,6 +292,14 @@ impl SqliteStore {
         }
         Ok(removed)
     }
+}
+
+/// Column `i` of `row` as text borrowed from SQLite's buffer: a record is
+/// decoded from it in place (the statement, hence its read transaction,
+/// stays open for the decoding, a few microseconds), where an owned
+/// `String` would be one more allocation and copy per read.
+fn text<'r>(row: &'r rusqlite::Row<'_>, i: usize) -> Result<&'r str, StoreError> {
+    row.get_ref(i).map_err(backend)?.as_str().map_err(|e| backend(e.into()))
 }
 
 /// The key columns of a digest.

@@ -142,7 +142,7 @@ async fn nothing_raw_at_rest<B: Backend>(b: &B) {
     s.revoke(&cc.digest).await.unwrap();
     let (secret, digest) = SecretDigest::generate().unwrap();
     let mut client = public_client("rs{1}");
-    client.auth = ClientAuth::Confidential { secret: digest, resource_server: None };
+    client.auth = ClientAuth::Confidential { secret: digest, resource_server: None, previous: None };
     s.put_client(client).await.unwrap();
     s.limiter(Default::default()).charge_for_test().await;
 

@@ -1,5 +1,5 @@
 //! The client lifecycle on every backend: paged listing, the seed marker,
-//! and the operator's calls through [`AuthServer`] (read, disable and
+//! and the operator's calls through [`AuthServer`](gatehouse_core::AuthServer) (read, disable and
 //! enable, remove, rotate a secret with an overlap).
 
 use std::collections::BTreeSet;

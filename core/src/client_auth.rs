@@ -10,9 +10,11 @@
 //!   looked up as an id no client can be registered under
 //!   (`ClientId::lookup_key`), so it costs what an unknown id costs;
 //! - with a secret (Basic or post), exactly one digest of the presented
-//!   secret and one constant-time comparison, against the client's digest
-//!   or, when there is no confidential client to compare with, a fixed
-//!   dummy digest; with `none`, neither.
+//!   secret and two constant-time comparisons: against the client's
+//!   digest and against its previous secret's (during a rotation's
+//!   overlap), each replaced by a fixed dummy digest when there is no such
+//!   secret to compare with; with `none`, neither. Whether a previous
+//!   secret exists, or is past its deadline, changes no work.
 //!
 //! What the lookup costs is the registry's part: [`ClientRegistry::client`]
 //! requires a registered and an unregistered id to cost the same (each
@@ -30,6 +32,7 @@ use crate::error::Error;
 use crate::form::{AuthorizationHeader, Form};
 use crate::model::{Client, ClientAuth, ClientId, SecretDigest};
 use crate::store::ClientRegistry;
+use crate::time::UnixTime;
 
 /// A client secret as presented in a request. `Debug` never prints it.
 #[derive(Clone)]
@@ -114,7 +117,8 @@ pub(crate) fn extract(header: AuthorizationHeader, form: &Form<'_>) -> Result<Cl
     }
 }
 
-/// Authenticates a client. See the module docs for what "the same work"
+/// Authenticates a client at time `now` (which decides whether a previous
+/// secret is still accepted). See the module docs for what "the same work"
 /// covers.
 ///
 /// # Errors
@@ -123,6 +127,7 @@ pub(crate) fn extract(header: AuthorizationHeader, form: &Form<'_>) -> Result<Cl
 pub(crate) async fn authenticate<R: ClientRegistry>(
     registry: &R,
     creds: &ClientCredentials,
+    now: UnixTime,
 ) -> Result<Client, Error> {
     let fail = Error::InvalidClient { basic: creds.used_basic() };
     let (id, presented) = match creds {
@@ -135,14 +140,19 @@ pub(crate) async fn authenticate<R: ClientRegistry>(
     // the module docs.
     let (lookup, well_formed) = ClientId::lookup_key(id);
     let client = registry.client(&lookup).await?;
-    let stored = match client.as_ref().map(|c| &c.auth) {
-        Some(ClientAuth::Confidential { secret, .. }) => Some(secret),
-        _ => None,
+    let (stored, previous) = match client.as_ref().map(|c| &c.auth) {
+        Some(ClientAuth::Confidential { secret, previous, .. }) => (Some(secret), previous.as_ref()),
+        _ => (None, None),
     };
     let secret_ok = match &presented {
         Some(p) => {
-            let ok = p.matches(stored.unwrap_or(&SecretDigest::NOBODY));
-            ok && stored.is_some()
+            // Both comparisons always run, and are combined without short
+            // circuits: whether the client has a previous secret, or which
+            // one matched, changes no work.
+            let current = p.matches(stored.unwrap_or(&SecretDigest::NOBODY));
+            let old = p.matches(previous.map_or(&SecretDigest::NOBODY, |o| &o.secret));
+            let old_live = previous.is_some_and(|o| now < o.until);
+            (current | (old & old_live)) & stored.is_some()
         }
         // `none` is only for clients without a secret.
         None => client.as_ref().is_some_and(|c| matches!(c.auth, ClientAuth::Public)),
@@ -167,7 +177,7 @@ mod tests {
 
     use super::*;
     use crate::crypto::work;
-    use crate::store::StoreError;
+    use crate::store::{ClientPage, StoreError};
 
     /// A registry that counts its lookups.
     #[derive(Default)]
@@ -190,6 +200,22 @@ mod tests {
         fn remove_client(&self, id: &ClientId) -> impl Future<Output = Result<bool, StoreError>> + Send {
             ready(Ok(self.clients.lock().unwrap().remove(id).is_some()))
         }
+
+        fn list_clients(
+            &self,
+            _: Option<&ClientId>,
+            _: usize,
+        ) -> impl Future<Output = Result<ClientPage, StoreError>> + Send {
+            ready(Err(StoreError::Corrupt("not used by these tests".into())))
+        }
+
+        fn seeded_at(&self) -> impl Future<Output = Result<Option<UnixTime>, StoreError>> + Send {
+            ready(Ok(None))
+        }
+
+        fn set_seeded_at(&self, _: UnixTime) -> impl Future<Output = Result<(), StoreError>> + Send {
+            ready(Ok(()))
+        }
     }
 
     fn now<F: Future>(f: F) -> F::Output {
@@ -200,6 +226,10 @@ mod tests {
     }
 
     const SECRET: &str = "the-right-secret-of-at-least-32-bytes";
+    const OLD: &str = "the-old-secret-of-at-least-32-bytes!";
+    /// When the tests authenticate; the rotated client's old secret is
+    /// accepted until `AT + 10`.
+    const AT: UnixTime = UnixTime(1_000);
     const WRONG: &str = "a-wrong-secret-of-the-same-length-xx";
 
     fn registry() -> Counting {
@@ -207,6 +237,10 @@ mod tests {
         let digest = SecretDigest::from_secret(SECRET).unwrap();
         now(r.put_client(Client::new_confidential(ClientId::new("known").unwrap(), digest))).unwrap();
         now(r.put_client(Client::new_public(ClientId::new("native").unwrap()))).unwrap();
+        let old =
+            Client::new_confidential(ClientId::new("rotated").unwrap(), SecretDigest::of_presented(OLD));
+        let rotated = old.with_rotated_secret(SecretDigest::of_presented(SECRET), AT.plus(10), AT).unwrap();
+        now(r.put_client(rotated)).unwrap();
         r
     }
 
@@ -229,7 +263,7 @@ mod tests {
     fn work_of(r: &Counting, creds: &ClientCredentials) -> (bool, usize, usize, usize) {
         r.lookups.store(0, Ordering::Relaxed);
         let _ = work::take();
-        let ok = match now(authenticate(r, creds)) {
+        let ok = match now(authenticate(r, creds, AT)) {
             Ok(_) => true,
             Err(Error::InvalidClient { .. }) => false,
             Err(e) => panic!("unexpected error {e:?}"),
@@ -242,21 +276,79 @@ mod tests {
         ClientCredentials::Basic { id: id.into(), secret: PresentedSecret::new(secret) }
     }
 
-    /// A known id with a wrong secret, an unknown id and every kind of
-    /// malformed id each cost one lookup, one digest and one comparison:
-    /// the work that lets timing tell them apart is not there.
+    /// A known id with a wrong secret, a client with or without a previous
+    /// secret, an unknown id and every kind of malformed id each cost one
+    /// lookup, one digest and two comparisons: the work that lets timing
+    /// tell them apart is not there.
     #[test]
-    fn every_failure_with_a_secret_costs_one_lookup_one_digest_one_comparison() {
+    fn every_attempt_with_a_secret_costs_one_lookup_one_digest_two_comparisons() {
         let r = registry();
-        assert_eq!(work_of(&r, &basic("known", SECRET)), (true, 1, 1, 1));
-        assert_eq!(work_of(&r, &basic("known", WRONG)), (false, 1, 1, 1));
+        assert_eq!(work_of(&r, &basic("known", SECRET)), (true, 1, 1, 2));
+        assert_eq!(work_of(&r, &basic("known", WRONG)), (false, 1, 1, 2));
+        assert_eq!(work_of(&r, &basic("rotated", SECRET)), (true, 1, 1, 2));
+        assert_eq!(work_of(&r, &basic("rotated", OLD)), (true, 1, 1, 2));
+        assert_eq!(work_of(&r, &basic("rotated", WRONG)), (false, 1, 1, 2));
         // A public client presenting a secret is compared with the dummy.
-        assert_eq!(work_of(&r, &basic("native", WRONG)), (false, 1, 1, 1));
+        assert_eq!(work_of(&r, &basic("native", WRONG)), (false, 1, 1, 2));
         for id in unregistered() {
-            assert_eq!(work_of(&r, &basic(&id, WRONG)), (false, 1, 1, 1), "id of {} bytes", id.len());
+            assert_eq!(work_of(&r, &basic(&id, WRONG)), (false, 1, 1, 2), "id of {} bytes", id.len());
             let post = ClientCredentials::Post { id: id.clone(), secret: PresentedSecret::new(WRONG) };
-            assert_eq!(work_of(&r, &post), (false, 1, 1, 1), "id of {} bytes", id.len());
+            assert_eq!(work_of(&r, &post), (false, 1, 1, 2), "id of {} bytes", id.len());
         }
+    }
+
+    fn authenticates_at(r: &Counting, id: &str, secret: &str, at: UnixTime) -> bool {
+        let _ = work::take();
+        let ok = now(authenticate(r, &basic(id, secret), at)).is_ok();
+        // The same work at every time, before and after the deadline.
+        assert_eq!(work::take(), (1, 2), "{id} at {at:?}");
+        ok
+    }
+
+    /// After a rotation the new secret works at once; the old one until
+    /// the deadline (exclusive), then never; a wrong one never.
+    #[test]
+    fn a_previous_secret_works_until_its_deadline_then_never() {
+        let r = registry();
+        let deadline = AT.plus(10);
+        for at in [AT, deadline.minus(1)] {
+            assert!(authenticates_at(&r, "rotated", SECRET, at));
+            assert!(authenticates_at(&r, "rotated", OLD, at), "old secret refused at {at:?}");
+            assert!(!authenticates_at(&r, "rotated", WRONG, at));
+        }
+        for at in [deadline, deadline.plus(1), UnixTime(u64::MAX)] {
+            assert!(authenticates_at(&r, "rotated", SECRET, at));
+            assert!(!authenticates_at(&r, "rotated", OLD, at), "old secret accepted at {at:?}");
+        }
+        // A disabled client is refused with either secret.
+        let mut off = now(r.client(&ClientId::new("rotated").unwrap())).unwrap().unwrap();
+        off.enabled = false;
+        now(r.put_client(off)).unwrap();
+        assert!(!authenticates_at(&r, "rotated", SECRET, AT));
+        assert!(!authenticates_at(&r, "rotated", OLD, AT));
+    }
+
+    /// A deadline not after the rotation keeps no previous secret; a
+    /// second rotation drops the first one's; a public client has no
+    /// secret to rotate.
+    #[test]
+    fn rotation_keeps_at_most_one_previous_secret() {
+        let c = Client::new_confidential(ClientId::new("c").unwrap(), SecretDigest::of_presented(OLD));
+        let at_once = c.with_rotated_secret(SecretDigest::of_presented(SECRET), AT, AT).unwrap();
+        assert!(matches!(at_once.auth, ClientAuth::Confidential { previous: None, .. }));
+        let third = "the-third-secret-of-at-least-32-bytes";
+        let twice = c
+            .with_rotated_secret(SecretDigest::of_presented(SECRET), AT.plus(10), AT)
+            .unwrap()
+            .with_rotated_secret(SecretDigest::of_presented(third), AT.plus(20), AT.plus(1))
+            .unwrap();
+        let ClientAuth::Confidential { secret, previous: Some(p), .. } = &twice.auth else {
+            panic!("no previous secret: {twice:?}");
+        };
+        assert!(secret.verify(third) && p.secret.verify(SECRET) && !p.secret.verify(OLD));
+        assert_eq!(p.until, AT.plus(20));
+        let public = Client::new_public(ClientId::new("p").unwrap());
+        assert!(public.with_rotated_secret(SecretDigest::of_presented(SECRET), AT.plus(10), AT).is_none());
     }
 
     /// `none` digests nothing, but still looks every id up.
@@ -294,6 +386,6 @@ mod tests {
         let (stray, _) = ClientId::lookup_key("k\u{1}");
         let digest = SecretDigest::from_secret(SECRET).unwrap();
         r.clients.lock().unwrap().insert(stray.clone(), Client::new_confidential(stray, digest));
-        assert_eq!(work_of(&r, &basic("k\u{1}", SECRET)), (false, 1, 1, 1));
+        assert_eq!(work_of(&r, &basic("k\u{1}", SECRET)), (false, 1, 1, 2));
     }
 }

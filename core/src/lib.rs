@@ -21,7 +21,9 @@
 //! - [`store`]: the storage traits and what every backend guarantees.
 //! - [`token_format`]: the opaque token format and the keyring.
 //! - [`AuthServer`]: every operation as a thin driver: read the clock once,
-//!   load, call the operation's pure decision, write.
+//!   load, call the operation's pure decision, write. Its client
+//!   lifecycle methods (list, enable/disable, remove, rotate a secret with
+//!   an overlap: [`AuthServer::rotate_client_secret`]) are for operators.
 //! - [`issue`], [`authorize`], [`introspect`], [`bearer`]: the operations'
 //!   public types (token requests and answers, the authorization request,
 //!   introspection answers, bearer principals); the decisions themselves,
@@ -72,6 +74,7 @@
 
 pub mod authorize;
 pub mod bearer;
+mod client_admin;
 mod client_auth;
 mod config;
 mod crypto;
@@ -97,6 +100,7 @@ pub mod token_format;
 
 pub use authorize::{AuthorizationCheck, AuthorizationRequest, ValidatedAuthorization};
 pub use bearer::{BearerError, Principal};
+pub use client_admin::SecretRotation;
 pub use client_auth::{ClientCredentials, PresentedSecret};
 pub use config::Config;
 pub use crypto::{constant_time_eq, RandomError, RandomSecret};
@@ -107,6 +111,6 @@ pub use issue::IssuedTokens;
 pub use limiter::{Admission, FishingLimiter, LimiterConfig, MemoryLimiter};
 pub use metadata::{Endpoints, Metadata};
 pub use server::AuthServer;
-pub use store::{ClientRegistry, Consumed, StoreError, TokenStore};
+pub use store::{ClientPage, ClientRegistry, Consumed, StoreError, TokenStore};
 pub use time::{Clock, ManualClock, SystemClock, UnixTime};
 pub use token_format::{KeyId, Keyring, RawToken};

@@ -175,7 +175,7 @@ impl<S: TokenStore + ClientRegistry, L: FishingLimiter> AuthServer<S, L> {
     /// [`Error::InvalidClient`] for every kind of failure, alike;
     /// [`Error::Store`] when the registry fails.
     pub async fn authenticate(&self, creds: &ClientCredentials) -> Result<Client, Error> {
-        client_auth::authenticate(&self.store, creds).await
+        client_auth::authenticate(&self.store, creds, self.clock.now()).await
     }
 
     /// The `client_credentials` grant for an authenticated client, with an

@@ -301,6 +301,83 @@ pub trait ClientRegistry: Send + Sync + 'static {
     /// # Errors
     /// [`StoreError::Backend`] or [`StoreError::Unavailable`].
     fn remove_client(&self, id: &ClientId) -> impl Future<Output = Result<bool, StoreError>> + Send;
+
+    /// One page of the registered clients, in ascending byte order of
+    /// their ids: those whose id is greater than `after` (from the first
+    /// when `None`), at most `limit` of them (a `limit` of 0 is taken as
+    /// 1). [`ClientPage::next`] is `None` when no client follows the page,
+    /// and otherwise the `after` of the next page. Paging with it visits
+    /// every client that stays registered during the listing exactly once,
+    /// whatever is added or removed meanwhile; a client added or removed
+    /// during the listing may or may not be visited.
+    ///
+    /// A page holds complete clients, as [`client`](Self::client) returns
+    /// them. A backend may return fewer than `limit` clients with a `next`
+    /// (Redis skips index entries of clients removed while it reads); only
+    /// `next == None` means the end. Lookups need not cost the same for
+    /// every id here: this is for operators, not for callers presenting
+    /// credentials.
+    ///
+    /// # Errors
+    /// [`StoreError::Backend`], [`StoreError::Unavailable`] or
+    /// [`StoreError::Corrupt`] (a registration that does not decode).
+    fn list_clients(
+        &self,
+        after: Option<&ClientId>,
+        limit: usize,
+    ) -> impl Future<Output = Result<ClientPage, StoreError>> + Send;
+
+    /// When the registry was last seeded, as recorded by
+    /// [`set_seeded_at`](Self::set_seeded_at); `None` when never, or when
+    /// the backend lost its data since. The marker is kept with the
+    /// clients and lost with them (a Redis restarted without persistence,
+    /// a flushed key space): an app that seeds its registry from a file
+    /// tells an empty registry it must seed from one emptied on purpose by
+    /// this marker, never by counting clients.
+    ///
+    /// # Errors
+    /// [`StoreError::Backend`], [`StoreError::Unavailable`] or
+    /// [`StoreError::Corrupt`].
+    fn seeded_at(&self) -> impl Future<Output = Result<Option<UnixTime>, StoreError>> + Send;
+
+    /// Records that the registry was seeded at `at`, replacing any earlier
+    /// record. Write it after the clients it vouches for.
+    ///
+    /// # Errors
+    /// [`StoreError::Backend`] or [`StoreError::Unavailable`].
+    fn set_seeded_at(&self, at: UnixTime) -> impl Future<Output = Result<(), StoreError>> + Send;
+}
+
+/// One page of [`ClientRegistry::list_clients`].
+#[derive(Debug, Clone)]
+#[non_exhaustive]
+pub struct ClientPage {
+    /// The clients, in ascending order of id.
+    pub clients: Vec<Client>,
+    /// Where the next page starts (pass it as `after`); `None` at the end.
+    pub next: Option<ClientId>,
+}
+
+impl ClientPage {
+    /// A page of `clients` followed by `next`.
+    pub fn new(clients: Vec<Client>, next: Option<ClientId>) -> Self {
+        Self { clients, next }
+    }
+
+    /// The page a backend that reads in order builds from up to `limit + 1`
+    /// ascending clients: the first `limit` (at least 1), with `next` set
+    /// to the last of them when there were more.
+    pub fn from_ascending(mut clients: Vec<Client>, limit: usize) -> Self {
+        let limit = limit.max(1);
+        let next = match clients.len() > limit {
+            true => {
+                clients.truncate(limit);
+                clients.last().map(|c| c.id.clone())
+            }
+            false => None,
+        };
+        Self { clients, next }
+    }
 }
 
 #[cfg(test)]

@@ -17,6 +17,7 @@ use std::hint::black_box;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
 use gatehouse_core::model::{Client, ClientId, IdHashing};
+use gatehouse_core::ClientPage;
 
 /// Registered clients by id, and the stand-ins a miss clones.
 #[derive(Default)]
@@ -88,6 +89,17 @@ impl Clients {
             self.stand_ins.swap_remove(i);
         }
         self.by_id.remove(id).is_some()
+    }
+
+    /// Up to `limit` clients with ids after `after`, ascending, and the
+    /// next page's start. Sorts on every call: listing is an operator's
+    /// occasional call, and an ordered index would cost every write.
+    pub(crate) fn page(&self, after: Option<&ClientId>, limit: usize) -> ClientPage {
+        let mut ids: Vec<&ClientId> = self.by_id.keys().filter(|id| after.is_none_or(|a| *id > a)).collect();
+        ids.sort_unstable();
+        let limit = limit.max(1);
+        let clients = ids.iter().take(limit.saturating_add(1)).filter_map(|id| self.by_id.get(*id)).cloned();
+        ClientPage::from_ascending(clients.collect(), limit)
     }
 }
 

@@ -42,7 +42,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{PoisonError, RwLock, RwLockReadGuard, RwLockWriteGuard};
 
 use gatehouse_core::model::{Client, ClientId, GrantId, TokenDigest, TokenRecord, TokenState};
-use gatehouse_core::{ClientRegistry, Consumed, StoreError, TokenStore, UnixTime};
+use gatehouse_core::{ClientPage, ClientRegistry, Consumed, StoreError, TokenStore, UnixTime};
 
 use clients::Clients;
 use shard::{Entry, Shard};
@@ -119,6 +119,8 @@ pub struct MemoryStore {
     /// spread their work over all shards.
     purge_cursor: AtomicUsize,
     clients: RwLock<Clients>,
+    /// The registry's seed marker ([`ClientRegistry::seeded_at`]).
+    seeded: RwLock<Option<UnixTime>>,
 }
 
 impl Default for MemoryStore {
@@ -152,6 +154,7 @@ impl MemoryStore {
             shards: (0..n).map(|_| Padded::default()).collect(),
             purge_cursor: AtomicUsize::new(0),
             clients: RwLock::new(Clients::default()),
+            seeded: RwLock::new(None),
         }
     }
 
@@ -353,5 +356,22 @@ impl ClientRegistry for MemoryStore {
 
     fn remove_client(&self, id: &ClientId) -> impl Future<Output = Result<bool, StoreError>> + Send {
         ready(Ok(self.clients_write().remove(id)))
+    }
+
+    fn list_clients(
+        &self,
+        after: Option<&ClientId>,
+        limit: usize,
+    ) -> impl Future<Output = Result<ClientPage, StoreError>> + Send {
+        ready(Ok(self.clients_read().page(after, limit)))
+    }
+
+    fn seeded_at(&self) -> impl Future<Output = Result<Option<UnixTime>, StoreError>> + Send {
+        ready(Ok(*self.seeded.read().unwrap_or_else(PoisonError::into_inner)))
+    }
+
+    fn set_seeded_at(&self, at: UnixTime) -> impl Future<Output = Result<(), StoreError>> + Send {
+        *self.seeded.write().unwrap_or_else(PoisonError::into_inner) = Some(at);
+        ready(Ok(()))
     }
 }

@@ -8,7 +8,14 @@
 //! | `<p>g:{<grant>}`             | hash: `<hash hex>` → `1` per token, `!revoked` | longest token TTL of grant |
 //! | `<p>c:<client id>`           | client JSON (secret digest only)              | none                       |
 //! | `<p>f:<client id>`           | limiter: `<t>:<d>` + one `-` per refund (s; debt, 1/60 answer) | until recovered (none at rate 0) |
+//! | `<p>clients`                 | sorted set of client ids, all scored 0 (listing by `ZRANGEBYLEX`) | none |
+//! | `<p>seeded`                  | the registry's seed marker: a Unix time       | none                       |
 //!
+//! The client index holds the ids as registered (never hex-encoded): a
+//! sorted set member is not a key, so no hash tag can come of it. It lives
+//! in one slot and each client key in its own, so a client write updates
+//! the two with two commands, ordered so that a client that exists is
+//! always indexed (see `RedisStore::put_client`).
 //! A client id containing `{` or `}` is hex-encoded (`cx:`/`fx:`), so no
 //! caller-chosen text can become a hash tag.
 
@@ -76,6 +83,16 @@ impl Keys {
         vec![format!("{}c:", self.prefix), format!("{}cx:", self.prefix)]
     }
 
+    /// The sorted set of every registered client id.
+    pub(crate) fn client_index(&self) -> String {
+        format!("{}clients", self.prefix)
+    }
+
+    /// The registry's seed marker.
+    pub(crate) fn seeded(&self) -> String {
+        format!("{}seeded", self.prefix)
+    }
+
     pub(crate) fn limiter(&self, id: &ClientId) -> String {
         // `f`, not the `b` of the hash layout before it: an old entry is
         // never read as a new one (it would be a type error); it expires.
@@ -131,6 +148,9 @@ mod tests {
         assert_eq!(k.client(&ClientId::new("a{b}").unwrap()), "app:cx:617b627d");
         assert_eq!(k.limiter(&ClientId::new("rs").unwrap()), "app:f:rs");
         assert_eq!(k.limiter(&ClientId::new("a{b}").unwrap()), "app:fx:617b627d");
+        assert_eq!((k.client_index(), k.seeded()), ("app:clients".to_owned(), "app:seeded".to_owned()));
+        // Neither starts like a client key, so client tracking ignores them.
+        assert!(k.client_prefixes().iter().all(|p| !k.client_index().starts_with(p.as_str())));
         assert_eq!(k.token_base(&g), "app:t:{AAAAAAAAAAAAAAAAAAAAAA}:");
         let d = TokenDigest::new(GrantId::from_bytes([0xfb; 16]), core::array::from_fn(|i| i as u8 * 8));
         assert_eq!(k.token(&d), format!("app:t:{{{}}}:{}", d.grant(), d.hash_hex()));

@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use gatehouse_core::model::{Client, ClientId, GrantId, TokenDigest, TokenRecord, TokenState};
 use gatehouse_core::{
-    ClientRegistry, Clock, Consumed, LimiterConfig, StoreError, SystemClock, TokenStore, UnixTime,
+    ClientPage, ClientRegistry, Clock, Consumed, LimiterConfig, StoreError, SystemClock, TokenStore, UnixTime,
 };
 
 use crate::client_cache::{self, ClientCache, ClientCacheStatus, Lookup, Tracking};
@@ -338,6 +338,13 @@ impl ClientRegistry for RedisStore {
         Ok(client)
     }
 
+    /// `SET` of the client key, then `ZADD` to the client index: two
+    /// commands, since they live in different slots on a Cluster. With
+    /// [`remove_client`](Self::remove_client) doing `ZREM` then `DEL`, a
+    /// client that exists once both calls returned is indexed, however the
+    /// two interleave (a removed one may leave an index entry, which
+    /// listing skips). A put that fails between the two reports the error;
+    /// repeating it indexes the client.
     async fn put_client(&self, client: Client) -> Result<(), StoreError> {
         // Client JSON holds the secret's digest only, never the secret.
         let json = serde_json::to_vec(&client).map_err(|e| StoreError::Corrupt(e.to_string()))?;
@@ -347,13 +354,79 @@ impl ClientRegistry for RedisStore {
         // instances learn of it from Redis's invalidation message.
         self.forget(&key);
         res?;
+        let index = redis::cmd("ZADD").arg(self.keys.client_index()).arg(0).arg(client.id.as_str()).clone();
+        self.conn.query::<()>(&index).await?;
         Ok(())
     }
 
+    /// `ZREM` from the client index, then `DEL` of the client key (see
+    /// [`put_client`](Self::put_client) for why in this order).
     async fn remove_client(&self, id: &ClientId) -> Result<bool, StoreError> {
+        let unindex = redis::cmd("ZREM").arg(self.keys.client_index()).arg(id.as_str()).clone();
+        self.conn.query::<()>(&unindex).await?;
         let key = self.keys.client(id);
         let n = self.conn.query::<i64>(redis::cmd("DEL").arg(&key)).await;
         self.forget(&key);
         Ok(n? > 0)
     }
+
+    /// `ZRANGEBYLEX` on the client index (the ids in byte order; no
+    /// `SCAN`), then one `GET` per id, bypassing the cache. An indexed id
+    /// whose key is gone (a remove racing a put) is skipped, so a page may
+    /// hold fewer than `limit` clients; `next` is the last id examined.
+    /// Clients registered by a version without the index are not listed
+    /// until they are written again (any `put_client`).
+    async fn list_clients(&self, after: Option<&ClientId>, limit: usize) -> Result<ClientPage, StoreError> {
+        let limit = limit.max(1);
+        let min = after.map_or_else(|| "-".to_owned(), |a| format!("({}", a.as_str()));
+        let range = redis::cmd("ZRANGEBYLEX")
+            .arg(self.keys.client_index())
+            .arg(min)
+            .arg("+")
+            .arg("LIMIT")
+            .arg(0)
+            .arg(limit.saturating_add(1))
+            .clone();
+        let mut ids: Vec<String> = self.conn.query(&range).await?;
+        let next = match ids.len() > limit {
+            true => {
+                ids.truncate(limit);
+                ids.last().cloned()
+            }
+            false => None,
+        };
+        let mut clients = Vec::with_capacity(ids.len());
+        for id in &ids {
+            let id = ClientId::new(id).map_err(|e| StoreError::Corrupt(format!("client index: {e}")))?;
+            let key = self.keys.client(&id);
+            let v: Option<Vec<u8>> = self.conn.query(command("GET", 2, 3 + key.len()).arg(&key)).await?;
+            if let Some(v) = v {
+                clients.push(decode_client(&id, &v)?);
+            }
+        }
+        let next = next.map(|n| ClientId::new(&n)).transpose();
+        let next = next.map_err(|e| StoreError::Corrupt(format!("client index: {e}")))?;
+        Ok(ClientPage::new(clients, next))
+    }
+
+    async fn seeded_at(&self) -> Result<Option<UnixTime>, StoreError> {
+        let key = self.keys.seeded();
+        let v: Option<u64> = self.conn.query(command("GET", 2, 3 + key.len()).arg(&key)).await?;
+        Ok(v.map(UnixTime))
+    }
+
+    async fn set_seeded_at(&self, at: UnixTime) -> Result<(), StoreError> {
+        self.conn.query::<()>(redis::cmd("SET").arg(self.keys.seeded()).arg(at.0)).await?;
+        Ok(())
+    }
+}
+
+/// A client from its stored JSON, checking it is stored under its own id.
+fn decode_client(id: &ClientId, v: &[u8]) -> Result<Client, StoreError> {
+    let client: Client =
+        serde_json::from_slice(v).map_err(|e| StoreError::Corrupt(format!("client: {e}")))?;
+    if client.id != *id {
+        return Err(StoreError::Corrupt(format!("client {:?}: stored record has another id", id.as_str())));
+    }
+    Ok(client)
 }

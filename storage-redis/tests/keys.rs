@@ -142,7 +142,7 @@ async fn nothing_raw_at_rest<B: Backend>(b: &B) {
     s.revoke(&cc.digest).await.unwrap();
     let (secret, digest) = SecretDigest::generate().unwrap();
     let mut client = public_client("rs{1}");
-    client.auth = ClientAuth::Confidential { secret: digest, resource_server: None };
+    client.auth = ClientAuth::Confidential { secret: digest, resource_server: None, previous: None };
     s.put_client(client).await.unwrap();
     s.limiter(Default::default()).charge_for_test().await;
 
@@ -171,6 +171,11 @@ async fn nothing_raw_at_rest<B: Backend>(b: &B) {
                         .extend(conn.query::<Vec<Vec<u8>>>(redis::cmd("HGETALL").arg(&key)).await.unwrap()),
                     "set" => blobs
                         .extend(conn.query::<Vec<Vec<u8>>>(redis::cmd("SMEMBERS").arg(&key)).await.unwrap()),
+                    "zset" => blobs.extend(
+                        conn.query::<Vec<Vec<u8>>>(redis::cmd("ZRANGE").arg(&key).arg(0).arg(-1))
+                            .await
+                            .unwrap(),
+                    ),
                     other => panic!("unexpected key type {other}"),
                 }
                 for blob in blobs {
@@ -186,8 +191,8 @@ async fn nothing_raw_at_rest<B: Backend>(b: &B) {
             cursor = next;
         }
     }
-    // 4 tokens, 2 grants, 1 client, 1 limiter entry.
-    assert_eq!(seen, 8, "unexpected number of keys");
+    // 4 tokens, 2 grants, 1 client, the client index, 1 limiter entry.
+    assert_eq!(seen, 9, "unexpected number of keys");
 }
 
 trait ChargeForTest {

@@ -91,6 +91,15 @@ const MIGRATIONS: &[&str] = &[
     ALTER TABLE tokens_v3 RENAME TO tokens;
     CREATE INDEX tokens_by_expiry ON tokens (expires_at);
     ",
+    // v4. The registry's seed marker (`ClientRegistry::seeded_at`): one
+    // row at most, kept in the file with the clients, so it is lost
+    // exactly when they are.
+    "
+    CREATE TABLE registry_seeded (
+        id INTEGER NOT NULL PRIMARY KEY CHECK (id = 0),
+        at INTEGER NOT NULL
+    );
+    ",
 ];
 
 /// The schema version this crate writes and reads.

@@ -7,11 +7,11 @@ use std::path::Path;
 use std::sync::Arc;
 
 use gatehouse_core::model::{Client, ClientId, GrantId, TokenDigest, TokenRecord};
-use gatehouse_core::{ClientRegistry, Consumed, StoreError, TokenStore, UnixTime};
+use gatehouse_core::{ClientPage, ClientRegistry, Consumed, StoreError, TokenStore, UnixTime};
 use rusqlite::{params, Connection, OptionalExtension};
 
 use crate::clients::ClientCache;
-use crate::codec::{decode_token, encode_client, encode_token, time_column, TokenRow};
+use crate::codec::{decode_client, decode_token, encode_client, encode_token, time_column, TokenRow};
 use crate::conn::{Connections, SqliteConfig};
 use crate::error::SqliteError;
 use crate::oneshot::block_on;
@@ -41,6 +41,13 @@ const PURGE: &str = "DELETE FROM tokens WHERE (grant_id, hash) IN \
 const PUT_CLIENT: &str = "INSERT INTO clients (id, client) VALUES (?1, ?2) \
                           ON CONFLICT (id) DO UPDATE SET client = excluded.client";
 const DELETE_CLIENT: &str = "DELETE FROM clients WHERE id = ?1";
+// `clients` is keyed by id WITHOUT ROWID: a page is one range walk of its
+// primary key, in the byte order of the ids (BINARY collation).
+const LIST_CLIENTS: &str = "SELECT id, client FROM clients ORDER BY id LIMIT ?1";
+const LIST_CLIENTS_AFTER: &str = "SELECT id, client FROM clients WHERE id > ?2 ORDER BY id LIMIT ?1";
+const SELECT_SEEDED: &str = "SELECT at FROM registry_seeded WHERE id = 0";
+const SET_SEEDED: &str = "INSERT INTO registry_seeded (id, at) VALUES (0, ?1) \
+                          ON CONFLICT (id) DO UPDATE SET at = excluded.at";
 
 /// A [`TokenStore`] and [`ClientRegistry`] in one SQLite file.
 ///
@@ -384,6 +391,56 @@ impl ClientRegistry for SqliteStore {
         let id = id.clone();
         async move { self.remove_client_now(&id).await }
     }
+
+    fn list_clients(
+        &self,
+        after: Option<&ClientId>,
+        limit: usize,
+    ) -> impl Future<Output = Result<ClientPage, StoreError>> + Send {
+        let after = after.cloned();
+        async move { self.list_clients_now(after.as_ref(), limit) }
+    }
+
+    async fn seeded_at(&self) -> Result<Option<UnixTime>, StoreError> {
+        let at: Option<i64> = self.conns.read(|c| {
+            let mut st = c.prepare_cached(SELECT_SEEDED).map_err(backend)?;
+            st.query_row([], |r| r.get(0)).optional().map_err(backend)
+        })?;
+        at.map(|t| u64::try_from(t).map(UnixTime))
+            .transpose()
+            .map_err(|_| StoreError::Corrupt("registry_seeded: negative time".into()))
+    }
+
+    async fn set_seeded_at(&self, at: UnixTime) -> Result<(), StoreError> {
+        self.conns
+            .write(move |c| {
+                let mut st = c.prepare_cached(SET_SEEDED).map_err(backend)?;
+                st.execute([time_column(at)]).map_err(backend)?;
+                Ok(())
+            })
+            .await
+    }
+}
+
+impl SqliteStore {
+    fn list_clients_now(&self, after: Option<&ClientId>, limit: usize) -> Result<ClientPage, StoreError> {
+        let limit = limit.max(1);
+        // One more than the page, to tell whether another page follows.
+        let fetch = i64::try_from(limit.saturating_add(1)).unwrap_or(i64::MAX);
+        let rows = self.conns.read(|c| {
+            let sql = if after.is_some() { LIST_CLIENTS_AFTER } else { LIST_CLIENTS };
+            let mut st = c.prepare_cached(sql).map_err(backend)?;
+            let map = |r: &rusqlite::Row<'_>| Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?));
+            let rows = match after {
+                Some(a) => st.query_map(params![fetch, a.as_str()], map),
+                None => st.query_map(params![fetch], map),
+            };
+            let rows = rows.map_err(backend)?.collect::<Result<Vec<_>, _>>().map_err(backend)?;
+            Ok(rows)
+        })?;
+        let clients = rows.iter().map(|(id, json)| decode_client(id, json)).collect::<Result<Vec<_>, _>>()?;
+        Ok(ClientPage::from_ascending(clients, limit))
+    }
 }
 
 #[cfg(test)]
@@ -410,6 +467,15 @@ mod tests {
         let p = plan(REVOKE_GRANT);
         assert!(p.contains("USING PRIMARY KEY (grant_id=?)"), "{p}");
         assert!(!p.contains("SCAN"), "{p}");
+    }
+
+    #[test]
+    fn client_pages_walk_the_primary_key_in_order() {
+        let p = plan(LIST_CLIENTS_AFTER);
+        assert!(p.contains("USING PRIMARY KEY (id>?)"), "{p}");
+        for sql in [LIST_CLIENTS, LIST_CLIENTS_AFTER] {
+            assert!(!plan(sql).contains("TEMP B-TREE"), "{sql} sorts:\n{}", plan(sql));
+        }
     }
 
     #[test]

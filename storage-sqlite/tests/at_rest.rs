@@ -105,7 +105,7 @@ fn no_raw_token_or_secret_in_any_database_file() {
         });
         let client = Client {
             id: ClientId::new(&format!("client-{i}")).unwrap(),
-            auth: ClientAuth::Confidential { secret: digest, resource_server },
+            auth: ClientAuth::Confidential { secret: digest, resource_server, previous: None },
             grant_types: GrantTypes::NONE,
             scope: Scope::parse("read").unwrap(),
             default_scope: Scope::empty(),

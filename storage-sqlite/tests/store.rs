@@ -63,7 +63,7 @@ fn client(id: &str) -> (String, Client) {
     let (secret, digest) = SecretDigest::generate().unwrap();
     let c = Client {
         id: ClientId::new(id).unwrap(),
-        auth: ClientAuth::Confidential { secret: digest, resource_server: None },
+        auth: ClientAuth::Confidential { secret: digest, resource_server: None, previous: None },
         grant_types: GrantTypes::NONE,
         scope: Scope::parse("read").unwrap(),
         default_scope: Scope::empty(),

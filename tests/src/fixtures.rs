@@ -152,7 +152,7 @@ pub fn confidential_client(id: &str) -> (String, Client) {
     let (secret, digest) = SecretDigest::generate().expect("OS random source for a client secret");
     let client = Client {
         id: client_id(id),
-        auth: ClientAuth::Confidential { secret: digest, resource_server: None },
+        auth: ClientAuth::Confidential { secret: digest, resource_server: None, previous: None },
         grant_types: [GrantType::AuthorizationCode, GrantType::RefreshToken, GrantType::ClientCredentials]
             .into_iter()
             .collect(),
@@ -195,6 +195,7 @@ pub fn resource_server(id: &str, resources: &[&str]) -> (String, Client) {
         auth: ClientAuth::Confidential {
             secret: digest,
             resource_server: Some(ResourceServer { resources: resources.into() }),
+            previous: None,
         },
         grant_types: GrantTypes::NONE,
         scope: Scope::empty(),

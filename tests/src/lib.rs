@@ -86,6 +86,8 @@
 //!   model every backend is compared with.
 //! - [`limiter_contract`]: one check per guarantee of the fishing limiter,
 //!   and a comparison with the core's GCRA functions.
+//! - [`client_checks`]: the client lifecycle (paged listing, the seed
+//!   marker, rotation with an overlap, disable/enable/remove).
 //! - [`fixtures`]: records and clients for checks.
 //! - [`server_checks`]: the token, introspection and revocation endpoints
 //!   over the store, through an [`AuthServer`](gatehouse_core::AuthServer).
@@ -112,6 +114,7 @@ use std::future::Future;
 
 use gatehouse_core::{ClientRegistry, TokenStore};
 
+pub mod client_checks;
 pub mod fixtures;
 pub mod grant_checks;
 pub mod limiter_contract;
@@ -275,6 +278,11 @@ macro_rules! __for_each_check {
             store_contract::client_put_get_remove,
             store_contract::get_with_client_reads_the_current_client,
             store_contract::ping_answers_and_changes_nothing,
+            client_checks::list_clients_pages_in_id_order,
+            client_checks::list_clients_survives_changes_between_pages,
+            client_checks::seed_marker_round_trips,
+            client_checks::rotated_secret_overlaps_until_the_deadline,
+            client_checks::disable_enable_remove_through_the_server,
             model::store_matches_reference,
             grant_checks::code_flow_issues_access_and_refresh_tokens,
             grant_checks::public_client_code_flow,

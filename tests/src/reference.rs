@@ -11,7 +11,7 @@ use std::future::{ready, Future};
 use std::sync::{Mutex, MutexGuard, PoisonError};
 
 use gatehouse_core::model::{Client, ClientId, GrantId, TokenDigest, TokenRecord, TokenState};
-use gatehouse_core::{ClientRegistry, Consumed, StoreError, TokenStore, UnixTime};
+use gatehouse_core::{ClientPage, ClientRegistry, Consumed, StoreError, TokenStore, UnixTime};
 
 /// A correct in-process store, the model for the conformance suite.
 ///
@@ -29,6 +29,7 @@ pub struct ReferenceStore {
 struct State {
     tokens: BTreeMap<TokenDigest, TokenRecord>,
     clients: BTreeMap<ClientId, Client>,
+    seeded: Option<UnixTime>,
 }
 
 impl ReferenceStore {
@@ -160,5 +161,27 @@ impl ClientRegistry for ReferenceStore {
 
     fn remove_client(&self, id: &ClientId) -> impl Future<Output = Result<bool, StoreError>> + Send {
         ready(Ok(self.lock().clients.remove(id).is_some()))
+    }
+
+    fn list_clients(
+        &self,
+        after: Option<&ClientId>,
+        limit: usize,
+    ) -> impl Future<Output = Result<ClientPage, StoreError>> + Send {
+        use std::ops::Bound;
+        let limit = limit.max(1);
+        let start = after.map_or(Bound::Unbounded, |a| Bound::Excluded(a.clone()));
+        let state = self.lock();
+        let clients = state.clients.range((start, Bound::Unbounded)).take(limit.saturating_add(1));
+        ready(Ok(ClientPage::from_ascending(clients.map(|(_, c)| c.clone()).collect(), limit)))
+    }
+
+    fn seeded_at(&self) -> impl Future<Output = Result<Option<UnixTime>, StoreError>> + Send {
+        ready(Ok(self.lock().seeded))
+    }
+
+    fn set_seeded_at(&self, at: UnixTime) -> impl Future<Output = Result<(), StoreError>> + Send {
+        self.lock().seeded = Some(at);
+        ready(Ok(()))
     }
 }

@@ -103,7 +103,7 @@ fn confidential(rs: Option<&str>) -> (String, ClientAuth) {
     let (secret, digest) = SecretDigest::generate().expect("random");
     let resource_server =
         rs.map(|r| ResourceServer { resources: vec![Resource::new(r).expect("valid resource")].into() });
-    (secret, ClientAuth::Confidential { secret: digest, resource_server })
+    (secret, ClientAuth::Confidential { secret: digest, resource_server, previous: None })
 }
 
 impl<S: TokenStore + ClientRegistry> World<S> {

@@ -7,7 +7,7 @@ use std::sync::atomic::{AtomicU8, AtomicUsize, Ordering};
 use std::sync::Arc;
 
 use gatehouse_core::model::{Client, ClientId, GrantId, TokenDigest, TokenRecord};
-use gatehouse_core::{ClientRegistry, Consumed, StoreError, TokenStore, UnixTime};
+use gatehouse_core::{ClientPage, ClientRegistry, Consumed, StoreError, TokenStore, UnixTime};
 
 /// Wraps a store; while failing, every call fails with
 /// [`StoreError::Backend`] ([`set_failing`](Self::set_failing)), or with
@@ -186,6 +186,34 @@ impl<S: ClientRegistry> ClientRegistry for Instrumented<S> {
         async move {
             gate?;
             self.inner.remove_client(id).await
+        }
+    }
+
+    fn list_clients(
+        &self,
+        after: Option<&ClientId>,
+        limit: usize,
+    ) -> impl Future<Output = Result<ClientPage, StoreError>> + Send {
+        let gate = self.gate();
+        async move {
+            gate?;
+            self.inner.list_clients(after, limit).await
+        }
+    }
+
+    fn seeded_at(&self) -> impl Future<Output = Result<Option<UnixTime>, StoreError>> + Send {
+        let gate = self.gate();
+        async move {
+            gate?;
+            self.inner.seeded_at().await
+        }
+    }
+
+    fn set_seeded_at(&self, at: UnixTime) -> impl Future<Output = Result<(), StoreError>> + Send {
+        let gate = self.gate();
+        async move {
+            gate?;
+            self.inner.set_seeded_at(at).await
         }
     }
 }

@@ -12,7 +12,7 @@ use std::future::Future;
 use gatehouse_conformance::reference::ReferenceStore;
 use gatehouse_conformance::{FnHarness, Harness};
 use gatehouse_core::model::{Client, ClientId, GrantId, TokenDigest, TokenRecord, TokenState};
-use gatehouse_core::{ClientRegistry, Consumed, StoreError, TokenStore, UnixTime};
+use gatehouse_core::{ClientPage, ClientRegistry, Consumed, StoreError, TokenStore, UnixTime};
 
 /// The one thing a [`Broken`] store gets wrong.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -50,6 +50,16 @@ enum Flaw {
     PingFails,
     /// `ping` stores a probe record to prove it can write.
     PingWrites,
+    /// `list_clients` starts at `after` itself (inclusive cursor).
+    ListsFromTheCursor,
+    /// `list_clients` ignores its limit and answers every client at once.
+    ListsEverything,
+    /// `list_clients` reports a `next` even after the last page.
+    ListsWithoutEnd,
+    /// `set_seeded_at` records nothing.
+    ForgetsSeedMarker,
+    /// `set_seeded_at` also removes every client (a "reset" on seeding).
+    SeedingClearsClients,
 }
 
 /// [`ReferenceStore`] with one [`Flaw`].
@@ -214,6 +224,40 @@ impl ClientRegistry for Broken {
     fn remove_client(&self, id: &ClientId) -> impl Future<Output = Result<bool, StoreError>> + Send {
         self.inner.remove_client(id)
     }
+
+    async fn list_clients(&self, after: Option<&ClientId>, limit: usize) -> Result<ClientPage, StoreError> {
+        match self.flaw {
+            Flaw::ListsFromTheCursor => {
+                let everything = self.inner.list_clients(None, usize::MAX - 1).await?.clients;
+                let from = everything.into_iter().filter(|c| after.is_none_or(|a| c.id >= *a));
+                Ok(ClientPage::from_ascending(from.take(limit.max(1) + 1).collect(), limit))
+            }
+            Flaw::ListsEverything => self.inner.list_clients(after, usize::MAX - 1).await,
+            Flaw::ListsWithoutEnd => {
+                let page = self.inner.list_clients(after, limit).await?;
+                let next = page.clients.last().map(|c| c.id.clone()).or_else(|| after.cloned());
+                Ok(ClientPage::new(page.clients, next))
+            }
+            _ => self.inner.list_clients(after, limit).await,
+        }
+    }
+
+    fn seeded_at(&self) -> impl Future<Output = Result<Option<UnixTime>, StoreError>> + Send {
+        self.inner.seeded_at()
+    }
+
+    async fn set_seeded_at(&self, at: UnixTime) -> Result<(), StoreError> {
+        match self.flaw {
+            Flaw::ForgetsSeedMarker => Ok(()),
+            Flaw::SeedingClearsClients => {
+                for c in self.inner.list_clients(None, usize::MAX - 1).await?.clients {
+                    self.inner.remove_client(&c.id).await?;
+                }
+                self.inner.set_seeded_at(at).await
+            }
+            _ => self.inner.set_seeded_at(at).await,
+        }
+    }
 }
 
 // The wrapper without a flaw must pass everything.
@@ -375,4 +419,30 @@ fn broken_pings_are_caught() {
         store_contract::ping_answers_and_changes_nothing,
         "must not store anything"
     );
+}
+
+#[test]
+fn broken_client_listings_are_caught() {
+    assert_fails!(
+        Flaw::ListsFromTheCursor,
+        client_checks::list_clients_pages_in_id_order,
+        "did not move forward"
+    );
+    assert_fails!(
+        Flaw::ListsFromTheCursor,
+        client_checks::list_clients_survives_changes_between_pages,
+        "listed twice"
+    );
+    assert_fails!(Flaw::ListsEverything, client_checks::list_clients_pages_in_id_order, "a page of");
+    assert_fails!(
+        Flaw::ListsWithoutEnd,
+        client_checks::list_clients_pages_in_id_order,
+        "did not move forward"
+    );
+}
+
+#[test]
+fn broken_seed_markers_are_caught() {
+    assert_fails!(Flaw::ForgetsSeedMarker, client_checks::seed_marker_round_trips, "left:");
+    assert_fails!(Flaw::SeedingClearsClients, client_checks::seed_marker_round_trips, "changed the clients");
 }

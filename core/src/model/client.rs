@@ -9,6 +9,7 @@ use super::ids::{ClientId, Resource, ValueError};
 use super::redirect_uri;
 use super::scope::Scope;
 use crate::crypto::{self, RandomError, RandomSecret};
+use crate::time::UnixTime;
 
 const SECRET_DOMAIN: &[u8] = b"gh-cs-v1";
 
@@ -233,7 +234,24 @@ pub enum ClientAuth {
         /// Present when the client may introspect, as a resource server.
         #[serde(default, skip_serializing_if = "Option::is_none")]
         resource_server: Option<ResourceServer>,
+        /// The secret this one replaced, still accepted until its
+        /// deadline, so that a rotation needs no downtime. Absent from
+        /// registrations stored before rotation existed, which then decode
+        /// as `None`.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        previous: Option<PreviousSecret>,
     },
+}
+
+/// A replaced client secret during its overlap: accepted while the time is
+/// before `until`, never after. Only one is kept: rotating again during an
+/// overlap ends the older secret at once.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct PreviousSecret {
+    /// The old secret's digest.
+    pub secret: SecretDigest,
+    /// The first second at which the old secret is refused.
+    pub until: UnixTime,
 }
 
 /// A registered client. Every field is cheap to clone (shared `Arc`s), so
@@ -294,7 +312,7 @@ impl Client {
     /// with no grants, scope, audiences or redirect URIs yet: add them with
     /// the `with_*` methods.
     pub fn new_confidential(id: ClientId, secret: SecretDigest) -> Self {
-        Self::bare(id, ClientAuth::Confidential { secret, resource_server: None })
+        Self::bare(id, ClientAuth::Confidential { secret, resource_server: None, previous: None })
     }
 
     /// A public client (no secret), enabled, with nothing granted yet.
@@ -310,7 +328,7 @@ impl Client {
         resources: impl IntoIterator<Item = Resource>,
     ) -> Self {
         let rs = ResourceServer { resources: resources.into_iter().collect::<Vec<_>>().into() };
-        Self::bare(id, ClientAuth::Confidential { secret, resource_server: Some(rs) })
+        Self::bare(id, ClientAuth::Confidential { secret, resource_server: Some(rs), previous: None })
     }
 
     fn bare(id: ClientId, auth: ClientAuth) -> Self {
@@ -378,6 +396,27 @@ impl Client {
     /// Whether the client has a secret.
     pub fn is_confidential(&self) -> bool {
         matches!(self.auth, ClientAuth::Confidential { .. })
+    }
+
+    /// The same client with `secret` as its secret, and its current secret
+    /// kept as the previous one until `previous_until`. A deadline not
+    /// after `now` keeps no previous secret: the old one stops at once (a
+    /// leaked secret). Any earlier previous secret is dropped. `None` for a
+    /// public client, which has no secret to rotate.
+    #[must_use]
+    pub fn with_rotated_secret(
+        &self,
+        secret: SecretDigest,
+        previous_until: UnixTime,
+        now: UnixTime,
+    ) -> Option<Self> {
+        let ClientAuth::Confidential { secret: current, resource_server, .. } = &self.auth else {
+            return None;
+        };
+        let previous =
+            (now < previous_until).then(|| PreviousSecret { secret: current.clone(), until: previous_until });
+        let auth = ClientAuth::Confidential { secret, resource_server: resource_server.clone(), previous };
+        Some(Self { auth, ..self.clone() })
     }
 
     /// Checks the rules that serde alone cannot. Call it before

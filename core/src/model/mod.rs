@@ -9,8 +9,8 @@ mod redirect_uri;
 mod scope;
 
 pub use client::{
-    Client, ClientAuth, GrantType, GrantTypes, RegistrationError, ResourceServer, SecretDigest,
-    MIN_SECRET_LEN,
+    Client, ClientAuth, GrantType, GrantTypes, PreviousSecret, RegistrationError, ResourceServer,
+    SecretDigest, MIN_SECRET_LEN,
 };
 pub use id_hasher::{IdHasher, IdHashing};
 pub(crate) use ids::GRANT_ID_RANDOM_LEN;

@@ -5,9 +5,12 @@
 //!   cure a store outage, and restarting every instance at once because
 //!   Redis is down would only add to it.
 //! - `GET /health/ready` (readiness): one store round trip
-//!   ([`TokenStore::ping`]): 200 when it works, 503 with `Retry-After`
-//!   otherwise, so a load balancer sends requests only to instances that
-//!   can answer them.
+//!   ([`TokenStore::ping`]) and a read of the store's seed marker
+//!   ([`ClientRegistry::seeded_at`]): 200 when both work and the marker is
+//!   there, 503 with `Retry-After` otherwise, so a load balancer sends
+//!   requests only to instances that can answer them. A missing marker
+//!   means the store lost its data (see [`crate::seed`]); the body says
+//!   so until the instance has seeded it again.
 //!
 //! Bodies are small JSON objects, never cached, and name no host, URL or
 //! credential.
@@ -41,16 +44,25 @@ async fn ready<S: TokenStore + ClientRegistry, L: FishingLimiter>(
     State(server): State<Arc<AuthServer<S, L>>>,
 ) -> Response {
     match server.store().ping().await {
-        Ok(()) => respond(StatusCode::OK, r#"{"status":"ready"}"#.to_owned()),
-        Err(e) => {
-            // The store error's own message is generic ("storage backend
-            // unavailable"); its source, which may name a host, stays out.
-            let body = serde_json::json!({ "status": "unavailable", "error": e.to_string() });
-            let mut r = respond(StatusCode::SERVICE_UNAVAILABLE, body.to_string());
-            r.headers_mut().insert(RETRY_AFTER, HeaderValue::from(Error::UNAVAILABLE_RETRY_AFTER));
-            r
-        }
+        Ok(()) => match server.store().seeded_at().await {
+            Ok(Some(_)) => respond(StatusCode::OK, r#"{"status":"ready"}"#.to_owned()),
+            // Every client would get 401: out of rotation until the seed
+            // watcher has seeded the store again (`crate::seed`).
+            Ok(None) => unavailable(crate::seed::LOST_DATA.to_owned()),
+            Err(e) => unavailable(e.to_string()),
+        },
+        Err(e) => unavailable(e.to_string()),
     }
+}
+
+/// 503 with `Retry-After` and `error` (a store error's own message is
+/// generic, "storage backend unavailable"; its source, which may name a
+/// host, stays out).
+fn unavailable(error: String) -> Response {
+    let body = serde_json::json!({ "status": "unavailable", "error": error });
+    let mut r = respond(StatusCode::SERVICE_UNAVAILABLE, body.to_string());
+    r.headers_mut().insert(RETRY_AFTER, HeaderValue::from(Error::UNAVAILABLE_RETRY_AFTER));
+    r
 }
 
 fn respond(status: StatusCode, body: String) -> Response {

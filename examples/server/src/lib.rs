@@ -13,8 +13,10 @@
 //! - [`login`]: the demo users, a stand-in for the app's own login.
 //! - [`metadata`]: the metadata document's route; [`health`]: liveness
 //!   and readiness.
-//! - [`App`]: registers the clients, serves, and purges expired tokens in
-//!   the background.
+//! - [`seed`]: where clients come from (the config file seeds an empty
+//!   store; the store is the source of truth after that).
+//! - [`App`]: seeds the clients, serves, purges expired tokens and
+//!   watches the store's seed marker in the background.
 //! - [`run`]: opens the configured store (SQLite, memory or Redis) and
 //!   serves with it. This is the one place a concrete store is chosen;
 //!   everything else works with any `S: TokenStore + ClientRegistry` and
@@ -30,6 +32,7 @@ mod consent;
 pub mod health;
 pub mod login;
 pub mod metadata;
+pub mod seed;
 pub mod settings;
 mod start;
 
@@ -37,7 +40,7 @@ use std::future::Future;
 use std::sync::Arc;
 use std::time::Duration;
 
-use gatehouse_core::model::SecretDigest;
+use gatehouse_core::model::{Client, SecretDigest};
 use gatehouse_core::store::purge_expired_all;
 use gatehouse_core::{AuthServer, ClientRegistry, FishingLimiter, MemoryLimiter, StoreError, TokenStore};
 use tokio::net::TcpListener;
@@ -65,15 +68,19 @@ pub const PURGE_BATCH: usize = 1000;
 pub struct App<S, L = MemoryLimiter> {
     server: Arc<AuthServer<S, L>>,
     users: Arc<DemoUsers>,
+    /// The configured clients, to seed the store again if it loses them.
+    clients: Arc<[Client]>,
+    seed_check_every: Duration,
 }
 
 impl<S: TokenStore + ClientRegistry> App<S> {
     /// Builds the server from the settings, with an in-process fishing
-    /// limiter, and registers their clients in `store` (replacing
-    /// registrations with the same ids).
+    /// limiter, and seeds `store` with their clients as [`seed`] says (an
+    /// unseeded store gets the clients it lacks; a seeded one is left as it
+    /// is, unless [`Settings::reapply_clients`]).
     ///
     /// # Errors
-    /// [`StoreError`] when registering a client fails.
+    /// [`StoreError`] when seeding fails.
     pub async fn new(store: S, settings: Settings) -> Result<Self, StoreError> {
         let limiter = MemoryLimiter::new(settings.server.limiter);
         App::with_limiter(store, limiter, settings).await
@@ -85,13 +92,18 @@ impl<S: TokenStore + ClientRegistry, L: FishingLimiter> App<S, L> {
     /// every instance on the same Redis).
     ///
     /// # Errors
-    /// [`StoreError`] when registering a client fails.
+    /// [`StoreError`] when seeding fails.
     pub async fn with_limiter(store: S, limiter: L, settings: Settings) -> Result<Self, StoreError> {
-        for client in settings.clients {
-            store.put_client(client).await?;
-        }
         let server = AuthServer::new(store, settings.keys, settings.server).with_limiter(limiter);
-        Ok(Self { server: Arc::new(server), users: Arc::new(settings.demo_users) })
+        let clients: Arc<[Client]> = settings.clients.into();
+        let seeding = seed::seed(server.store(), &clients, settings.reapply_clients, server.now()).await?;
+        println!("gatehouse example: {}", seeding.describe());
+        Ok(Self {
+            server: Arc::new(server),
+            users: Arc::new(settings.demo_users),
+            clients,
+            seed_check_every: settings.seed_check_every,
+        })
     }
 
     /// The embedded server, e.g. to reach the store.
@@ -113,10 +125,42 @@ impl<S: TokenStore + ClientRegistry, L: FishingLimiter> App<S, L> {
         let addr = listener.local_addr()?;
         println!("gatehouse example listening on http://{addr}");
         let purge = tokio::spawn(purge_loop(Arc::clone(&self.server), PURGE_EVERY));
+        let watch = tokio::spawn(seed_watch(Arc::clone(&self.server), self.clients, self.seed_check_every));
         let app = router(Arc::clone(&self.server), Arc::clone(&self.users));
         let result = axum::serve(listener, app).with_graceful_shutdown(shutdown).await;
         purge.abort();
+        watch.abort();
         result
+    }
+}
+
+/// Checks the store's seed marker every `every` (the first check one
+/// `every` after start, which just seeded); when it is gone, the store lost
+/// its data: says so on stderr and seeds it again from `clients` (see
+/// [`seed`]). A store that cannot be reached is left to readiness, which
+/// reports it.
+pub async fn seed_watch<S: TokenStore + ClientRegistry, L: FishingLimiter>(
+    server: Arc<AuthServer<S, L>>,
+    clients: Arc<[Client]>,
+    every: Duration,
+) {
+    let mut tick = tokio::time::interval_at(tokio::time::Instant::now() + every, every);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tick.tick().await;
+        if !matches!(server.store().seeded_at().await, Ok(None)) {
+            continue;
+        }
+        eprintln!(
+            "gatehouse example: error: {}; every token issued before is gone, and changes made to clients              at run time since the first start are lost",
+            seed::LOST_DATA
+        );
+        match seed::seed(server.store(), &clients, false, server.now()).await {
+            Ok(done) => eprintln!("gatehouse example: {}", done.describe()),
+            Err(e) => {
+                eprintln!("gatehouse example: seeding the store again failed (retried in {every:?}): {e}")
+            }
+        }
     }
 }
 

@@ -1,7 +1,7 @@
 //! `gatehouse-example`: runs the example authorization server.
 //!
 //! ```text
-//! gatehouse-example [--config PATH] [--listen ADDR]
+//! gatehouse-example [--config PATH] [--listen ADDR] [--reapply-clients]
 //! gatehouse-example hash-secret      (reads a client secret on stdin, prints its digest)
 //! gatehouse-example hash-secret --generate   (prints a new secret and its digest)
 //! ```
@@ -16,12 +16,17 @@ use gatehouse_example_server::settings::{parse_listen, SAMPLE_PATH};
 use gatehouse_example_server::{hash_secret, run, Settings};
 
 const USAGE: &str = "\
-usage: gatehouse-example [--config PATH] [--listen ADDR]
+usage: gatehouse-example [--config PATH] [--listen ADDR] [--reapply-clients]
        gatehouse-example hash-secret < secret.txt
        gatehouse-example hash-secret --generate
 
   --config PATH   config file (default: the sample gatehouse.example.json)
   --listen ADDR   address to listen on, overriding the file's `listen`
+  --reapply-clients
+                  write the config file's clients over the store's at start.
+                  Without it the file only seeds a store that was never
+                  seeded (or lost its data): clients changed at run time
+                  stay as they are across restarts
   hash-secret     read a client secret (at least 32 bytes) on stdin and print
                   the sha256: digest to put in the config file
   hash-secret --generate
@@ -32,7 +37,7 @@ usage: gatehouse-example [--config PATH] [--listen ADDR]
 Stops gracefully (finishing the requests in flight) on Ctrl-C or SIGTERM.";
 
 enum Command {
-    Serve { config: PathBuf, listen: Option<String> },
+    Serve { config: PathBuf, listen: Option<String>, reapply_clients: bool },
     HashSecret,
     GenerateSecret,
     Help,
@@ -48,7 +53,9 @@ fn main() -> ExitCode {
         }
         Ok(Command::HashSecret) => run_hash_secret(),
         Ok(Command::GenerateSecret) => run_generate_secret(),
-        Ok(Command::Serve { config, listen }) => run_server(&config, listen.as_deref()),
+        Ok(Command::Serve { config, listen, reapply_clients }) => {
+            run_server(&config, listen.as_deref(), reapply_clients)
+        }
         Err(e) => Err(format!("{e}\n\n{USAGE}")),
     };
     match result {
@@ -68,6 +75,7 @@ fn parse_args(args: &[&str]) -> Result<Command, String> {
     }
     let mut config = None;
     let mut listen = None;
+    let mut reapply_clients = false;
     let mut it = args.iter();
     while let Some(arg) = it.next() {
         let (flag, inline) = match arg.split_once('=') {
@@ -81,10 +89,12 @@ fn parse_args(args: &[&str]) -> Result<Command, String> {
             "-h" | "--help" => return Ok(Command::Help),
             "--config" => config = Some(PathBuf::from(value()?)),
             "--listen" => listen = Some(value()?),
+            "--reapply-clients" if inline.is_none() => reapply_clients = true,
             _ => return Err(format!("unexpected argument {arg:?}")),
         }
     }
-    Ok(Command::Serve { config: config.unwrap_or_else(|| PathBuf::from(SAMPLE_PATH)), listen })
+    let config = config.unwrap_or_else(|| PathBuf::from(SAMPLE_PATH));
+    Ok(Command::Serve { config, listen, reapply_clients })
 }
 
 fn run_hash_secret() -> Result<(), String> {
@@ -123,8 +133,9 @@ fn run_generate_secret() -> Result<(), String> {
     Ok(())
 }
 
-fn run_server(config: &std::path::Path, listen: Option<&str>) -> Result<(), String> {
+fn run_server(config: &std::path::Path, listen: Option<&str>, reapply_clients: bool) -> Result<(), String> {
     let mut settings = Settings::load(config).map_err(|e| e.to_string())?;
+    settings.reapply_clients = reapply_clients;
     if let Some(addr) = listen {
         let addr = parse_listen(addr).map_err(|e| e.to_string())?;
         if let Some(warning) = settings.listen_override_warning(addr) {

@@ -91,13 +91,24 @@ pub struct Settings {
     pub server: Config,
     /// The token keys.
     pub keys: Keyring,
-    /// The clients to register at start.
+    /// The clients that seed an unseeded store (see [`crate::seed`]).
     pub clients: Vec<Client>,
     /// The accounts of the demo login page.
     pub demo_users: DemoUsers,
+    /// Write every configured client over the store's registration at
+    /// start (`--reapply-clients`), rather than seeding only an unseeded
+    /// store (see [`crate::seed`]). Not in the file: a setting left on
+    /// would undo every run-time change at each restart.
+    pub reapply_clients: bool,
+    /// How often a running instance checks that the store still has its
+    /// seed marker ([`DEFAULT_SEED_CHECK`]; see [`crate::seed`]).
+    pub seed_check_every: std::time::Duration,
     /// Whether any key in `keys` is the published [`SAMPLE_KEY`].
     sample_key: bool,
 }
+
+/// How often an instance checks the store's seed marker by default.
+pub const DEFAULT_SEED_CHECK: std::time::Duration = std::time::Duration::from_secs(5);
 
 impl fmt::Debug for Settings {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -164,7 +175,17 @@ impl Settings {
             gatehouse_core::Error::Config(msg) => fail(msg),
             other => fail(other.to_string()),
         })?;
-        Ok(Self { listen, store, server, keys, clients, demo_users, sample_key })
+        Ok(Self {
+            listen,
+            store,
+            server,
+            keys,
+            clients,
+            demo_users,
+            reapply_clients: false,
+            seed_check_every: DEFAULT_SEED_CHECK,
+            sample_key,
+        })
     }
 
     /// Refuses to serve on `addr` while a token key is the published

@@ -38,7 +38,7 @@ pub enum StartError {
     Serve(#[from] std::io::Error),
 }
 
-/// Opens the store of `settings.store`, registers the clients and serves on
+/// Opens the store of `settings.store`, seeds the clients ([`crate::seed`]) and serves on
 /// `listener` until `shutdown` completes (see [`App::serve`]). First refuses
 /// to serve the sample key on a non-loopback address.
 ///

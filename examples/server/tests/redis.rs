@@ -63,7 +63,11 @@ async fn two_instances_share_tokens_revocations_and_throttling() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn redis_outage_is_a_503_with_retry_after_and_the_app_recovers() {
     let mut redis = RedisServer::start();
-    let app = start_configured(on_redis(&redis.url(), &unique_prefix()));
+    let mut settings = on_redis(&redis.url(), &unique_prefix());
+    // No seeding again within this test (tests/clients.rs covers that), so
+    // the empty Redis below answers as it is.
+    settings.seed_check_every = std::time::Duration::from_secs(3600);
+    let app = start_configured(settings);
     let token = issue(app.addr).await;
 
     redis.stop();
@@ -93,7 +97,7 @@ async fn redis_outage_is_a_503_with_retry_after_and_the_app_recovers() {
 
     // A fresh, empty Redis on the same port: clients were registered in the
     // old one, so authentication now fails cleanly (401), which shows the
-    // connection is back.
+    // connection is back (readiness says why meanwhile: tests/clients.rs).
     redis.restart();
     let r = introspect(app.addr, Some(RS), &token).await;
     assert_eq!(r.status, 401, "{}", r.text());

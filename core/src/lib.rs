@@ -31,6 +31,7 @@
 //! - [`http`]: the request/response values the endpoints take and give.
 //! - [`limiter`]: the token-fishing limiter.
 //! - [`metadata`]: the RFC 8414 metadata document.
+//! - [`audit`]: the typed audit events and the sink that receives them.
 //! - [`time`]: the clock.
 //!
 //! # Example
@@ -70,6 +71,7 @@
 //! ```
 #![forbid(unsafe_code)]
 
+pub mod audit;
 pub mod authorize;
 pub mod bearer;
 mod client_auth;
@@ -95,6 +97,7 @@ pub mod store;
 pub mod time;
 pub mod token_format;
 
+pub use audit::{AuditEvent, AuditSink, NoAudit};
 pub use authorize::{AuthorizationCheck, AuthorizationRequest, ValidatedAuthorization};
 pub use bearer::{BearerError, Principal};
 pub use client_auth::{ClientCredentials, PresentedSecret};

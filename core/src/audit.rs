@@ -278,8 +278,18 @@ impl StoreOperation {
     }
 }
 
-/// The name of a token kind, as in the stored records.
-pub(crate) fn kind_str(kind: TokenKind) -> &'static str {
+impl Revoked {
+    /// The grant of what was revoked.
+    pub fn grant(&self) -> GrantId {
+        match *self {
+            Self::Token { grant, .. } | Self::Grant(grant) => grant,
+        }
+    }
+}
+
+/// The name of a token kind, as in the stored records: `access`,
+/// `refresh`, `authorization_code`.
+pub fn kind_name(kind: TokenKind) -> &'static str {
     match kind {
         TokenKind::Access => "access",
         TokenKind::Refresh => "refresh",
@@ -310,7 +320,7 @@ impl fmt::Display for AuditEvent<'_> {
                     f,
                     " client_id={client} grant_id={grant} jti={jti} token_kind={} subject={} scope=\"{scope}\" \
                      audience=\"",
-                    kind_str(kind),
+                    kind_name(kind),
                     Opt(subject),
                 )?;
                 for (i, a) in audience.iter().enumerate() {
@@ -350,7 +360,7 @@ impl fmt::Display for AuditEvent<'_> {
             Self::ReplayDetected { client, kind, grant, grant_revoked } => write!(
                 f,
                 " client_id={client} token_kind={} grant_id={grant} grant_revoked={grant_revoked}",
-                kind_str(kind)
+                kind_name(kind)
             ),
             Self::BulkRevocation { subject, client, count } => {
                 write!(f, " subject={} client_id={} count={count}", Opt(subject), Opt(client))

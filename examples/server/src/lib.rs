@@ -90,7 +90,11 @@ impl<S: TokenStore + ClientRegistry, L: FishingLimiter> App<S, L> {
         for client in settings.clients {
             store.put_client(client).await?;
         }
-        let server = AuthServer::new(store, settings.keys, settings.server).with_limiter(limiter);
+        // Every decision, replay and store failure goes to `tracing`; the
+        // binary's subscriber writes it (see `main.rs`).
+        let server = AuthServer::new(store, settings.keys, settings.server)
+            .with_limiter(limiter)
+            .with_audit(gatehouse_tracing::TracingSink);
         Ok(Self { server: Arc::new(server), users: Arc::new(settings.demo_users) })
     }
 

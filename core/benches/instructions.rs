@@ -16,7 +16,7 @@ mod common;
 
 use std::hint::black_box;
 
-use common::{ready, setup, Setup};
+use common::{ready, setup, setup_with, Setup};
 use gatehouse_core::{ClientCredentials, HttpRequest, PresentedSecret};
 
 #[inline(never)]
@@ -77,6 +77,23 @@ fn measure_client_auth_malformed(s: &Setup, creds: &ClientCredentials) {
     assert!(ready(s.server.authenticate(black_box(creds))).is_err());
 }
 
+// The same three on a server with a sink that records nothing (see
+// `setup_with`): beside the plain ones, the cost of emitting an event.
+#[inline(never)]
+fn measure_introspect_valid_noop_sink(s: &Setup) {
+    assert!(ready(s.server.introspect(&s.rs, black_box(&s.valid))).unwrap().is_active());
+}
+
+#[inline(never)]
+fn measure_introspect_forged_noop_sink(s: &Setup) {
+    assert!(!ready(s.server.introspect(&s.rs, black_box(&s.forged))).unwrap().is_active());
+}
+
+#[inline(never)]
+fn measure_issue_noop_sink(s: &Setup) {
+    black_box(ready(s.server.client_credentials(&s.app, None, &[])).unwrap());
+}
+
 const OPS: &[&str] = &[
     "introspect_valid",
     "introspect_unknown",
@@ -89,6 +106,9 @@ const OPS: &[&str] = &[
     "client_auth_unknown",
     "client_auth_wrong_secret",
     "client_auth_malformed",
+    "introspect_valid_noop_sink",
+    "introspect_forged_noop_sink",
+    "issue_noop_sink",
 ];
 
 fn run(op: &str, iterations: usize, s: &Setup) {
@@ -114,6 +134,9 @@ fn run(op: &str, iterations: usize, s: &Setup) {
             "client_auth_unknown" => measure_client_auth_unknown(s, &unknown),
             "client_auth_wrong_secret" => measure_client_auth_wrong_secret(s, &wrong_secret),
             "client_auth_malformed" => measure_client_auth_malformed(s, &malformed),
+            "introspect_valid_noop_sink" => measure_introspect_valid_noop_sink(s),
+            "introspect_forged_noop_sink" => measure_introspect_forged_noop_sink(s),
+            "issue_noop_sink" => measure_issue_noop_sink(s),
             other => panic!("unknown operation {other}; one of {OPS:?}"),
         }
     }
@@ -121,12 +144,13 @@ fn run(op: &str, iterations: usize, s: &Setup) {
 
 fn main() {
     let args: Vec<String> = std::env::args().skip(1).filter(|a| a != "--bench").collect();
-    let s = setup(1_000);
+    let audited = |op: &str| op.ends_with("_noop_sink");
     match args.as_slice() {
-        [op, n] => run(op, n.parse().unwrap(), &s),
+        [op, n] => run(op, n.parse().unwrap(), &setup_with(1_000, audited(op))),
         _ => {
+            let (plain, with_sink) = (setup(1_000), setup_with(1_000, true));
             for op in OPS {
-                run(op, 10, &s);
+                run(op, 10, if audited(op) { &with_sink } else { &plain });
             }
             println!("instructions: every operation ran; run core/benches/callgrind.sh for counts");
         }

@@ -12,7 +12,7 @@ mod common;
 use std::hint::black_box;
 use std::time::Duration;
 
-use common::{ready, setup};
+use common::{ready, setup, setup_with};
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion};
 use gatehouse_core::{ClientRegistry, HttpRequest, LimiterConfig, MemoryLimiter, TokenStore, UnixTime};
 
@@ -47,6 +47,20 @@ fn bench(c: &mut Criterion) {
     g.finish();
 }
 
+/// The hot paths on a server with a sink that records nothing, beside the
+/// same on a server without one (`introspect/*/1000` above).
+fn audit(c: &mut Criterion) {
+    let mut g = c.benchmark_group("noop_sink");
+    g.measurement_time(Duration::from_secs(3)).warm_up_time(Duration::from_secs(1));
+    let s = setup_with(1_000, true);
+    g.bench_function("valid", |b| b.iter(|| ready(s.server.introspect(&s.rs, black_box(&s.valid)))));
+    g.bench_function("forged", |b| b.iter(|| ready(s.server.introspect(&s.rs, black_box(&s.forged)))));
+    g.bench_function("issue_client_credentials", |b| {
+        b.iter(|| ready(s.server.client_credentials(&s.app, None, &[])))
+    });
+    g.finish();
+}
+
 /// The parts of a valid introspection, to see where the time goes.
 fn parts(c: &mut Criterion) {
     let s = setup(1_000);
@@ -66,5 +80,5 @@ fn parts(c: &mut Criterion) {
     g.finish();
 }
 
-criterion_group!(benches, bench, parts);
+criterion_group!(benches, bench, audit, parts);
 criterion_main!(benches);

@@ -28,10 +28,11 @@
 
 use std::fmt;
 
+use crate::audit::AuthMethod;
 use crate::error::Error;
 use crate::form::{AuthorizationHeader, Form};
 use crate::model::{Client, ClientAuth, ClientId, SecretDigest};
-use crate::store::ClientRegistry;
+use crate::store::{ClientRegistry, StoreError};
 use crate::time::UnixTime;
 
 /// A client secret as presented in a request. `Debug` never prints it.
@@ -80,6 +81,40 @@ impl ClientCredentials {
     fn used_basic(&self) -> bool {
         matches!(self, Self::Basic { .. })
     }
+
+    /// How the client authenticated, for the audit trail.
+    pub(crate) fn method(&self) -> AuthMethod {
+        match self {
+            Self::Basic { .. } => AuthMethod::ClientSecretBasic,
+            Self::Post { .. } => AuthMethod::ClientSecretPost,
+            Self::None { .. } => AuthMethod::None,
+        }
+    }
+}
+
+/// Why [`authenticate`] did not return a client.
+#[derive(Debug)]
+pub(crate) enum AuthFailure {
+    /// The credentials were refused: `invalid_client`.
+    Rejected {
+        /// See [`Error::InvalidClient`].
+        basic: bool,
+        /// The presented id, when it is well-formed (for the audit trail;
+        /// it was built for the lookup anyway, so keeping it costs nothing
+        /// that depends on the id).
+        client: Option<ClientId>,
+    },
+    /// The registry failed.
+    Store(StoreError),
+}
+
+impl From<AuthFailure> for Error {
+    fn from(f: AuthFailure) -> Self {
+        match f {
+            AuthFailure::Rejected { basic, .. } => Error::InvalidClient { basic },
+            AuthFailure::Store(e) => Error::Store(e),
+        }
+    }
 }
 
 /// Reads the credentials from the header and the form. More than one
@@ -122,14 +157,13 @@ pub(crate) fn extract(header: AuthorizationHeader, form: &Form<'_>) -> Result<Cl
 /// covers.
 ///
 /// # Errors
-/// [`Error::InvalidClient`] for every authentication failure;
-/// [`Error::Store`] when the registry fails.
+/// [`AuthFailure::Rejected`] for every authentication failure;
+/// [`AuthFailure::Store`] when the registry fails.
 pub(crate) async fn authenticate<R: ClientRegistry>(
     registry: &R,
     creds: &ClientCredentials,
     now: UnixTime,
-) -> Result<Client, Error> {
-    let fail = Error::InvalidClient { basic: creds.used_basic() };
+) -> Result<Client, AuthFailure> {
     let (id, presented) = match creds {
         ClientCredentials::Basic { id, secret } | ClientCredentials::Post { id, secret } => {
             (id, Some(SecretDigest::of_presented(&secret.0)))
@@ -139,7 +173,7 @@ pub(crate) async fn authenticate<R: ClientRegistry>(
     // Every id is looked up, a malformed one too, as an id nobody has: see
     // the module docs.
     let (lookup, well_formed) = ClientId::lookup_key(id);
-    let client = registry.client(&lookup).await?;
+    let client = registry.client(&lookup).await.map_err(AuthFailure::Store)?;
     let (stored, previous) = match client.as_ref().map(|c| &c.auth) {
         Some(ClientAuth::Confidential { secret, previous, .. }) => (Some(secret), previous.as_ref()),
         _ => (None, None),
@@ -161,7 +195,7 @@ pub(crate) async fn authenticate<R: ClientRegistry>(
         // `well_formed` only guards against a registry that would answer
         // for an id no client can have.
         Some(c) if secret_ok && c.enabled && well_formed => Ok(c),
-        _ => Err(fail),
+        _ => Err(AuthFailure::Rejected { basic: creds.used_basic(), client: well_formed.then_some(lookup) }),
     }
 }
 
@@ -263,7 +297,7 @@ mod tests {
     fn work_of(r: &Counting, creds: &ClientCredentials) -> (bool, usize, usize, usize) {
         r.lookups.store(0, Ordering::Relaxed);
         let _ = work::take();
-        let ok = match now(authenticate(r, creds, AT)) {
+        let ok = match now(authenticate(r, creds, AT)).map_err(Error::from) {
             Ok(_) => true,
             Err(Error::InvalidClient { .. }) => false,
             Err(e) => panic!("unexpected error {e:?}"),

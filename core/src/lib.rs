@@ -33,6 +33,7 @@
 //! - [`http`]: the request/response values the endpoints take and give.
 //! - [`limiter`]: the token-fishing limiter.
 //! - [`metadata`]: the RFC 8414 metadata document.
+//! - [`audit`]: the typed audit events and the sink that receives them.
 //! - [`time`]: the clock.
 //!
 //! # Example
@@ -72,6 +73,7 @@
 //! ```
 #![forbid(unsafe_code)]
 
+pub mod audit;
 pub mod authorize;
 pub mod bearer;
 mod client_admin;
@@ -98,6 +100,7 @@ pub mod store;
 pub mod time;
 pub mod token_format;
 
+pub use audit::{AuditEvent, AuditSink, NoAudit};
 pub use authorize::{AuthorizationCheck, AuthorizationRequest, ValidatedAuthorization};
 pub use bearer::{BearerError, Principal};
 pub use client_admin::SecretRotation;

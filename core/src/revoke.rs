@@ -1,15 +1,15 @@
 //! Token revocation (RFC 7009): what to revoke, decided on the loaded
 //! record.
 
-use crate::model::{Client, GrantId, TokenDigest, TokenKind, TokenRecord};
+use crate::model::{Client, GrantId, Jti, TokenDigest, TokenKind, TokenRecord};
 
 /// What a revocation request writes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Revocation {
     /// Nothing: the answer is the same success (RFC 7009 §2.2).
     Nothing,
-    /// This token alone.
-    Token(TokenDigest),
+    /// This token alone (its key, and its `jti` for the audit trail).
+    Token(TokenDigest, Jti),
     /// Every token of this grant.
     Grant(GrantId),
 }
@@ -28,7 +28,7 @@ pub(crate) fn decide_revocation(client: &Client, record: Option<&TokenRecord>) -
     };
     match record.kind {
         TokenKind::Refresh => Revocation::Grant(record.grant_id()),
-        TokenKind::Access => Revocation::Token(record.digest),
+        TokenKind::Access => Revocation::Token(record.digest, record.jti),
         // Codes are not revocable through RFC 7009; they expire in a minute
         // and are single-use anyway.
         TokenKind::AuthorizationCode => Revocation::Nothing,
@@ -38,7 +38,7 @@ pub(crate) fn decide_revocation(client: &Client, record: Option<&TokenRecord>) -
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::model::{Claims, ClientId, Jti, Scope};
+    use crate::model::{Claims, ClientId, Scope};
     use crate::time::UnixTime;
 
     fn record(kind: TokenKind) -> TokenRecord {
@@ -53,7 +53,7 @@ mod tests {
     fn only_the_owners_access_and_refresh_tokens_are_revoked() {
         let app = Client::new_public(ClientId::new("app").unwrap());
         let access = record(TokenKind::Access);
-        assert_eq!(decide_revocation(&app, Some(&access)), Revocation::Token(access.digest));
+        assert_eq!(decide_revocation(&app, Some(&access)), Revocation::Token(access.digest, access.jti));
         let refresh = record(TokenKind::Refresh);
         assert_eq!(decide_revocation(&app, Some(&refresh)), Revocation::Grant(refresh.grant_id()));
         assert_eq!(decide_revocation(&app, Some(&record(TokenKind::AuthorizationCode))), Revocation::Nothing);

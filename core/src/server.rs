@@ -8,9 +8,10 @@
 
 use std::sync::Arc;
 
+use crate::audit::{AuditEvent, AuditSink, AuthMethod, Revoked, StoreOperation, Verdict};
 use crate::authorize::{self, AuthorizationCheck, AuthorizationRequest};
 use crate::bearer::{self, BearerError, Principal};
-use crate::client_auth::{self, ClientCredentials};
+use crate::client_auth::{self, AuthFailure, ClientCredentials};
 use crate::config::Config;
 use crate::crypto;
 use crate::error::Error;
@@ -22,11 +23,12 @@ use crate::issue::{self, IssuedTokens, TokenRequest};
 use crate::join;
 use crate::limiter::{Admission, FishingLimiter, MemoryLimiter};
 use crate::model::{
-    Client, GrantId, GrantType, Jti, Resource, Scope, Subject, TokenKind, TokenRecord, GRANT_ID_RANDOM_LEN,
+    Client, ClientId, GrantId, GrantType, Jti, Resource, Scope, Subject, TokenKind, TokenRecord,
+    GRANT_ID_RANDOM_LEN,
 };
 use crate::policy;
 use crate::revoke::{self, Revocation};
-use crate::store::{ClientRegistry, TokenStore};
+use crate::store::{ClientRegistry, StoreError, TokenStore};
 use crate::time::{Clock, SystemClock, UnixTime};
 use crate::token_format::Keyring;
 
@@ -41,13 +43,18 @@ pub struct AuthServer<S, L = MemoryLimiter> {
     config: Config,
     clock: Arc<dyn Clock>,
     limiter: L,
+    /// `None` (the default) records nothing and builds no event: every
+    /// emission is then one test of this `Option`. A trait object rather
+    /// than a type parameter, so that installing a sink does not change the
+    /// server's type (code generic over `AuthServer<S, L>` keeps working).
+    audit: Option<Arc<dyn AuditSink>>,
 }
 
 impl<S: TokenStore + ClientRegistry> AuthServer<S, MemoryLimiter> {
     /// A server with the system clock and an in-process limiter.
     pub fn new(store: S, keys: Keyring, config: Config) -> Self {
         let limiter = MemoryLimiter::new(config.limiter);
-        Self { store, keys, config, clock: Arc::new(SystemClock), limiter }
+        Self { store, keys, config, clock: Arc::new(SystemClock), limiter, audit: None }
     }
 }
 
@@ -61,7 +68,39 @@ impl<S: TokenStore + ClientRegistry, L: FishingLimiter> AuthServer<S, L> {
 
     /// Replaces the limiter, e.g. with one shared by several instances.
     pub fn with_limiter<L2: FishingLimiter>(self, limiter: L2) -> AuthServer<S, L2> {
-        AuthServer { store: self.store, keys: self.keys, config: self.config, clock: self.clock, limiter }
+        AuthServer {
+            store: self.store,
+            keys: self.keys,
+            config: self.config,
+            clock: self.clock,
+            limiter,
+            audit: self.audit,
+        }
+    }
+
+    /// Sends every audit event (see [`audit`](crate::audit)) to `sink`.
+    /// Without it the server records nothing, at no measurable cost.
+    #[must_use]
+    pub fn with_audit(mut self, sink: impl AuditSink) -> Self {
+        self.audit = Some(Arc::new(sink));
+        self
+    }
+
+    /// Hands the event `make` builds to the sink; builds nothing without
+    /// one.
+    #[inline]
+    fn emit<'e>(&self, make: impl FnOnce() -> AuditEvent<'e>) {
+        if let Some(sink) = &self.audit {
+            sink.record(&make());
+        }
+    }
+
+    /// `result` as the core's error, recording a store failure first.
+    fn stored<T>(&self, operation: StoreOperation, result: Result<T, StoreError>) -> Result<T, Error> {
+        result.map_err(|error| {
+            self.emit(|| AuditEvent::StoreFailed { operation, error: &error });
+            Error::Store(error)
+        })
     }
 
     /// The store, for registering clients and purging.
@@ -116,7 +155,15 @@ impl<S: TokenStore + ClientRegistry, L: FishingLimiter> AuthServer<S, L> {
         let header = form::parse_authorization(req.authorization)?;
         form::check_content_type(req.content_type)?;
         let form = form::parse_form(req.body, self.config.max_body_bytes)?;
-        let creds = client_auth::extract(header, &form)?;
+        let creds = match client_auth::extract(header, &form) {
+            Ok(c) => c,
+            Err(e @ Error::InvalidClient { basic }) => {
+                let method = if basic { AuthMethod::OtherScheme } else { AuthMethod::Absent };
+                self.emit(|| AuditEvent::ClientAuthFailed { method, client: None });
+                return Err(e);
+            }
+            Err(e) => return Err(e),
+        };
         Ok((form, creds))
     }
 
@@ -144,7 +191,14 @@ impl<S: TokenStore + ClientRegistry, L: FishingLimiter> AuthServer<S, L> {
         let (form, creds) = self.read_request(req)?;
         // RFC 7662 §2.1 requires authorization of the caller; a public
         // client's bare client_id authenticates nothing.
-        if matches!(creds, ClientCredentials::None { .. }) {
+        if let ClientCredentials::None { id } = &creds {
+            if self.audit.is_some() {
+                let client = ClientId::new(id).ok();
+                self.emit(|| AuditEvent::ClientAuthFailed {
+                    method: AuthMethod::None,
+                    client: client.as_ref(),
+                });
+            }
             return Err(Error::InvalidClient { basic: false });
         }
         let caller = self.authenticate(&creds).await?;
@@ -175,7 +229,17 @@ impl<S: TokenStore + ClientRegistry, L: FishingLimiter> AuthServer<S, L> {
     /// [`Error::InvalidClient`] for every kind of failure, alike;
     /// [`Error::Store`] when the registry fails.
     pub async fn authenticate(&self, creds: &ClientCredentials) -> Result<Client, Error> {
-        client_auth::authenticate(&self.store, creds, self.clock.now()).await
+        match client_auth::authenticate(&self.store, creds, self.clock.now()).await {
+            Ok(c) => Ok(c),
+            Err(AuthFailure::Rejected { basic, client }) => {
+                self.emit(|| AuditEvent::ClientAuthFailed {
+                    method: creds.method(),
+                    client: client.as_ref(),
+                });
+                Err(Error::InvalidClient { basic })
+            }
+            Err(AuthFailure::Store(e)) => self.stored(StoreOperation::Client, Err(e)),
+        }
     }
 
     /// The `client_credentials` grant for an authenticated client, with an
@@ -211,8 +275,24 @@ impl<S: TokenStore + ClientRegistry, L: FishingLimiter> AuthServer<S, L> {
         let grant_id = GrantId::time_ordered(millis, &grant_id);
         let (token, digest) = self.keys.mint_from(TokenKind::Access, grant_id, &random);
         let scope = grant.claims.scope.clone();
-        let record = TokenRecord::access(digest, Jti::from_bytes(jti), grant.claims, now, grant.expires_at);
-        self.store.insert(record).await?;
+        // The audience outlives the record only for a sink: no clone (an
+        // atomic increment) on the hot path without one.
+        let audience = self.audit.as_ref().map(|_| Arc::clone(&grant.claims.audience));
+        let jti = Jti::from_bytes(jti);
+        let record = TokenRecord::access(digest, jti, grant.claims, now, grant.expires_at);
+        self.stored(StoreOperation::Insert, self.store.insert(record).await)?;
+        if let Some(audience) = &audience {
+            self.emit(|| AuditEvent::TokenIssued {
+                client: &client.id,
+                grant: grant_id,
+                jti,
+                kind: TokenKind::Access,
+                subject: None,
+                scope: &scope,
+                audience,
+                expires_at: grant.expires_at,
+            });
+        }
         let expires_in = grant.expires_at.0.saturating_sub(now.0);
         Ok(IssuedTokens { access_token: token, expires_in, scope, refresh_token: None })
     }
@@ -239,7 +319,7 @@ impl<S: TokenStore + ClientRegistry, L: FishingLimiter> AuthServer<S, L> {
         let ttls = (self.config.access_token_ttl, self.config.refresh_token_ttl);
         let decision =
             exchange::decide_code_exchange(client, record.as_ref(), redirect_uri, code_verifier, now, ttls);
-        self.rotate(decision, now).await
+        self.rotate(client, TokenKind::AuthorizationCode, decision, now).await
     }
 
     /// The `refresh_token` grant: rotates the refresh token. The new one
@@ -265,29 +345,31 @@ impl<S: TokenStore + ClientRegistry, L: FishingLimiter> AuthServer<S, L> {
         let record = self.load_one_time(refresh_token, TokenKind::Refresh).await?;
         let decision =
             exchange::decide_refresh(client, record.as_ref(), scope, now, self.config.access_token_ttl);
-        self.rotate(decision, now).await
+        self.rotate(client, TokenKind::Refresh, decision, now).await
     }
 
     /// The stored record of a presented code or refresh token, if its tag
     /// verifies and it is of `kind`.
     async fn load_one_time(&self, token: &str, kind: TokenKind) -> Result<Option<TokenRecord>, Error> {
         match self.keys.verify(token) {
-            Ok(v) if v.kind == kind => Ok(self.store.get(&v.digest).await?),
+            Ok(v) if v.kind == kind => self.stored(StoreOperation::Get, self.store.get(&v.digest).await),
             _ => Ok(None),
         }
     }
 
-    /// Carries out an exchange's decision: mints the new tokens, consumes
-    /// the old one and stores them in one step; or, for a replay, revokes
-    /// the grant.
+    /// Carries out an exchange's decision on `client`'s token of `kind`:
+    /// mints the new tokens, consumes the old one and stores them in one
+    /// step; or, for a replay, revokes the grant.
     async fn rotate(
         &self,
+        client: &Client,
+        kind: TokenKind,
         decision: Result<Rotation, Refusal>,
         now: UnixTime,
     ) -> Result<IssuedTokens, Error> {
         let rotation = match decision {
             Ok(r) => r,
-            Err(refusal) => return Err(self.refused(refusal).await?),
+            Err(refusal) => return Err(self.refused(client, kind, refusal).await?),
         };
         let grant = rotation.grant();
         let (access, digest) = self.keys.mint(TokenKind::Access, grant)?;
@@ -300,20 +382,39 @@ impl<S: TokenStore + ClientRegistry, L: FishingLimiter> AuthServer<S, L> {
             None => (None, None),
         };
         let records = rotation.records(now, access_ids, refresh_ids);
-        let consumed = self.store.consume(&rotation.from, records).await?;
+        let consumed =
+            self.stored(StoreOperation::Consume, self.store.consume(&rotation.from, records).await)?;
         if let Err(refusal) = exchange::settle(&consumed, &rotation) {
-            return Err(self.refused(refusal).await?);
+            return Err(self.refused(client, kind, refusal).await?);
+        }
+        let issued = |jti, kind, scope, expires_at| AuditEvent::TokenIssued {
+            client: &rotation.claims.client_id,
+            grant,
+            jti,
+            kind,
+            subject: rotation.claims.subject.as_ref(),
+            scope,
+            audience: &rotation.claims.audience,
+            expires_at,
+        };
+        let access_expires_at = rotation.access_expires_at;
+        self.emit(|| issued(access_ids.1, TokenKind::Access, &rotation.access_scope, access_expires_at));
+        if let (Some((_, jti)), Some(exp)) = (refresh_ids, rotation.refresh_expires_at) {
+            self.emit(|| issued(jti, TokenKind::Refresh, &rotation.claims.scope, exp));
         }
         Ok(rotation.issued(now, access, refresh))
     }
 
-    /// The error for a refused exchange, after revoking the grant of a
-    /// replayed token.
-    async fn refused(&self, refusal: Refusal) -> Result<Error, Error> {
+    /// The error for a refused exchange of `client`'s token of `kind`,
+    /// after revoking the grant of a replayed token.
+    async fn refused(&self, client: &Client, kind: TokenKind, refusal: Refusal) -> Result<Error, Error> {
         match refusal {
             Refusal::Deny(e) => Ok(e),
             Refusal::Replay(grant) => {
-                self.store.revoke_grant(&grant).await?;
+                let revoked = self.store.revoke_grant(&grant).await;
+                let grant_revoked = revoked.is_ok();
+                self.emit(|| AuditEvent::ReplayDetected { client: &client.id, kind, grant, grant_revoked });
+                self.stored(StoreOperation::RevokeGrant, revoked)?;
                 Ok(exchange::BAD_GRANT)
             }
         }
@@ -328,16 +429,21 @@ impl<S: TokenStore + ClientRegistry, L: FishingLimiter> AuthServer<S, L> {
     /// store failed.
     pub async fn revoke(&self, client: &Client, token: &str) -> Result<(), Error> {
         let record = match self.keys.verify(token) {
-            Ok(v) => self.store.get(&v.digest).await?,
+            Ok(v) => self.stored(StoreOperation::Get, self.store.get(&v.digest).await)?,
             Err(_) => None,
         };
-        match revoke::decide_revocation(client, record.as_ref()) {
-            Revocation::Nothing => {}
-            Revocation::Token(digest) => {
-                self.store.revoke(&digest).await?;
+        let target = match revoke::decide_revocation(client, record.as_ref()) {
+            Revocation::Nothing => return Ok(()),
+            Revocation::Token(digest, jti) => {
+                self.stored(StoreOperation::Revoke, self.store.revoke(&digest).await)?;
+                Revoked::Token { jti, grant: digest.grant() }
             }
-            Revocation::Grant(grant) => self.store.revoke_grant(&grant).await?,
-        }
+            Revocation::Grant(grant) => {
+                self.stored(StoreOperation::RevokeGrant, self.store.revoke_grant(&grant).await)?;
+                Revoked::Grant(grant)
+            }
+        };
+        self.emit(|| AuditEvent::TokenRevoked { by: &client.id, target });
         Ok(())
     }
 
@@ -360,8 +466,10 @@ impl<S: TokenStore + ClientRegistry, L: FishingLimiter> AuthServer<S, L> {
         let verified = match self.keys.verify(token) {
             Ok(v) => v,
             Err(r) => {
-                introspect::admitted(reserve.await?)?;
-                return Ok(Introspection::Inactive(r.into()));
+                self.admitted(caller, reserve.await)?;
+                let answer = Introspection::Inactive(r.into());
+                self.answered(caller, None, &answer);
+                return Ok(answer);
             }
         };
         // A throttled caller's lookup is not even started when the limiter
@@ -370,19 +478,42 @@ impl<S: TokenStore + ClientRegistry, L: FishingLimiter> AuthServer<S, L> {
             !matches!(a, Ok(Admission::Allowed))
         })
         .await;
-        introspect::admitted(admission?)?;
+        self.admitted(caller, admission)?;
         let loaded = match loaded {
-            Some(r) => r?,
+            Some(r) => self.stored(StoreOperation::Get, r)?,
             // Not reached (`b` is skipped only for a refusal), but a lookup
             // is the right answer if it ever were.
-            None => self.store.get_with_client(&verified.digest).await?,
+            None => self.stored(StoreOperation::Get, self.store.get_with_client(&verified.digest).await)?,
         };
         let viewer = Viewer::ResourceServer { id: &caller.id, rs };
         let answer = introspect::decide_introspection(loaded, viewer, now, self.config.clock_skew);
         if answer.is_active() {
-            self.limiter.refund(&caller.id, now).await?;
+            self.stored(StoreOperation::Limiter, self.limiter.refund(&caller.id, now).await)?;
         }
+        self.answered(caller, Some(verified.digest.grant()), &answer);
         Ok(answer)
+    }
+
+    /// The limiter's answer for `caller` as a result, recording a refusal
+    /// or a failure.
+    fn admitted(&self, caller: &Client, admission: Result<Admission, StoreError>) -> Result<(), Error> {
+        let admission = self.stored(StoreOperation::Limiter, admission)?;
+        if let Admission::Throttled { retry_after } = admission {
+            self.emit(|| AuditEvent::Throttled { caller: &caller.id, retry_after });
+        }
+        introspect::admitted(admission)
+    }
+
+    /// Records an introspection's answer (of a token of `grant`, when its
+    /// tag verified).
+    fn answered(&self, caller: &Client, grant: Option<GrantId>, answer: &Introspection) {
+        self.emit(|| {
+            let (jti, verdict) = match answer {
+                Introspection::Active(r) => (Some(r.jti), Verdict::Active),
+                Introspection::Inactive(reason) => (None, Verdict::Inactive(*reason)),
+            };
+            AuditEvent::IntrospectionAnswered { caller: &caller.id, grant, jti, verdict }
+        });
     }
 
     /// Validates the bearer token in an `Authorization` header for
@@ -401,8 +532,9 @@ impl<S: TokenStore + ClientRegistry, L: FishingLimiter> AuthServer<S, L> {
         let now = self.clock.now();
         let answer = match self.keys.verify(token) {
             Ok(v) => {
-                let loaded =
-                    self.store.get_with_client(&v.digest).await.map_err(|e| BearerError::Server(e.into()))?;
+                let loaded = self
+                    .stored(StoreOperation::Get, self.store.get_with_client(&v.digest).await)
+                    .map_err(BearerError::Server)?;
                 let viewer = Viewer::Bearer { audience };
                 introspect::decide_introspection(loaded, viewer, now, self.config.clock_skew)
             }
@@ -420,7 +552,7 @@ impl<S: TokenStore + ClientRegistry, L: FishingLimiter> AuthServer<S, L> {
     /// [`Error::Store`].
     pub async fn check_authorization(&self, req: &AuthorizationRequest) -> Result<AuthorizationCheck, Error> {
         let id = authorize::requested_client(req)?;
-        let client = self.store.client(&id).await?;
+        let client = self.stored(StoreOperation::Client, self.store.client(&id).await)?;
         authorize::decide_authorization(req, client, &self.config.issuer)
     }
 
@@ -445,8 +577,20 @@ impl<S: TokenStore + ClientRegistry, L: FishingLimiter> AuthServer<S, L> {
         // Time-ordered, so a store's inserts append (see `time_ordered`).
         let grant_id = GrantId::time_ordered(millis, &crypto::random_bytes()?);
         let (code, digest) = self.keys.mint(TokenKind::AuthorizationCode, grant_id)?;
-        let record = v.code_record(subject, (digest, Jti::generate()?), now, self.config.code_ttl);
-        self.store.insert(record).await?;
+        let jti = Jti::generate()?;
+        let record = v.code_record(subject, (digest, jti), now, self.config.code_ttl);
+        let expires_at = record.expires_at;
+        self.stored(StoreOperation::Insert, self.store.insert(record).await)?;
+        self.emit(|| AuditEvent::TokenIssued {
+            client: &v.client().id,
+            grant: grant_id,
+            jti,
+            kind: TokenKind::AuthorizationCode,
+            subject: Some(subject),
+            scope: v.scope(),
+            audience: v.audience(),
+            expires_at,
+        });
         Ok(v.code_redirect(&code, &self.config.issuer))
     }
 

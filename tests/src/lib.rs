@@ -89,6 +89,8 @@
 //! - [`client_checks`]: the client lifecycle (paged listing, the seed
 //!   marker, rotation with an overlap, disable/enable/remove).
 //! - [`fixtures`]: records and clients for checks.
+//! - [`audit_checks`]: each audit event on the path that emits it, and none
+//!   holding a secret; the recording sink the [`world`] installs.
 //! - [`server_checks`]: the token, introspection and revocation endpoints
 //!   over the store, through an [`AuthServer`](gatehouse_core::AuthServer).
 //! - [`grant_checks`]: authorization code with PKCE, refresh rotation and
@@ -114,6 +116,7 @@ use std::future::Future;
 
 use gatehouse_core::{ClientRegistry, TokenStore};
 
+pub mod audit_checks;
 pub mod client_checks;
 pub mod fixtures;
 pub mod grant_checks;
@@ -284,6 +287,14 @@ macro_rules! __for_each_check {
             client_checks::rotated_secret_overlaps_until_the_deadline,
             client_checks::disable_enable_remove_through_the_server,
             model::store_matches_reference,
+            audit_checks::audit_token_issued,
+            audit_checks::audit_introspection_reasons,
+            audit_checks::audit_throttled,
+            audit_checks::audit_client_auth_failed,
+            audit_checks::audit_token_revoked,
+            audit_checks::audit_replay_detected,
+            audit_checks::audit_store_failed,
+            audit_checks::audit_events_hold_no_secret,
             grant_checks::code_flow_issues_access_and_refresh_tokens,
             grant_checks::public_client_code_flow,
             grant_checks::authorize_redirect_carries_code_state_and_issuer,

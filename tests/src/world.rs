@@ -12,6 +12,7 @@ use gatehouse_core::{
     LimiterConfig, ManualClock, TokenStore, UnixTime,
 };
 
+use crate::audit_checks::Recorder;
 use crate::wrappers::Instrumented;
 
 /// The resource the demo clients use.
@@ -77,6 +78,9 @@ pub struct World<S> {
     pub t0: UnixTime,
     /// The same keys as the server, to mint tokens that were never stored.
     pub keys: Keyring,
+    /// Every audit event the server emitted (see
+    /// [`audit_checks`](crate::audit_checks)).
+    pub audit: Recorder,
     /// Each confidential client's raw secret, by id.
     secrets: Vec<(&'static str, String)>,
 }
@@ -160,8 +164,10 @@ impl<S: TokenStore + ClientRegistry> World<S> {
             c.validate().expect("a valid registration");
             store.put_client(c).await.expect("register client");
         }
-        let server = AuthServer::new(store, keys.clone(), config).with_clock(clock.clone());
-        Self { server, clock, t0, keys, secrets }
+        let audit = Recorder::default();
+        let server =
+            AuthServer::new(store, keys.clone(), config).with_clock(clock.clone()).with_audit(audit.clone());
+        Self { server, clock, t0, keys, audit, secrets }
     }
 
     /// The raw secret of a confidential client.

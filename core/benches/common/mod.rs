@@ -10,7 +10,7 @@ use std::task::{Context, Poll, Waker};
 
 use base64::Engine as _;
 use gatehouse_core::model::{Client, ClientId, GrantId, GrantType, Resource, Scope, SecretDigest, TokenKind};
-use gatehouse_core::{AuthServer, ClientRegistry, Config, Keyring, LimiterConfig};
+use gatehouse_core::{AuthServer, ClientRegistry, Config, Keyring, LimiterConfig, NoAudit};
 use gatehouse_memory::MemoryStore;
 
 /// Drives a future that the memory store and limiter make ready at once: one
@@ -37,11 +37,19 @@ pub(crate) struct Setup {
 
 /// A server holding `n` tokens; `valid` is the middle one.
 pub(crate) fn setup(n: usize) -> Setup {
+    setup_with(n, false)
+}
+
+/// Like [`setup`]; with `audit`, the server has a sink installed that
+/// records nothing ([`NoAudit`]): the cost of building and handing over
+/// each event, against no sink at all.
+pub(crate) fn setup_with(n: usize, audit: bool) -> Setup {
     let mut config = Config::new("https://issuer.example");
     // Never throttle: measure the work, not the limiter's refusal.
     config.limiter = LimiterConfig { burst: u32::MAX, per_minute: 60_000 };
     let keys = Keyring::random().expect("random");
     let server = AuthServer::new(MemoryStore::new(), keys.clone(), config);
+    let server = if audit { server.with_audit(NoAudit) } else { server };
     let api = Resource::new("https://api.example").expect("resource");
     let (app_secret, app_digest) = SecretDigest::generate().expect("random");
     let app = Client::new_confidential(ClientId::new("app").expect("id"), app_digest)

@@ -94,7 +94,11 @@ impl<S: TokenStore + ClientRegistry, L: FishingLimiter> App<S, L> {
     /// # Errors
     /// [`StoreError`] when seeding fails.
     pub async fn with_limiter(store: S, limiter: L, settings: Settings) -> Result<Self, StoreError> {
-        let server = AuthServer::new(store, settings.keys, settings.server).with_limiter(limiter);
+        // Every decision, replay and store failure goes to `tracing`; the
+        // binary's subscriber writes it (see `main.rs`).
+        let server = AuthServer::new(store, settings.keys, settings.server)
+            .with_limiter(limiter)
+            .with_audit(gatehouse_tracing::TracingSink);
         let clients: Arc<[Client]> = settings.clients.into();
         let seeding = seed::seed(server.store(), &clients, settings.reapply_clients, server.now()).await?;
         println!("gatehouse example: {}", seeding.describe());

@@ -12,7 +12,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use gatehouse_core::model::SecretDigest;
-use gatehouse_example_server::settings::{parse_listen, SAMPLE_PATH};
+use gatehouse_example_server::settings::{parse_listen, LogFormat, LogSettings, SAMPLE_PATH};
 use gatehouse_example_server::{hash_secret, run, Settings};
 
 const USAGE: &str = "\
@@ -136,6 +136,7 @@ fn run_generate_secret() -> Result<(), String> {
 fn run_server(config: &std::path::Path, listen: Option<&str>, reapply_clients: bool) -> Result<(), String> {
     let mut settings = Settings::load(config).map_err(|e| e.to_string())?;
     settings.reapply_clients = reapply_clients;
+    init_logging(&settings.log)?;
     if let Some(addr) = listen {
         let addr = parse_listen(addr).map_err(|e| e.to_string())?;
         if let Some(warning) = settings.listen_override_warning(addr) {
@@ -156,6 +157,27 @@ fn run_server(config: &std::path::Path, listen: Option<&str>, reapply_clients: b
         // The store named by the config is opened (and chosen) in `run`.
         run(settings, listener, shutdown).await.map_err(|e| e.to_string())
     })
+}
+
+/// Writes logs (the audit trail among them) to standard error, as text or
+/// JSON lines, filtered by `RUST_LOG` when it is set and by the config's
+/// `log.filter` otherwise. Standard output keeps the start-up messages.
+fn init_logging(log: &LogSettings) -> Result<(), String> {
+    use tracing_subscriber::EnvFilter;
+    let filter = match std::env::var("RUST_LOG") {
+        Ok(v) if !v.trim().is_empty() => {
+            EnvFilter::try_new(&v).map_err(|e| format!("RUST_LOG is not a valid filter: {e}"))?
+        }
+        _ => {
+            EnvFilter::try_new(&log.filter).map_err(|e| format!("`log.filter` is not a valid filter: {e}"))?
+        }
+    };
+    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
+    let installed = match log.format {
+        LogFormat::Json => builder.json().try_init(),
+        _ => builder.try_init(),
+    };
+    installed.map_err(|e| format!("cannot set up logging: {e}"))
 }
 
 /// Completes on Ctrl-C or, on Unix, SIGTERM (what container runtimes and

@@ -11,9 +11,15 @@
 //!   "store": { "type": "sqlite", "path": "gatehouse.db" },
 //!   "keys": { "signing": { "id": "k1", "secret_b64": "..." }, "verify_only": [] },
 //!   "clients": [ { "id": "demo-client", "auth": { "type": "confidential", "secret": "sha256:..." } } ],
-//!   "demo_users": [ { "username": "alice", "password_digest": "sha256:..." } ]
+//!   "demo_users": [ { "username": "alice", "password_digest": "sha256:..." } ],
+//!   "log": { "format": "text", "filter": "info" }
 //! }
 //! ```
+//!
+//! `log` (optional) chooses how the audit trail and other logs are written
+//! to standard error ([`LogSettings`]): `text` (the default) or `json`, one
+//! object a line; `filter` is a `RUST_LOG`-style directive (default
+//! `info`), and the `RUST_LOG` environment variable, when set, wins.
 //!
 //! `issuer`, `keys` and `clients` are required. `store` picks the token
 //! store ([`StoreSettings`]); without it the example uses SQLite in
@@ -59,7 +65,7 @@ pub const DEFAULT_REDIS_PREFIX: &str = "gatehouse:";
 const SAMPLE_KEY: &[u8] = b"gatehouse-demo-key-REPLACE-ME-0123456789";
 
 /// The fields of the config file that are not the core's [`Config`].
-const EXAMPLE_FIELDS: [&str; 6] = ["_comment", "listen", "store", "keys", "clients", "demo_users"];
+const EXAMPLE_FIELDS: [&str; 7] = ["_comment", "listen", "store", "keys", "clients", "demo_users", "log"];
 
 /// How to make a token key.
 const MAKE_KEY: &str = "32 random bytes in base64, e.g. from `head -c 32 /dev/urandom | base64`";
@@ -103,6 +109,8 @@ pub struct Settings {
     /// How often a running instance checks that the store still has its
     /// seed marker ([`DEFAULT_SEED_CHECK`]; see [`crate::seed`]).
     pub seed_check_every: std::time::Duration,
+    /// How to log.
+    pub log: LogSettings,
     /// Whether any key in `keys` is the published [`SAMPLE_KEY`].
     sample_key: bool,
 }
@@ -119,6 +127,7 @@ impl fmt::Debug for Settings {
             .field("keys", &"<redacted>")
             .field("clients", &self.clients.iter().map(|c| c.id.as_str()).collect::<Vec<_>>())
             .field("demo_users", &self.demo_users)
+            .field("log", &self.log)
             .finish()
     }
 }
@@ -182,6 +191,7 @@ impl Settings {
             keys,
             clients,
             demo_users,
+            log: file.log,
             reapply_clients: false,
             seed_check_every: DEFAULT_SEED_CHECK,
             sample_key,
@@ -288,6 +298,47 @@ struct FileDoc {
     clients: Vec<ClientDoc>,
     #[serde(default)]
     demo_users: Vec<UserDoc>,
+    #[serde(default)]
+    log: LogSettings,
+}
+
+/// The config file's `log`: how the example writes its logs (the audit
+/// trail of `gatehouse-tracing`, and its own messages) to standard error.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(
+    deny_unknown_fields,
+    expecting = "an object such as {\"format\": \"json\", \"filter\": \"info,gatehouse::audit=warn\"}"
+)]
+pub struct LogSettings {
+    /// Text or JSON lines.
+    #[serde(default)]
+    pub format: LogFormat,
+    /// A `RUST_LOG`-style filter (`info`, `warn,gatehouse::audit=info`,
+    /// …), used when the `RUST_LOG` environment variable is not set.
+    #[serde(default = "default_filter")]
+    pub filter: String,
+}
+
+impl Default for LogSettings {
+    fn default() -> Self {
+        Self { format: LogFormat::default(), filter: default_filter() }
+    }
+}
+
+fn default_filter() -> String {
+    "info".to_owned()
+}
+
+/// How each log line is written.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+#[non_exhaustive]
+pub enum LogFormat {
+    /// Human-readable text.
+    #[default]
+    Text,
+    /// One JSON object a line, for log shippers.
+    Json,
 }
 
 /// A `sha256:` digest; anything else (often the secret itself) is refused

@@ -143,7 +143,7 @@ fn every_mistake_names_the_field_and_the_fix() {
             doc(r#","acess_token_ttl":5"#),
             &[
                 "unknown field `acess_token_ttl`; valid fields here: `listen`, `store`, `keys`, `clients`, \
-                 `demo_users`, `access_token_ttl`, `clock_skew`, `code_ttl`, `issuer`, `limiter`, \
+                 `demo_users`, `log`, `access_token_ttl`, `clock_skew`, `code_ttl`, `issuer`, `limiter`, \
                  `max_body_bytes`, `refresh_token_ttl`, `scopes_supported`",
             ],
         ),

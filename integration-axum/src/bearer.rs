@@ -120,13 +120,14 @@ where
         let layer = self.layer.clone();
         Box::pin(async move {
             let span = trace::span("bearer", req.method());
-            Ok(trace::traced(span, guard(layer, inner, req)).await)
+            Ok(trace::traced(span.clone(), guard(layer, inner, req, span)).await)
         })
     }
 }
 
-/// Validates the request's token, then calls the route or refuses.
-async fn guard<I, S, L>(layer: RequireBearer<S, L>, mut inner: I, mut req: Request) -> Response
+/// Validates the request's token, then calls the route or refuses; records
+/// the outcome on the request's `span`.
+async fn guard<I, S, L>(layer: RequireBearer<S, L>, mut inner: I, mut req: Request, span: Span) -> Response
 where
     I: Service<Request, Error = Infallible>,
     I::Response: IntoResponse,
@@ -138,13 +139,13 @@ where
         Header::from_values(req.headers().get_all(AUTHORIZATION).iter().map(HeaderValue::as_bytes));
     match layer.server.validate_bearer(authorization, &rule.audience, &rule.scope).await {
         Ok(principal) => {
-            Span::current().record("client_id", principal.client_id.as_str());
+            span.record("client_id", principal.client_id.as_str());
             req.extensions_mut().insert(Bearer(principal));
             let Ok(response) = inner.call(req).await;
             response.into_response()
         }
         Err(e) => {
-            Span::current().record("error", error_code(&e));
+            span.record("error", error_code(&e));
             refusal(&e, &rule.realm)
         }
     }

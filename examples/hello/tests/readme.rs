@@ -15,7 +15,6 @@ use base64::Engine as _;
 const README: &str = include_str!("../../../README.md");
 const MAIN: &str = include_str!("../src/main.rs");
 const MANIFEST: &str = include_str!("../Cargo.toml");
-const SECRET: &str = "a-test-secret-of-at-least-32-bytes-long";
 
 /// The body of the first fenced block opening with `fence` in the
 /// README's `## Embedding` section.
@@ -83,12 +82,12 @@ impl Drop for App {
 }
 
 impl App {
-    fn start() -> Self {
+    fn start(secret: &str) -> Self {
         // A free port: bound and released, then handed to the app.
         let addr = TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap();
         let child = Command::new(env!("CARGO_BIN_EXE_hello"))
             .env("LISTEN", addr.to_string())
-            .env("APP_SECRET", SECRET)
+            .env("APP_SECRET", secret)
             .stdin(Stdio::null())
             .spawn()
             .unwrap();
@@ -105,7 +104,7 @@ impl App {
         app
     }
 
-    /// One HTTP/1.1 request; the status, the raw head and the body.
+    /// One HTTP/1.1 request; the status, the head and the body.
     fn send(
         &self,
         method: &str,
@@ -124,14 +123,19 @@ impl App {
         s.read_to_string(&mut resp).unwrap();
         let (head, body) = resp.split_once("\r\n\r\n").unwrap();
         let status = head.split(' ').nth(1).unwrap().parse().unwrap();
-        (status, head.to_ascii_lowercase(), body.to_owned())
+        (status, head.to_owned(), body.to_owned())
     }
 }
 
+/// The README's `bash` block: the secret it runs the app with, and the
+/// answers it shows, each checked against the running app.
 #[test]
 fn the_readme_app_issues_a_token_and_serves_the_protected_route_with_it() {
-    let app = App::start();
-    let basic = format!("Basic {}", STANDARD.encode(format!("app:{SECRET}")));
+    let shown = embedding_block("```bash");
+    let secret = shown.split_once("APP_SECRET=").unwrap().1.split(' ').next().unwrap();
+    assert!(shown.contains(&format!("curl -s -u app:{secret} -d grant_type=client_credentials ")), "{shown}");
+    let app = App::start(secret);
+    let basic = format!("Basic {}", STANDARD.encode(format!("app:{secret}")));
     let form = ("Content-Type", "application/x-www-form-urlencoded".to_owned());
     let (status, _, body) =
         app.send("POST", "/oauth/token", &[("Authorization", basic), form], "grant_type=client_credentials");
@@ -142,11 +146,17 @@ fn the_readme_app_issues_a_token_and_serves_the_protected_route_with_it() {
 
     let (status, _, body) = app.send("GET", "/hello", &[("Authorization", format!("Bearer {token}"))], "");
     assert_eq!((status, body.as_str()), (200, "hello, app\n"));
+    let answer = format!("/hello\n# {}\n", body.trim_end());
+    assert!(shown.contains(&answer), "the README does not show {answer:?}");
 
     let (status, head, body) = app.send("GET", "/hello", &[], "");
     assert_eq!(status, 401, "{body}");
-    assert!(head.contains("\r\nwww-authenticate: bearer realm=\"https://api.example\""), "{head}");
-    assert_eq!(body, r#"{"error":"unauthorized","error_description":"an access token is required"}"#);
+    let challenge =
+        head.lines().find_map(|l| l.to_ascii_lowercase().starts_with("www-authenticate: ").then(|| &l[18..]));
+    assert_eq!(challenge, Some(r#"Bearer realm="https://api.example""#));
+    let answer =
+        format!("# HTTP/1.1 401 Unauthorized\n# www-authenticate: {}\n# {body}\n", challenge.unwrap());
+    assert!(shown.contains(&answer), "the README does not show {answer:?}");
 
     // The metadata document names the app's own address.
     let (status, _, body) = app.send("GET", "/.well-known/oauth-authorization-server", &[], "");

@@ -40,6 +40,42 @@ use crate::trace;
 ///
 /// A closure `Fn(Prompt) -> impl Future<Output = Decision>` is a `Consent`
 /// too, with the default error page.
+///
+/// # Example
+/// ```
+/// use axum::http::request::Parts;
+/// use axum::response::IntoResponse as _;
+/// use gatehouse_axum::{Decision, Gatehouse, Prompt};
+/// use gatehouse_core::model::Subject;
+/// use gatehouse_core::{AuthServer, Config, Keyring};
+///
+/// /// Who the app's own session says is logged in.
+/// fn logged_in(request: &Parts) -> Option<Subject> {
+///     # let _ = request;
+///     None
+/// }
+///
+/// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// # let server = AuthServer::new(gatehouse_memory::MemoryStore::new(), Keyring::random()?, Config::new("https://auth.example"));
+/// let consent = |prompt: Prompt| async move {
+///     let (request, _body) = prompt.request.into_parts();
+///     match logged_in(&request) {
+///         // The user pressed "Allow" on the page below.
+///         Some(user) if request.method == "POST" => Decision::approve(user),
+///         // Not logged in yet, or not decided: the app's page (a form that
+///         // posts back to the same URL, with the app's CSRF token).
+///         _ => {
+///             let client = prompt.authorization.client().id.as_str();
+///             let scope = prompt.authorization.scope().as_str();
+///             Decision::respond(format!("Let {client} use {scope}?").into_response())
+///         }
+///     }
+/// };
+/// let router = Gatehouse::new(server).with_consent(consent).router()?;
+/// # let _ = router;
+/// # Ok(())
+/// # }
+/// ```
 pub trait Consent: Send + Sync + 'static {
     /// What to do with a checked request: show a page
     /// ([`Decision::respond`]), or the user's answer once they are logged

@@ -57,7 +57,7 @@ async fn a_body_over_the_cores_limit_is_not_read_past_it() {
     let w = world().await;
     let limit = w.gatehouse.server().config().max_body_bytes;
     let router = w.gatehouse.router().unwrap();
-    // A body that never ends: only a reader that stops at the limit answers.
+    // A body far over the limit: the reader stops at the limit.
     let pulled = Arc::new(AtomicUsize::new(0));
     let req = Request::post("/oauth/token")
         .header("content-type", "application/x-www-form-urlencoded")
@@ -76,8 +76,12 @@ async fn a_body_over_the_cores_limit_is_not_read_past_it() {
 
 const CHUNK: &[u8] = &[b'a'; 1024];
 
-/// An endless body of [`CHUNK`]s, counting the bytes pulled from it.
+/// A body of [`CHUNK`]s, counting the bytes pulled from it. It ends
+/// after [`ENDLESS_CHUNKS`] of them, far past any limit, so that a reader
+/// that ignores the limit fails the test rather than hanging it.
 struct Endless(Arc<AtomicUsize>);
+
+const ENDLESS_CHUNKS: usize = 64 * 1024;
 
 impl http_body::Body for Endless {
     type Data = Bytes;
@@ -87,7 +91,9 @@ impl http_body::Body for Endless {
         self: Pin<&mut Self>,
         _: &mut Context<'_>,
     ) -> Poll<Option<Result<http_body::Frame<Bytes>, Infallible>>> {
-        self.0.fetch_add(CHUNK.len(), Ordering::SeqCst);
+        if self.0.fetch_add(CHUNK.len(), Ordering::SeqCst) >= ENDLESS_CHUNKS * CHUNK.len() {
+            return Poll::Ready(None);
+        }
         Poll::Ready(Some(Ok(http_body::Frame::data(Bytes::from_static(CHUNK)))))
     }
 }

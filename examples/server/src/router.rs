@@ -15,9 +15,9 @@ use crate::login::DemoUsers;
 ///   `/oauth/introspect`, `/oauth/revoke` (any other method gets the core's
 ///   405 with `Allow: POST`), `GET /.well-known/oauth-authorization-server`,
 ///   and `GET`/`POST /oauth/authorize` around the demo login and consent
-///   page ([`crate::consent`]), which checks logins against `users`;
+///   page (the `consent` module), which checks logins against `users`;
 /// - `GET /demo/callback`: the demo client's redirect URI;
-/// - `GET /api/me`: the protected API ([`crate::api`]);
+/// - `GET /api/me`: the protected API ([`API_RESOURCE`](crate::API_RESOURCE));
 /// - `GET /health/live`, `/health/ready`: health checks ([`crate::health`]).
 ///
 /// # Errors

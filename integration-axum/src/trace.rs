@@ -9,7 +9,8 @@
 //! - `status`: the status answered, recorded when the response is ready;
 //! - `error`: for `bearer`, the RFC 6750 error code of a refusal
 //!   (`invalid_request`, `invalid_token`, `insufficient_scope`, or
-//!   `unauthorized` when no token was sent), or `server_error`;
+//!   `unauthorized` when no token was sent), or the core's code for a
+//!   store failure (`temporarily_unavailable`, `server_error`);
 //! - `client_id`: for `bearer`, the client the valid token was issued to.
 //!
 //! No field ever holds a header value, a body, a query string or a path:

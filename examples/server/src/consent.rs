@@ -1,16 +1,17 @@
-//! The authorization endpoint's pages: a **demo** login and consent form,
-//! a stand-in for the app's own login (see [`crate::login`]).
+//! The demo login and consent page behind the authorization endpoint, a
+//! stand-in for the app's own login (see [`crate::login`]): the example's
+//! [`Consent`] for gatehouse-axum, which checks every request first. A
+//! request whose client or redirect URI is wrong gets [`DemoPages`]' error
+//! page and is never redirected (RFC 6749 §4.1.2.1: no open redirector);
+//! any other bad request is sent back to the client as an error redirect.
+//! Only a good one reaches [`DemoPages`]:
 //!
-//! - `GET /oauth/authorize?…` checks the request with the core. A request
-//!   whose client or redirect URI is wrong gets an error page and is never
-//!   redirected (RFC 6749 §4.1.2.1: no open redirector); any other bad
-//!   request is sent back to the client as an error redirect. A good one
-//!   gets the login and consent form.
+//! - `GET /oauth/authorize?…` gets the login and consent form.
 //! - `POST /oauth/authorize?…` (the form posts back to the same URL, so the
-//!   request travels in the query) checks the request again, then the CSRF
-//!   token, then: *deny* redirects with `access_denied`; *approve* with the
-//!   right username and password redirects with a code; a wrong password
-//!   shows the form again, with no redirect.
+//!   request travels in the query) checks the CSRF token, then: *deny*
+//!   redirects with `access_denied`; *approve* with the right username and
+//!   password redirects with a code; a wrong password shows the form again,
+//!   with no redirect.
 //! - `GET /demo/callback` shows what the demo-web client's redirect URI
 //!   receives; it stands in for the client app.
 //!
@@ -27,20 +28,17 @@ use std::fmt::Write as _;
 use std::sync::Arc;
 
 use axum::body::Body;
-use axum::extract::rejection::FormRejection;
-use axum::extract::{Form, RawQuery, State};
+use axum::extract::{Form, FromRequest as _};
 use axum::http::header::{
-    CACHE_CONTROL, CONTENT_SECURITY_POLICY, CONTENT_TYPE, COOKIE, LOCATION, PRAGMA, REFERRER_POLICY,
-    RETRY_AFTER, SET_COOKIE, X_CONTENT_TYPE_OPTIONS, X_FRAME_OPTIONS,
+    CACHE_CONTROL, CONTENT_SECURITY_POLICY, CONTENT_TYPE, COOKIE, PRAGMA, REFERRER_POLICY, SET_COOKIE,
+    X_CONTENT_TYPE_OPTIONS, X_FRAME_OPTIONS,
 };
-use axum::http::{HeaderMap, HeaderValue, StatusCode};
+use axum::http::{HeaderMap, HeaderValue, Method, StatusCode};
 use axum::response::Response;
 use axum::routing::get;
 use axum::Router;
-use gatehouse_core::{
-    constant_time_eq, AuthServer, AuthorizationCheck, AuthorizationRequest, ClientRegistry, Error,
-    FishingLimiter, RandomSecret, TokenStore, ValidatedAuthorization,
-};
+use gatehouse_axum::{Consent, Decision, Prompt};
+use gatehouse_core::{constant_time_eq, RandomSecret, ValidatedAuthorization};
 use serde::Deserialize;
 
 use crate::login::DemoUsers;
@@ -84,29 +82,23 @@ impl CsrfCookie {
     }
 }
 
-/// What the pages need: the server, the demo users and the CSRF cookie.
-struct Pages<S, L> {
-    server: Arc<AuthServer<S, L>>,
+/// The demo login and consent page: the example's [`Consent`].
+pub(crate) struct DemoPages {
     users: Arc<DemoUsers>,
     csrf: CsrfCookie,
 }
 
-// Not derived: the derive would require `S: Clone` and `L: Clone`.
-impl<S, L> Clone for Pages<S, L> {
-    fn clone(&self) -> Self {
-        Self { server: Arc::clone(&self.server), users: Arc::clone(&self.users), csrf: self.csrf }
+impl DemoPages {
+    /// The pages for a server with this issuer, checking logins against
+    /// `users`.
+    pub(crate) fn new(issuer: &str, users: Arc<DemoUsers>) -> Self {
+        Self { users, csrf: CsrfCookie::for_issuer(issuer) }
     }
 }
 
-/// The authorization endpoint and the demo callback.
-pub(crate) fn routes<S: TokenStore + ClientRegistry, L: FishingLimiter>(
-    server: Arc<AuthServer<S, L>>,
-    users: Arc<DemoUsers>,
-) -> Router {
-    Router::new()
-        .route(crate::adapter::AUTHORIZE_PATH, get(show::<S, L>).post(submit::<S, L>))
-        .route("/demo/callback", get(callback))
-        .with_state(Pages { csrf: CsrfCookie::for_issuer(&server.config().issuer), server, users })
+/// The demo callback.
+pub(crate) fn callback_routes() -> Router {
+    Router::new().route("/demo/callback", get(callback))
 }
 
 /// The login form's fields. Duplicated fields are refused by the parser.
@@ -122,65 +114,45 @@ struct LoginForm {
     csrf: String,
 }
 
-/// `GET /oauth/authorize`: the form, an error redirect, or an error page.
-async fn show<S: TokenStore + ClientRegistry, L: FishingLimiter>(
-    State(pages): State<Pages<S, L>>,
-    RawQuery(query): RawQuery,
-) -> Response {
-    match check(&pages.server, query.as_deref()).await {
-        Ok((_, v)) => login_page(&v, None, StatusCode::OK, pages.csrf),
-        Err(response) => response,
+impl Consent for DemoPages {
+    /// `GET`: the form. `POST`: the submitted form, checked for its CSRF
+    /// token, then the user's decision.
+    async fn decide(&self, prompt: Prompt) -> Decision {
+        let Prompt { authorization: v, request, .. } = prompt;
+        if request.method() != Method::POST {
+            return Decision::respond(login_page(&v, None, StatusCode::OK, self.csrf));
+        }
+        let headers = request.headers().clone();
+        let Ok(Form(form)) = Form::<LoginForm>::from_request(request, &()).await else {
+            return Decision::respond(error_page(
+                StatusCode::BAD_REQUEST,
+                "The login form could not be read.",
+            ));
+        };
+        if !csrf_matches(&headers, self.csrf, &form.csrf) {
+            let msg = "This form has expired or was not sent from this page. Please try again.";
+            return Decision::respond(login_page(&v, Some(msg), StatusCode::FORBIDDEN, self.csrf));
+        }
+        // The form's cookie is used up once the user has decided.
+        let mut clear = HeaderMap::new();
+        clear.insert(SET_COOKIE, self.csrf.header("", 0));
+        match form.decision.as_str() {
+            "deny" => Decision::deny().with_headers(clear),
+            "approve" => match self.users.check(&form.username, &form.password) {
+                Some(subject) => Decision::approve(subject).with_headers(clear),
+                None => Decision::respond(login_page(
+                    &v,
+                    Some("Wrong username or password."),
+                    StatusCode::FORBIDDEN,
+                    self.csrf,
+                )),
+            },
+            _ => Decision::respond(error_page(StatusCode::BAD_REQUEST, "Choose Approve or Deny.")),
+        }
     }
-}
 
-/// `POST /oauth/authorize`: the submitted form, with the request in the
-/// query.
-async fn submit<S: TokenStore + ClientRegistry, L: FishingLimiter>(
-    State(pages): State<Pages<S, L>>,
-    RawQuery(query): RawQuery,
-    headers: HeaderMap,
-    form: Result<Form<LoginForm>, FormRejection>,
-) -> Response {
-    let (req, v) = match check(&pages.server, query.as_deref()).await {
-        Ok(checked) => checked,
-        Err(response) => return response,
-    };
-    let Ok(Form(form)) = form else {
-        return error_page(StatusCode::BAD_REQUEST, "The login form could not be read.");
-    };
-    if !csrf_matches(&headers, pages.csrf, &form.csrf) {
-        let msg = "This form has expired or was not sent from this page. Please try again.";
-        return login_page(&v, Some(msg), StatusCode::FORBIDDEN, pages.csrf);
-    }
-    let outcome = match form.decision.as_str() {
-        "deny" => pages.server.deny(&req).await,
-        "approve" => match pages.users.check(&form.username, &form.password) {
-            Some(subject) => pages.server.authorize(&req, &subject).await,
-            None => {
-                return login_page(&v, Some("Wrong username or password."), StatusCode::FORBIDDEN, pages.csrf)
-            }
-        },
-        _ => return error_page(StatusCode::BAD_REQUEST, "Choose Approve or Deny."),
-    };
-    match outcome {
-        Ok(url) => redirect(&url, Some(pages.csrf)),
-        Err(e) => core_error_page(&e),
-    }
-}
-
-/// Parses and checks the request in `query`. `Err` is the response to send
-/// at once: an error page (never a redirect) when the client or redirect
-/// URI cannot be trusted, an error redirect for any other bad request.
-async fn check<S: TokenStore + ClientRegistry, L: FishingLimiter>(
-    server: &AuthServer<S, L>,
-    query: Option<&str>,
-) -> Result<(AuthorizationRequest, Box<ValidatedAuthorization>), Response> {
-    let req = AuthorizationRequest::from_query(query.unwrap_or("")).map_err(|e| core_error_page(&e))?;
-    match server.check_authorization(&req).await {
-        Ok(AuthorizationCheck::Valid(v)) => Ok((req, v)),
-        Ok(AuthorizationCheck::Redirect(url)) => Err(redirect(&url, None)),
-        Ok(_) => Err(error_page(StatusCode::INTERNAL_SERVER_ERROR, "The request could not be completed.")),
-        Err(e) => Err(core_error_page(&e)),
+    fn error_page(&self, status: StatusCode, message: &str) -> Response {
+        error_page(status, message)
     }
 }
 
@@ -200,45 +172,6 @@ fn csrf_matches(headers: &HeaderMap, csrf: CsrfCookie, presented: &str) -> bool 
         }
         _ => false,
     }
-}
-
-/// The error page for a core error: its description for a request the
-/// user can fix (never a redirect), nothing about the cause of a 500, and
-/// a 503 with `Retry-After` when the store cannot be reached.
-fn core_error_page(e: &Error) -> Response {
-    let status = StatusCode::from_u16(e.status()).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
-    if status == StatusCode::SERVICE_UNAVAILABLE {
-        let mut r =
-            error_page(status, "The service is temporarily unavailable. Please try again in a moment.");
-        if let Some(secs) = e.retry_after() {
-            r.headers_mut().insert(RETRY_AFTER, HeaderValue::from(secs));
-        }
-        return r;
-    }
-    if status.is_server_error() {
-        return error_page(StatusCode::INTERNAL_SERVER_ERROR, "The request could not be completed.");
-    }
-    error_page(StatusCode::BAD_REQUEST, &format!("Invalid authorization request: {}.", e.description()))
-}
-
-/// A 302 to `url`. `clear_csrf` names the form's cookie to expire once it
-/// is used.
-fn redirect(url: &str, clear_csrf: Option<CsrfCookie>) -> Response {
-    let Ok(location) = HeaderValue::try_from(url) else {
-        return error_page(StatusCode::INTERNAL_SERVER_ERROR, "The request could not be completed.");
-    };
-    let mut r = Response::new(Body::empty());
-    *r.status_mut() = StatusCode::FOUND;
-    let h = r.headers_mut();
-    h.insert(LOCATION, location);
-    // The Location may carry a code.
-    h.insert(CACHE_CONTROL, HeaderValue::from_static("no-store"));
-    h.insert(PRAGMA, HeaderValue::from_static("no-cache"));
-    h.insert(REFERRER_POLICY, HeaderValue::from_static("no-referrer"));
-    if let Some(csrf) = clear_csrf {
-        h.insert(SET_COOKIE, csrf.header("", 0));
-    }
-    r
 }
 
 /// The login and consent form for a checked request, with a fresh CSRF

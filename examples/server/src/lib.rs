@@ -9,10 +9,12 @@
 //!
 //! - [`settings`]: the JSON config file (listen address, store, core
 //!   settings, keys, clients, demo users).
-//! - [`router`]: the axum adapter, generic over the store and limiter.
+//! - [`router`]: every route, on gatehouse-axum's router (generic over the
+//!   store and limiter), with the demo login and consent page as its
+//!   [`Consent`](gatehouse_axum::Consent) and `/api/me` behind its bearer
+//!   layer.
 //! - [`login`]: the demo users, a stand-in for the app's own login.
-//! - [`metadata`]: the metadata document's route; [`health`]: liveness
-//!   and readiness.
+//! - [`health`]: liveness and readiness.
 //! - [`seed`]: where clients come from (the config file seeds an empty
 //!   store; the store is the source of truth after that).
 //! - [`App`]: seeds the clients, serves, purges expired tokens and
@@ -26,12 +28,11 @@
 //! in those stores; the memory store is always there.
 #![forbid(unsafe_code)]
 
-mod adapter;
 mod api;
 mod consent;
 pub mod health;
 pub mod login;
-pub mod metadata;
+mod router;
 pub mod seed;
 pub mod settings;
 mod start;
@@ -45,9 +46,9 @@ use gatehouse_core::store::purge_expired_all;
 use gatehouse_core::{AuthServer, ClientRegistry, FishingLimiter, MemoryLimiter, StoreError, TokenStore};
 use tokio::net::TcpListener;
 
-pub use adapter::{router, AUTHORIZE_PATH, INTROSPECT_PATH, REVOKE_PATH, TOKEN_PATH};
 pub use api::{API_REALM, API_RESOURCE, API_SCOPE};
 pub use login::DemoUsers;
+pub use router::router;
 pub use settings::{Settings, SettingsError, StoreSettings};
 pub use start::{run, StartError};
 
@@ -128,9 +129,10 @@ impl<S: TokenStore + ClientRegistry, L: FishingLimiter> App<S, L> {
     ) -> std::io::Result<()> {
         let addr = listener.local_addr()?;
         println!("gatehouse example listening on http://{addr}");
+        // `Settings` validated the config, so this fails only on a bug.
+        let app = router(Arc::clone(&self.server), Arc::clone(&self.users)).map_err(std::io::Error::other)?;
         let purge = tokio::spawn(purge_loop(Arc::clone(&self.server), PURGE_EVERY));
         let watch = tokio::spawn(seed_watch(Arc::clone(&self.server), self.clients, self.seed_check_every));
-        let app = router(Arc::clone(&self.server), Arc::clone(&self.users));
         let result = axum::serve(listener, app).with_graceful_shutdown(shutdown).await;
         purge.abort();
         watch.abort();

@@ -1,0 +1,47 @@
+//! One `tracing` span per request the crate answers.
+//!
+//! Every span is named `gatehouse.request` and has the same fields, so a
+//! subscriber can filter and index them without knowing the route:
+//!
+//! - `endpoint`: `token`, `introspect`, `revoke`, `authorize`, `metadata`
+//!   or `bearer` (an app route behind [`RequireBearer`](crate::RequireBearer));
+//! - `method`: the HTTP method;
+//! - `status`: the status answered, recorded when the response is ready;
+//! - `error`: for `bearer`, the RFC 6750 error code of a refusal
+//!   (`invalid_request`, `invalid_token`, `insufficient_scope`, or
+//!   `unauthorized` when no token was sent), or the core's code for a
+//!   store failure (`temporarily_unavailable`, `server_error`);
+//! - `client_id`: for `bearer`, the client the valid token was issued to.
+//!
+//! No field ever holds a header value, a body, a query string or a path:
+//! those carry tokens, secrets, codes and PKCE values. Ids (a client's)
+//! are not secret and help an operator find a misbehaving client.
+
+use std::future::Future;
+
+use axum::response::Response;
+use tracing::field::Empty;
+use tracing::{Instrument as _, Span};
+
+/// The span's name.
+pub(crate) const SPAN_NAME: &str = "gatehouse.request";
+
+/// A new span for one request to `endpoint`, with `status` (and for
+/// `bearer`, `error` and `client_id`) left to record.
+pub(crate) fn span(endpoint: &'static str, method: &http::Method) -> Span {
+    tracing::info_span!(
+        SPAN_NAME,
+        endpoint,
+        method = method.as_str(),
+        status = Empty,
+        error = Empty,
+        client_id = Empty
+    )
+}
+
+/// Runs `handler` inside `span` and records the status it answers.
+pub(crate) async fn traced(span: Span, handler: impl Future<Output = Response>) -> Response {
+    let response = handler.instrument(span.clone()).await;
+    span.record("status", response.status().as_u16());
+    response
+}

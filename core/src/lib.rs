@@ -107,6 +107,6 @@ pub use issue::IssuedTokens;
 pub use limiter::{Admission, FishingLimiter, LimiterConfig, MemoryLimiter};
 pub use metadata::{Endpoints, Metadata};
 pub use server::AuthServer;
-pub use store::{ClientRegistry, Consumed, StoreError, TokenStore};
+pub use store::{ClientRegistry, Consumed, RevokeScope, StoreError, TokenStore};
 pub use time::{Clock, ManualClock, SystemClock, UnixTime};
 pub use token_format::{KeyId, Keyring, RawToken};

@@ -8,11 +8,14 @@
 //! | `<p>g:{<grant>}`             | hash: `<hash hex>` → `1` per token, `!revoked` | longest token TTL of grant |
 //! | `<p>c:<client id>`           | client JSON (secret digest only)              | none                       |
 //! | `<p>b:<client id>`           | limiter hash: `t` (s), `d` (debt, 1/60 answer) | until recovered (none at rate 0) |
+//! | `<p>k:<client id>`           | sorted set: grant id → grant end (unix s)     | latest grant end + grace   |
+//! | `<p>s:<subject>`             | sorted set: grant id + client id → grant end  | latest grant end + grace   |
 //!
-//! A client id containing `{` or `}` is hex-encoded (`cx:`/`bx:`), so no
-//! caller-chosen text can become a hash tag.
+//! A client id or subject containing `{` or `}` is hex-encoded
+//! (`cx:`/`bx:`/`kx:`/`sx:`), so no caller-chosen text can become a hash
+//! tag.
 
-use gatehouse_core::model::{ClientId, GrantId, TokenDigest};
+use gatehouse_core::model::{ClientId, GrantId, Subject, TokenDigest};
 
 use crate::Error;
 
@@ -80,8 +83,21 @@ impl Keys {
         self.by_client("b", id)
     }
 
+    /// The bulk-revocation index of a client's grants.
+    pub(crate) fn client_index(&self, id: &ClientId) -> String {
+        self.by_client("k", id)
+    }
+
+    /// The bulk-revocation index of a subject's grants.
+    pub(crate) fn subject_index(&self, subject: &Subject) -> String {
+        self.by_id("s", subject.as_str())
+    }
+
     fn by_client(&self, kind: &str, id: &ClientId) -> String {
-        let id = id.as_str();
+        self.by_id(kind, id.as_str())
+    }
+
+    fn by_id(&self, kind: &str, id: &str) -> String {
         let hex = id.contains(['{', '}']);
         let len = if hex { 2 * id.len() } else { id.len() };
         let mut k = String::with_capacity(self.prefix.len() + kind.len() + 2 + len);
@@ -135,5 +151,9 @@ mod tests {
         let long = ClientId::new(&"{".repeat(40)).unwrap();
         assert_eq!(k.limiter(&long), format!("app:bx:{}", "7b".repeat(40)));
         assert!(matches!(Keys::new("x{y}"), Err(Error::InvalidPrefix)));
+        assert_eq!(k.client_index(&ClientId::new("web").unwrap()), "app:k:web");
+        assert_eq!(k.client_index(&ClientId::new("a{b}").unwrap()), "app:kx:617b627d");
+        assert_eq!(k.subject_index(&Subject::new("alice").unwrap()), "app:s:alice");
+        assert_eq!(k.subject_index(&Subject::new("}").unwrap()), "app:sx:7d");
     }
 }

@@ -80,6 +80,8 @@
 //!
 //! # Module map
 //! - [`store_contract`]: one check per guarantee of the store traits.
+//! - [`bulk_revocation`]: `revoke_all` (sign out everywhere), in the store
+//!   and through the server, racing refresh rotation.
 //! - [`model`]: model-based property test, comparing a store with
 //!   [`reference::ReferenceStore`] on random operation sequences.
 //! - [`reference`](mod@reference): a small, obviously correct store, the one
@@ -112,6 +114,7 @@ use std::future::Future;
 
 use gatehouse_core::{ClientRegistry, TokenStore};
 
+pub mod bulk_revocation;
 pub mod fixtures;
 pub mod grant_checks;
 pub mod limiter_contract;
@@ -275,6 +278,12 @@ macro_rules! __for_each_check {
             store_contract::client_put_get_remove,
             store_contract::get_with_client_reads_the_current_client,
             store_contract::ping_answers_and_changes_nothing,
+            bulk_revocation::revoke_all_ends_exactly_the_grants_it_names,
+            bulk_revocation::revoke_all_then_consume_is_replayed,
+            bulk_revocation::revoke_all_reaches_grants_a_consume_extended,
+            bulk_revocation::revoke_all_races_refresh_rotation,
+            bulk_revocation::sign_out_everywhere_through_the_server,
+            bulk_revocation::revoke_all_fails_closed,
             model::store_matches_reference,
             grant_checks::code_flow_issues_access_and_refresh_tokens,
             grant_checks::public_client_code_flow,

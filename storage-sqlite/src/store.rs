@@ -90,7 +90,7 @@ const DELETE_CLIENT: &str = "DELETE FROM clients WHERE id = ?1";
 ///   that reads the token row and the clients generation together (one
 ///   read transaction), then the client from the snapshot as `client`
 ///   does: the cost of `get` alone, never a client older than the record.
-/// - `insert`, `consume`, `revoke`, `revoke_grant`, `purge_expired`,
+/// - `insert`, `consume`, `revoke`, `revoke_grant`, `revoke_all`, `purge_expired`,
 ///   `put_client`, `remove_client`: queued to the store's writer thread
 ///   (a channel send), then the future waits, without blocking its thread,
 ///   for the acknowledgement. The writer applies every queued write in one
@@ -100,6 +100,12 @@ const DELETE_CLIENT: &str = "DELETE FROM clients WHERE id = ?1";
 ///   acknowledged (its future resolves `Ok`) only after the commit that
 ///   holds it. Writes of other processes are waited for up to the busy
 ///   timeout.
+/// - `revoke_all` finds the owner's grants through `tokens_by_client` or
+///   `tokens_by_subject` (schema v4) and updates their rows by primary
+///   key: it costs the matching rows, never a scan. Each token row carries
+///   its client and subject in those two indexes, which `insert` and
+///   `consume` write with the row (one index entry per token for
+///   client_credentials, two with a subject).
 /// - `purge_expired` deletes at most `limit` rows in the writer's
 ///   transaction; keep `limit` in the low thousands so it delays the
 ///   writes batched with it by milliseconds at most.

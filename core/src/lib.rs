@@ -114,6 +114,6 @@ pub use issue::IssuedTokens;
 pub use limiter::{Admission, FishingLimiter, LimiterConfig, MemoryLimiter};
 pub use metadata::{Endpoints, Metadata};
 pub use server::AuthServer;
-pub use store::{ClientPage, ClientRegistry, Consumed, StoreError, TokenStore};
+pub use store::{ClientPage, ClientRegistry, Consumed, RevokeScope, StoreError, TokenStore};
 pub use time::{Clock, ManualClock, SystemClock, UnixTime};
 pub use token_format::{KeyId, Keyring, RawToken};

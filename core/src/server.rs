@@ -28,7 +28,7 @@ use crate::model::{
 };
 use crate::policy;
 use crate::revoke::{self, Revocation};
-use crate::store::{ClientRegistry, StoreError, TokenStore};
+use crate::store::{ClientRegistry, RevokeScope, StoreError, TokenStore};
 use crate::time::{Clock, SystemClock, UnixTime};
 use crate::token_format::Keyring;
 
@@ -445,6 +445,45 @@ impl<S: TokenStore + ClientRegistry, L: FishingLimiter> AuthServer<S, L> {
         };
         self.emit(|| AuditEvent::TokenRevoked { by: &client.id, target });
         Ok(())
+    }
+
+    /// Ends every grant `scope` names, at once: every access token, refresh
+    /// token and authorization code of it introspects inactive on every
+    /// instance sharing the store, and no refresh racing this call can
+    /// leave a live token behind (see [`TokenStore::revoke_all`]). Returns
+    /// how many grants still had an active token.
+    ///
+    /// - On password change, account closure or a lost device ("sign out
+    ///   everywhere"), call `revoke_all(&RevokeScope::Subject(user))`.
+    /// - When a user disconnects one app, call
+    ///   `revoke_all(&RevokeScope::SubjectAtClient(user, client_id))`.
+    /// - For a compromised or retired client, call
+    ///   `revoke_all(&RevokeScope::Client(client_id))` (and disable it, or
+    ///   it can get new tokens).
+    ///
+    /// Grants made after it returns are unaffected: the user signs in
+    /// again as usual.
+    ///
+    /// ```
+    /// use gatehouse_core::model::Subject;
+    /// use gatehouse_core::{AuthServer, Config, Keyring, RevokeScope};
+    /// use gatehouse_memory::MemoryStore;
+    ///
+    /// # tokio::runtime::Builder::new_current_thread().build().unwrap().block_on(async {
+    /// let server = AuthServer::new(MemoryStore::new(), Keyring::random()?, Config::new("https://auth.example"));
+    /// // Alice changed her password: sign her out everywhere.
+    /// let alice = Subject::new("alice")?;
+    /// let ended = server.revoke_all(&RevokeScope::Subject(alice)).await?;
+    /// assert_eq!(ended, 0); // she had no grants in this fresh store
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// # }).unwrap();
+    /// ```
+    ///
+    /// # Errors
+    /// [`Error::Store`]: some grants may be revoked and others not yet;
+    /// call it again (it is idempotent) until it succeeds.
+    pub async fn revoke_all(&self, scope: &RevokeScope) -> Result<u64, Error> {
+        Ok(self.store.revoke_all(scope).await?)
     }
 
     /// Introspects `token` for an authenticated caller, which must be a

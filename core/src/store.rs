@@ -13,7 +13,7 @@
 
 use std::future::Future;
 
-use crate::model::{Client, ClientId, GrantId, TokenDigest, TokenRecord};
+use crate::model::{Client, ClientId, GrantId, Subject, TokenDigest, TokenRecord};
 use crate::time::UnixTime;
 
 /// A storage failure. Not-found is never an error: lookups return
@@ -91,6 +91,37 @@ pub enum Consumed {
     Replayed(TokenRecord),
     /// There is no record with this digest; nothing changed.
     Unknown,
+}
+
+/// Which grants [`TokenStore::revoke_all`] ends: those of a resource owner,
+/// of a resource owner at one client, or of one client.
+///
+/// A grant matches when one of its tokens carries the subject (and client)
+/// named here: the core gives every token of a grant the same client and
+/// subject, so that is every token of the grant.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum RevokeScope {
+    /// Every grant of this resource owner, at every client: "sign out
+    /// everywhere" (password change, account closed, lost device).
+    Subject(Subject),
+    /// Every grant this resource owner gave this client: "disconnect this
+    /// app".
+    SubjectAtClient(Subject, ClientId),
+    /// Every grant of this client, with or without a resource owner
+    /// (client_credentials tokens too): a compromised or retired client.
+    Client(ClientId),
+}
+
+impl RevokeScope {
+    /// Whether `record` is a token this scope names.
+    pub fn matches(&self, record: &TokenRecord) -> bool {
+        match self {
+            Self::Subject(s) => record.subject.as_ref() == Some(s),
+            Self::SubjectAtClient(s, c) => record.subject.as_ref() == Some(s) && record.client_id == *c,
+            Self::Client(c) => record.client_id == *c,
+        }
+    }
 }
 
 /// Where tokens live.
@@ -201,6 +232,36 @@ pub trait TokenStore: Send + Sync + 'static {
     /// # Errors
     /// [`StoreError::Backend`] or [`StoreError::Unavailable`].
     fn revoke_grant(&self, grant: &GrantId) -> impl Future<Output = Result<(), StoreError>> + Send;
+
+    /// Revokes every token of every grant that `scope` names (see
+    /// [`RevokeScope`]), whatever its kind (access, refresh, authorization
+    /// code) and state, and returns how many of those grants still had an
+    /// `Active` token (a grant whose tokens all expired may or may not be
+    /// counted: a backend may have dropped them).
+    ///
+    /// Guarantees, for every caller of every process sharing the backend:
+    /// - **Nothing escapes**: once it returns, every token of a matching
+    ///   grant stored before the call began reads `Revoked`. For each such
+    ///   grant it is as [`revoke_grant`](Self::revoke_grant): a racing
+    ///   [`consume`](Self::consume) of one of its tokens (a refresh
+    ///   rotation, a code exchange) either completed before (its
+    ///   replacements are revoked too) or reports `Replayed`. So no live
+    ///   token of such a grant is left, however the calls interleave.
+    /// - **New grants are unaffected**: a grant first stored after it
+    ///   returned is not revoked by it. A grant first stored while it runs
+    ///   may or may not be.
+    /// - **Bounded work**: a backend finds the matching grants through an
+    ///   index, never by scanning every token, and keeps that index within
+    ///   the lifetime of the tokens it points to.
+    ///
+    /// It need not be one step across grants (a clustered backend revokes
+    /// grant after grant): a reader may see one matching grant revoked and
+    /// another not yet while it runs.
+    ///
+    /// # Errors
+    /// [`StoreError::Backend`] or [`StoreError::Unavailable`]: some of the
+    /// grants may have been revoked; calling it again finishes the work.
+    fn revoke_all(&self, scope: &RevokeScope) -> impl Future<Output = Result<u64, StoreError>> + Send;
 
     /// Deletes up to `limit` records that expired before `now`, returning how
     /// many it deleted. Callers loop until it returns less than `limit`
@@ -430,6 +491,9 @@ mod tests {
             unused()
         }
         fn revoke_grant(&self, _: &GrantId) -> impl Future<Output = Result<(), StoreError>> + Send {
+            unused()
+        }
+        fn revoke_all(&self, _: &RevokeScope) -> impl Future<Output = Result<u64, StoreError>> + Send {
             unused()
         }
         fn purge_expired(

@@ -42,7 +42,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{PoisonError, RwLock, RwLockReadGuard, RwLockWriteGuard};
 
 use gatehouse_core::model::{Client, ClientId, GrantId, TokenDigest, TokenRecord, TokenState};
-use gatehouse_core::{ClientPage, ClientRegistry, Consumed, StoreError, TokenStore, UnixTime};
+use gatehouse_core::{ClientPage, ClientRegistry, Consumed, RevokeScope, StoreError, TokenStore, UnixTime};
 
 use clients::Clients;
 use shard::{Entry, Shard};
@@ -71,6 +71,11 @@ pub enum MemoryError {
     /// A bug: `consume` reached a shard it had not locked. Nothing changed.
     #[error("memory store internal error: shard not locked")]
     NotLocked,
+    /// `revoke_all` got a [`RevokeScope`] added to the core after this
+    /// store was written. Nothing changed: revoking nothing and answering
+    /// `Ok` would leave live what the caller meant to end.
+    #[error("memory store does not know this revocation scope")]
+    UnknownScope,
 }
 
 impl From<MemoryError> for StoreError {
@@ -104,6 +109,12 @@ struct Padded(RwLock<Shard>);
 /// `get` and `consume`: markers must outlive every token of the grant,
 /// need their own expiry and cleanup, would also revoke tokens inserted
 /// *after* the call, and cost a second lookup on the introspection path.
+///
+/// A third index per shard, from each client and each subject to the keys
+/// of its grants there, makes `revoke_all` cost O(tokens of the owner's
+/// grants) too: one lookup per shard, then only those grants. A new grant
+/// adds 4 bytes to its client's list (and its subject's); see the shard's
+/// `owners` module for how stale keys are dropped.
 ///
 /// Replacements in another grant than the consumed token are allowed; such
 /// a `consume` locks every shard involved, in ascending order.
@@ -269,6 +280,23 @@ impl MemoryStore {
         self.write(self.shard_of(grant)).revoke_grant(grant);
     }
 
+    /// One shard after another, each under its write lock for the time it
+    /// takes to revoke the owner's grants there (found through the shard's
+    /// owner index, never by a scan). Each shard's part is one step with
+    /// respect to the consumes of its grants, which is what the contract
+    /// asks; taking every lock at once would make the whole call one step
+    /// but stall every reader of the store for its duration.
+    fn revoke_all_now(&self, scope: &RevokeScope) -> Result<u64, StoreError> {
+        if !matches!(
+            scope,
+            RevokeScope::Subject(_) | RevokeScope::SubjectAtClient(..) | RevokeScope::Client(_)
+        ) {
+            return Err(MemoryError::UnknownScope.into());
+        }
+        let ended: usize = (0..self.shards.len()).map(|i| self.write(i).revoke_all(scope)).sum();
+        Ok(ended as u64)
+    }
+
     /// Visits shards from the shared cursor, each in bounded steps. A call
     /// that returns less than `limit` has made a full pass over every
     /// shard during the call, so nothing that had expired at `now` is left.
@@ -333,6 +361,10 @@ impl TokenStore for MemoryStore {
     fn revoke_grant(&self, grant: &GrantId) -> impl Future<Output = Result<(), StoreError>> + Send {
         self.revoke_grant_now(grant);
         ready(Ok(()))
+    }
+
+    fn revoke_all(&self, scope: &RevokeScope) -> impl Future<Output = Result<u64, StoreError>> + Send {
+        ready(self.revoke_all_now(scope))
     }
 
     fn purge_expired(

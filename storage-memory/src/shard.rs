@@ -26,6 +26,10 @@
 //! of its tokens, so that `revoke_grant` touches only those. Every change
 //! of position (push, and the move of the last entry on removal) updates
 //! both indexes in the same call.
+//!
+//! # Owners
+//! A third ([`owners`]) maps each client and each subject to the grant keys
+//! of its grants, so that `revoke_all` touches only the grants it ends.
 
 use std::collections::HashMap;
 use std::hash::{BuildHasherDefault, Hash, Hasher};
@@ -35,13 +39,15 @@ use gatehouse_core::model::{
     ClientId, CodeBinding, GrantId, Jti, Resource, Scope, Subject, TokenDigest, TokenKind, TokenRecord,
     TokenState,
 };
-use gatehouse_core::UnixTime;
+use gatehouse_core::{RevokeScope, UnixTime};
 
 use crate::MemoryError;
 
 mod grants;
+mod owners;
 
 use grants::{GrantIndex, GrantKey, MAX_POSITIONS};
+use owners::Owners;
 
 /// Entries per chunk. A power of two, so that `Vec`'s doubling growth of
 /// the last chunk stops exactly at the chunk size and never over-allocates.
@@ -139,6 +145,15 @@ impl Entry {
         }
     }
 
+    fn subject(&self) -> Option<&Subject> {
+        self.rare.as_deref().and_then(|r| r.subject.as_ref())
+    }
+
+    /// Whether `other` has this entry's client and subject.
+    fn same_owners(&self, other: &Entry) -> bool {
+        self.client_id == other.client_id && self.subject() == other.subject()
+    }
+
     /// Rebuilds the record. Reference-count bumps only, plus a copy of the
     /// code binding for authorization codes.
     pub(crate) fn to_record(&self) -> TokenRecord {
@@ -218,6 +233,8 @@ pub(crate) struct Shard {
     spill: HashMap<TokenDigest, u32>,
     /// Grant to the positions of its tokens.
     grants: GrantIndex,
+    /// Client and subject to the grant keys of their grants.
+    owners: Owners,
     slab: Slab,
 }
 
@@ -269,8 +286,20 @@ impl Shard {
         }
         let pos = u32::try_from(self.slab.len).map_err(|_| MemoryError::ShardFull)?;
         let digest = e.digest;
+        let key = GrantKey::of(&digest.grant());
+        // The key's first token, if it has the same owners, says the owner
+        // lists already hold the key (see `owners`).
+        let known = self
+            .grants
+            .positions(key)
+            .first()
+            .and_then(|&p| self.slab.get(p as usize))
+            .is_some_and(|first| first.same_owners(&e));
         self.slab.push(e);
-        self.grants.add(&mut self.slab, GrantKey::of(&digest.grant()), pos);
+        self.grants.add(&mut self.slab, key, pos);
+        if let Some(pushed) = self.slab.get(pos as usize) {
+            self.owners.add(pushed, key, known, &self.grants, &self.slab);
+        }
         match self.index.entry(Tag::of(&digest)) {
             std::collections::hash_map::Entry::Vacant(v) => {
                 v.insert(pos);
@@ -295,6 +324,47 @@ impl Shard {
         }
     }
 
+    /// Revokes every token of every grant in this shard that has a token
+    /// `scope` names, in time linear in the tokens of the owner's grants
+    /// (see [`owners`]), whatever the shard's size. Returns how many of
+    /// those grants had an `Active` token.
+    pub(crate) fn revoke_all(&mut self, scope: &RevokeScope) -> usize {
+        let Self { owners, grants, slab, .. } = self;
+        let keys = match scope {
+            RevokeScope::Client(c) => owners.of_client(c),
+            RevokeScope::Subject(s) | RevokeScope::SubjectAtClient(s, _) => owners.of_subject(s),
+            // The store refuses a scope it does not know before this.
+            _ => &[],
+        };
+        let mut ended: Vec<GrantId> = Vec::new();
+        let mut matched: Vec<GrantId> = Vec::new();
+        for &key in keys {
+            let members = grants.positions(key);
+            // First the grants this key's tokens name, then every token of
+            // them: a grant is revoked whole, as `revoke_grant` does.
+            matched.clear();
+            for &p in members {
+                if let Some(e) = slab.get(p as usize) {
+                    if matches(scope, e) && !matched.contains(&e.digest.grant()) {
+                        matched.push(e.digest.grant());
+                    }
+                }
+            }
+            for &p in members {
+                if let Some(e) = slab.get_mut(p as usize) {
+                    let grant = e.digest.grant();
+                    if matched.contains(&grant) {
+                        if e.state == TokenState::Active && !ended.contains(&grant) {
+                            ended.push(grant);
+                        }
+                        e.state = TokenState::Revoked;
+                    }
+                }
+            }
+        }
+        ended.len()
+    }
+
     /// Removes the entry at `i` and keeps every index pointing right.
     fn remove_at(&mut self, i: usize) -> Option<Entry> {
         let moved_from = self.slab.len.checked_sub(1)?;
@@ -304,6 +374,7 @@ impl Shard {
         // Before the slab moves anything: a family member's `family_at` may
         // be updated here, and it must travel with the entry.
         self.grants.remove(&mut self.slab, key, pos, family_at);
+        let last_of_key = self.grants.positions(key).is_empty();
         let removed = self.slab.swap_remove(i)?;
         self.unlink(&removed.digest, i);
         if i != moved_from {
@@ -311,6 +382,11 @@ impl Shard {
                 self.repoint(&moved, moved_from, i);
                 self.grants.moved(GrantKey::of(&moved.grant()), family_at, from, pos);
             }
+        }
+        // After every index points right again: this may compact the
+        // owner lists, which reads them.
+        if last_of_key {
+            self.owners.forget(&removed, &self.grants, &self.slab);
         }
         Some(removed)
     }
@@ -381,6 +457,17 @@ impl Shard {
             self.spill.shrink_to_fit();
         }
         self.grants.shrink_if_sparse();
+        self.owners.shrink_if_sparse();
+    }
+}
+
+/// Whether `e` is a token `scope` names (as [`RevokeScope::matches`]).
+fn matches(scope: &RevokeScope, e: &Entry) -> bool {
+    match scope {
+        RevokeScope::Client(c) => e.client_id == *c,
+        RevokeScope::Subject(s) => e.subject() == Some(s),
+        RevokeScope::SubjectAtClient(s, c) => e.subject() == Some(s) && e.client_id == *c,
+        _ => false,
     }
 }
 
@@ -507,6 +594,26 @@ mod tests {
         Push(u8, u64),
         Purge(u64, usize, usize),
         RevokeGrant(u8),
+        RevokeAll(u8),
+    }
+
+    /// The owners of grant `g`: two clients, and no subject or one of two.
+    fn owners_of(g: u8) -> (ClientId, Option<Subject>) {
+        let client = ClientId::new(&format!("c{}", g % 2)).unwrap();
+        let subject = (g % 3 != 0).then(|| Subject::new(&format!("s{}", g % 3)).unwrap());
+        (client, subject)
+    }
+
+    /// Scope `n`: each client, each subject, and each subject at each
+    /// client.
+    fn scope_of(n: u8) -> RevokeScope {
+        let client = ClientId::new(&format!("c{}", n % 2)).unwrap();
+        let subject = Subject::new(&format!("s{}", 1 + (n / 2) % 2)).unwrap();
+        match n % 3 {
+            0 => RevokeScope::Client(client),
+            1 => RevokeScope::Subject(subject),
+            _ => RevokeScope::SubjectAtClient(subject, client),
+        }
     }
 
     fn op() -> impl proptest::strategy::Strategy<Value = Op> {
@@ -515,6 +622,7 @@ mod tests {
             6 => (0..6u8, 0..8u64).prop_map(|(g, e)| Op::Push(g, e)),
             2 => (0..8u64, 1..6usize, 1..4usize).prop_map(|(t, sc, d)| Op::Purge(t, sc, d)),
             1 => (0..6u8).prop_map(Op::RevokeGrant),
+            1 => (0..12u8).prop_map(Op::RevokeAll),
         ]
     }
 
@@ -532,15 +640,34 @@ mod tests {
                         next += 1;
                         let mut h = [0u8; 32];
                         h[..8].copy_from_slice(&next.to_le_bytes());
-                        let mut e = entry(0, h, exp);
-                        e.digest = TokenDigest::new(grant_id(g), h);
-                        s.push_new(e).unwrap();
+                        let mut r = entry(0, h, exp).to_record();
+                        r.digest = TokenDigest::new(grant_id(g), h);
+                        (r.client_id, r.subject) = owners_of(g);
+                        s.push_new(Entry::new(r)).unwrap();
                     }
                     Op::Purge(t, scan, max) => {
                         let mut cursor = usize::MAX;
                         while cursor > 0 {
                             s.purge_step(UnixTime(t), &mut cursor, scan, max);
                             s.grants.assert_exact(&s.slab);
+                            s.owners.assert_covers(&s.slab);
+                        }
+                    }
+                    Op::RevokeAll(n) => {
+                        let scope = scope_of(n);
+                        let before: Vec<TokenRecord> = (0..s.len()).map(|i| s.slab.get(i).unwrap().to_record()).collect();
+                        let matched: std::collections::HashSet<GrantId> =
+                            before.iter().filter(|r| scope.matches(r)).map(TokenRecord::grant_id).collect();
+                        let active: std::collections::HashSet<GrantId> = before
+                            .iter()
+                            .filter(|r| matched.contains(&r.grant_id()) && r.state == TokenState::Active)
+                            .map(TokenRecord::grant_id)
+                            .collect();
+                        assert_eq!(s.revoke_all(&scope), active.len(), "{scope:?}");
+                        for (i, was) in before.into_iter().enumerate() {
+                            let e = s.slab.get(i).unwrap();
+                            let hit = matched.contains(&was.grant_id());
+                            assert_eq!(e.state, if hit { TokenState::Revoked } else { was.state }, "{scope:?}");
                         }
                     }
                     Op::RevokeGrant(g) => {
@@ -554,6 +681,9 @@ mod tests {
                     }
                 }
                 s.grants.assert_exact(&s.slab);
+                s.owners.assert_covers(&s.slab);
+                // Lazy cleaning keeps the owner lists near their live size.
+                assert!(s.owners.listed() <= 2 * 2 * s.len() + 4 * 16, "{} listed", s.owners.listed());
             }
         }
     }

@@ -36,6 +36,10 @@ pub enum Error {
     /// A script answered something it never returns.
     #[error("unexpected reply from redis: {0}")]
     UnexpectedReply(&'static str),
+    /// `revoke_all` got a revocation scope added to the core after this
+    /// store was written. Nothing changed.
+    #[error("this redis store does not know the revocation scope")]
+    UnknownScope,
 }
 
 impl Error {
@@ -137,6 +141,7 @@ mod tests {
             Error::InvalidPrefix,
             Error::CrossSlot,
             Error::UnexpectedReply("3"),
+            Error::UnknownScope,
             Error::UnsupportedState("x".into()),
         ];
         for e in faults {

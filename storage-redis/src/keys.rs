@@ -10,16 +10,19 @@
 //! | `<p>f:<client id>`           | limiter: `<t>:<d>` + one `-` per refund (s; debt, 1/60 answer) | until recovered (none at rate 0) |
 //! | `<p>clients`                 | sorted set of client ids, all scored 0 (listing by `ZRANGEBYLEX`) | none |
 //! | `<p>seeded`                  | the registry's seed marker: a Unix time       | none                       |
+//! | `<p>k:<client id>`           | sorted set: grant id → grant end (unix s)     | latest grant end + grace   |
+//! | `<p>s:<subject>`             | sorted set: grant id + client id → grant end  | latest grant end + grace   |
 //!
 //! The client index holds the ids as registered (never hex-encoded): a
 //! sorted set member is not a key, so no hash tag can come of it. It lives
 //! in one slot and each client key in its own, so a client write updates
 //! the two with two commands, ordered so that a client that exists is
 //! always indexed (see `RedisStore::put_client`).
-//! A client id containing `{` or `}` is hex-encoded (`cx:`/`fx:`), so no
-//! caller-chosen text can become a hash tag.
+//! A client id or subject containing `{` or `}` is hex-encoded
+//! (`cx:`/`fx:`/`kx:`/`sx:`), so no caller-chosen text can become a hash
+//! tag.
 
-use gatehouse_core::model::{ClientId, GrantId, TokenDigest};
+use gatehouse_core::model::{ClientId, GrantId, Subject, TokenDigest};
 
 use crate::Error;
 
@@ -99,8 +102,21 @@ impl Keys {
         self.by_client("f", id)
     }
 
+    /// The bulk-revocation index of a client's grants.
+    pub(crate) fn client_grants(&self, id: &ClientId) -> String {
+        self.by_client("k", id)
+    }
+
+    /// The bulk-revocation index of a subject's grants.
+    pub(crate) fn subject_grants(&self, subject: &Subject) -> String {
+        self.by_id("s", subject.as_str())
+    }
+
     fn by_client(&self, kind: &str, id: &ClientId) -> String {
-        let id = id.as_str();
+        self.by_id(kind, id.as_str())
+    }
+
+    fn by_id(&self, kind: &str, id: &str) -> String {
         let hex = id.contains(['{', '}']);
         let len = if hex { 2 * id.len() } else { id.len() };
         let mut k = String::with_capacity(self.prefix.len() + kind.len() + 2 + len);
@@ -157,5 +173,9 @@ mod tests {
         let long = ClientId::new(&"{".repeat(40)).unwrap();
         assert_eq!(k.limiter(&long), format!("app:fx:{}", "7b".repeat(40)));
         assert!(matches!(Keys::new("x{y}"), Err(Error::InvalidPrefix)));
+        assert_eq!(k.client_grants(&ClientId::new("web").unwrap()), "app:k:web");
+        assert_eq!(k.client_grants(&ClientId::new("a{b}").unwrap()), "app:kx:617b627d");
+        assert_eq!(k.subject_grants(&Subject::new("alice").unwrap()), "app:s:alice");
+        assert_eq!(k.subject_grants(&Subject::new("}").unwrap()), "app:sx:7d");
     }
 }

@@ -1,6 +1,7 @@
 #![doc = include_str!("../README.md")]
 #![forbid(unsafe_code)]
 
+mod bulk;
 mod client_cache;
 mod conn;
 mod error;

@@ -10,8 +10,11 @@ use std::sync::LazyLock;
 
 use redis::Script;
 
-/// KEYS: token, grant. ARGV: value, member, ttl ms.
+/// KEYS: token, grant. ARGV: value, member, ttl ms, expires_at (unix s).
 /// Returns 1 when stored, 0 when the token key exists (nothing changes).
+///
+/// The grant hash's `!e` field is the latest `expires_at` of its tokens
+/// that the bulk-revocation indexes were told about (see `CONSUME`).
 pub(crate) static INSERT: LazyLock<Script> = LazyLock::new(|| {
     Script::new(
         r"
@@ -19,6 +22,9 @@ local v = ARGV[1]
 if redis.call('HEXISTS', KEYS[2], '!revoked') == 1 then v = 'r' .. string.sub(v, 2) end
 if not redis.call('SET', KEYS[1], v, 'NX', 'PX', ARGV[3]) then return 0 end
 redis.call('HSET', KEYS[2], ARGV[2], '1')
+if (tonumber(redis.call('HGET', KEYS[2], '!e')) or 0) < tonumber(ARGV[4]) then
+  redis.call('HSET', KEYS[2], '!e', ARGV[4])
+end
 if redis.call('PTTL', KEYS[2]) < tonumber(ARGV[3]) then redis.call('PEXPIRE', KEYS[2], ARGV[3]) end
 return 1
 ",
@@ -26,31 +32,39 @@ return 1
 });
 
 /// KEYS: token, its grant, then per replacement: token, grant.
-/// ARGV: per replacement: value, member, ttl ms.
-/// Returns `{code, old value}`: 0 unknown, 1 replayed, 2 taken, 3 conflict.
+/// ARGV: per replacement: value, member, ttl ms, expires_at (unix s).
+/// Returns `{code, old value, grew}`: code 0 unknown, 1 replayed, 2 taken,
+/// 3 conflict; `grew` is 1 when a replacement outlives every token of its
+/// grant seen before (a code exchange), so that the caller moves the
+/// grant's end in the bulk-revocation indexes, which live in other slots.
 pub(crate) static CONSUME: LazyLock<Script> = LazyLock::new(|| {
     Script::new(
         r"
 local cur = redis.call('GET', KEYS[1])
-if not cur then return {0, ''} end
-if string.sub(cur, 1, 1) ~= 'a' then return {1, cur} end
+if not cur then return {0, '', 0} end
+if string.sub(cur, 1, 1) ~= 'a' then return {1, cur, 0} end
 local n = (#KEYS - 2) / 2
 local seen = {}
 for i = 1, n do
   local k = KEYS[1 + 2 * i]
-  if seen[k] or redis.call('EXISTS', k) == 1 then return {3, ''} end
+  if seen[k] or redis.call('EXISTS', k) == 1 then return {3, '', 0} end
   seen[k] = true
 end
 redis.call('SETRANGE', KEYS[1], 0, 'c')
+local grew = 0
 for i = 1, n do
   local k, g = KEYS[1 + 2 * i], KEYS[2 + 2 * i]
-  local v, m, ttl = ARGV[3 * i - 2], ARGV[3 * i - 1], ARGV[3 * i]
+  local v, m, ttl, e = ARGV[4 * i - 3], ARGV[4 * i - 2], ARGV[4 * i - 1], ARGV[4 * i]
   if redis.call('HEXISTS', g, '!revoked') == 1 then v = 'r' .. string.sub(v, 2) end
   redis.call('SET', k, v, 'PX', ttl)
   redis.call('HSET', g, m, '1')
+  if (tonumber(redis.call('HGET', g, '!e')) or 0) < tonumber(e) then
+    redis.call('HSET', g, '!e', e)
+    grew = 1
+  end
   if redis.call('PTTL', g) < tonumber(ttl) then redis.call('PEXPIRE', g, ttl) end
 end
-return {2, cur}
+return {2, cur, grew}
 ",
     )
 });
@@ -67,18 +81,23 @@ return 1
 });
 
 /// KEYS: grant. ARGV: token key base (`<p>t:{<grant>}:`), marker ttl ms.
+/// Returns 1 when the grant had an active token, else 0.
 ///
 /// Token keys are built from the grant's member list, so they are not in
 /// KEYS; they share the grant key's hash tag, hence its slot and node, which
-/// is what Redis Cluster requires of a script.
+/// is what Redis Cluster requires of a script. Fields starting with `!`
+/// are the grant's own (`!revoked`, `!e`), not tokens.
 pub(crate) static REVOKE_GRANT: LazyLock<Script> = LazyLock::new(|| {
     Script::new(
         r"
 local members = redis.call('HKEYS', KEYS[1])
+local active = 0
 for _, m in ipairs(members) do
-  if m ~= '!revoked' then
+  if string.sub(m, 1, 1) ~= '!' then
     local k = ARGV[1] .. m
-    if redis.call('EXISTS', k) == 1 then
+    local s = redis.call('GETRANGE', k, 0, 0)
+    if s ~= '' then
+      if s == 'a' then active = 1 end
       redis.call('SETRANGE', k, 0, 'r')
     else
       redis.call('HDEL', KEYS[1], m)
@@ -87,6 +106,32 @@ for _, m in ipairs(members) do
 end
 redis.call('HSET', KEYS[1], '!revoked', '1')
 if redis.call('PTTL', KEYS[1]) < 0 then redis.call('PEXPIRE', KEYS[1], ARGV[2]) end
+return active
+",
+    )
+});
+
+/// A bulk-revocation index (a sorted set of grants scored by their end,
+/// unix s). KEYS: the index. ARGV: member, its grant's end, cutoff (unix
+/// s: members ending before it are dropped), now (unix s), grace ms, the
+/// longest TTL ms.
+///
+/// Adds the member or moves its end later (never earlier: `GT`), drops the
+/// members whose grants ended (each write pays for the entries that
+/// expired since the last, so the set holds live grants only, give or take
+/// the grace), and keeps the key until the latest end plus the grace.
+pub(crate) static INDEX: LazyLock<Script> = LazyLock::new(|| {
+    Script::new(
+        r"
+redis.call('ZADD', KEYS[1], 'GT', ARGV[2], ARGV[1])
+redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', '(' .. ARGV[3])
+local top = redis.call('ZRANGE', KEYS[1], -1, -1, 'WITHSCORES')
+if top[2] then
+  local ttl = (tonumber(top[2]) - tonumber(ARGV[4])) * 1000 + tonumber(ARGV[5])
+  if ttl > tonumber(ARGV[6]) then ttl = tonumber(ARGV[6]) end
+  if ttl < 1 then ttl = 1 end
+  redis.call('PEXPIRE', KEYS[1], string.format('%d', ttl))
+end
 return 1
 ",
     )

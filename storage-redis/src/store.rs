@@ -6,17 +6,18 @@ use std::time::Duration;
 
 use gatehouse_core::model::{Client, ClientId, GrantId, TokenDigest, TokenRecord, TokenState};
 use gatehouse_core::{
-    ClientPage, ClientRegistry, Clock, Consumed, LimiterConfig, StoreError, SystemClock, TokenStore, UnixTime,
+    ClientPage, ClientRegistry, Clock, Consumed, LimiterConfig, RevokeScope, StoreError, SystemClock, TokenStore,
+    UnixTime,
 };
 
 use crate::client_cache::{self, ClientCache, ClientCacheStatus, Lookup, Tracking};
 use crate::conn::{command, RedisConnection, DEFAULT_TIMEOUT};
 use crate::keys::Keys;
-use crate::{scripts, Error, RedisLimiter};
+use crate::{bulk, scripts, Error, RedisLimiter};
 
 /// The longest TTL we ask Redis for (100 years): Redis refuses expiry
 /// times past `i64::MAX` ms, and a record "valid forever" needs no more.
-const MAX_TTL_MS: u64 = 100 * 365 * 24 * 3600 * 1000;
+pub(crate) const MAX_TTL_MS: u64 = 100 * 365 * 24 * 3600 * 1000;
 
 /// Store settings besides the connection.
 #[derive(Debug, Clone)]
@@ -195,6 +196,23 @@ impl RedisStore {
         RedisLimiter::with_keys(self.conn.clone(), self.keys.clone(), cfg)
     }
 
+    /// The grace in whole seconds, rounded up.
+    pub(crate) fn grace_secs(&self) -> u64 {
+        self.grace_ms.div_ceil(1000)
+    }
+
+    pub(crate) fn keys(&self) -> &Keys {
+        &self.keys
+    }
+
+    pub(crate) fn grace_ms(&self) -> u64 {
+        self.grace_ms
+    }
+
+    pub(crate) fn now(&self) -> UnixTime {
+        self.clock.now()
+    }
+
     fn ttl_ms(&self, expires_at: UnixTime) -> u64 {
         let left = expires_at.0.saturating_sub(self.clock.now().0);
         left.saturating_mul(1000).saturating_add(self.grace_ms).clamp(1, MAX_TTL_MS)
@@ -242,8 +260,17 @@ impl TokenStore for RedisStore {
             .key(self.keys.grant(&d.grant()))
             .arg(encode(&record)?)
             .arg(d.hash_hex())
-            .arg(self.ttl_ms(record.expires_at));
-        match self.conn.invoke::<i64>(&inv).await? {
+            .arg(self.ttl_ms(record.expires_at))
+            .arg(record.expires_at.0);
+        // The grant's entries in the bulk-revocation indexes (other slots)
+        // are written at the same time, not after: no round trip is added.
+        // Either may fail alone; the insert is then an error and the core
+        // never hands the token out.
+        let (stored, indexed) =
+            tokio::join!(self.conn.invoke::<i64>(&inv), bulk::index(self, std::slice::from_ref(&record)));
+        let stored = stored?;
+        indexed?;
+        match stored {
             1 => Ok(()),
             _ => Err(StoreError::Conflict),
         }
@@ -271,13 +298,25 @@ impl TokenStore for RedisStore {
                 .key(self.keys.grant(&r.digest.grant()))
                 .arg(encode(r)?)
                 .arg(r.digest.hash_hex())
-                .arg(self.ttl_ms(r.expires_at));
+                .arg(self.ttl_ms(r.expires_at))
+                .arg(r.expires_at.0);
         }
-        let (code, old): (i64, Vec<u8>) = self.conn.invoke(&inv).await?;
+        let (code, old, grew): (i64, Vec<u8>, i64) = self.conn.invoke(&inv).await?;
         match code {
             0 => Ok(Consumed::Unknown),
             1 => Ok(Consumed::Replayed(decode(digest, &old)?)),
-            2 => Ok(Consumed::Taken(decode(digest, &old)?)),
+            2 => {
+                let before = decode(digest, &old)?;
+                if grew == 1 {
+                    // A replacement outlives every token the indexes know of
+                    // (a code exchange, once per grant): move the grant's end
+                    // there before answering, or the index would drop the
+                    // grant when its code's time is up. On failure the core
+                    // hands none of the new tokens out.
+                    bulk::index(self, &replacements).await?;
+                }
+                Ok(Consumed::Taken(before))
+            }
             3 => Err(StoreError::Conflict),
             _ => Err(Error::UnexpectedReply("consume").into()),
         }
@@ -290,10 +329,15 @@ impl TokenStore for RedisStore {
     }
 
     async fn revoke_grant(&self, grant: &GrantId) -> Result<(), StoreError> {
-        let mut inv = scripts::REVOKE_GRANT.prepare_invoke();
-        inv.key(self.keys.grant(grant)).arg(self.keys.token_base(grant)).arg(self.grace_ms.max(1));
-        self.conn.invoke::<i64>(&inv).await?;
+        self.revoke_grant_now(grant).await?;
         Ok(())
+    }
+
+    fn revoke_all(
+        &self,
+        scope: &RevokeScope,
+    ) -> impl std::future::Future<Output = Result<u64, StoreError>> + Send {
+        bulk::revoke_all(self, scope)
     }
 
     async fn purge_expired(&self, _now: UnixTime, _limit: usize) -> Result<usize, StoreError> {
@@ -311,6 +355,14 @@ impl TokenStore for RedisStore {
 }
 
 impl RedisStore {
+    /// Revokes every token of `grant` in one script; returns whether one
+    /// of them was active.
+    pub(crate) async fn revoke_grant_now(&self, grant: &GrantId) -> Result<bool, Error> {
+        let mut inv = scripts::REVOKE_GRANT.prepare_invoke();
+        inv.key(self.keys.grant(grant)).arg(self.keys.token_base(grant)).arg(self.grace_ms.max(1));
+        Ok(self.conn.invoke::<i64>(&inv).await? == 1)
+    }
+
     /// Drops a client this instance just wrote from its own cache, so its
     /// next lookup reads the new record without waiting for the push.
     fn forget(&self, key: &str) {

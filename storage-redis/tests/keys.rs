@@ -10,9 +10,9 @@ use std::future::Future;
 
 use common::{grant, keyring, minted, now, public_client, record, Backend};
 use gatehouse_core::model::{
-    ClientAuth, ClientId, GrantId, SecretDigest, TokenDigest, TokenKind, TokenState,
+    ClientAuth, ClientId, GrantId, SecretDigest, Subject, TokenDigest, TokenKind, TokenState,
 };
-use gatehouse_core::{ClientRegistry, TokenStore};
+use gatehouse_core::{ClientRegistry, ManualClock, RevokeScope, TokenStore};
 use gatehouse_redis::testing::{TestCluster, TestRedis};
 use gatehouse_redis::{RedisConnection, RedisStore, DEFAULT_TIMEOUT};
 
@@ -44,6 +44,7 @@ on_one_node_and_a_cluster!(
     prefixes_are_isolated,
     a_revoked_grant_revokes_late_inserts,
     nothing_raw_at_rest,
+    revocation_indexes_expire_with_their_grants,
 );
 
 fn token_key(store: &RedisStore, d: &TokenDigest) -> String {
@@ -191,8 +192,44 @@ async fn nothing_raw_at_rest<B: Backend>(b: &B) {
             cursor = next;
         }
     }
-    // 4 tokens, 2 grants, 1 client, the client index, 1 limiter entry.
-    assert_eq!(seen, 9, "unexpected number of keys");
+    // 4 tokens, 2 grants, 1 client, the client index, 1 limiter entry,
+    // and the bulk-revocation indexes of the tokens' one client and one
+    // subject.
+    assert_eq!(seen, 11, "unexpected number of keys");
+}
+
+/// The bulk-revocation indexes hold live grants only: an entry is dropped
+/// by the first index write after its grant's end plus the grace, the key
+/// lives until the latest end plus the grace, and `revoke_all` removes the
+/// grants it revoked. (Time is a manual clock given to the store.)
+async fn revocation_indexes_expire_with_their_grants<B: Backend>(b: &B) {
+    let t0 = now();
+    let clock = ManualClock::new(t0);
+    let s = b.store().await.with_clock(clock.clone());
+    let conn = s.connection().clone();
+    let (index, subject_index) = (format!("{}k:web-app", s.prefix()), format!("{}s:alice", s.prefix()));
+    let card = |key: String| {
+        let conn = conn.clone();
+        async move { conn.query::<i64>(redis::cmd("ZCARD").arg(key)).await.unwrap() }
+    };
+    let mut short = record(TokenKind::Access, grant());
+    short.expires_at = t0.plus(10);
+    s.insert(short).await.unwrap();
+    let ttl = pttl(&s, &index).await;
+    assert!((60_000..=70_000).contains(&ttl), "index TTL {ttl} ms: the grant's 10 s and the 60 s grace");
+    let long = record(TokenKind::Access, grant());
+    s.insert(long.clone()).await.unwrap();
+    assert_eq!((card(index.clone()).await, card(subject_index.clone()).await), (2, 2));
+    // Past the short grant's end and the grace: the next write drops it.
+    clock.set(t0.plus(10 + 60 + 1));
+    let next = record(TokenKind::Access, grant());
+    s.insert(next).await.unwrap();
+    assert_eq!(card(index.clone()).await, 2, "an index entry outlived its grant");
+    assert!(pttl(&s, &index).await > 3_000_000, "the index must live as long as its latest grant");
+    let n = s.revoke_all(&RevokeScope::Subject(Subject::new("alice").unwrap())).await.unwrap();
+    assert_eq!(n, 2);
+    assert_eq!(card(subject_index).await, 0, "revoke_all must drop the grants it revoked");
+    assert_eq!(s.get(&long.digest).await.unwrap().unwrap().state, TokenState::Revoked);
 }
 
 trait ChargeForTest {

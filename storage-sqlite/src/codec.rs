@@ -16,6 +16,9 @@ pub(crate) struct TokenRow {
     pub(crate) state: i64,
     pub(crate) expires_at: i64,
     pub(crate) record: String,
+    /// The owners, for the bulk-revocation indexes.
+    pub(crate) client_id: String,
+    pub(crate) subject: Option<String>,
 }
 
 /// SQLite integers are signed; a time past `i64::MAX` (year 292 billion)
@@ -58,6 +61,8 @@ pub(crate) fn encode_token(record: &TokenRecord) -> Result<TokenRow, StoreError>
         state: state_column(record.state),
         expires_at: time_column(record.expires_at),
         record: json,
+        client_id: record.client_id.as_str().to_owned(),
+        subject: record.subject.as_ref().map(|s| s.as_str().to_owned()),
     })
 }
 

@@ -125,6 +125,10 @@ pub enum SqliteError {
     /// panicked). Whether the write is stored is unknown.
     #[error("the SQLite writer thread stopped before acknowledging the write")]
     WriterStopped,
+    /// `revoke_all` got a revocation scope added to the core after this
+    /// store was written. Nothing changed.
+    #[error("the SQLite store does not know this revocation scope")]
+    UnknownScope,
 }
 
 impl SqliteError {

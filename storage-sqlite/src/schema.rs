@@ -100,6 +100,25 @@ const MIGRATIONS: &[&str] = &[
         at INTEGER NOT NULL
     );
     ",
+    // v5. Bulk revocation (`revoke_all`) finds a client's or a subject's
+    // grants through these indexes, never by scanning the table. The
+    // owners are copied out of the JSON into columns, as `state` and
+    // `expires_at` are; each index entry is a token's, so purging a token
+    // drops its entries and the indexes never outgrow the table. A
+    // secondary index of a WITHOUT ROWID table holds the primary key, so
+    // each covers the grant ids it is looked up for. Tokens without a
+    // subject (client_credentials) stay out of the subject index. Rows of
+    // older versions are filled from their JSON; a row whose JSON does not
+    // parse is corrupt already (every read of it fails) and stays unfilled.
+    "
+    ALTER TABLE tokens ADD COLUMN client_id TEXT NOT NULL DEFAULT '';
+    ALTER TABLE tokens ADD COLUMN subject TEXT;
+    UPDATE tokens SET client_id = coalesce(json_extract(record, '$.client_id'), ''),
+                      subject = json_extract(record, '$.subject')
+        WHERE json_valid(record);
+    CREATE INDEX tokens_by_client ON tokens (client_id);
+    CREATE INDEX tokens_by_subject ON tokens (subject, client_id) WHERE subject IS NOT NULL;
+    ",
 ];
 
 /// The schema version this crate writes and reads.
@@ -275,6 +294,33 @@ mod tests {
             .query_row("EXPLAIN QUERY PLAN SELECT * FROM tokens WHERE expires_at < 5", [], |r| r.get(3))
             .unwrap();
         assert!(plan.contains("tokens_by_expiry"), "{plan}");
+    }
+
+    #[test]
+    fn version_three_rows_get_their_owner_columns() {
+        let p = Path::new(":memory:");
+        let mut conn = Connection::open_in_memory().unwrap();
+        migrate_to(&mut conn, p, 3).unwrap();
+        let rows = [
+            (1u8, r#"{"client_id":"web","subject":"alice"}"#),
+            (2, r#"{"client_id":"svc","subject":null}"#),
+            (3, "not json"),
+        ];
+        for (g, record) in rows {
+            conn.execute(
+                "INSERT INTO tokens (grant_id, hash, state, expires_at, record) VALUES (?1, ?2, 0, 77, ?3)",
+                rusqlite::params![vec![g; 16], vec![6u8; 32], record],
+            )
+            .unwrap();
+        }
+        migrate(&mut conn, p).unwrap();
+        let mut st = conn.prepare("SELECT client_id, subject FROM tokens ORDER BY grant_id").unwrap();
+        let got: Vec<(String, Option<String>)> =
+            st.query_map([], |r| Ok((r.get(0)?, r.get(1)?))).unwrap().collect::<Result<_, _>>().unwrap();
+        let want = [("web", Some("alice")), ("svc", None), ("", None)];
+        let want: Vec<(String, Option<String>)> =
+            want.iter().map(|(c, s)| ((*c).to_owned(), s.map(str::to_owned))).collect();
+        assert_eq!(got, want);
     }
 
     #[test]

@@ -7,7 +7,7 @@ use std::path::Path;
 use std::sync::Arc;
 
 use gatehouse_core::model::{Client, ClientId, GrantId, TokenDigest, TokenRecord};
-use gatehouse_core::{ClientPage, ClientRegistry, Consumed, StoreError, TokenStore, UnixTime};
+use gatehouse_core::{ClientPage, ClientRegistry, Consumed, RevokeScope, StoreError, TokenStore, UnixTime};
 use rusqlite::{params, Connection, OptionalExtension};
 
 use crate::clients::ClientCache;
@@ -28,12 +28,37 @@ const SELECT_TOKEN_AND_GENERATION: &str = "SELECT state, record, \
 // `ON CONFLICT DO NOTHING` plus a check of the change count, rather than
 // matching SQLite's constraint error codes: an existing key is reported as
 // `Conflict` and never overwritten.
-const INSERT_TOKEN: &str = "INSERT INTO tokens (grant_id, hash, state, expires_at, record) \
-                            VALUES (?1, ?2, ?3, ?4, ?5) ON CONFLICT DO NOTHING";
+const INSERT_TOKEN: &str =
+    "INSERT INTO tokens (grant_id, hash, state, expires_at, record, client_id, subject) \
+                            VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7) ON CONFLICT DO NOTHING";
 const TAKE_TOKEN: &str = "UPDATE tokens SET state = ?3 WHERE grant_id = ?1 AND hash = ?2 AND state = ?4 \
                           RETURNING record";
 const REVOKE_TOKEN: &str = "UPDATE tokens SET state = ?3 WHERE grant_id = ?1 AND hash = ?2";
 const REVOKE_GRANT: &str = "UPDATE tokens SET state = ?2 WHERE grant_id = ?1 AND state <> ?2";
+// Bulk revocation: the grants with a token of the owner, found through
+// `tokens_by_client` or `tokens_by_subject`, then every row of each by
+// primary key. The count (grants that still had an active token) is read
+// first, in the same writer transaction, so it is exact.
+macro_rules! owner_grants {
+    ($owner:literal) => {
+        concat!("grant_id IN (SELECT grant_id FROM tokens WHERE ", $owner, ")")
+    };
+}
+macro_rules! revoke_owner {
+    ($owner:literal) => {
+        [
+            concat!(
+                "SELECT count(DISTINCT grant_id) FROM tokens WHERE ",
+                owner_grants!($owner),
+                " AND state = 0"
+            ),
+            concat!("UPDATE tokens SET state = 1 WHERE ", owner_grants!($owner), " AND state <> 1"),
+        ]
+    };
+}
+const REVOKE_CLIENT: [&str; 2] = revoke_owner!("client_id = ?1");
+const REVOKE_SUBJECT: [&str; 2] = revoke_owner!("subject = ?1");
+const REVOKE_SUBJECT_AT_CLIENT: [&str; 2] = revoke_owner!("subject = ?1 AND client_id = ?2");
 // SQLite has no `DELETE … LIMIT` in its default build; the subquery walks
 // the expiry index and the outer delete finds each row by primary key.
 const PURGE: &str = "DELETE FROM tokens WHERE (grant_id, hash) IN \
@@ -72,7 +97,7 @@ const SET_SEEDED: &str = "INSERT INTO registry_seeded (id, at) VALUES (0, ?1) \
 ///   that reads the token row and the clients generation together (one
 ///   read transaction), then the client from the snapshot as `client`
 ///   does: the cost of `get` alone, never a client older than the record.
-/// - `insert`, `consume`, `revoke`, `revoke_grant`, `purge_expired`,
+/// - `insert`, `consume`, `revoke`, `revoke_grant`, `revoke_all`, `purge_expired`,
 ///   `put_client`, `remove_client`: queued to the store's writer thread
 ///   (a channel send), then the future waits, without blocking its thread,
 ///   for the acknowledgement. The writer applies every queued write in one
@@ -82,6 +107,12 @@ const SET_SEEDED: &str = "INSERT INTO registry_seeded (id, at) VALUES (0, ?1) \
 ///   acknowledged (its future resolves `Ok`) only after the commit that
 ///   holds it. Writes of other processes are waited for up to the busy
 ///   timeout.
+/// - `revoke_all` finds the owner's grants through `tokens_by_client` or
+///   `tokens_by_subject` (schema v4) and updates their rows by primary
+///   key: it costs the matching rows, never a scan. Each token row carries
+///   its client and subject in those two indexes, which `insert` and
+///   `consume` write with the row (one index entry per token for
+///   client_credentials, two with a subject).
 /// - `purge_expired` deletes at most `limit` rows in the writer's
 ///   transaction; keep `limit` in the low thousands so it delays the
 ///   writes batched with it by milliseconds at most.
@@ -255,6 +286,44 @@ impl SqliteStore {
             .await
     }
 
+    async fn revoke_all_now(&self, scope: &RevokeScope) -> Result<u64, StoreError> {
+        let (sql, owner, client) = match scope {
+            RevokeScope::Client(c) => (REVOKE_CLIENT, c.as_str().to_owned(), None),
+            RevokeScope::Subject(s) => (REVOKE_SUBJECT, s.as_str().to_owned(), None),
+            RevokeScope::SubjectAtClient(s, c) => {
+                (REVOKE_SUBJECT_AT_CLIENT, s.as_str().to_owned(), Some(c.as_str().to_owned()))
+            }
+            // Revoking nothing and answering `Ok` would leave live what the
+            // caller meant to end.
+            _ => return Err(StoreError::backend(SqliteError::UnknownScope)),
+        };
+        // One request, one savepoint in the writer's transaction: the count
+        // and the update see the same rows, and the whole revocation is one
+        // step for every process (the file's write lock), before or after
+        // any `consume` of these grants.
+        self.conns
+            .write(move |c| {
+                let bind = |st: &mut rusqlite::CachedStatement<'_>| {
+                    match &client {
+                        Some(client) => st.raw_bind_parameter(2, client.as_str()),
+                        None => Ok(()),
+                    }
+                    .and_then(|()| st.raw_bind_parameter(1, owner.as_str()))
+                };
+                let mut count = c.prepare_cached(sql[0]).map_err(backend)?;
+                bind(&mut count).map_err(backend)?;
+                let ended: i64 = match count.raw_query().next().map_err(backend)? {
+                    Some(row) => row.get(0).map_err(backend)?,
+                    None => 0,
+                };
+                let mut update = c.prepare_cached(sql[1]).map_err(backend)?;
+                bind(&mut update).map_err(backend)?;
+                update.raw_execute().map_err(backend)?;
+                Ok(u64::try_from(ended).unwrap_or(0))
+            })
+            .await
+    }
+
     async fn purge_now(&self, now: UnixTime, limit: usize) -> Result<usize, StoreError> {
         if limit == 0 {
             return Ok(0);
@@ -326,7 +395,15 @@ fn insert_rows(c: &Connection, rows: &[TokenRow]) -> Result<(), StoreError> {
     let mut st = c.prepare_cached(INSERT_TOKEN).map_err(backend)?;
     for row in rows {
         let n = st
-            .execute(params![&row.grant_id[..], &row.hash[..], row.state, row.expires_at, row.record])
+            .execute(params![
+                &row.grant_id[..],
+                &row.hash[..],
+                row.state,
+                row.expires_at,
+                row.record,
+                row.client_id,
+                row.subject
+            ])
             .map_err(backend)?;
         if n == 0 {
             return Err(StoreError::Conflict);
@@ -370,6 +447,11 @@ impl TokenStore for SqliteStore {
 
     fn revoke_grant(&self, grant: &GrantId) -> impl Future<Output = Result<(), StoreError>> + Send {
         self.revoke_grant_now(*grant)
+    }
+
+    fn revoke_all(&self, scope: &RevokeScope) -> impl Future<Output = Result<u64, StoreError>> + Send {
+        let scope = scope.clone();
+        async move { self.revoke_all_now(&scope).await }
     }
 
     async fn purge_expired(&self, now: UnixTime, limit: usize) -> Result<usize, StoreError> {
@@ -475,6 +557,22 @@ mod tests {
         assert!(p.contains("USING PRIMARY KEY (id>?)"), "{p}");
         for sql in [LIST_CLIENTS, LIST_CLIENTS_AFTER] {
             assert!(!plan(sql).contains("TEMP B-TREE"), "{sql} sorts:\n{}", plan(sql));
+        }
+    }
+
+    #[test]
+    fn bulk_revocation_finds_grants_through_the_owner_indexes() {
+        for (sql, index) in [
+            (REVOKE_CLIENT, "tokens_by_client (client_id=?)"),
+            (REVOKE_SUBJECT, "tokens_by_subject (subject=?)"),
+            (REVOKE_SUBJECT_AT_CLIENT, "tokens_by_subject (subject=? AND client_id=?)"),
+        ] {
+            for statement in sql {
+                let p = plan(statement);
+                assert!(p.contains(&format!("USING COVERING INDEX {index}")), "{statement}:\n{p}");
+                assert!(p.contains("USING PRIMARY KEY (grant_id=?)"), "{statement}:\n{p}");
+                assert!(!p.contains("SCAN tokens"), "{statement}:\n{p}");
+            }
         }
     }
 

@@ -80,6 +80,8 @@
 //!
 //! # Module map
 //! - [`store_contract`]: one check per guarantee of the store traits.
+//! - [`bulk_revocation`]: `revoke_all` (sign out everywhere), in the store
+//!   and through the server, racing refresh rotation.
 //! - [`model`]: model-based property test, comparing a store with
 //!   [`reference::ReferenceStore`] on random operation sequences.
 //! - [`reference`](mod@reference): a small, obviously correct store, the one
@@ -118,6 +120,7 @@ use gatehouse_core::{ClientRegistry, TokenStore};
 
 pub mod audit_checks;
 pub mod client_checks;
+pub mod bulk_revocation;
 pub mod fixtures;
 pub mod grant_checks;
 pub mod limiter_contract;
@@ -286,6 +289,12 @@ macro_rules! __for_each_check {
             client_checks::seed_marker_round_trips,
             client_checks::rotated_secret_overlaps_until_the_deadline,
             client_checks::disable_enable_remove_through_the_server,
+            bulk_revocation::revoke_all_ends_exactly_the_grants_it_names,
+            bulk_revocation::revoke_all_then_consume_is_replayed,
+            bulk_revocation::revoke_all_reaches_grants_a_consume_extended,
+            bulk_revocation::revoke_all_races_refresh_rotation,
+            bulk_revocation::sign_out_everywhere_through_the_server,
+            bulk_revocation::revoke_all_fails_closed,
             model::store_matches_reference,
             audit_checks::audit_token_issued,
             audit_checks::audit_introspection_reasons,

@@ -6,12 +6,12 @@
 //! method does its work and returns a ready future.
 
 use std::collections::btree_map::Entry;
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::future::{ready, Future};
 use std::sync::{Mutex, MutexGuard, PoisonError};
 
 use gatehouse_core::model::{Client, ClientId, GrantId, TokenDigest, TokenRecord, TokenState};
-use gatehouse_core::{ClientPage, ClientRegistry, Consumed, StoreError, TokenStore, UnixTime};
+use gatehouse_core::{ClientPage, ClientRegistry, Consumed, RevokeScope, StoreError, TokenStore, UnixTime};
 
 /// A correct in-process store, the model for the conformance suite.
 ///
@@ -90,6 +90,23 @@ impl ReferenceStore {
         Ok(Consumed::Taken(taken))
     }
 
+    /// Every grant with a token `scope` names, then every token of those
+    /// grants, in one step under the lock; counts the grants that had an
+    /// active token.
+    fn revoke_all_now(&self, scope: &RevokeScope) -> u64 {
+        let mut st = self.lock();
+        let grants: BTreeSet<GrantId> =
+            st.tokens.values().filter(|r| scope.matches(r)).map(TokenRecord::grant_id).collect();
+        let mut ended = BTreeSet::new();
+        for r in st.tokens.values_mut().filter(|r| grants.contains(&r.grant_id())) {
+            if r.state == TokenState::Active {
+                ended.insert(r.grant_id());
+            }
+            r.state = TokenState::Revoked;
+        }
+        ended.len() as u64
+    }
+
     fn purge_now(&self, now: UnixTime, limit: usize) -> usize {
         let mut st = self.lock();
         let expired: Vec<TokenDigest> =
@@ -138,6 +155,10 @@ impl TokenStore for ReferenceStore {
             r.state = TokenState::Revoked;
         }
         ready(Ok(()))
+    }
+
+    fn revoke_all(&self, scope: &RevokeScope) -> impl Future<Output = Result<u64, StoreError>> + Send {
+        ready(Ok(self.revoke_all_now(scope)))
     }
 
     fn purge_expired(

@@ -7,7 +7,7 @@ use std::sync::atomic::{AtomicU8, AtomicUsize, Ordering};
 use std::sync::Arc;
 
 use gatehouse_core::model::{Client, ClientId, GrantId, TokenDigest, TokenRecord};
-use gatehouse_core::{ClientPage, ClientRegistry, Consumed, StoreError, TokenStore, UnixTime};
+use gatehouse_core::{ClientPage, ClientRegistry, Consumed, RevokeScope, StoreError, TokenStore, UnixTime};
 
 /// Wraps a store; while failing, every call fails with
 /// [`StoreError::Backend`] ([`set_failing`](Self::set_failing)), or with
@@ -138,6 +138,14 @@ impl<S: TokenStore + ClientRegistry> TokenStore for Instrumented<S> {
         async move {
             gate?;
             self.inner.revoke_grant(grant).await
+        }
+    }
+
+    fn revoke_all(&self, scope: &RevokeScope) -> impl Future<Output = Result<u64, StoreError>> + Send {
+        let gate = self.gate();
+        async move {
+            gate?;
+            self.inner.revoke_all(scope).await
         }
     }
 

@@ -12,7 +12,7 @@ use std::future::Future;
 use gatehouse_conformance::reference::ReferenceStore;
 use gatehouse_conformance::{FnHarness, Harness};
 use gatehouse_core::model::{Client, ClientId, GrantId, TokenDigest, TokenRecord, TokenState};
-use gatehouse_core::{ClientPage, ClientRegistry, Consumed, StoreError, TokenStore, UnixTime};
+use gatehouse_core::{ClientPage, ClientRegistry, Consumed, RevokeScope, StoreError, TokenStore, UnixTime};
 
 /// The one thing a [`Broken`] store gets wrong.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -40,6 +40,14 @@ enum Flaw {
     /// `revoke_grant` lists the grant's tokens, yields, then revokes that
     /// list: a replacement stored by a racing consume stays active.
     NonAtomicRevokeGrant,
+    /// `revoke_all` does nothing.
+    IgnoresRevokeAll,
+    /// `revoke_all` lists the matching tokens, yields, then revokes that
+    /// list: a replacement stored by a racing rotation stays active.
+    NonAtomicRevokeAll,
+    /// `revoke_all` of a subject at a client ignores the client: every
+    /// grant of the subject ends.
+    SubjectAtClientIgnoresClient,
     /// `purge_expired` deletes records whether or not they have expired.
     PurgesLiveRecords,
     /// `purge_expired` deletes nothing and returns `Ok(0)`. Allowed for a
@@ -180,6 +188,35 @@ impl TokenStore for Broken {
                 }
                 _ => self.inner.revoke_grant(&grant).await,
             }
+        }
+    }
+
+    async fn revoke_all(&self, scope: &RevokeScope) -> Result<u64, StoreError> {
+        let matching = || -> Vec<TokenRecord> {
+            self.inner.records().into_iter().filter(|r| scope.matches(r)).collect()
+        };
+        match self.flaw {
+            Flaw::IgnoresRevokeAll => Ok(0),
+            Flaw::NonAtomicRevokeAll => {
+                let listed = matching();
+                yield_a_few_times().await;
+                for r in &listed {
+                    self.inner.revoke(&r.digest).await?;
+                }
+                let ended: std::collections::BTreeSet<GrantId> = listed
+                    .iter()
+                    .filter(|r| r.state == TokenState::Active)
+                    .map(TokenRecord::grant_id)
+                    .collect();
+                Ok(ended.len() as u64)
+            }
+            Flaw::SubjectAtClientIgnoresClient => match scope {
+                RevokeScope::SubjectAtClient(sub, _) => {
+                    self.inner.revoke_all(&RevokeScope::Subject(sub.clone())).await
+                }
+                _ => self.inner.revoke_all(scope).await,
+            },
+            _ => self.inner.revoke_all(scope).await,
         }
     }
 
@@ -388,6 +425,40 @@ fn non_atomic_grant_revocation_is_caught() {
         Flaw::NonAtomicRevokeGrant,
         store_contract::revoke_grant_races_consume,
         "after revoke_grant returned was Taken"
+    );
+}
+
+#[test]
+fn broken_bulk_revocation_is_caught() {
+    assert_fails!(
+        Flaw::IgnoresRevokeAll,
+        bulk_revocation::revoke_all_ends_exactly_the_grants_it_names,
+        "must end alice's one grant"
+    );
+    assert_fails!(
+        Flaw::IgnoresRevokeAll,
+        bulk_revocation::revoke_all_then_consume_is_replayed,
+        "must end her two grants"
+    );
+    assert_fails!(
+        Flaw::IgnoresRevokeAll,
+        bulk_revocation::sign_out_everywhere_through_the_server,
+        "must end both of Alice's sessions"
+    );
+    assert_fails!(
+        Flaw::NonAtomicRevokeAll,
+        bulk_revocation::revoke_all_races_refresh_rotation,
+        "after revoke_all returned was Taken"
+    );
+    assert_fails!(
+        Flaw::SubjectAtClientIgnoresClient,
+        bulk_revocation::revoke_all_ends_exactly_the_grants_it_names,
+        "must end alice's one grant at web"
+    );
+    assert_fails!(
+        Flaw::SubjectAtClientIgnoresClient,
+        bulk_revocation::sign_out_everywhere_through_the_server,
+        "disconnecting the SPA must end Alice's one session there"
     );
 }
 

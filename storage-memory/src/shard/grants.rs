@@ -37,7 +37,7 @@ pub(super) const MAX_POSITIONS: usize = FAMILY as usize;
 
 /// Bytes 8..12 of a grant id (see the module docs).
 #[derive(Clone, Copy, PartialEq, Eq)]
-pub(super) struct GrantKey(u32);
+pub(super) struct GrantKey(pub(super) u32);
 
 impl GrantKey {
     pub(super) fn of(grant: &GrantId) -> Self {

@@ -51,6 +51,30 @@ impl CacheConfig {
     pub fn off() -> Self {
         Self { max_age: Duration::ZERO, negative_ttl: Duration::ZERO, ..Self::default() }
     }
+
+    /// With this [`CacheConfig::max_age`].
+    #[must_use]
+    pub fn with_max_age(self, max_age: Duration) -> Self {
+        Self { max_age, ..self }
+    }
+
+    /// With this [`CacheConfig::negative_ttl`].
+    #[must_use]
+    pub fn with_negative_ttl(self, negative_ttl: Duration) -> Self {
+        Self { negative_ttl, ..self }
+    }
+
+    /// With this [`CacheConfig::max_entries`].
+    #[must_use]
+    pub fn with_max_entries(self, max_entries: usize) -> Self {
+        Self { max_entries, ..self }
+    }
+
+    /// With this [`CacheConfig::max_bytes`].
+    #[must_use]
+    pub fn with_max_bytes(self, max_bytes: usize) -> Self {
+        Self { max_bytes, ..self }
+    }
 }
 
 /// Until when (since the epoch) `answer`, received at `now`, may be reused;

@@ -1,6 +1,6 @@
-//! The bounded answer cache: how long an answer may be reused
-//! ([`lifetime`]), and the map that holds answers within an entry and a
-//! byte bound ([`Entries`]). No I/O and no locks here; the single-flight
+//! The bounded answer cache: [`CacheConfig`], how long an answer may be
+//! reused (`lifetime`), and the map that holds answers within an entry and
+//! a byte bound (`Entries`). No I/O and no locks here; the single-flight
 //! wrapper ([`crate::CachedClient`]) owns both.
 
 use std::collections::{BTreeSet, HashMap};

@@ -1,0 +1,44 @@
+//! [`Error`]: every way an introspection can fail. Each one means "no
+//! answer": the caller must refuse the request (or answer 503), never treat
+//! it as an active token.
+
+use std::time::Duration;
+
+/// Why there is no introspection answer. Messages never contain the token,
+/// the client secret or the answer's body (which a broken server might fill
+/// with the token it was sent).
+///
+/// `Clone`, so that one failed introspection can be handed to every request
+/// that was waiting on it (single flight).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum Error {
+    /// The client's settings are unusable (checked once, when it is built).
+    #[error("invalid introspection client settings: {0}")]
+    Config(String),
+    /// The connection or the exchange failed (refused, reset, connect
+    /// timeout, malformed HTTP).
+    #[error("introspection request failed: {0}")]
+    Network(String),
+    /// No whole answer within the request timeout.
+    #[error("the introspection endpoint did not answer within {0:?}")]
+    Timeout(Duration),
+    /// The endpoint answered with a status other than 200 (RFC 7662 §2.2:
+    /// the answer is a 200 with a JSON object; 401 means the resource
+    /// server's own credentials were refused).
+    #[error("the introspection endpoint answered HTTP {0}")]
+    Status(u16),
+    /// The answer's body is larger than the configured limit.
+    #[error("the introspection answer is larger than {0} bytes")]
+    TooLarge(usize),
+    /// The answer is not a JSON object.
+    #[error("the introspection answer is not a JSON object")]
+    NotJson,
+    /// The answer has no `active` member (RFC 7662 §2.2: REQUIRED).
+    #[error("the introspection answer has no `active` member")]
+    MissingActive,
+    /// A member of the answer has the wrong type (`active` not a boolean,
+    /// `exp` not a number, ...). Named, never quoted.
+    #[error("the introspection answer's `{0}` member has the wrong type")]
+    Member(&'static str),
+}

@@ -1,0 +1,31 @@
+#![doc = include_str!("../README.md")]
+//!
+//! ## Modules
+//!
+//! - [`client`]: [`IntrospectionClient`], one RFC 7662 request per call,
+//!   and the [`Introspect`] trait.
+//! - [`answer`]: [`Introspection`] and [`Claims`], and [`answer::parse`],
+//!   the pure decision from a status and body to an answer or an error.
+//! - [`cache`]: [`CacheConfig`], what is reused how long, within which
+//!   bounds; [`CachedClient`] puts it in front of a client, with single
+//!   flight.
+//! - [`clock`]: the injectable [`Clock`].
+//! - [`error`]: [`Error`], one enum for the crate.
+#![forbid(unsafe_code)]
+
+pub mod answer;
+pub mod cache;
+mod cached;
+pub mod client;
+pub mod clock;
+mod credentials;
+mod digest;
+pub mod error;
+
+pub use answer::{Claims, Introspection};
+pub use cache::CacheConfig;
+pub use cached::{CacheStats, CachedClient};
+pub use client::{ClientConfig, Introspect, IntrospectionClient};
+pub use clock::{Clock, ManualClock, SystemClock};
+pub use credentials::ClientSecret;
+pub use error::Error;

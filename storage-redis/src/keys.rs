@@ -14,7 +14,7 @@
 
 use gatehouse_core::model::{ClientId, GrantId, TokenDigest};
 
-use crate::Error;
+use crate::RedisError;
 
 #[derive(Debug, Clone)]
 pub(crate) struct Keys {
@@ -22,9 +22,9 @@ pub(crate) struct Keys {
 }
 
 impl Keys {
-    pub(crate) fn new(prefix: &str) -> Result<Self, Error> {
+    pub(crate) fn new(prefix: &str) -> Result<Self, RedisError> {
         if prefix.contains(['{', '}']) {
-            return Err(Error::InvalidPrefix);
+            return Err(RedisError::InvalidPrefix);
         }
         Ok(Self { prefix: prefix.to_owned() })
     }
@@ -134,6 +134,6 @@ mod tests {
         assert_eq!(k.token(&d), format!("app:t:{{{}}}:{}", d.grant(), d.hash_hex()));
         let long = ClientId::new(&"{".repeat(40)).unwrap();
         assert_eq!(k.limiter(&long), format!("app:bx:{}", "7b".repeat(40)));
-        assert!(matches!(Keys::new("x{y}"), Err(Error::InvalidPrefix)));
+        assert!(matches!(Keys::new("x{y}"), Err(RedisError::InvalidPrefix)));
     }
 }

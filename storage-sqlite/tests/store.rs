@@ -9,9 +9,7 @@ mod common;
 use std::sync::Arc;
 
 use common::{fresh, run, TempDir};
-use gatehouse_core::model::{
-    Client, ClientAuth, ClientId, GrantTypes, Scope, SecretDigest, TokenKind, TokenState,
-};
+use gatehouse_core::model::{Client, ClientId, Scope, SecretDigest, TokenKind, TokenState};
 use gatehouse_core::{ClientRegistry, StoreError, TokenStore, UnixTime};
 use gatehouse_sqlite::{SqliteError, SqliteStore};
 
@@ -63,17 +61,9 @@ fn purge_deletes_expired_in_bounded_batches() {
 
 fn client(id: &str) -> (String, Client) {
     let (secret, digest) = SecretDigest::generate().unwrap();
-    let c = Client {
-        id: ClientId::new(id).unwrap(),
-        auth: ClientAuth::Confidential { secret: digest, resource_server: None },
-        grant_types: GrantTypes::NONE,
-        scope: Scope::parse("read").unwrap(),
-        default_scope: Scope::empty(),
-        audiences: Vec::new().into(),
-        default_audience: None,
-        redirect_uris: vec!["https://app.example/cb".to_owned()].into(),
-        enabled: true,
-    };
+    let c = Client::new_confidential(ClientId::new(id).unwrap(), digest)
+        .with_scope(Scope::parse("read").unwrap(), Scope::empty())
+        .with_redirect_uris(["https://app.example/cb".to_owned()]);
     (secret, c)
 }
 

@@ -240,7 +240,7 @@ mod tests {
             _: Option<&ClientId>,
             _: usize,
         ) -> impl Future<Output = Result<ClientPage, StoreError>> + Send {
-            ready(Err(StoreError::Corrupt("not used by these tests".into())))
+            ready(Err(StoreError::Conflict)) // not used by these tests
         }
 
         fn seeded_at(&self) -> impl Future<Output = Result<Option<UnixTime>, StoreError>> + Send {

@@ -189,11 +189,22 @@ mod tests {
 
     #[test]
     fn server_errors_hide_their_cause() {
-        let e = Error::Store(StoreError::Corrupt("row 7".into()));
+        let e = Error::Store(StoreError::corrupt("token record", std::io::Error::other("row 7")));
         assert_eq!(e.status(), 500);
         assert_eq!(e.code(), "server_error");
         assert!(!e.description().contains("row"));
         assert_eq!(e.retry_after(), None);
+    }
+
+    #[test]
+    fn a_corrupt_record_keeps_its_source_for_the_operator() {
+        use std::error::Error as _;
+        let e = StoreError::corrupt("token record", std::io::Error::other("row 7"));
+        assert_eq!(e.to_string(), "stored token record is corrupt");
+        assert_eq!(e.source().map(ToString::to_string).as_deref(), Some("row 7"));
+        let e = StoreError::Corrupt { what: "client", source: None };
+        assert!(e.source().is_none());
+        assert_eq!(Error::Store(e).status(), 500);
     }
 
     #[test]

@@ -246,7 +246,8 @@ mod tests {
         let body = r.json_body().unwrap();
         assert_eq!(body["error"], "temporarily_unavailable");
         assert!(body.get("active").is_none() && body.get("access_token").is_none());
-        let r = HttpResponse::from(&Error::Store(crate::store::StoreError::Corrupt("x".into())));
+        let r =
+            HttpResponse::from(&Error::Store(crate::store::StoreError::Corrupt { what: "x", source: None }));
         assert_eq!((r.status, r.header("retry-after")), (500, None));
     }
 

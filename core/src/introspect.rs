@@ -108,10 +108,10 @@ impl Introspection {
     }
 }
 
-/// Who is looking at a token.
+/// Who is looking at a token: the driver's input to [`judge`], never seen
+/// outside the crate.
 #[derive(Debug, Clone, Copy)]
-#[non_exhaustive]
-pub enum Viewer<'a> {
+pub(crate) enum Viewer<'a> {
     /// A resource server introspecting: sees access tokens for its
     /// resources, and refresh tokens issued to itself.
     ResourceServer {

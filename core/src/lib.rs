@@ -109,7 +109,7 @@ pub use config::Config;
 pub use crypto::{constant_time_eq, RandomError, RandomSecret};
 pub use error::Error;
 pub use http::{Header, HttpRequest, HttpResponse};
-pub use introspect::{InactiveReason, Introspection, Viewer};
+pub use introspect::{InactiveReason, Introspection};
 pub use issue::IssuedTokens;
 pub use limiter::{Admission, FishingLimiter, LimiterConfig, MemoryLimiter};
 pub use metadata::{Endpoints, Metadata};

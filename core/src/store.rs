@@ -33,9 +33,10 @@ use crate::time::UnixTime;
 /// (SQLite `SQLITE_BUSY`/`SQLITE_LOCKED`). [`Backend`](Self::Backend) for
 /// every other failure, which retrying will not fix: a script or SQL
 /// error, a refused permission, a full disk, an internal bug (a writer
-/// thread that panicked). [`Corrupt`](Self::Corrupt) for data that cannot
-/// be decoded. An in-process backend (memory) never returns
-/// `Unavailable`.
+/// thread that panicked), and a record that cannot be encoded for
+/// storage (a bug, not bad data). [`Corrupt`](Self::Corrupt) for stored
+/// data that cannot be decoded. An in-process backend (memory) never
+/// returns `Unavailable`.
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum StoreError {
@@ -55,9 +56,19 @@ pub enum StoreError {
     /// An insert met an existing key. Inserts never overwrite.
     #[error("a record with this key already exists")]
     Conflict,
-    /// A stored record could not be decoded.
-    #[error("stored record is corrupt: {0}")]
-    Corrupt(String),
+    /// Stored data could not be decoded: the backend holds a value that is
+    /// not what it wrote (damaged, edited by hand, copied under another
+    /// key). Retrying will not cure it.
+    #[error("stored {what} is corrupt")]
+    Corrupt {
+        /// What could not be decoded (`"token record"`, `"client"`, ...).
+        what: &'static str,
+        /// Why, when the backend knows: for the operator. Like every
+        /// source here it must not contain a raw token or secret, nor the
+        /// stored text itself.
+        #[source]
+        source: Option<Box<dyn std::error::Error + Send + Sync>>,
+    },
 }
 
 impl StoreError {
@@ -69,6 +80,12 @@ impl StoreError {
     /// Wraps a backend error that means "cannot be reached right now".
     pub fn unavailable<E: std::error::Error + Send + Sync + 'static>(e: E) -> Self {
         Self::Unavailable(Box::new(e))
+    }
+
+    /// Stored `what` could not be decoded, because of `source`
+    /// ([`StoreError::Corrupt`]).
+    pub fn corrupt<E: std::error::Error + Send + Sync + 'static>(what: &'static str, source: E) -> Self {
+        Self::Corrupt { what, source: Some(Box::new(source)) }
     }
 
     /// Whether this is [`StoreError::Unavailable`]: the request may be
@@ -467,7 +484,7 @@ mod tests {
     }
 
     fn unused<T: Send>() -> impl Future<Output = Result<T, StoreError>> + Send {
-        ready(Err(StoreError::Corrupt("not used by these tests".into())))
+        ready(Err(StoreError::Corrupt { what: "nothing: not used by these tests", source: None }))
     }
 
     impl TokenStore for Expired {

@@ -35,6 +35,7 @@
 #![forbid(unsafe_code)]
 
 mod clients;
+mod error;
 mod shard;
 
 use std::future::{ready, Future};
@@ -45,6 +46,7 @@ use gatehouse_core::model::{Client, ClientId, GrantId, TokenDigest, TokenRecord,
 use gatehouse_core::{ClientPage, ClientRegistry, Consumed, RevokeScope, StoreError, TokenStore, UnixTime};
 
 use clients::Clients;
+pub use error::MemoryError;
 use shard::{Entry, Shard};
 
 /// Shards used by [`MemoryStore::new`]: enough that a few dozen cores
@@ -58,31 +60,6 @@ pub const MAX_SHARDS: usize = 4096;
 /// Entries an expiry pass looks at per lock hold, so that a purge never
 /// blocks a shard's readers for more than some tens of microseconds.
 const PURGE_SCAN_BATCH: usize = 4096;
-
-/// Errors of this crate. They reach callers wrapped in
-/// [`StoreError::Backend`]: both are bugs or limits, never an outage, so
-/// this store never returns [`StoreError::Unavailable`].
-#[derive(Debug, thiserror::Error)]
-#[non_exhaustive]
-pub enum MemoryError {
-    /// A shard already holds 2^31 tokens.
-    #[error("memory store shard is full")]
-    ShardFull,
-    /// A bug: `consume` reached a shard it had not locked. Nothing changed.
-    #[error("memory store internal error: shard not locked")]
-    NotLocked,
-    /// `revoke_all` got a [`RevokeScope`] added to the core after this
-    /// store was written. Nothing changed: revoking nothing and answering
-    /// `Ok` would leave live what the caller meant to end.
-    #[error("memory store does not know this revocation scope")]
-    UnknownScope,
-}
-
-impl From<MemoryError> for StoreError {
-    fn from(e: MemoryError) -> Self {
-        StoreError::backend(e)
-    }
-}
 
 /// A shard on its own cache lines, so that readers taking one shard's
 /// lock do not slow readers of the neighbouring shard (false sharing).

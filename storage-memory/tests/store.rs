@@ -12,7 +12,8 @@ use std::sync::{Arc, OnceLock};
 use std::task::{Context, Poll, Waker};
 
 use gatehouse_core::model::{
-    ClientId, GrantId, Jti, Resource, Scope, TokenDigest, TokenKind, TokenRecord, TokenState,
+    Claims, ClientId, CodeBinding, GrantId, Jti, Resource, Scope, TokenDigest, TokenKind, TokenRecord,
+    TokenState,
 };
 use gatehouse_core::{Consumed, Keyring, StoreError, TokenStore, UnixTime};
 use gatehouse_memory::MemoryStore;
@@ -27,19 +28,20 @@ fn digest(kind: TokenKind, grant: GrantId) -> TokenDigest {
 }
 
 fn record(kind: TokenKind, grant: GrantId, expires_at: u64) -> TokenRecord {
-    TokenRecord {
-        digest: digest(kind, grant),
-        kind,
-        client_id: ClientId::new("app").unwrap(),
-        subject: None,
-        scope: Scope::parse("read write").unwrap(),
-        audience: Arc::from(vec![Resource::new("https://api.example").unwrap()]),
-        issued_at: UnixTime(100),
-        not_before: UnixTime(100),
-        expires_at: UnixTime(expires_at),
-        jti: Jti::generate().unwrap(),
-        state: TokenState::Active,
-        code: None,
+    let audience = Arc::from(vec![Resource::new("https://api.example").unwrap()]);
+    let claims = Claims::new(ClientId::new("app").unwrap(), Scope::parse("read write").unwrap(), audience);
+    let (digest, jti) = (digest(kind, grant), Jti::generate().unwrap());
+    let (issued, expires) = (UnixTime(100), UnixTime(expires_at));
+    match kind {
+        TokenKind::AuthorizationCode => {
+            let binding = CodeBinding {
+                redirect_uri: "https://app.example/cb".to_owned(),
+                code_challenge: "E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM".to_owned(),
+            };
+            TokenRecord::code(digest, jti, claims, binding, issued, expires)
+        }
+        TokenKind::Refresh => TokenRecord::refresh(digest, jti, claims, issued, expires),
+        _ => TokenRecord::access(digest, jti, claims, issued, expires),
     }
 }
 

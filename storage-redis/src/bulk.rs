@@ -12,7 +12,7 @@ use gatehouse_core::model::{ClientId, GrantId, TokenRecord};
 use gatehouse_core::{RevokeScope, StoreError};
 
 use crate::store::{RedisStore, MAX_TTL_MS};
-use crate::{scripts, Error};
+use crate::{scripts, RedisError};
 
 /// Grants revoked at once (their scripts in flight together), and index
 /// members read per page.
@@ -26,7 +26,7 @@ const GRANT_TEXT: usize = 22;
 /// (member: the grant id followed by the client id), each scored by the
 /// latest `expires_at` among `records` of that grant. One script call per
 /// index, all in flight together.
-pub(crate) async fn index(store: &RedisStore, records: &[TokenRecord]) -> Result<(), Error> {
+pub(crate) async fn index(store: &RedisStore, records: &[TokenRecord]) -> Result<(), RedisError> {
     let mut entries: Vec<(String, String, u64)> = Vec::with_capacity(2);
     for r in records {
         let grant = r.grant_id().to_string();
@@ -86,7 +86,7 @@ pub(crate) async fn revoke_all(store: &RedisStore, scope: &RevokeScope) -> Resul
         }
         // Revoking nothing and answering `Ok` would leave live what the
         // caller meant to end.
-        _ => return Err(Error::UnknownScope.into()),
+        _ => return Err(RedisError::UnknownScope.into()),
     }
     Ok(ended)
 }
@@ -98,7 +98,7 @@ async fn page(
     key: &str,
     cutoff: u64,
     limit: Option<usize>,
-) -> Result<Option<Vec<String>>, Error> {
+) -> Result<Option<Vec<String>>, RedisError> {
     let mut cmd = redis::cmd("ZRANGEBYSCORE");
     cmd.arg(key).arg(cutoff).arg("+inf");
     if let Some(n) = limit {
@@ -116,15 +116,16 @@ async fn revoke(
     key: &str,
     members: &[String],
     client: Option<&ClientId>,
-) -> Result<u64, Error> {
+) -> Result<u64, RedisError> {
     let mut chosen: Vec<&String> = Vec::with_capacity(members.len());
     let mut grants = Vec::with_capacity(members.len());
     for m in members {
-        let (grant, at) = m.split_at_checked(GRANT_TEXT).ok_or(Error::UnexpectedReply("index member"))?;
+        let (grant, at) =
+            m.split_at_checked(GRANT_TEXT).ok_or(RedisError::UnexpectedReply("index member"))?;
         if client.is_some_and(|c| c.as_str() != at) {
             continue;
         }
-        grants.push(GrantId::parse(grant).map_err(|_| Error::UnexpectedReply("index member"))?);
+        grants.push(GrantId::parse(grant).map_err(|_| RedisError::UnexpectedReply("index member"))?);
         chosen.push(m);
     }
     if chosen.is_empty() {

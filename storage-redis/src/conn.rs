@@ -16,7 +16,7 @@ use redis::{
 };
 
 use crate::client_cache::Target;
-use crate::Error;
+use crate::RedisError;
 
 /// The default bound on every Redis call, connection included.
 pub const DEFAULT_TIMEOUT: Duration = Duration::from_millis(500);
@@ -24,7 +24,7 @@ pub const DEFAULT_TIMEOUT: Duration = Duration::from_millis(500);
 /// A cheaply clonable handle to single-node Redis or to a Redis Cluster.
 ///
 /// Every call through it is bounded by its timeout and fails with
-/// [`Error::Timeout`] when Redis does not answer in time. After Redis goes
+/// [`RedisError::Timeout`] when Redis does not answer in time. After Redis goes
 /// away and comes back, the handle reconnects by itself: calls fail while
 /// Redis is down and succeed again once it is up, with no restart.
 #[derive(Clone)]
@@ -58,9 +58,9 @@ impl RedisConnection {
     /// Connects to one Redis server, e.g. `redis://127.0.0.1:6379/`.
     ///
     /// # Errors
-    /// [`Error::Redis`] for a bad URL or a refused connection,
-    /// [`Error::Timeout`] when the server does not answer in `timeout`.
-    pub async fn connect(url: &str, timeout: Duration) -> Result<Self, Error> {
+    /// [`RedisError::Redis`] for a bad URL or a refused connection,
+    /// [`RedisError::Timeout`] when the server does not answer in `timeout`.
+    pub async fn connect(url: &str, timeout: Duration) -> Result<Self, RedisError> {
         let client = redis::Client::open(url)?;
         // Few, quick retries: a caller waiting on a dead Redis should get
         // its error within the timeout; the next call retries again. No
@@ -82,8 +82,8 @@ impl RedisConnection {
     /// `["redis://127.0.0.1:7000/"]`.
     ///
     /// # Errors
-    /// [`Error::Redis`] or [`Error::Timeout`], as for [`connect`](Self::connect).
-    pub async fn connect_cluster<S: AsRef<str>>(nodes: &[S], timeout: Duration) -> Result<Self, Error> {
+    /// [`RedisError::Redis`] or [`RedisError::Timeout`], as for [`connect`](Self::connect).
+    pub async fn connect_cluster<S: AsRef<str>>(nodes: &[S], timeout: Duration) -> Result<Self, RedisError> {
         let nodes: Vec<&str> = nodes.iter().map(AsRef::as_ref).collect();
         let seeds =
             nodes.iter().map(|n| n.into_connection_info()).collect::<Result<Vec<ConnectionInfo>, _>>()?;
@@ -139,15 +139,18 @@ impl RedisConnection {
     /// inspection; the store's own operations need no raw commands).
     ///
     /// # Errors
-    /// [`Error::Redis`] or [`Error::Timeout`].
-    pub async fn query<T: FromRedisValue>(&self, cmd: &Cmd) -> Result<T, Error> {
+    /// [`RedisError::Redis`] or [`RedisError::Timeout`].
+    pub async fn query<T: FromRedisValue>(&self, cmd: &Cmd) -> Result<T, RedisError> {
         let mut c = self.inner.clone();
         Ok(self.counted(bounded(self.timeout, cmd.query_async(&mut c))).await??)
     }
 
     /// Runs a script (EVALSHA, loading it on `NOSCRIPT`), bounded by the
     /// timeout.
-    pub(crate) async fn invoke<T: FromRedisValue>(&self, inv: &ScriptInvocation<'_>) -> Result<T, Error> {
+    pub(crate) async fn invoke<T: FromRedisValue>(
+        &self,
+        inv: &ScriptInvocation<'_>,
+    ) -> Result<T, RedisError> {
         let mut c = self.inner.clone();
         Ok(self.counted(bounded(self.timeout, inv.invoke_async(&mut c))).await??)
     }
@@ -158,7 +161,11 @@ impl RedisConnection {
     /// copies them again), bounded by the timeout. On `NOSCRIPT` (Redis
     /// restarted or flushed its scripts) it loads the script and retries
     /// once, like [`invoke`](Self::invoke).
-    pub(crate) async fn evalsha<T: FromRedisValue>(&self, script: &Script, cmd: &Cmd) -> Result<T, Error> {
+    pub(crate) async fn evalsha<T: FromRedisValue>(
+        &self,
+        script: &Script,
+        cmd: &Cmd,
+    ) -> Result<T, RedisError> {
         let mut c = self.inner.clone();
         let run = async {
             match cmd.query_async::<T>(&mut c).await {
@@ -184,7 +191,7 @@ impl RedisConnection {
     /// Commands queued later on this handle or its clones reach Redis after
     /// it. Only for commands whose loss is harmless. On a cluster the call
     /// waits for the reply (and still drops it).
-    pub(crate) async fn send_unanswered(&self, mut cmd: Cmd) -> Result<(), Error> {
+    pub(crate) async fn send_unanswered(&self, mut cmd: Cmd) -> Result<(), RedisError> {
         cmd.set_no_response(true);
         let mut c = self.inner.clone();
         self.counted_unanswered(bounded(self.timeout, cmd.query_async::<Value>(&mut c))).await??;
@@ -294,8 +301,8 @@ pub(crate) fn command(name: &str, args: usize, bytes: usize) -> Cmd {
     cmd
 }
 
-async fn bounded<F: std::future::Future>(limit: Duration, f: F) -> Result<F::Output, Error> {
-    tokio::time::timeout(limit, f).await.map_err(|_| Error::Timeout(limit))
+async fn bounded<F: std::future::Future>(limit: Duration, f: F) -> Result<F::Output, RedisError> {
+    tokio::time::timeout(limit, f).await.map_err(|_| RedisError::Timeout(limit))
 }
 
 impl ConnectionLike for Inner {

@@ -2,18 +2,19 @@
 //! [`StoreError`](gatehouse_core::StoreError), keeping it as the source:
 //! [`StoreError::Unavailable`](gatehouse_core::StoreError::Unavailable)
 //! when Redis cannot be reached or serve right now
-//! ([`Error::is_unavailable`]), `Backend` otherwise.
+//! ([`RedisError::is_unavailable`]), `Backend` otherwise.
 
 use std::time::Duration;
 
 use gatehouse_core::StoreError;
 use redis::{ErrorKind, ServerErrorKind};
 
-/// Why a Redis call failed. Messages name keys at most (digests, which
-/// are not secret), never a raw token or secret.
+/// Why a Redis call failed, or why a stored value could not be decoded.
+/// Messages name keys at most (digests and client ids, which are not
+/// secret), never a raw token or secret, nor the stored text.
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
-pub enum Error {
+pub enum RedisError {
     /// Redis did not answer within the configured timeout.
     #[error("redis did not answer within {0:?}")]
     Timeout(Duration),
@@ -40,9 +41,43 @@ pub enum Error {
     /// store was written. Nothing changed.
     #[error("this redis store does not know the revocation scope")]
     UnknownScope,
+    /// A stored record is not JSON of the expected shape. Says where, never
+    /// what the stored text is.
+    #[error("{what} {key}: JSON {category} error at line {line} column {column}")]
+    Json {
+        /// What kind of record: `"token record"` or `"client"`.
+        what: &'static str,
+        /// Which one: the token's digest or the client's id.
+        key: String,
+        /// The kind of JSON error: `syntax`, `data`, `eof` or `io`.
+        category: &'static str,
+        /// Where the error is in the stored JSON.
+        line: usize,
+        /// Where the error is in that line.
+        column: usize,
+    },
+    /// A stored record names another key than the one it is stored under
+    /// (a value copied under another key would otherwise answer for a token
+    /// it is not).
+    #[error("{what} {key}: the stored record has another key")]
+    KeyMismatch {
+        /// What kind of record: `"token record"`.
+        what: &'static str,
+        /// The key it is stored under: the token's digest.
+        key: String,
+    },
+    /// A token value does not start with a state byte this version knows
+    /// (`None`: the value is empty).
+    #[error("token record {key}: unknown token state {value:?}")]
+    UnknownState {
+        /// The token's digest.
+        key: String,
+        /// The stored state byte.
+        value: Option<u8>,
+    },
 }
 
-impl Error {
+impl RedisError {
     /// Whether Redis cannot be reached or cannot serve right now, so that
     /// the same call may succeed later without anyone changing anything:
     /// our timeout; a refused, reset or dropped connection and any other
@@ -76,12 +111,18 @@ impl Error {
     }
 }
 
-impl From<Error> for StoreError {
-    fn from(e: Error) -> Self {
-        if e.is_unavailable() {
-            StoreError::unavailable(e)
-        } else {
-            StoreError::backend(e)
+impl From<RedisError> for StoreError {
+    /// A decoding failure is [`StoreError::Corrupt`]; every other one is
+    /// [`StoreError::Unavailable`] or [`StoreError::Backend`] (see
+    /// [`RedisError::is_unavailable`]).
+    fn from(e: RedisError) -> Self {
+        match e {
+            RedisError::Json { what, .. } | RedisError::KeyMismatch { what, .. } => {
+                StoreError::corrupt(what, e)
+            }
+            RedisError::UnknownState { .. } => StoreError::corrupt("token record", e),
+            e if e.is_unavailable() => StoreError::unavailable(e),
+            e => StoreError::backend(e),
         }
     }
 }
@@ -92,30 +133,30 @@ mod tests {
 
     use super::*;
 
-    fn server_reply(line: &str) -> Error {
+    fn server_reply(line: &str) -> RedisError {
         match redis::parse_redis_value(format!("-{line}\r\n").as_bytes()) {
             Ok(v) => match v.extract_error() {
-                Err(e) => Error::Redis(e),
+                Err(e) => RedisError::Redis(e),
                 Ok(v) => panic!("not an error reply: {v:?}"),
             },
-            Err(e) => Error::Redis(e),
+            Err(e) => RedisError::Redis(e),
         }
     }
 
-    fn io(kind: io::ErrorKind) -> Error {
-        Error::Redis(redis::RedisError::from(io::Error::from(kind)))
+    fn io(kind: io::ErrorKind) -> RedisError {
+        RedisError::Redis(redis::RedisError::from(io::Error::from(kind)))
     }
 
     #[test]
     fn unreachable_and_not_now_are_unavailable() {
         let unavailable = [
-            Error::Timeout(Duration::from_millis(500)),
+            RedisError::Timeout(Duration::from_millis(500)),
             io(io::ErrorKind::ConnectionRefused),
             io(io::ErrorKind::ConnectionReset),
             io(io::ErrorKind::BrokenPipe),
             io(io::ErrorKind::TimedOut),
             io(io::ErrorKind::UnexpectedEof),
-            Error::Redis((ErrorKind::ClusterConnectionNotFound, "no node").into()),
+            RedisError::Redis((ErrorKind::ClusterConnectionNotFound, "no node").into()),
             server_reply("LOADING Redis is loading the dataset in memory"),
             server_reply("CLUSTERDOWN The cluster is down"),
             server_reply("MASTERDOWN Link with MASTER is down"),
@@ -136,13 +177,13 @@ mod tests {
             server_reply("NOPERM this user has no permissions to run the 'evalsha' command"),
             server_reply("WRONGTYPE Operation against a key holding the wrong kind of value"),
             server_reply("NOSCRIPT No matching script."),
-            Error::Redis((ErrorKind::AuthenticationFailed, "invalid password").into()),
-            Error::Redis((ErrorKind::UnexpectedReturnType, "not an int").into()),
-            Error::InvalidPrefix,
-            Error::CrossSlot,
-            Error::UnexpectedReply("3"),
-            Error::UnknownScope,
-            Error::UnsupportedState("x".into()),
+            RedisError::Redis((ErrorKind::AuthenticationFailed, "invalid password").into()),
+            RedisError::Redis((ErrorKind::UnexpectedReturnType, "not an int").into()),
+            RedisError::InvalidPrefix,
+            RedisError::CrossSlot,
+            RedisError::UnexpectedReply("3"),
+            RedisError::UnknownScope,
+            RedisError::UnsupportedState("x".into()),
         ];
         for e in faults {
             assert!(!e.is_unavailable(), "{e:?}");

@@ -24,7 +24,7 @@
 
 use gatehouse_core::model::{ClientId, GrantId, Subject, TokenDigest};
 
-use crate::Error;
+use crate::RedisError;
 
 #[derive(Debug, Clone)]
 pub(crate) struct Keys {
@@ -32,9 +32,9 @@ pub(crate) struct Keys {
 }
 
 impl Keys {
-    pub(crate) fn new(prefix: &str) -> Result<Self, Error> {
+    pub(crate) fn new(prefix: &str) -> Result<Self, RedisError> {
         if prefix.contains(['{', '}']) {
-            return Err(Error::InvalidPrefix);
+            return Err(RedisError::InvalidPrefix);
         }
         Ok(Self { prefix: prefix.to_owned() })
     }
@@ -172,7 +172,7 @@ mod tests {
         assert_eq!(k.token(&d), format!("app:t:{{{}}}:{}", d.grant(), d.hash_hex()));
         let long = ClientId::new(&"{".repeat(40)).unwrap();
         assert_eq!(k.limiter(&long), format!("app:fx:{}", "7b".repeat(40)));
-        assert!(matches!(Keys::new("x{y}"), Err(Error::InvalidPrefix)));
+        assert!(matches!(Keys::new("x{y}"), Err(RedisError::InvalidPrefix)));
         assert_eq!(k.client_grants(&ClientId::new("web").unwrap()), "app:k:web");
         assert_eq!(k.client_grants(&ClientId::new("a{b}").unwrap()), "app:kx:617b627d");
         assert_eq!(k.subject_grants(&Subject::new("alice").unwrap()), "app:s:alice");

@@ -16,6 +16,6 @@ pub use client_cache::ClientCacheStatus;
 #[cfg(feature = "testing")]
 pub use conn::RoundTrips;
 pub use conn::{RedisConnection, DEFAULT_TIMEOUT};
-pub use error::Error;
+pub use error::RedisError;
 pub use limiter::RedisLimiter;
 pub use store::{RedisOptions, RedisStore};

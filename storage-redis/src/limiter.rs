@@ -10,7 +10,7 @@ use redis::{Cmd, Script, Value};
 
 use crate::conn::{command, RedisConnection};
 use crate::keys::Keys;
-use crate::{scripts, Error};
+use crate::{scripts, RedisError};
 
 /// The longest TTL a limiter entry gets (2^52 ms, about 140,000 years): far
 /// beyond the slowest recovery (`60 × u32::MAX` sixtieths at one a second,
@@ -54,8 +54,8 @@ impl RedisLimiter {
     /// A limiter on `conn` with keys under `prefix`.
     ///
     /// # Errors
-    /// [`Error::InvalidPrefix`] when the prefix contains `{` or `}`.
-    pub fn new(conn: RedisConnection, prefix: &str, cfg: LimiterConfig) -> Result<Self, Error> {
+    /// [`RedisError::InvalidPrefix`] when the prefix contains `{` or `}`.
+    pub fn new(conn: RedisConnection, prefix: &str, cfg: LimiterConfig) -> Result<Self, RedisError> {
         Ok(Self::with_keys(conn, Keys::new(prefix)?, cfg))
     }
 
@@ -92,12 +92,12 @@ impl FishingLimiter for RedisLimiter {
                         (Ok(excess @ 1..), Ok(behind)) => Ok(Admission::Throttled {
                             retry_after: gcra_retry_after(&self.cfg, excess, behind),
                         }),
-                        _ => Err(Error::UnexpectedReply("limiter reservation").into()),
+                        _ => Err(RedisError::UnexpectedReply("limiter reservation").into()),
                     }
                 }
-                _ => Err(Error::UnexpectedReply("limiter reservation").into()),
+                _ => Err(RedisError::UnexpectedReply("limiter reservation").into()),
             },
-            _ => Err(Error::UnexpectedReply("limiter reservation").into()),
+            _ => Err(RedisError::UnexpectedReply("limiter reservation").into()),
         }
     }
 

@@ -6,14 +6,15 @@ use std::time::Duration;
 
 use gatehouse_core::model::{Client, ClientId, GrantId, TokenDigest, TokenRecord, TokenState};
 use gatehouse_core::{
-    ClientPage, ClientRegistry, Clock, Consumed, LimiterConfig, RevokeScope, StoreError, SystemClock, TokenStore,
-    UnixTime,
+    ClientPage, ClientRegistry, Clock, Consumed, LimiterConfig, RevokeScope, StoreError, SystemClock,
+    TokenStore, UnixTime,
 };
+use serde_json::error::Category;
 
 use crate::client_cache::{self, ClientCache, ClientCacheStatus, Lookup, Tracking};
 use crate::conn::{command, RedisConnection, DEFAULT_TIMEOUT};
 use crate::keys::Keys;
-use crate::{bulk, scripts, Error, RedisLimiter};
+use crate::{bulk, scripts, RedisError, RedisLimiter};
 
 /// The longest TTL we ask Redis for (100 years): Redis refuses expiry
 /// times past `i64::MAX` ms, and a record "valid forever" needs no more.
@@ -86,7 +87,7 @@ impl RedisOptions {
 /// - **Failure**: every call is bounded by the connection's timeout and
 ///   fails closed: with [`StoreError::Unavailable`] when Redis cannot be
 ///   reached or serve right now (the core answers 503 with `Retry-After`;
-///   see [`Error::is_unavailable`](crate::Error::is_unavailable)), with
+///   see [`RedisError::is_unavailable`](crate::RedisError::is_unavailable)), with
 ///   [`StoreError::Backend`] for any other failure. The connection
 ///   reconnects by itself when Redis is back.
 ///
@@ -115,8 +116,8 @@ impl RedisStore {
     /// the default timeout (500 ms) and keys starting with `prefix`.
     ///
     /// # Errors
-    /// [`Error::InvalidPrefix`], or a connection failure.
-    pub async fn connect(url: &str, prefix: &str) -> Result<Self, Error> {
+    /// [`RedisError::InvalidPrefix`], or a connection failure.
+    pub async fn connect(url: &str, prefix: &str) -> Result<Self, RedisError> {
         let opts = RedisOptions::new(prefix);
         Keys::new(prefix)?;
         Self::with_connection(RedisConnection::connect(url, DEFAULT_TIMEOUT).await?, opts)
@@ -126,8 +127,8 @@ impl RedisStore {
     /// default timeout and keys starting with `prefix`.
     ///
     /// # Errors
-    /// [`Error::InvalidPrefix`], or a connection failure.
-    pub async fn connect_cluster<S: AsRef<str>>(nodes: &[S], prefix: &str) -> Result<Self, Error> {
+    /// [`RedisError::InvalidPrefix`], or a connection failure.
+    pub async fn connect_cluster<S: AsRef<str>>(nodes: &[S], prefix: &str) -> Result<Self, RedisError> {
         let opts = RedisOptions::new(prefix);
         Keys::new(prefix)?;
         Self::with_connection(RedisConnection::connect_cluster(nodes, DEFAULT_TIMEOUT).await?, opts)
@@ -142,8 +143,8 @@ impl RedisStore {
     /// lookup reads Redis.
     ///
     /// # Errors
-    /// [`Error::InvalidPrefix`] when the prefix contains `{` or `}`.
-    pub fn with_connection(conn: RedisConnection, opts: RedisOptions) -> Result<Self, Error> {
+    /// [`RedisError::InvalidPrefix`] when the prefix contains `{` or `}`.
+    pub fn with_connection(conn: RedisConnection, opts: RedisOptions) -> Result<Self, RedisError> {
         let keys = Keys::new(&opts.prefix)?;
         let clients = match (conn.tracking_target(), tokio::runtime::Handle::try_current()) {
             (Some(target), Ok(rt)) if opts.client_cache > 0 => {
@@ -219,37 +220,55 @@ impl RedisStore {
     }
 }
 
-fn state_byte(s: TokenState) -> Result<u8, Error> {
+fn state_byte(s: TokenState) -> Result<u8, RedisError> {
     match s {
         TokenState::Active => Ok(b'a'),
         TokenState::Revoked => Ok(b'r'),
         TokenState::Consumed => Ok(b'c'),
-        other => Err(Error::UnsupportedState(format!("{other:?}"))),
+        other => Err(RedisError::UnsupportedState(format!("{other:?}"))),
     }
 }
 
 fn encode(rec: &TokenRecord) -> Result<Vec<u8>, StoreError> {
     let mut v = Vec::with_capacity(512);
     v.push(state_byte(rec.state)?);
-    serde_json::to_writer(&mut v, rec).map_err(|e| StoreError::Corrupt(e.to_string()))?;
+    // Serializing a record fails only on a bug, never on bad data.
+    serde_json::to_writer(&mut v, rec).map_err(StoreError::backend)?;
     Ok(v)
 }
 
 fn decode(digest: &TokenDigest, v: &[u8]) -> Result<TokenRecord, StoreError> {
-    let (&b, json) = v.split_first().ok_or_else(|| StoreError::Corrupt("empty token value".into()))?;
+    let key = || format!("{digest:?}");
+    let Some((&b, json)) = v.split_first() else {
+        return Err(RedisError::UnknownState { key: key(), value: None }.into());
+    };
     let state = match b {
         b'a' => TokenState::Active,
         b'r' => TokenState::Revoked,
         b'c' => TokenState::Consumed,
-        _ => return Err(StoreError::Corrupt("unknown state byte".into())),
+        _ => return Err(RedisError::UnknownState { key: key(), value: Some(b) }.into()),
     };
-    let mut rec: TokenRecord =
-        serde_json::from_slice(json).map_err(|e| StoreError::Corrupt(format!("token record: {e}")))?;
+    let mut rec: TokenRecord = serde_json::from_slice(json).map_err(|e| json_error(TOKEN, key(), &e))?;
     if rec.digest != *digest {
-        return Err(StoreError::Corrupt("record stored under another digest".into()));
+        return Err(RedisError::KeyMismatch { what: TOKEN, key: key() }.into());
     }
     rec.state = state;
     Ok(rec)
+}
+
+/// What a token value holds, as [`StoreError::Corrupt`] names it.
+const TOKEN: &str = "token record";
+
+/// The kind and position of a JSON error, without its message: serde's
+/// messages quote the offending stored text.
+fn json_error(what: &'static str, key: String, e: &serde_json::Error) -> RedisError {
+    let category = match e.classify() {
+        Category::Io => "io",
+        Category::Syntax => "syntax",
+        Category::Data => "data",
+        Category::Eof => "eof",
+    };
+    RedisError::Json { what, key, category, line: e.line(), column: e.column() }
 }
 
 impl TokenStore for RedisStore {
@@ -289,7 +308,7 @@ impl TokenStore for RedisStore {
     ) -> Result<Consumed, StoreError> {
         let grant = digest.grant();
         if self.conn.is_cluster() && replacements.iter().any(|r| r.digest.grant() != grant) {
-            return Err(Error::CrossSlot.into());
+            return Err(RedisError::CrossSlot.into());
         }
         let mut inv = scripts::CONSUME.prepare_invoke();
         inv.key(self.keys.token(digest)).key(self.keys.grant(&grant));
@@ -318,7 +337,7 @@ impl TokenStore for RedisStore {
                 Ok(Consumed::Taken(before))
             }
             3 => Err(StoreError::Conflict),
-            _ => Err(Error::UnexpectedReply("consume").into()),
+            _ => Err(RedisError::UnexpectedReply("consume").into()),
         }
     }
 
@@ -357,7 +376,7 @@ impl TokenStore for RedisStore {
 impl RedisStore {
     /// Revokes every token of `grant` in one script; returns whether one
     /// of them was active.
-    pub(crate) async fn revoke_grant_now(&self, grant: &GrantId) -> Result<bool, Error> {
+    pub(crate) async fn revoke_grant_now(&self, grant: &GrantId) -> Result<bool, RedisError> {
         let mut inv = scripts::REVOKE_GRANT.prepare_invoke();
         inv.key(self.keys.grant(grant)).arg(self.keys.token_base(grant)).arg(self.grace_ms.max(1));
         Ok(self.conn.invoke::<i64>(&inv).await? == 1)
@@ -382,7 +401,9 @@ impl ClientRegistry for RedisStore {
         };
         let v: Option<Vec<u8>> = self.conn.query(command("GET", 2, 3 + key.len()).arg(&key)).await?;
         let client = v
-            .map(|v| serde_json::from_slice(&v).map_err(|e| StoreError::Corrupt(format!("client: {e}"))))
+            .map(|v| {
+                serde_json::from_slice(&v).map_err(|e| json_error("client", format!("{:?}", id.as_str()), &e))
+            })
             .transpose()?;
         if let (Some(cache), Some(t)) = (&self.clients, ticket) {
             cache.fill(t, key, &client);
@@ -399,7 +420,7 @@ impl ClientRegistry for RedisStore {
     /// repeating it indexes the client.
     async fn put_client(&self, client: Client) -> Result<(), StoreError> {
         // Client JSON holds the secret's digest only, never the secret.
-        let json = serde_json::to_vec(&client).map_err(|e| StoreError::Corrupt(e.to_string()))?;
+        let json = serde_json::to_vec(&client).map_err(StoreError::backend)?;
         let key = self.keys.client(&client.id);
         let res = self.conn.query::<()>(redis::cmd("SET").arg(&key).arg(json)).await;
         // Also after a failure: the write may have happened. Other
@@ -449,7 +470,7 @@ impl ClientRegistry for RedisStore {
         };
         let mut clients = Vec::with_capacity(ids.len());
         for id in &ids {
-            let id = ClientId::new(id).map_err(|e| StoreError::Corrupt(format!("client index: {e}")))?;
+            let id = ClientId::new(id).map_err(|e| StoreError::corrupt("client index entry", e))?;
             let key = self.keys.client(&id);
             let v: Option<Vec<u8>> = self.conn.query(command("GET", 2, 3 + key.len()).arg(&key)).await?;
             if let Some(v) = v {
@@ -457,7 +478,7 @@ impl ClientRegistry for RedisStore {
             }
         }
         let next = next.map(|n| ClientId::new(&n)).transpose();
-        let next = next.map_err(|e| StoreError::Corrupt(format!("client index: {e}")))?;
+        let next = next.map_err(|e| StoreError::corrupt("client index entry", e))?;
         Ok(ClientPage::new(clients, next))
     }
 
@@ -476,9 +497,9 @@ impl ClientRegistry for RedisStore {
 /// A client from its stored JSON, checking it is stored under its own id.
 fn decode_client(id: &ClientId, v: &[u8]) -> Result<Client, StoreError> {
     let client: Client =
-        serde_json::from_slice(v).map_err(|e| StoreError::Corrupt(format!("client: {e}")))?;
+        serde_json::from_slice(v).map_err(|e| json_error("client", format!("{:?}", id.as_str()), &e))?;
     if client.id != *id {
-        return Err(StoreError::Corrupt(format!("client {:?}: stored record has another id", id.as_str())));
+        return Err(RedisError::KeyMismatch { what: "client", key: format!("{:?}", id.as_str()) }.into());
     }
     Ok(client)
 }

@@ -1,7 +1,8 @@
 //! What Redis holds, on one node and on a cluster: every key's TTL, key
 //! prefixes that keep apps apart, the grant marker that revokes late
-//! inserts, and nothing raw at rest. (The store contract is checked by the
-//! shared conformance suite, `gatehouse-conformance`.)
+//! inserts, nothing raw at rest, and what a value that does not decode
+//! answers. (The store contract is checked by the shared conformance
+//! suite, `gatehouse-conformance`.)
 #![allow(clippy::unwrap_used)]
 
 mod common;
@@ -12,9 +13,9 @@ use common::{grant, keyring, minted, now, public_client, record, Backend};
 use gatehouse_core::model::{
     ClientAuth, ClientId, GrantId, SecretDigest, Subject, TokenDigest, TokenKind, TokenState,
 };
-use gatehouse_core::{ClientRegistry, ManualClock, RevokeScope, TokenStore};
+use gatehouse_core::{ClientRegistry, ManualClock, RevokeScope, StoreError, TokenStore};
 use gatehouse_redis::testing::{TestCluster, TestRedis};
-use gatehouse_redis::{RedisConnection, RedisStore, DEFAULT_TIMEOUT};
+use gatehouse_redis::{RedisConnection, RedisError, RedisStore, DEFAULT_TIMEOUT};
 
 /// Stamps each check twice: on one node (module `one_node`) and on a
 /// local 3-master cluster (module `cluster`).
@@ -230,6 +231,80 @@ async fn revocation_indexes_expire_with_their_grants<B: Backend>(b: &B) {
     assert_eq!(n, 2);
     assert_eq!(card(subject_index).await, 0, "revoke_all must drop the grants it revoked");
     assert_eq!(s.get(&long.digest).await.unwrap().unwrap().state, TokenState::Revoked);
+}
+
+/// A value that does not decode is `Corrupt`, with the crate's error as its
+/// source: the key and where the JSON broke, never the stored text.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_corrupt_value_is_reported_without_its_contents() {
+    let redis = TestRedis::start();
+    let s = redis.store().await;
+    let (bad_json, moved, bad_state, empty) = (
+        record(TokenKind::Access, grant()),
+        record(TokenKind::Access, grant()),
+        record(TokenKind::Access, grant()),
+        record(TokenKind::Access, grant()),
+    );
+    for r in [&bad_json, &moved, &bad_state, &empty] {
+        s.insert(r.clone()).await.unwrap();
+    }
+    s.put_client(public_client("corrupt")).await.unwrap();
+    let set = |key: String, value: Vec<u8>| {
+        let conn = s.connection().clone();
+        async move { conn.query::<()>(redis::cmd("SET").arg(key).arg(value)).await.unwrap() }
+    };
+    set(token_key(&s, &bad_json.digest), b"anot json, sensitive-looking".to_vec()).await;
+    let mut copied = b"a".to_vec();
+    copied.extend(serde_json::to_vec(&bad_json).unwrap());
+    set(token_key(&s, &moved.digest), copied).await;
+    set(token_key(&s, &bad_state.digest), b"x{}".to_vec()).await;
+    set(token_key(&s, &empty.digest), Vec::new()).await;
+    let client_keys: (u64, Vec<String>) = s
+        .connection()
+        .query(
+            redis::cmd("SCAN").arg(0).arg("MATCH").arg(format!("{}c:*", s.prefix())).arg("COUNT").arg(1000),
+        )
+        .await
+        .unwrap();
+    assert_eq!(client_keys.1.len(), 1, "{client_keys:?}");
+    for key in client_keys.1 {
+        set(key, b"{\"id\": \"sensitive-looking\"".to_vec()).await;
+    }
+
+    for (digest, expected) in [
+        (bad_json.digest, "syntax"),
+        (moved.digest, "moved"),
+        (bad_state.digest, "state"),
+        (empty.digest, "empty"),
+    ] {
+        let e = s.get(&digest).await.unwrap_err();
+        let cause = corrupt_cause(&e, "token record");
+        let shown = format!("{e} / {cause} / {e:?}");
+        assert!(!shown.contains("sensitive"), "{shown}");
+        assert!(shown.contains(&digest.grant().to_string()), "{shown}");
+        match (cause, expected) {
+            (RedisError::Json { category: "syntax", .. }, "syntax")
+            | (RedisError::KeyMismatch { .. }, "moved")
+            | (RedisError::UnknownState { value: Some(b'x'), .. }, "state")
+            | (RedisError::UnknownState { value: None, .. }, "empty") => {}
+            (other, _) => panic!("{expected}: unexpected cause {other:?}"),
+        }
+    }
+    // A corrupt record is not consumed: the caller gets the error.
+    assert!(matches!(s.consume(&bad_json.digest, vec![]).await, Err(StoreError::Corrupt { .. })));
+    let e = s.client(&ClientId::new("corrupt").unwrap()).await.unwrap_err();
+    let cause = corrupt_cause(&e, "client");
+    assert!(matches!(cause, RedisError::Json { category: "eof", .. }), "{cause:?}");
+    assert!(!format!("{e} / {cause} / {e:?}").contains("sensitive"));
+}
+
+/// The [`RedisError`] inside a [`StoreError::Corrupt`] about `what`.
+fn corrupt_cause<'a>(e: &'a StoreError, what: &str) -> &'a RedisError {
+    let StoreError::Corrupt { what: w, source: Some(source) } = e else {
+        panic!("expected Corrupt, got {e:?}")
+    };
+    assert_eq!(*w, what);
+    source.downcast_ref::<RedisError>().unwrap()
 }
 
 trait ChargeForTest {

@@ -70,10 +70,11 @@ const SELECT_GENERATION: &str = "SELECT n FROM clients_generation WHERE id = 0";
 const SELECT_CLIENTS: &str = "SELECT id, client FROM clients";
 
 /// The clients table at one generation, decoded. A row that does not
-/// decode is kept as its error message, so only lookups of that id fail.
+/// decode is kept as its error, shared by every lookup of that id (only
+/// those fail), each of which returns it as its source without a copy.
 struct Snapshot {
     generation: i64,
-    clients: HashMap<String, Result<Client, String>>,
+    clients: HashMap<String, Result<Client, Arc<SqliteError>>>,
     /// Every client that decodes, cloned (and dropped) in turn for an
     /// unknown id, so that a miss costs what a hit costs: one fixed
     /// stand-in would stay in the fastest cache, where the client of a
@@ -262,13 +263,10 @@ fn load(conns: &Connections) -> Result<(Option<i64>, Snapshot), StoreError> {
         tx.finish().map_err(backend)?;
         Ok((generation, rows))
     })?;
-    let clients: HashMap<String, Result<Client, String>> = rows
+    let clients: HashMap<String, Result<Client, Arc<SqliteError>>> = rows
         .into_iter()
         .map(|(id, json)| {
-            let client = decode_client(&id, &json).map_err(|e| match e {
-                StoreError::Corrupt(m) => m,
-                other => other.to_string(),
-            });
+            let client = decode_client(&id, &json).map_err(Arc::new);
             (id, client)
         })
         .collect();
@@ -280,7 +278,7 @@ fn load(conns: &Connections) -> Result<(Option<i64>, Snapshot), StoreError> {
 impl Snapshot {
     fn new(
         generation: i64,
-        clients: HashMap<String, Result<Client, String>>,
+        clients: HashMap<String, Result<Client, Arc<SqliteError>>>,
         stand_ins: Vec<Client>,
     ) -> Self {
         Self {
@@ -302,7 +300,7 @@ impl Snapshot {
         self.next.store(if wrapped { 0 } else { turn + 1 }, Ordering::Relaxed);
         match self.clients.get(id.as_str()) {
             Some(Ok(client)) => Ok(Some(self.clone_of(client))),
-            Some(Err(message)) => Err(StoreError::Corrupt(message.clone())),
+            Some(Err(e)) => Err(StoreError::corrupt("client", Arc::clone(e))),
             None => {
                 // What a hit's key comparison costs: equal lengths, every
                 // byte compared.

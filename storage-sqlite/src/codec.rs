@@ -1,13 +1,22 @@
 //! Between core values and SQLite rows.
 //!
-//! Decoding errors become [`StoreError::Corrupt`] with a message built here
-//! from the digest (not secret), the kind of JSON error and its position:
-//! never from the stored text itself.
+//! Decoding errors become [`StoreError::Corrupt`] whose source is a
+//! [`SqliteError`] built here from the key (a digest or client id, not
+//! secret), the kind of JSON error and its position: never from the stored
+//! text itself. Encoding errors are [`StoreError::Backend`]: a record that
+//! cannot be serialized is a bug, not bad data.
 
 use gatehouse_core::model::{Client, TokenDigest, TokenRecord, TokenState};
 use gatehouse_core::{StoreError, UnixTime};
+use serde_json::error::Category;
 
+use crate::error::SqliteError;
 use crate::schema::{STATE_ACTIVE, STATE_CONSUMED, STATE_REVOKED};
+
+/// What a token row holds, as [`StoreError::Corrupt`] names it.
+const TOKEN: &str = "token record";
+/// What a client row holds, as [`StoreError::Corrupt`] names it.
+const CLIENT: &str = "client";
 
 /// A record's columns, ready to bind.
 pub(crate) struct TokenRow {
@@ -38,23 +47,31 @@ pub(crate) const fn state_column(s: TokenState) -> i64 {
     }
 }
 
-fn state_of_column(digest: &TokenDigest, v: i64) -> Result<TokenState, StoreError> {
+fn state_of_column(digest: &TokenDigest, v: i64) -> Result<TokenState, SqliteError> {
     match v {
         STATE_ACTIVE => Ok(TokenState::Active),
         STATE_REVOKED => Ok(TokenState::Revoked),
         STATE_CONSUMED => Ok(TokenState::Consumed),
-        _ => Err(StoreError::Corrupt(format!("token {digest:?}: unknown state {v}"))),
+        _ => Err(SqliteError::UnknownState { key: format!("{digest:?}"), value: v }),
     }
 }
 
-fn json_error(what: &str, e: &serde_json::Error) -> String {
-    format!("{what}: JSON {:?} error at line {} column {}", e.classify(), e.line(), e.column())
+/// The kind and position of a JSON error, without its message: serde's
+/// messages quote the offending stored text.
+fn json_error(what: &'static str, key: String, e: &serde_json::Error) -> SqliteError {
+    let category = match e.classify() {
+        Category::Io => "io",
+        Category::Syntax => "syntax",
+        Category::Data => "data",
+        Category::Eof => "eof",
+    };
+    SqliteError::Json { what, key, category, line: e.line(), column: e.column() }
 }
 
 /// The columns of a record.
 pub(crate) fn encode_token(record: &TokenRecord) -> Result<TokenRow, StoreError> {
-    let json = serde_json::to_string(record)
-        .map_err(|e| StoreError::Corrupt(json_error(&format!("token {:?}", record.digest), &e)))?;
+    // Serializing a record fails only on a bug, never on bad data.
+    let json = serde_json::to_string(record).map_err(StoreError::backend)?;
     Ok(TokenRow {
         grant_id: *record.digest.grant().as_bytes(),
         hash: *record.digest.hash(),
@@ -70,10 +87,10 @@ pub(crate) fn encode_token(record: &TokenRecord) -> Result<TokenRow, StoreError>
 /// belongs to the key it was found under (a row copied under another key
 /// would otherwise answer for a token it is not).
 pub(crate) fn decode_token(digest: &TokenDigest, state: i64, json: &str) -> Result<TokenRecord, StoreError> {
-    let mut record: TokenRecord = serde_json::from_str(json)
-        .map_err(|e| StoreError::Corrupt(json_error(&format!("token {digest:?}"), &e)))?;
+    let mut record: TokenRecord =
+        serde_json::from_str(json).map_err(|e| json_error(TOKEN, format!("{digest:?}"), &e))?;
     if record.digest != *digest {
-        return Err(StoreError::Corrupt(format!("token {digest:?}: stored record has another digest")));
+        return Err(SqliteError::KeyMismatch { what: TOKEN, key: format!("{digest:?}") }.into());
     }
     record.state = state_of_column(digest, state)?;
     Ok(record)
@@ -81,16 +98,16 @@ pub(crate) fn decode_token(digest: &TokenDigest, state: i64, json: &str) -> Resu
 
 /// A client's stored JSON. Its secret is already a digest.
 pub(crate) fn encode_client(client: &Client) -> Result<String, StoreError> {
-    serde_json::to_string(client)
-        .map_err(|e| StoreError::Corrupt(json_error(&format!("client {:?}", client.id.as_str()), &e)))
+    serde_json::to_string(client).map_err(StoreError::backend)
 }
 
 /// A client from its stored JSON, checking it is stored under its own id.
-pub(crate) fn decode_client(id: &str, json: &str) -> Result<Client, StoreError> {
-    let client: Client = serde_json::from_str(json)
-        .map_err(|e| StoreError::Corrupt(json_error(&format!("client {id:?}"), &e)))?;
+/// The error is the cause alone, so that the client cache can keep it
+/// (see [`SqliteError`]'s `From` for the [`StoreError`] it becomes).
+pub(crate) fn decode_client(id: &str, json: &str) -> Result<Client, SqliteError> {
+    let client: Client = serde_json::from_str(json).map_err(|e| json_error(CLIENT, format!("{id:?}"), &e))?;
     if client.id.as_str() != id {
-        return Err(StoreError::Corrupt(format!("client {id:?}: stored record has another id")));
+        return Err(SqliteError::KeyMismatch { what: CLIENT, key: format!("{id:?}") });
     }
     Ok(client)
 }

@@ -174,7 +174,7 @@ impl Connections {
         let mut pause = Duration::from_millis(1);
         loop {
             match Self::open_once(path, config.clone()) {
-                Err(e) if e.is_busy() && std::time::Instant::now() < deadline => {
+                Err(e) if e.is_unavailable() && std::time::Instant::now() < deadline => {
                     // A backoff between attempts, not synchronisation: the
                     // other opener is a different connection we cannot await.
                     std::thread::sleep(pause);

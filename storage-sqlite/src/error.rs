@@ -1,8 +1,12 @@
-//! The crate's one error type: why a database could not be opened, and
-//! the backend failures of the writer thread.
+//! The crate's one error type: why a database could not be opened, the
+//! backend failures of the writer thread, and why a stored value could not
+//! be decoded.
 //!
 //! Store operations themselves return [`gatehouse_core::StoreError`], as the
-//! trait requires; the writer's variants reach callers inside it.
+//! trait requires, with a [`SqliteError`] as its source: the writer's
+//! variants inside [`StoreError::Backend`] or [`StoreError::Unavailable`]
+//! (see [`SqliteError::is_unavailable`]), the decoding ones inside
+//! [`StoreError::Corrupt`].
 //!
 //! Which [`StoreError`] variant: a lock another connection (of this or
 //! another process) held for the whole busy timeout (`SQLITE_BUSY`,
@@ -12,14 +16,16 @@
 //! [`StoreError::Backend`] (a 500), because waiting will not cure it: I/O
 //! errors, a full disk, a corrupt or unreadable file, a refused
 //! permission, and a writer thread that stopped (a panic, which is a bug).
-//! No variant carries a token, a secret or row contents: paths, versions and
-//! SQLite's own messages only.
+//! No variant carries a token, a secret or row contents: paths, versions,
+//! keys (digests and client ids, which are not secret), the position of a
+//! JSON error and SQLite's own messages only.
 
 use std::path::PathBuf;
 
 use gatehouse_core::StoreError;
 
-/// Why a database could not be opened, or why a write failed as a whole.
+/// Why a database could not be opened, why a write failed as a whole, or
+/// why a stored value could not be decoded.
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum SqliteError {
@@ -129,12 +135,47 @@ pub enum SqliteError {
     /// store was written. Nothing changed.
     #[error("the SQLite store does not know this revocation scope")]
     UnknownScope,
+    /// A stored record is not JSON of the expected shape. Says where, never
+    /// what the stored text is.
+    #[error("{what} {key}: JSON {category} error at line {line} column {column}")]
+    Json {
+        /// What kind of record: `"token record"` or `"client"`.
+        what: &'static str,
+        /// Which one: the token's digest or the client's id.
+        key: String,
+        /// The kind of JSON error: `syntax`, `data`, `eof` or `io`.
+        category: &'static str,
+        /// Where the error is in the stored JSON.
+        line: usize,
+        /// Where the error is in that line.
+        column: usize,
+    },
+    /// A stored record names another key than the one it is stored under
+    /// (a row copied under another key would otherwise answer for a token
+    /// or client it is not).
+    #[error("{what} {key}: the stored record has another key")]
+    KeyMismatch {
+        /// What kind of record: `"token record"` or `"client"`.
+        what: &'static str,
+        /// The key it is stored under: the token's digest or the client's id.
+        key: String,
+    },
+    /// A token row's state column holds a value this version does not know.
+    #[error("token record {key}: unknown token state {value}")]
+    UnknownState {
+        /// The token's digest.
+        key: String,
+        /// The stored state.
+        value: i64,
+    },
 }
 
 impl SqliteError {
     /// Whether this failed only because another connection held a lock for
-    /// the whole busy timeout: waiting may cure it.
-    pub fn is_busy(&self) -> bool {
+    /// the whole busy timeout (`SQLITE_BUSY`, `SQLITE_LOCKED`): waiting may
+    /// cure it, and a store operation answers
+    /// [`StoreError::Unavailable`].
+    pub fn is_unavailable(&self) -> bool {
         match self {
             Self::Open { source, .. } | Self::Migration { source, .. } | Self::Transaction { source } => {
                 is_busy(source)
@@ -145,12 +186,29 @@ impl SqliteError {
 }
 
 /// Whether SQLite gave up waiting for a lock (`SQLITE_BUSY` or
-/// `SQLITE_LOCKED`, extended codes included).
+/// `SQLITE_LOCKED`, extended codes included): the one failure a store
+/// operation reports as [`StoreError::Unavailable`].
 pub(crate) fn is_busy(e: &rusqlite::Error) -> bool {
     matches!(
         e.sqlite_error_code(),
         Some(rusqlite::ErrorCode::DatabaseBusy | rusqlite::ErrorCode::DatabaseLocked)
     )
+}
+
+impl From<SqliteError> for StoreError {
+    /// A decoding failure is [`StoreError::Corrupt`]; every other one is
+    /// [`StoreError::Unavailable`] or [`StoreError::Backend`] (see
+    /// [`SqliteError::is_unavailable`]).
+    fn from(e: SqliteError) -> Self {
+        match e {
+            SqliteError::Json { what, .. } | SqliteError::KeyMismatch { what, .. } => {
+                StoreError::corrupt(what, e)
+            }
+            SqliteError::UnknownState { .. } => StoreError::corrupt("token record", e),
+            e if e.is_unavailable() => StoreError::unavailable(e),
+            e => StoreError::backend(e),
+        }
+    }
 }
 
 /// A statement's failure as a [`StoreError`]; see the module docs.
@@ -162,9 +220,10 @@ pub(crate) fn store_error(e: rusqlite::Error) -> StoreError {
     }
 }
 
-/// A failed batch's error, shared by its requests, as a [`StoreError`].
+/// A failed batch's error, shared by its requests, as a [`StoreError`]:
+/// each request's error holds the one shared error, not a copy.
 pub(crate) fn batch_error(e: &std::sync::Arc<SqliteError>) -> StoreError {
-    if e.is_busy() {
+    if e.is_unavailable() {
         StoreError::unavailable(e.clone())
     } else {
         StoreError::backend(e.clone())
@@ -208,6 +267,28 @@ mod tests {
         assert!(matches!(store_error(rusqlite::Error::QueryReturnedNoRows), StoreError::Backend(_)));
         for e in [SqliteError::WriterStopped, SqliteError::RolledBack] {
             assert!(matches!(batch_error(&Arc::new(e)), StoreError::Backend(_)));
+        }
+        let tx = SqliteError::Transaction { source: failure(ffi::SQLITE_BUSY) };
+        assert!(matches!(StoreError::from(tx), StoreError::Unavailable(_)));
+        assert!(matches!(StoreError::from(SqliteError::WriterStopped), StoreError::Backend(_)));
+    }
+
+    #[test]
+    fn a_record_that_does_not_decode_is_corrupt() {
+        let key = || "k".to_owned();
+        for (e, what) in [
+            (
+                SqliteError::Json { what: "client", key: key(), category: "data", line: 1, column: 1 },
+                "client",
+            ),
+            (SqliteError::KeyMismatch { what: "client", key: key() }, "client"),
+            (SqliteError::UnknownState { key: key(), value: 9 }, "token record"),
+        ] {
+            assert!(!e.is_unavailable());
+            match StoreError::from(e) {
+                StoreError::Corrupt { what: w, source: Some(_) } => assert_eq!(w, what),
+                other => panic!("{other:?}"),
+            }
         }
     }
 }

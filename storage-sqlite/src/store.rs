@@ -490,7 +490,7 @@ impl ClientRegistry for SqliteStore {
         })?;
         at.map(|t| u64::try_from(t).map(UnixTime))
             .transpose()
-            .map_err(|_| StoreError::Corrupt("registry_seeded: negative time".into()))
+            .map_err(|e| StoreError::corrupt("registry seed marker", e))
     }
 
     async fn set_seeded_at(&self, at: UnixTime) -> Result<(), StoreError> {

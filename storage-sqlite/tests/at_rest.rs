@@ -11,10 +11,7 @@ use std::collections::HashMap;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine as _;
 use common::{minted, run, TempDir};
-use gatehouse_core::model::{
-    Client, ClientAuth, ClientId, GrantId, GrantTypes, Resource, ResourceServer, Scope, SecretDigest,
-    TokenKind,
-};
+use gatehouse_core::model::{Client, ClientId, GrantId, Resource, Scope, SecretDigest, TokenKind};
 use gatehouse_core::{ClientRegistry, TokenStore};
 use gatehouse_sqlite::SqliteStore;
 
@@ -100,20 +97,13 @@ fn no_raw_token_or_secret_in_any_database_file() {
 
     for i in 0..10 {
         let (secret, digest) = SecretDigest::generate().unwrap();
-        let resource_server = (i % 2 == 0).then(|| ResourceServer {
-            resources: vec![Resource::new("https://api.example").unwrap()].into(),
-        });
-        let client = Client {
-            id: ClientId::new(&format!("client-{i}")).unwrap(),
-            auth: ClientAuth::Confidential { secret: digest, resource_server, previous: None },
-            grant_types: GrantTypes::NONE,
-            scope: Scope::parse("read").unwrap(),
-            default_scope: Scope::empty(),
-            audiences: Vec::new().into(),
-            default_audience: None,
-            redirect_uris: Vec::new().into(),
-            enabled: true,
-        };
+        let id = ClientId::new(&format!("client-{i}")).unwrap();
+        let client = if i % 2 == 0 {
+            Client::new_resource_server(id, digest, [Resource::new("https://api.example").unwrap()])
+        } else {
+            Client::new_confidential(id, digest)
+        }
+        .with_scope(Scope::parse("read").unwrap(), Scope::empty());
         run(store.put_client(client)).unwrap();
         forbidden.extend(forbidden_forms_of_secret(&secret));
     }

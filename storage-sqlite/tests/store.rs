@@ -6,12 +6,12 @@
 
 mod common;
 
+use std::sync::Arc;
+
 use common::{fresh, run, TempDir};
-use gatehouse_core::model::{
-    Client, ClientAuth, ClientId, GrantTypes, Scope, SecretDigest, TokenKind, TokenState,
-};
+use gatehouse_core::model::{Client, ClientId, Scope, SecretDigest, TokenKind, TokenState};
 use gatehouse_core::{ClientRegistry, StoreError, TokenStore, UnixTime};
-use gatehouse_sqlite::SqliteStore;
+use gatehouse_sqlite::{SqliteError, SqliteStore};
 
 fn store(dir: &TempDir) -> SqliteStore {
     SqliteStore::open(dir.db()).unwrap()
@@ -61,17 +61,9 @@ fn purge_deletes_expired_in_bounded_batches() {
 
 fn client(id: &str) -> (String, Client) {
     let (secret, digest) = SecretDigest::generate().unwrap();
-    let c = Client {
-        id: ClientId::new(id).unwrap(),
-        auth: ClientAuth::Confidential { secret: digest, resource_server: None, previous: None },
-        grant_types: GrantTypes::NONE,
-        scope: Scope::parse("read").unwrap(),
-        default_scope: Scope::empty(),
-        audiences: Vec::new().into(),
-        default_audience: None,
-        redirect_uris: vec!["https://app.example/cb".to_owned()].into(),
-        enabled: true,
-    };
+    let c = Client::new_confidential(ClientId::new(id).unwrap(), digest)
+        .with_scope(Scope::parse("read").unwrap(), Scope::empty())
+        .with_redirect_uris(["https://app.example/cb".to_owned()]);
     (secret, c)
 }
 
@@ -99,8 +91,10 @@ fn a_corrupt_row_is_reported_without_its_contents() {
     let s = store(&dir);
     let r = fresh(TokenKind::Access, 2_000);
     let other = fresh(TokenKind::Access, 2_000);
-    run(s.insert(r.clone())).unwrap();
-    run(s.insert(other.clone())).unwrap();
+    let third = fresh(TokenKind::Access, 2_000);
+    for t in [&r, &other, &third] {
+        run(s.insert(t.clone())).unwrap();
+    }
     let (_, c) = client("c");
     run(s.put_client(c.clone())).unwrap();
     {
@@ -119,17 +113,58 @@ fn a_corrupt_row_is_reported_without_its_contents() {
         .unwrap();
         conn.execute("UPDATE clients SET client = '{\"id\": 5}'", []).unwrap();
     }
-    for digest in [r.digest, other.digest] {
-        match run(s.get(&digest)) {
-            Err(StoreError::Corrupt(msg)) => {
-                assert!(!msg.contains("sensitive"), "{msg}");
-                assert!(msg.contains(&digest.grant().to_string()), "{msg}");
+    for (digest, json_error) in [(r.digest, true), (other.digest, false)] {
+        let e = run(s.get(&digest)).unwrap_err();
+        let cause = corrupt_cause(&e, "token record");
+        let shown = format!("{e} / {} / {e:?}", source_chain(&e));
+        assert!(!shown.contains("sensitive"), "{shown}");
+        assert!(shown.contains(&digest.grant().to_string()), "{shown}");
+        match cause {
+            SqliteError::Json { category, line, column, .. } if json_error => {
+                assert_eq!((*category, *line, *column), ("syntax", 1, 2), "{shown}");
             }
-            res => panic!("expected Corrupt, got {res:?}"),
+            SqliteError::KeyMismatch { .. } if !json_error => {}
+            other => panic!("unexpected cause {other:?}"),
         }
     }
-    assert!(matches!(run(s.client(&c.id)), Err(StoreError::Corrupt(_))));
+    // Every lookup of a corrupt client returns the one error decoded with
+    // the snapshot, not a copy of it.
+    let (first, second) = (run(s.client(&c.id)).unwrap_err(), run(s.client(&c.id)).unwrap_err());
+    assert!(matches!(corrupt_cause(&first, "client"), SqliteError::Json { category: "data", .. }));
+    assert!(std::ptr::eq(corrupt_cause(&first, "client"), corrupt_cause(&second, "client")));
     // A corrupt record is not consumed: the caller gets the error and the
     // row keeps its state.
-    assert!(matches!(run(s.consume(&r.digest, vec![])), Err(StoreError::Corrupt(_))));
+    assert!(matches!(run(s.consume(&r.digest, vec![])), Err(StoreError::Corrupt { .. })));
+    // A state this version does not know (the CHECK constraint bypassed).
+    {
+        let conn = rusqlite::Connection::open(dir.db()).unwrap();
+        conn.execute_batch("PRAGMA ignore_check_constraints = ON").unwrap();
+        conn.execute("UPDATE tokens SET state = 7 WHERE hash = ?1", [&third.digest.hash()[..]]).unwrap();
+    }
+    let e = run(s.get(&third.digest)).unwrap_err();
+    assert!(matches!(corrupt_cause(&e, "token record"), SqliteError::UnknownState { value: 7, .. }), "{e:?}");
+}
+
+/// The [`SqliteError`] inside a [`StoreError::Corrupt`] about `what`
+/// (shared through an `Arc` or not).
+fn corrupt_cause<'a>(e: &'a StoreError, what: &str) -> &'a SqliteError {
+    let StoreError::Corrupt { what: w, source: Some(source) } = e else {
+        panic!("expected Corrupt, got {e:?}")
+    };
+    assert_eq!(*w, what);
+    let source: &(dyn std::error::Error + 'static) = source.as_ref();
+    match source.downcast_ref::<Arc<SqliteError>>() {
+        Some(shared) => shared,
+        None => source.downcast_ref::<SqliteError>().unwrap(),
+    }
+}
+
+fn source_chain(e: &dyn std::error::Error) -> String {
+    let mut out = Vec::new();
+    let mut next = e.source();
+    while let Some(e) = next {
+        out.push(e.to_string());
+        next = e.source();
+    }
+    out.join(": ")
 }

@@ -9,8 +9,8 @@
 use std::sync::Arc;
 
 use gatehouse_core::model::{
-    Claims, Client, ClientAuth, ClientId, CodeBinding, GrantId, GrantType, GrantTypes, Jti, Resource,
-    ResourceServer, Scope, SecretDigest, Subject, TokenKind, TokenRecord,
+    Claims, Client, ClientId, CodeBinding, GrantId, GrantType, Jti, Resource, Scope, SecretDigest, Subject,
+    TokenKind, TokenRecord,
 };
 use gatehouse_core::{Keyring, RawToken, UnixTime};
 
@@ -150,36 +150,23 @@ pub fn expiring_at(mut record: TokenRecord, expires_at: UnixTime) -> TokenRecord
 /// When the OS random source fails.
 pub fn confidential_client(id: &str) -> (String, Client) {
     let (secret, digest) = SecretDigest::generate().expect("OS random source for a client secret");
-    let client = Client {
-        id: client_id(id),
-        auth: ClientAuth::Confidential { secret: digest, resource_server: None, previous: None },
-        grant_types: [GrantType::AuthorizationCode, GrantType::RefreshToken, GrantType::ClientCredentials]
-            .into_iter()
-            .collect(),
-        scope: scope("read write admin:all"),
-        default_scope: scope("read"),
-        audiences: Arc::from(vec![resource(API), resource("urn:example:billing")]),
-        default_audience: Some(resource(API)),
-        redirect_uris: vec!["https://app.example.com/callback".to_owned()].into(),
-        enabled: true,
-    };
+    let client = Client::new_confidential(client_id(id), digest)
+        .with_grants([GrantType::AuthorizationCode, GrantType::RefreshToken, GrantType::ClientCredentials])
+        .with_scope(scope("read write admin:all"), scope("read"))
+        .with_audiences([resource(API), resource("urn:example:billing")])
+        .with_default_audience(resource(API))
+        .with_redirect_uris(["https://app.example.com/callback".to_owned()]);
     (secret, client)
 }
 
 /// A public client (no secret) allowed the authorization code and refresh
 /// grants.
 pub fn public_client(id: &str) -> Client {
-    Client {
-        id: client_id(id),
-        auth: ClientAuth::Public,
-        grant_types: [GrantType::AuthorizationCode, GrantType::RefreshToken].into_iter().collect(),
-        scope: scope("read"),
-        default_scope: scope("read"),
-        audiences: Arc::from(vec![resource(API)]),
-        default_audience: None,
-        redirect_uris: vec!["http://127.0.0.1/callback".to_owned(), "com.example.app:/cb".to_owned()].into(),
-        enabled: true,
-    }
+    Client::new_public(client_id(id))
+        .with_grants([GrantType::AuthorizationCode, GrantType::RefreshToken])
+        .with_scope(scope("read"), scope("read"))
+        .with_audiences([resource(API)])
+        .with_redirect_uris(["http://127.0.0.1/callback".to_owned(), "com.example.app:/cb".to_owned()])
 }
 
 /// A resource server: a confidential client with no grant that may
@@ -189,22 +176,7 @@ pub fn public_client(id: &str) -> Client {
 /// When the OS random source fails or a resource is invalid.
 pub fn resource_server(id: &str, resources: &[&str]) -> (String, Client) {
     let (secret, digest) = SecretDigest::generate().expect("OS random source for a client secret");
-    let resources: Vec<Resource> = resources.iter().map(|r| resource(r)).collect();
-    let client = Client {
-        id: client_id(id),
-        auth: ClientAuth::Confidential {
-            secret: digest,
-            resource_server: Some(ResourceServer { resources: resources.into() }),
-            previous: None,
-        },
-        grant_types: GrantTypes::NONE,
-        scope: Scope::empty(),
-        default_scope: Scope::empty(),
-        audiences: Arc::from(Vec::new()),
-        default_audience: None,
-        redirect_uris: Vec::new().into(),
-        enabled: true,
-    };
+    let client = Client::new_resource_server(client_id(id), digest, resources.iter().map(|r| resource(r)));
     (secret, client)
 }
 

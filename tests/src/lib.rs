@@ -119,8 +119,8 @@ use std::future::Future;
 use gatehouse_core::{ClientRegistry, TokenStore};
 
 pub mod audit_checks;
-pub mod client_checks;
 pub mod bulk_revocation;
+pub mod client_checks;
 pub mod fixtures;
 pub mod grant_checks;
 pub mod limiter_contract;

@@ -1,11 +1,9 @@
 //! A ready-made server for the server-level checks: a manual clock, a known
 //! keyring, and one registered client of every kind.
 
-use std::sync::Arc;
-
 use base64::Engine as _;
 use gatehouse_core::model::{
-    Client, ClientAuth, ClientId, GrantType, GrantTypes, Resource, ResourceServer, Scope, SecretDigest,
+    Client, ClientAuth, ClientId, GrantType, Resource, ResourceServer, Scope, SecretDigest,
 };
 use gatehouse_core::{
     AuthServer, ClientRegistry, Config, Header, HttpRequest, HttpResponse, Introspection, KeyId, Keyring,
@@ -86,21 +84,15 @@ pub struct World<S> {
 }
 
 fn client(id: &str, auth: ClientAuth, grants: &[GrantType], audiences: &[&str]) -> Client {
-    Client {
-        id: ClientId::new(id).expect("valid id"),
-        auth,
-        grant_types: grants.iter().copied().collect::<GrantTypes>(),
-        scope: Scope::parse("read write").expect("valid scope"),
-        default_scope: Scope::parse("read").expect("valid scope"),
-        audiences: audiences
-            .iter()
-            .map(|a| Resource::new(a).expect("valid resource"))
-            .collect::<Vec<_>>()
-            .into(),
-        default_audience: None,
-        redirect_uris: Arc::from(Vec::new()),
-        enabled: true,
-    }
+    let mut c = Client::new_public(ClientId::new(id).expect("valid id"))
+        .with_grants(grants.iter().copied())
+        .with_scope(
+            Scope::parse("read write").expect("valid scope"),
+            Scope::parse("read").expect("valid scope"),
+        )
+        .with_audiences(audiences.iter().map(|a| Resource::new(a).expect("valid resource")));
+    c.auth = auth;
+    c
 }
 
 fn confidential(rs: Option<&str>) -> (String, ClientAuth) {

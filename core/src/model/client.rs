@@ -256,7 +256,15 @@ pub struct PreviousSecret {
 
 /// A registered client. Every field is cheap to clone (shared `Arc`s), so
 /// a registry can hand out copies on the hot path without allocating.
+///
+/// Built with [`new_confidential`](Self::new_confidential),
+/// [`new_public`](Self::new_public) or
+/// [`new_resource_server`](Self::new_resource_server) and the `with_*`
+/// methods, or decoded from its stored form. Non-exhaustive: it has grown
+/// before (`default_audience`), and a field added later then breaks no
+/// caller.
 #[derive(Debug, Clone, Serialize, Deserialize)]
+#[non_exhaustive]
 pub struct Client {
     /// Its identifier.
     pub id: ClientId,

@@ -153,7 +153,11 @@ pub struct TokenRecord {
 /// resource owner, scope and audience (RFC 7662 §2.2 `client_id`, `sub`,
 /// `scope`, `aud`). Every token of one grant carries the same, but for an
 /// access token whose scope a refresh narrowed.
+///
+/// Built with [`new`](Self::new) and [`with_subject`](Self::with_subject);
+/// non-exhaustive, so a claim added later breaks no caller.
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct Claims {
     /// The client the token is issued to.
     pub client_id: ClientId,

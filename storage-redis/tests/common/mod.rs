@@ -8,8 +8,8 @@ use std::future::Future;
 use std::sync::Arc;
 
 use gatehouse_core::model::{
-    Client, ClientAuth, ClientId, GrantId, GrantTypes, Jti, Scope, Subject, TokenDigest, TokenKind,
-    TokenRecord, TokenState,
+    Claims, Client, ClientId, CodeBinding, GrantId, Jti, Resource, Scope, Subject, TokenDigest, TokenKind,
+    TokenRecord,
 };
 use gatehouse_core::{Clock, Keyring, SystemClock, UnixTime};
 use gatehouse_redis::testing::{unique_prefix, TestCluster, TestRedis};
@@ -64,19 +64,21 @@ pub fn record(kind: TokenKind, grant: GrantId) -> TokenRecord {
 
 pub fn record_for(digest: TokenDigest, kind: TokenKind, ttl: u64) -> TokenRecord {
     let t = now();
-    TokenRecord {
-        digest,
-        kind,
-        client_id: ClientId::new("web-app").unwrap(),
-        subject: Some(Subject::new("alice").unwrap()),
-        scope: Scope::parse("read write").unwrap(),
-        audience: Arc::from(vec![gatehouse_core::model::Resource::new("https://api.example").unwrap()]),
-        issued_at: t,
-        not_before: t,
-        expires_at: t.plus(ttl),
-        jti: Jti::generate().unwrap(),
-        state: TokenState::Active,
-        code: None,
+    let audience = Arc::from(vec![Resource::new("https://api.example").unwrap()]);
+    let claims =
+        Claims::new(ClientId::new("web-app").unwrap(), Scope::parse("read write").unwrap(), audience)
+            .with_subject(Subject::new("alice").unwrap());
+    let (jti, expires) = (Jti::generate().unwrap(), t.plus(ttl));
+    match kind {
+        TokenKind::AuthorizationCode => {
+            let binding = CodeBinding {
+                redirect_uri: "https://app.example/cb".to_owned(),
+                code_challenge: "E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM".to_owned(),
+            };
+            TokenRecord::code(digest, jti, claims, binding, t, expires)
+        }
+        TokenKind::Refresh => TokenRecord::refresh(digest, jti, claims, t, expires),
+        _ => TokenRecord::access(digest, jti, claims, t, expires),
     }
 }
 
@@ -85,15 +87,7 @@ pub fn grant() -> GrantId {
 }
 
 pub fn public_client(id: &str) -> Client {
-    Client {
-        id: ClientId::new(id).unwrap(),
-        auth: ClientAuth::Public,
-        grant_types: GrantTypes::NONE,
-        scope: Scope::parse("read").unwrap(),
-        default_scope: Scope::empty(),
-        audiences: Arc::from(Vec::new()),
-        default_audience: None,
-        redirect_uris: vec!["https://app.example/cb".to_owned()].into(),
-        enabled: true,
-    }
+    Client::new_public(ClientId::new(id).unwrap())
+        .with_scope(Scope::parse("read").unwrap(), Scope::empty())
+        .with_redirect_uris(["https://app.example/cb".to_owned()])
 }

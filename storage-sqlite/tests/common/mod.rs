@@ -5,9 +5,12 @@
 use std::future::Future;
 use std::path::{Path, PathBuf};
 use std::pin::pin;
+use std::sync::Arc;
 use std::task::{Context, Poll, Waker};
 
-use gatehouse_core::model::{ClientId, GrantId, Jti, Scope, TokenDigest, TokenKind, TokenRecord, TokenState};
+use gatehouse_core::model::{
+    Claims, ClientId, CodeBinding, GrantId, Jti, Scope, TokenDigest, TokenKind, TokenRecord,
+};
 use gatehouse_core::{KeyId, Keyring, RawToken, UnixTime};
 
 /// A fresh directory under the system temp dir, removed on drop.
@@ -54,21 +57,22 @@ pub fn keyring() -> Keyring {
     Keyring::new((KeyId::new("k1").unwrap(), &[7u8; 32]), &[]).unwrap()
 }
 
-/// An active record for `digest`, expiring at `exp`.
+/// An active record of `kind` for `digest`, expiring at `exp` (a code with
+/// its binding).
 pub fn record(digest: TokenDigest, kind: TokenKind, exp: u64) -> TokenRecord {
-    TokenRecord {
-        digest,
-        kind,
-        client_id: ClientId::new("client-1").unwrap(),
-        subject: None,
-        scope: Scope::parse("read write").unwrap(),
-        audience: Vec::new().into(),
-        issued_at: UnixTime(1_000),
-        not_before: UnixTime(1_000),
-        expires_at: UnixTime(exp),
-        jti: Jti::generate().unwrap(),
-        state: TokenState::Active,
-        code: None,
+    let claims =
+        Claims::new(ClientId::new("client-1").unwrap(), Scope::parse("read write").unwrap(), Arc::from([]));
+    let (jti, issued, expires) = (Jti::generate().unwrap(), UnixTime(1_000), UnixTime(exp));
+    match kind {
+        TokenKind::AuthorizationCode => {
+            let binding = CodeBinding {
+                redirect_uri: "https://app.example/cb".to_owned(),
+                code_challenge: "E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM".to_owned(),
+            };
+            TokenRecord::code(digest, jti, claims, binding, issued, expires)
+        }
+        TokenKind::Refresh => TokenRecord::refresh(digest, jti, claims, issued, expires),
+        _ => TokenRecord::access(digest, jti, claims, issued, expires),
     }
 }
 

@@ -28,6 +28,7 @@
 //! in those stores; the memory store is always there.
 #![forbid(unsafe_code)]
 
+pub mod admin;
 mod api;
 mod consent;
 pub mod health;

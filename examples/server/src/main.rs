@@ -1,62 +1,82 @@
-//! `gatehouse-example`: runs the example authorization server.
+//! `gatehouse-example`: runs the example authorization server, and its
+//! helper commands.
 //!
 //! ```text
 //! gatehouse-example [--config PATH] [--listen ADDR] [--reapply-clients]
 //! gatehouse-example hash-secret      (reads a client secret on stdin, prints its digest)
 //! gatehouse-example hash-secret --generate   (prints a new secret and its digest)
+//! gatehouse-example admin ...        (clients, tokens, purge, keys: see `admin --help`)
 //! ```
+//!
+//! The command line is clap's (derive): it generates the help of every
+//! subcommand, which the README quotes and a test compares.
 
 use std::future::Future;
 use std::io::Read as _;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
+use clap::{CommandFactory as _, Parser, Subcommand};
 use gatehouse_core::model::SecretDigest;
+use gatehouse_example_server::admin::{self, AdminArgs};
 use gatehouse_example_server::settings::{parse_listen, LogFormat, LogSettings, SAMPLE_PATH};
 use gatehouse_example_server::{hash_secret, run, Settings};
 
-const USAGE: &str = "\
-usage: gatehouse-example [--config PATH] [--listen ADDR] [--reapply-clients]
-       gatehouse-example hash-secret < secret.txt
-       gatehouse-example hash-secret --generate
-
-  --config PATH   config file (default: the sample gatehouse.example.json)
-  --listen ADDR   address to listen on, overriding the file's `listen`
-  --reapply-clients
-                  write the config file's clients over the store's at start.
-                  Without it the file only seeds a store that was never
-                  seeded (or lost its data): clients changed at run time
-                  stay as they are across restarts
-  hash-secret     read a client secret (at least 32 bytes) on stdin and print
-                  the sha256: digest to put in the config file
-  hash-secret --generate
-                  print a new random secret (URL-safe: it needs no encoding in
-                  HTTP Basic) and its digest; give the secret to the client,
-                  put the digest in the config, keep no other copy
-
-Stops gracefully (finishing the requests in flight) on Ctrl-C or SIGTERM.";
-
-enum Command {
-    Serve { config: PathBuf, listen: Option<String>, reapply_clients: bool },
-    HashSecret,
-    GenerateSecret,
-    Help,
+/// Runs the example authorization server (no subcommand), or a helper.
+#[derive(Debug, Parser)]
+#[command(
+    name = "gatehouse-example",
+    about = "The gatehouse example authorization server",
+    after_help = "Stops gracefully (finishing the requests in flight) on Ctrl-C or SIGTERM.\n\
+                  Exit codes: 0 stopped cleanly, 1 an error (config, store, listen address, \
+                  usage); admin: see `admin --help`."
+)]
+struct Cli {
+    /// Config file (default: the sample gatehouse.example.json)
+    #[arg(long, value_name = "PATH")]
+    config: Option<PathBuf>,
+    /// Address to listen on, overriding the file's `listen`
+    #[arg(long, value_name = "ADDR")]
+    listen: Option<String>,
+    /// Write the config file's clients over the store's at start. Without
+    /// it the file only seeds a store that was never seeded (or lost its
+    /// data): clients changed at run time stay as they are across restarts
+    #[arg(long)]
+    reapply_clients: bool,
+    #[command(subcommand)]
+    command: Option<Command>,
 }
 
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Read a client secret (at least 32 bytes) on stdin and print the
+    /// sha256: digest to put in the config file
+    HashSecret {
+        /// Print a new random secret (URL-safe: it needs no encoding in HTTP
+        /// Basic) and its digest instead; give the secret to the client, put
+        /// the digest in the config, keep no other copy
+        #[arg(long)]
+        generate: bool,
+    },
+    /// Operate the store the config file names: clients, tokens, purge, keys
+    Admin(AdminArgs),
+}
+
+/// The admin subcommand's name, as clap derives it from [`Command::Admin`].
+const ADMIN: &str = "admin";
+
 fn main() -> ExitCode {
-    let args: Vec<String> = std::env::args().skip(1).collect();
-    let args = args.iter().map(String::as_str).collect::<Vec<_>>();
-    let result = match parse_args(&args) {
-        Ok(Command::Help) => {
-            println!("{USAGE}");
-            Ok(())
-        }
-        Ok(Command::HashSecret) => run_hash_secret(),
-        Ok(Command::GenerateSecret) => run_generate_secret(),
-        Ok(Command::Serve { config, listen, reapply_clients }) => {
-            run_server(&config, listen.as_deref(), reapply_clients)
-        }
-        Err(e) => Err(format!("{e}\n\n{USAGE}")),
+    debug_assert!(Cli::command().find_subcommand(ADMIN).is_some());
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(e) => return usage_error(&e),
+    };
+    let config = cli.config.unwrap_or_else(|| PathBuf::from(SAMPLE_PATH));
+    let result = match cli.command {
+        Some(Command::Admin(args)) => return admin::run(args, &config),
+        Some(Command::HashSecret { generate: false }) => run_hash_secret(),
+        Some(Command::HashSecret { generate: true }) => run_generate_secret(),
+        None => run_server(&config, cli.listen.as_deref(), cli.reapply_clients),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -67,34 +87,20 @@ fn main() -> ExitCode {
     }
 }
 
-fn parse_args(args: &[&str]) -> Result<Command, String> {
-    match args {
-        ["hash-secret"] => return Ok(Command::HashSecret),
-        ["hash-secret", "--generate"] => return Ok(Command::GenerateSecret),
-        _ => {}
+/// Prints clap's message. `--help` exits 0; a usage error of `admin` exits
+/// 2 (its documented code, for scripts); one of the server or `hash-secret`
+/// keeps the code 1 it always had.
+fn usage_error(e: &clap::Error) -> ExitCode {
+    use clap::error::ErrorKind;
+    let _ = e.print();
+    if matches!(e.kind(), ErrorKind::DisplayHelp | ErrorKind::DisplayVersion) {
+        return ExitCode::SUCCESS;
     }
-    let mut config = None;
-    let mut listen = None;
-    let mut reapply_clients = false;
-    let mut it = args.iter();
-    while let Some(arg) = it.next() {
-        let (flag, inline) = match arg.split_once('=') {
-            Some((f, v)) if f.starts_with("--") => (f, Some(v)),
-            _ => (*arg, None),
-        };
-        let mut value = || {
-            inline.or_else(|| it.next().copied()).map(str::to_owned).ok_or(format!("{flag} needs a value"))
-        };
-        match flag {
-            "-h" | "--help" => return Ok(Command::Help),
-            "--config" => config = Some(PathBuf::from(value()?)),
-            "--listen" => listen = Some(value()?),
-            "--reapply-clients" if inline.is_none() => reapply_clients = true,
-            _ => return Err(format!("unexpected argument {arg:?}")),
-        }
-    }
-    let config = config.unwrap_or_else(|| PathBuf::from(SAMPLE_PATH));
-    Ok(Command::Serve { config, listen, reapply_clients })
+    // clap's error does not say which subcommand it came from; the word
+    // `admin` among the arguments does (a config path or listen address
+    // spelled `admin` would be taken for it: harmless, the code is 2).
+    let in_admin = std::env::args().skip(1).any(|a| a == ADMIN);
+    ExitCode::from(if in_admin { 2 } else { 1 })
 }
 
 fn run_hash_secret() -> Result<(), String> {

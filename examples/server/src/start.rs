@@ -96,7 +96,7 @@ pub async fn run(
 /// Why a SQLite file could not be opened, saying so plainly when its
 /// directory is missing (SQLite itself only says "unable to open").
 #[cfg(feature = "sqlite")]
-fn sqlite_reason(path: &std::path::Path, e: &dyn std::fmt::Display) -> String {
+pub(crate) fn sqlite_reason(path: &std::path::Path, e: &dyn std::fmt::Display) -> String {
     match path.parent().filter(|d| !d.as_os_str().is_empty() && !d.is_dir()) {
         Some(dir) => format!(
             "{}: the directory {} does not exist: create it, or change `store.path` ({e})",
@@ -109,7 +109,7 @@ fn sqlite_reason(path: &std::path::Path, e: &dyn std::fmt::Display) -> String {
 
 /// A Redis URL fit to print: any `user:password@` is replaced by `***@`.
 #[cfg_attr(not(feature = "redis"), allow(dead_code))]
-fn without_password(url: &str) -> String {
+pub(crate) fn without_password(url: &str) -> String {
     let Some((scheme, rest)) = url.split_once("://") else {
         return "<the configured URL, which is not scheme://host>".to_owned();
     };

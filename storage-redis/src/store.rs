@@ -400,11 +400,9 @@ impl ClientRegistry for RedisStore {
             None => None,
         };
         let v: Option<Vec<u8>> = self.conn.query(command("GET", 2, 3 + key.len()).arg(&key)).await?;
-        let client = v
-            .map(|v| {
-                serde_json::from_slice(&v).map_err(|e| json_error("client", format!("{:?}", id.as_str()), &e))
-            })
-            .transpose()?;
+        // As SQLite does: a client stored under another id's key (copied
+        // there) must not answer for that id.
+        let client = v.map(|v| decode_client(id, &v)).transpose()?;
         if let (Some(cache), Some(t)) = (&self.clients, ticket) {
             cache.fill(t, key, &client);
         }

@@ -296,6 +296,11 @@ async fn a_corrupt_value_is_reported_without_its_contents() {
     let cause = corrupt_cause(&e, "client");
     assert!(matches!(cause, RedisError::Json { category: "eof", .. }), "{cause:?}");
     assert!(!format!("{e} / {cause} / {e:?}").contains("sensitive"));
+    // A client copied under another id's key does not answer for that id.
+    let other = serde_json::to_vec(&public_client("someone-else")).unwrap();
+    set(format!("{}c:corrupt", s.prefix()), other).await;
+    let e = s.client(&ClientId::new("corrupt").unwrap()).await.unwrap_err();
+    assert!(matches!(corrupt_cause(&e, "client"), RedisError::KeyMismatch { what: "client", .. }), "{e:?}");
 }
 
 /// The [`RedisError`] inside a [`StoreError::Corrupt`] about `what`.

@@ -18,6 +18,7 @@ pub(crate) use ids::GRANT_ID_RANDOM_LEN;
 pub use ids::{ClientId, GrantId, Jti, Resource, Subject, ValueError};
 pub use record::{Claims, CodeBinding, TokenDigest, TokenKind, TokenRecord, TokenState};
 pub use record_codec::{
-    decode_record, encode_record, RecordDecodeError, EXPIRES_AT_OFFSET, RECORD_FORMAT_VERSION, STATE_OFFSET,
+    decode_record, encode_record, encode_record_into, RecordDecodeError, EXPIRES_AT_OFFSET,
+    RECORD_FORMAT_VERSION, STATE_OFFSET,
 };
 pub use scope::Scope;

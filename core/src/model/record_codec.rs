@@ -116,14 +116,24 @@ pub enum RecordDecodeError {
 
 /// The binary form of `record`, version [`RECORD_FORMAT_VERSION`].
 pub fn encode_record(record: &TokenRecord) -> Vec<u8> {
+    let mut out = Vec::new();
+    encode_record_into(record, &mut out);
+    out
+}
+
+/// Appends the binary form of `record` to `out`, for a backend that frames
+/// the record with bytes of its own (Redis puts a state byte in front).
+pub fn encode_record_into(record: &TokenRecord, out: &mut Vec<u8>) {
     let code = record.code.as_deref();
     let strings = record.client_id.as_str().len()
         + record.subject.as_ref().map_or(0, |s| s.as_str().len())
         + record.scope.as_str().len()
         + record.audience.iter().map(|r| r.as_str().len()).sum::<usize>()
         + code.map_or(0, |c| c.redirect_uri.len() + c.code_challenge.len());
-    // Short lengths are one varint byte each; a longer one only grows the Vec.
-    let mut out = Vec::with_capacity(FIXED_LEN + strings + 6 + record.audience.len());
+    // Every length up to 127 is one varint byte (client id, subject, scope,
+    // audience count, two for a code binding, one per resource); a longer
+    // one only grows the Vec.
+    out.reserve(FIXED_LEN + strings + 6 + record.audience.len());
     let flags =
         if record.subject.is_some() { FLAG_SUBJECT } else { 0 } | if code.is_some() { FLAG_CODE } else { 0 };
     out.extend_from_slice(&[RECORD_FORMAT_VERSION, state_byte(record.state), kind_byte(record.kind), flags]);
@@ -133,20 +143,19 @@ pub fn encode_record(record: &TokenRecord) -> Vec<u8> {
     for t in [record.issued_at, record.not_before, record.expires_at] {
         out.extend_from_slice(&t.0.to_le_bytes());
     }
-    put_str(&mut out, record.client_id.as_str());
+    put_str(out, record.client_id.as_str());
     if let Some(s) = &record.subject {
-        put_str(&mut out, s.as_str());
+        put_str(out, s.as_str());
     }
-    put_str(&mut out, record.scope.as_str());
-    put_varint(&mut out, record.audience.len() as u64);
+    put_str(out, record.scope.as_str());
+    put_varint(out, record.audience.len() as u64);
     for r in record.audience.iter() {
-        put_str(&mut out, r.as_str());
+        put_str(out, r.as_str());
     }
     if let Some(c) = code {
-        put_str(&mut out, &c.redirect_uri);
-        put_str(&mut out, &c.code_challenge);
+        put_str(out, &c.redirect_uri);
+        put_str(out, &c.code_challenge);
     }
-    out
 }
 
 /// A record from its stored form: the binary form of any version this

@@ -4,7 +4,9 @@ use std::fmt;
 use std::sync::Arc;
 use std::time::Duration;
 
-use gatehouse_core::model::{Client, ClientId, GrantId, TokenDigest, TokenRecord, TokenState};
+use gatehouse_core::model::{
+    decode_record, encode_record_into, Client, ClientId, GrantId, TokenDigest, TokenRecord, TokenState,
+};
 use gatehouse_core::{
     ClientRegistry, Clock, Consumed, LimiterConfig, StoreError, SystemClock, TokenStore, UnixTime,
 };
@@ -210,23 +212,29 @@ fn state_byte(s: TokenState) -> Result<u8, Error> {
     }
 }
 
+/// A token's value: its state byte, which the scripts read and patch in
+/// place, then the core's binary record.
 fn encode(rec: &TokenRecord) -> Result<Vec<u8>, StoreError> {
-    let mut v = Vec::with_capacity(512);
+    // Room for a typical record, so it is written in one allocation.
+    let mut v = Vec::with_capacity(256);
     v.push(state_byte(rec.state)?);
-    serde_json::to_writer(&mut v, rec).map_err(|e| StoreError::Corrupt(e.to_string()))?;
+    encode_record_into(rec, &mut v);
     Ok(v)
 }
 
+/// A record from a token's value: the state byte, then the binary record
+/// or (values written by earlier versions) its JSON; `decode_record` tells
+/// them apart. The state byte wins over the state inside the record,
+/// which no script changes.
 fn decode(digest: &TokenDigest, v: &[u8]) -> Result<TokenRecord, StoreError> {
-    let (&b, json) = v.split_first().ok_or_else(|| StoreError::Corrupt("empty token value".into()))?;
+    let (&b, record) = v.split_first().ok_or_else(|| StoreError::Corrupt("empty token value".into()))?;
     let state = match b {
         b'a' => TokenState::Active,
         b'r' => TokenState::Revoked,
         b'c' => TokenState::Consumed,
         _ => return Err(StoreError::Corrupt("unknown state byte".into())),
     };
-    let mut rec: TokenRecord =
-        serde_json::from_slice(json).map_err(|e| StoreError::Corrupt(format!("token record: {e}")))?;
+    let mut rec = decode_record(record).map_err(|e| StoreError::Corrupt(format!("token record: {e}")))?;
     if rec.digest != *digest {
         return Err(StoreError::Corrupt("record stored under another digest".into()));
     }

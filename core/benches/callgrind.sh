@@ -13,7 +13,7 @@ n=${2:-2000}
 bin=$(cargo bench -p gatehouse-core --bench instructions --no-run --message-format=json 2>/dev/null \
     | grep -o '"executable":"[^"]*instructions[^"]*"' | tail -n 1 | cut -d'"' -f4)
 [ -x "$bin" ] || { echo "could not build the instructions bench" >&2; exit 1; }
-ops=${1:-introspect_valid introspect_unknown introspect_forged http_introspect_valid http_introspect_forged issue http_issue client_auth client_auth_unknown client_auth_wrong_secret client_auth_malformed}
+ops=${1:-introspect_valid introspect_unknown introspect_forged http_introspect_valid http_introspect_forged issue http_issue client_auth client_auth_unknown client_auth_wrong_secret client_auth_malformed record_encode record_decode record_encode_json record_decode_json}
 out=$(mktemp -d)
 trap 'rm -rf "$out"' EXIT
 printf '%-24s %12s\n' operation 'Ir per call'

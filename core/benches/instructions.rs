@@ -17,7 +17,8 @@ mod common;
 use std::hint::black_box;
 
 use common::{ready, setup, setup_with, Setup};
-use gatehouse_core::{ClientCredentials, HttpRequest, PresentedSecret};
+use gatehouse_core::model::{decode_record, encode_record, Claims, GrantId, Jti, TokenKind, TokenRecord};
+use gatehouse_core::{ClientCredentials, HttpRequest, PresentedSecret, UnixTime};
 
 #[inline(never)]
 fn measure_introspect_valid(s: &Setup) {
@@ -94,6 +95,41 @@ fn measure_issue_noop_sink(s: &Setup) {
     black_box(ready(s.server.client_credentials(&s.app, None, &[])).unwrap());
 }
 
+#[inline(never)]
+fn measure_record_encode(r: &TokenRecord) {
+    black_box(encode_record(black_box(r)));
+}
+
+#[inline(never)]
+fn measure_record_decode(b: &[u8]) {
+    black_box(decode_record(black_box(b)).unwrap());
+}
+
+#[inline(never)]
+fn measure_record_encode_json(r: &TokenRecord) {
+    black_box(serde_json::to_vec(black_box(r)).unwrap());
+}
+
+#[inline(never)]
+fn measure_record_decode_json(b: &[u8]) {
+    black_box(decode_record(black_box(b)).unwrap());
+}
+
+/// A record as `client_credentials` stores it for the setup's app: what
+/// the SQLite and Redis stores encode on issuance and decode on every
+/// introspection.
+fn stored_record(s: &Setup) -> TokenRecord {
+    let (_, digest) = s.keys.mint(TokenKind::Access, GrantId::generate().unwrap()).unwrap();
+    let claims = Claims::new(s.app.id.clone(), s.app.default_scope.clone(), s.app.audiences.clone());
+    TokenRecord::access(
+        digest,
+        Jti::generate().unwrap(),
+        claims,
+        UnixTime(1_767_225_600),
+        UnixTime(1_767_229_200),
+    )
+}
+
 const OPS: &[&str] = &[
     "introspect_valid",
     "introspect_unknown",
@@ -109,6 +145,10 @@ const OPS: &[&str] = &[
     "introspect_valid_noop_sink",
     "introspect_forged_noop_sink",
     "issue_noop_sink",
+    "record_encode",
+    "record_decode",
+    "record_encode_json",
+    "record_decode_json",
 ];
 
 fn run(op: &str, iterations: usize, s: &Setup) {
@@ -121,6 +161,8 @@ fn run(op: &str, iterations: usize, s: &Setup) {
     let unknown = ClientCredentials::Basic { id: "nobody".into(), secret: PresentedSecret::new("x") };
     let wrong_secret = ClientCredentials::Basic { id: "rs".into(), secret: PresentedSecret::new("x") };
     let malformed = ClientCredentials::Basic { id: "r\u{1}".into(), secret: PresentedSecret::new("x") };
+    let record = stored_record(s);
+    let (binary, json) = (encode_record(&record), serde_json::to_vec(&record).unwrap());
     for _ in 0..iterations {
         match op {
             "introspect_valid" => measure_introspect_valid(s),
@@ -137,6 +179,10 @@ fn run(op: &str, iterations: usize, s: &Setup) {
             "introspect_valid_noop_sink" => measure_introspect_valid_noop_sink(s),
             "introspect_forged_noop_sink" => measure_introspect_forged_noop_sink(s),
             "issue_noop_sink" => measure_issue_noop_sink(s),
+            "record_encode" => measure_record_encode(&record),
+            "record_decode" => measure_record_decode(&binary),
+            "record_encode_json" => measure_record_encode_json(&record),
+            "record_decode_json" => measure_record_decode_json(&json),
             other => panic!("unknown operation {other}; one of {OPS:?}"),
         }
     }

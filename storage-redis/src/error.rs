@@ -66,6 +66,17 @@ pub enum RedisError {
         /// The key it is stored under: the token's digest.
         key: String,
     },
+    /// A token value's record is not a record: the core's decoder says
+    /// which field broke which rule (or, for a JSON value of an older
+    /// version, the kind and position of the JSON error), never what is
+    /// stored.
+    #[error("token record {key}: {source}")]
+    Record {
+        /// The token's digest.
+        key: String,
+        /// Why the bytes are not a record.
+        source: gatehouse_core::model::RecordDecodeError,
+    },
     /// A token value does not start with a state byte this version knows
     /// (`None`: the value is empty).
     #[error("token record {key}: unknown token state {value:?}")]
@@ -120,7 +131,9 @@ impl From<RedisError> for StoreError {
             RedisError::Json { what, .. } | RedisError::KeyMismatch { what, .. } => {
                 StoreError::corrupt(what, e)
             }
-            RedisError::UnknownState { .. } => StoreError::corrupt("token record", e),
+            RedisError::UnknownState { .. } | RedisError::Record { .. } => {
+                StoreError::corrupt("token record", e)
+            }
             e if e.is_unavailable() => StoreError::unavailable(e),
             e => StoreError::backend(e),
         }

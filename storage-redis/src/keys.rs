@@ -4,7 +4,7 @@
 //!
 //! | key                          | value                                         | TTL                        |
 //! |------------------------------|-----------------------------------------------|----------------------------|
-//! | `<p>t:{<grant>}:<hash hex>`  | one state byte (`a`/`r`/`c`) + record JSON    | expiry + grace             |
+//! | `<p>t:{<grant>}:<hash hex>`  | one state byte (`a`/`r`/`c`) + binary record  | expiry + grace             |
 //! | `<p>g:{<grant>}`             | hash: `<hash hex>` → `1` per token, `!revoked` | longest token TTL of grant |
 //! | `<p>c:<client id>`           | client JSON (secret digest only)              | none                       |
 //! | `<p>f:<client id>`           | limiter: `<t>:<d>` + one `-` per refund (s; debt, 1/60 answer) | until recovered (none at rate 0) |

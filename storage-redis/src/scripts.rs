@@ -3,8 +3,10 @@
 //! live on that node, in one slot, on Redis Cluster too.
 //!
 //! A token value is one state byte (`a` active, `r` revoked, `c` consumed)
-//! followed by the record JSON; state changes are a one-byte `SETRANGE`,
-//! which keeps the key's TTL.
+//! followed by the core's binary record (or, in values written by earlier
+//! versions, its JSON); state changes are a one-byte `SETRANGE`, which
+//! keeps the key's TTL. No script reads past the state byte, so both forms
+//! of the record behave alike here.
 
 use std::sync::LazyLock;
 

@@ -4,7 +4,9 @@ use std::fmt;
 use std::sync::Arc;
 use std::time::Duration;
 
-use gatehouse_core::model::{Client, ClientId, GrantId, TokenDigest, TokenRecord, TokenState};
+use gatehouse_core::model::{
+    decode_record, encode_record_into, Client, ClientId, GrantId, TokenDigest, TokenRecord, TokenState,
+};
 use gatehouse_core::{
     ClientPage, ClientRegistry, Clock, Consumed, LimiterConfig, RevokeScope, StoreError, SystemClock,
     TokenStore, UnixTime,
@@ -229,17 +231,23 @@ fn state_byte(s: TokenState) -> Result<u8, RedisError> {
     }
 }
 
+/// A token's value: its state byte, which the scripts read and patch in
+/// place, then the core's binary record.
 fn encode(rec: &TokenRecord) -> Result<Vec<u8>, StoreError> {
-    let mut v = Vec::with_capacity(512);
+    // Room for a typical record, so it is written in one allocation.
+    let mut v = Vec::with_capacity(256);
     v.push(state_byte(rec.state)?);
-    // Serializing a record fails only on a bug, never on bad data.
-    serde_json::to_writer(&mut v, rec).map_err(StoreError::backend)?;
+    encode_record_into(rec, &mut v);
     Ok(v)
 }
 
+/// A record from a token's value: the state byte, then the binary record
+/// or (values written by earlier versions) its JSON; `decode_record` tells
+/// them apart. The state byte wins over the state inside the record,
+/// which no script changes.
 fn decode(digest: &TokenDigest, v: &[u8]) -> Result<TokenRecord, StoreError> {
     let key = || format!("{digest:?}");
-    let Some((&b, json)) = v.split_first() else {
+    let Some((&b, record)) = v.split_first() else {
         return Err(RedisError::UnknownState { key: key(), value: None }.into());
     };
     let state = match b {
@@ -248,7 +256,7 @@ fn decode(digest: &TokenDigest, v: &[u8]) -> Result<TokenRecord, StoreError> {
         b'c' => TokenState::Consumed,
         _ => return Err(RedisError::UnknownState { key: key(), value: Some(b) }.into()),
     };
-    let mut rec: TokenRecord = serde_json::from_slice(json).map_err(|e| json_error(TOKEN, key(), &e))?;
+    let mut rec = decode_record(record).map_err(|source| RedisError::Record { key: key(), source })?;
     if rec.digest != *digest {
         return Err(RedisError::KeyMismatch { what: TOKEN, key: key() }.into());
     }

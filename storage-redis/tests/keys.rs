@@ -1,6 +1,7 @@
 //! What Redis holds, on one node and on a cluster: every key's TTL, key
 //! prefixes that keep apps apart, the grant marker that revokes late
-//! inserts, nothing raw at rest, and what a value that does not decode
+//! inserts, nothing raw at rest, token values in the record format of
+//! today and of earlier versions, and what a value that does not decode
 //! answers. (The store contract is checked by the shared conformance
 //! suite, `gatehouse-conformance`.)
 #![allow(clippy::unwrap_used)]
@@ -8,12 +9,14 @@
 mod common;
 
 use std::future::Future;
+use std::sync::Arc;
 
-use common::{grant, keyring, minted, now, public_client, record, Backend};
+use common::{grant, keyring, minted, now, public_client, record, record_for, Backend};
 use gatehouse_core::model::{
-    ClientAuth, ClientId, GrantId, SecretDigest, Subject, TokenDigest, TokenKind, TokenState,
+    encode_record, Claims, ClientAuth, ClientId, CodeBinding, GrantId, Jti, RecordDecodeError, Resource,
+    Scope, SecretDigest, Subject, TokenDigest, TokenKind, TokenRecord, TokenState,
 };
-use gatehouse_core::{ClientRegistry, ManualClock, RevokeScope, StoreError, TokenStore};
+use gatehouse_core::{ClientRegistry, Consumed, ManualClock, RevokeScope, StoreError, TokenStore, UnixTime};
 use gatehouse_redis::testing::{TestCluster, TestRedis};
 use gatehouse_redis::{RedisConnection, RedisError, RedisStore, DEFAULT_TIMEOUT};
 
@@ -46,6 +49,8 @@ on_one_node_and_a_cluster!(
     a_revoked_grant_revokes_late_inserts,
     nothing_raw_at_rest,
     revocation_indexes_expire_with_their_grants,
+    token_values_are_a_state_byte_and_the_binary_record,
+    values_written_as_json_by_earlier_versions_still_work,
 );
 
 fn token_key(store: &RedisStore, d: &TokenDigest) -> String {
@@ -253,7 +258,7 @@ async fn a_corrupt_value_is_reported_without_its_contents() {
         let conn = s.connection().clone();
         async move { conn.query::<()>(redis::cmd("SET").arg(key).arg(value)).await.unwrap() }
     };
-    set(token_key(&s, &bad_json.digest), b"anot json, sensitive-looking".to_vec()).await;
+    set(token_key(&s, &bad_json.digest), b"a{not json, sensitive-looking".to_vec()).await;
     let mut copied = b"a".to_vec();
     copied.extend(serde_json::to_vec(&bad_json).unwrap());
     set(token_key(&s, &moved.digest), copied).await;
@@ -283,7 +288,10 @@ async fn a_corrupt_value_is_reported_without_its_contents() {
         assert!(!shown.contains("sensitive"), "{shown}");
         assert!(shown.contains(&digest.grant().to_string()), "{shown}");
         match (cause, expected) {
-            (RedisError::Json { category: "syntax", .. }, "syntax")
+            (
+                RedisError::Record { source: RecordDecodeError::Json { category: "syntax", .. }, .. },
+                "syntax",
+            )
             | (RedisError::KeyMismatch { .. }, "moved")
             | (RedisError::UnknownState { value: Some(b'x'), .. }, "state")
             | (RedisError::UnknownState { value: None, .. }, "empty") => {}
@@ -321,4 +329,96 @@ impl ChargeForTest for gatehouse_redis::RedisLimiter {
         use gatehouse_core::FishingLimiter;
         self.reserve(&ClientId::new("rs{1}").unwrap(), now()).await.unwrap();
     }
+}
+
+/// A token's value: the state byte the scripts patch, then the core's
+/// binary record, which no state change touches.
+async fn token_values_are_a_state_byte_and_the_binary_record<B: Backend>(b: &B) {
+    let s = b.store().await;
+    let r = record(TokenKind::Access, grant());
+    s.insert(r.clone()).await.unwrap();
+    let key = token_key(&s, &r.digest);
+    let value = |s: RedisStore, key: String| async move {
+        s.connection().query::<Vec<u8>>(redis::cmd("GET").arg(key)).await.unwrap()
+    };
+    let mut want = vec![b'a'];
+    want.extend_from_slice(&encode_record(&r));
+    assert_eq!(value(s.clone(), key.clone()).await, want);
+    s.revoke(&r.digest).await.unwrap();
+    want[0] = b'r';
+    assert_eq!(value(s.clone(), key.clone()).await, want);
+}
+
+/// Two token values as earlier versions wrote them: a state byte, then
+/// `serde_json::to_string(&record)` (copied from that code's output). An
+/// authorization code of grant `[7; 16]`, then an access token of grant
+/// `[8; 16]`.
+const OLD_VALUES: [&str; 2] = [
+    r#"a{"digest":"BwcHBwcHBwcHBwcHBwcHBw.abababababababababababababababababababababababababababababababab","kind":"authorization_code","client_id":"web app","subject":"alice","scope":"read write","audience":["https://api.example"],"issued_at":1700000000,"not_before":1700000000,"expires_at":1700000060,"jti":"AwMDAwMDAwMDAwMDAwMDAw","state":"active","code":{"redirect_uri":"https://app.example/cb?x=1","code_challenge":"E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM"}}"#,
+    r#"a{"digest":"CAgICAgICAgICAgICAgICA.cdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcd","kind":"access","client_id":"app","subject":null,"scope":"read","audience":["https://api.example"],"issued_at":1700000000,"not_before":1700000000,"expires_at":1700003600,"jti":"BAQEBAQEBAQEBAQEBAQEBA","state":"active","code":null}"#,
+];
+
+/// What `OLD_VALUES` hold, built with today's constructors.
+fn old_records() -> [TokenRecord; 2] {
+    let api: Arc<[Resource]> = [Resource::new("https://api.example").unwrap()].into();
+    let code = TokenRecord::code(
+        TokenDigest::new(GrantId::from_bytes([7; 16]), [0xab; 32]),
+        Jti::from_bytes([3; 16]),
+        Claims::new(ClientId::new("web app").unwrap(), Scope::parse("read write").unwrap(), api.clone())
+            .with_subject(Subject::new("alice").unwrap()),
+        CodeBinding {
+            redirect_uri: "https://app.example/cb?x=1".to_owned(),
+            code_challenge: "E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM".to_owned(),
+        },
+        UnixTime(1_700_000_000),
+        UnixTime(1_700_000_060),
+    );
+    let access = TokenRecord::access(
+        TokenDigest::new(GrantId::from_bytes([8; 16]), [0xcd; 32]),
+        Jti::from_bytes([4; 16]),
+        Claims::new(ClientId::new("app").unwrap(), Scope::parse("read").unwrap(), api),
+        UnixTime(1_700_000_000),
+        UnixTime(1_700_003_600),
+    );
+    [code, access]
+}
+
+/// Values stored by earlier versions read as before, and every script
+/// (consume, revoke, revoke-grant) works on them: none reads past the
+/// state byte.
+async fn values_written_as_json_by_earlier_versions_still_work<B: Backend>(b: &B) {
+    let s = b.store().await;
+    let [code, access] = old_records();
+    for (r, v) in [&code, &access].into_iter().zip(OLD_VALUES) {
+        // As the insert script of earlier versions stored them.
+        let key = token_key(&s, &r.digest);
+        s.connection().query::<()>(redis::cmd("SET").arg(&key).arg(v).arg("PX").arg(600_000)).await.unwrap();
+        let g = grant_key(&s, &r.digest.grant());
+        s.connection()
+            .query::<()>(redis::cmd("HSET").arg(&g).arg(r.digest.hash_hex()).arg("1"))
+            .await
+            .unwrap();
+        s.connection().query::<()>(redis::cmd("PEXPIRE").arg(&g).arg(600_000)).await.unwrap();
+    }
+    assert_eq!(s.get(&code.digest).await.unwrap(), Some(code.clone()));
+    assert_eq!(s.get(&access.digest).await.unwrap(), Some(access.clone()));
+
+    let next = record_for(TokenDigest::new(code.digest.grant(), [0x11; 32]), TokenKind::Refresh, 600);
+    assert_eq!(s.consume(&code.digest, vec![next.clone()]).await.unwrap(), Consumed::Taken(code.clone()));
+    let mut consumed = code.clone();
+    consumed.state = TokenState::Consumed;
+    assert_eq!(s.consume(&code.digest, vec![]).await.unwrap(), Consumed::Replayed(consumed));
+    assert_eq!(s.get(&next.digest).await.unwrap(), Some(next.clone()));
+
+    assert!(s.revoke(&access.digest).await.unwrap());
+    let mut revoked = access.clone();
+    revoked.state = TokenState::Revoked;
+    assert_eq!(s.get(&access.digest).await.unwrap(), Some(revoked));
+    s.revoke_grant(&code.digest.grant()).await.unwrap();
+    assert_eq!(s.get(&next.digest).await.unwrap().unwrap().state, TokenState::Revoked);
+    assert_eq!(s.get(&code.digest).await.unwrap().unwrap().state, TokenState::Revoked);
+    // The old value's JSON is untouched by the state changes.
+    let raw: Vec<u8> =
+        s.connection().query(redis::cmd("GET").arg(token_key(&s, &code.digest))).await.unwrap();
+    assert_eq!(&raw[1..], &OLD_VALUES[0].as_bytes()[1..]);
 }

@@ -1,12 +1,21 @@
 //! Between core values and SQLite rows.
 //!
+//! A token's `record` column holds the core's binary record
+//! ([`encode_record`]), bound as a BLOB. The column was declared `TEXT`
+//! when records were JSON; a column's affinity never converts a BLOB (only
+//! numbers become text), and no CHECK constrains it, so the old column
+//! takes the new values as they are and no schema step is needed. Rows
+//! written as JSON text by earlier versions stay as they are and still
+//! read: [`decode_record`] tells the two forms apart by their first byte.
+//! A row is rewritten in the new form only when it is inserted; state
+//! changes touch the `state` column alone.
+//!
 //! Decoding errors become [`StoreError::Corrupt`] whose source is a
 //! [`SqliteError`] built here from the key (a digest or client id, not
-//! secret), the kind of JSON error and its position: never from the stored
-//! text itself. Encoding errors are [`StoreError::Backend`]: a record that
-//! cannot be serialized is a bug, not bad data.
+//! secret) and the field and rule the record broke (or the kind of JSON
+//! error and its position): never from the stored bytes themselves.
 
-use gatehouse_core::model::{Client, TokenDigest, TokenRecord, TokenState};
+use gatehouse_core::model::{decode_record, encode_record, Client, TokenDigest, TokenRecord, TokenState};
 use gatehouse_core::{StoreError, UnixTime};
 use serde_json::error::Category;
 
@@ -24,14 +33,14 @@ pub(crate) struct TokenRow {
     pub(crate) hash: [u8; 32],
     pub(crate) state: i64,
     pub(crate) expires_at: i64,
-    pub(crate) record: String,
+    pub(crate) record: Vec<u8>,
     /// The owners, for the bulk-revocation indexes.
     pub(crate) client_id: String,
     pub(crate) subject: Option<String>,
 }
 
 /// SQLite integers are signed; a time past `i64::MAX` (year 292 billion)
-/// is stored as `i64::MAX`. The exact value stays in the JSON; the column
+/// is stored as `i64::MAX`. The exact value stays in the record; the column
 /// only orders purges, and both sides of that comparison clamp alike.
 pub(crate) fn time_column(t: UnixTime) -> i64 {
     i64::try_from(t.0).unwrap_or(i64::MAX)
@@ -69,26 +78,29 @@ fn json_error(what: &'static str, key: String, e: &serde_json::Error) -> SqliteE
 }
 
 /// The columns of a record.
-pub(crate) fn encode_token(record: &TokenRecord) -> Result<TokenRow, StoreError> {
-    // Serializing a record fails only on a bug, never on bad data.
-    let json = serde_json::to_string(record).map_err(StoreError::backend)?;
-    Ok(TokenRow {
+pub(crate) fn encode_token(record: &TokenRecord) -> TokenRow {
+    TokenRow {
         grant_id: *record.digest.grant().as_bytes(),
         hash: *record.digest.hash(),
         state: state_column(record.state),
         expires_at: time_column(record.expires_at),
-        record: json,
+        record: encode_record(record),
         client_id: record.client_id.as_str().to_owned(),
         subject: record.subject.as_ref().map(|s| s.as_str().to_owned()),
-    })
+    }
 }
 
-/// A record from its stored JSON and state column, checking that the JSON
-/// belongs to the key it was found under (a row copied under another key
-/// would otherwise answer for a token it is not).
-pub(crate) fn decode_token(digest: &TokenDigest, state: i64, json: &str) -> Result<TokenRecord, StoreError> {
-    let mut record: TokenRecord =
-        serde_json::from_str(json).map_err(|e| json_error(TOKEN, format!("{digest:?}"), &e))?;
+/// A record from its stored bytes (binary, or the JSON of older versions)
+/// and state column, checking that the record belongs to the key it was
+/// found under (a row copied under another key would otherwise answer for
+/// a token it is not).
+pub(crate) fn decode_token(
+    digest: &TokenDigest,
+    state: i64,
+    bytes: &[u8],
+) -> Result<TokenRecord, StoreError> {
+    let mut record =
+        decode_record(bytes).map_err(|source| SqliteError::Record { key: format!("{digest:?}"), source })?;
     if record.digest != *digest {
         return Err(SqliteError::KeyMismatch { what: TOKEN, key: format!("{digest:?}") }.into());
     }

@@ -160,6 +160,16 @@ pub enum SqliteError {
         /// The key it is stored under: the token's digest or the client's id.
         key: String,
     },
+    /// A token row's record is not a record: the core's decoder says which
+    /// field broke which rule (or, for a JSON row of an older version, the
+    /// kind and position of the JSON error), never what is stored.
+    #[error("token record {key}: {source}")]
+    Record {
+        /// The token's digest.
+        key: String,
+        /// Why the bytes are not a record.
+        source: gatehouse_core::model::RecordDecodeError,
+    },
     /// A token row's state column holds a value this version does not know.
     #[error("token record {key}: unknown token state {value}")]
     UnknownState {
@@ -204,7 +214,9 @@ impl From<SqliteError> for StoreError {
             SqliteError::Json { what, .. } | SqliteError::KeyMismatch { what, .. } => {
                 StoreError::corrupt(what, e)
             }
-            SqliteError::UnknownState { .. } => StoreError::corrupt("token record", e),
+            SqliteError::UnknownState { .. } | SqliteError::Record { .. } => {
+                StoreError::corrupt("token record", e)
+            }
             e if e.is_unavailable() => StoreError::unavailable(e),
             e => StoreError::backend(e),
         }

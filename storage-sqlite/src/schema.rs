@@ -27,6 +27,10 @@ pub(crate) const STATE_REVOKED: i64 = 1;
 pub(crate) const STATE_CONSUMED: i64 = 2;
 
 /// Migration `i` takes the schema from version `i` to `i + 1`.
+///
+/// `tokens.record` is declared `TEXT` from when records were JSON; it now
+/// holds the core's binary record as a BLOB, which `TEXT` affinity stores
+/// unchanged, beside JSON text in rows written before (`src/codec.rs`).
 const MIGRATIONS: &[&str] = &[
     // v1. Tokens are keyed by their digest, split into the grant id (16
     // bytes) and the hash (32 bytes). WITHOUT ROWID makes the primary key

@@ -6,8 +6,9 @@ use std::future::Future;
 use std::path::Path;
 use std::sync::Arc;
 
-use gatehouse_core::model::{Client, ClientId, GrantId, TokenDigest, TokenRecord};
+use gatehouse_core::model::{Client, ClientId, GrantId, RecordDecodeError, TokenDigest, TokenRecord};
 use gatehouse_core::{ClientPage, ClientRegistry, Consumed, RevokeScope, StoreError, TokenStore, UnixTime};
+use rusqlite::types::ValueRef;
 use rusqlite::{params, Connection, OptionalExtension};
 
 use crate::clients::ClientCache;
@@ -84,8 +85,9 @@ const SET_SEEDED: &str = "INSERT INTO registry_seeded (id, at) VALUES (0, ?1) \
 /// # Cost per call
 /// No call blocks its executor thread for more than one short SQLite
 /// statement, and no lock is held across an `.await`:
-/// - `get`: one primary-key lookup on an idle reader connection plus JSON
-///   decoding of the record, inline when first polled (a few microseconds
+/// - `get`: one primary-key lookup on an idle reader connection plus
+///   decoding of the record (the core's binary form; JSON for rows written
+///   by earlier versions), inline when first polled (a few microseconds
 ///   when the pages are cached; see the README for measured figures).
 ///   Readers never wait for writers (WAL).
 /// - `client`: one read of the clients generation (a one-row table) on a
@@ -177,7 +179,7 @@ impl SqliteStore {
     /// [`StoreError::Conflict`] when any digest exists or repeats (nothing
     /// is stored); [`StoreError::Backend`].
     pub fn insert_batch(&self, records: impl IntoIterator<Item = TokenRecord>) -> Result<(), StoreError> {
-        let rows = records.into_iter().map(|r| encode_token(&r)).collect::<Result<Vec<_>, _>>()?;
+        let rows = records.into_iter().map(|r| encode_token(&r)).collect::<Vec<_>>();
         // One request: its savepoint makes the batch all or nothing.
         block_on(self.conns.write(move |c| insert_rows(c, &rows)))
     }
@@ -185,7 +187,7 @@ impl SqliteStore {
     async fn insert_now(&self, record: &TokenRecord) -> Result<(), StoreError> {
         // Encoded here, on the caller's thread: the writer thread is the
         // one shared resource, so it only runs statements.
-        let row = encode_token(record)?;
+        let row = encode_token(record);
         self.conns.write(move |c| insert_rows(c, std::slice::from_ref(&row))).await
     }
 
@@ -195,7 +197,7 @@ impl SqliteStore {
             let (g, h) = key_of(digest);
             let mut rows = st.query(params![&g[..], &h[..]]).map_err(backend)?;
             match rows.next().map_err(backend)? {
-                Some(r) => Ok(Some(decode_token(digest, r.get(0).map_err(backend)?, text(r, 1)?)?)),
+                Some(r) => Ok(Some(decode_token(digest, r.get(0).map_err(backend)?, record_bytes(r, 1)?)?)),
                 None => Ok(None),
             }
         })
@@ -212,7 +214,7 @@ impl SqliteStore {
             let Some(r) = rows.next().map_err(backend)? else {
                 return Ok(None);
             };
-            let record = decode_token(digest, r.get(0).map_err(backend)?, text(r, 1)?)?;
+            let record = decode_token(digest, r.get(0).map_err(backend)?, record_bytes(r, 1)?)?;
             Ok(Some((record, r.get::<_, Option<i64>>(2).map_err(backend)?)))
         })?;
         let Some((record, generation)) = row else {
@@ -229,34 +231,37 @@ impl SqliteStore {
         digest: TokenDigest,
         replacements: Vec<TokenRecord>,
     ) -> Result<Consumed, StoreError> {
-        let rows = replacements.iter().map(encode_token).collect::<Result<Vec<_>, _>>()?;
+        let rows = replacements.iter().map(encode_token).collect::<Vec<_>>();
         // The writer's transaction is `BEGIN IMMEDIATE`: it holds the write
         // lock from the start, so the check of the state and its change are
         // one step for every process, and the writes queued before this one
         // in the same transaction are visible to it.
         self.conns
             .write(move |c| {
-                let taken: Option<String> = c
-                    .prepare_cached(TAKE_TOKEN)
-                    .and_then(|mut st| {
-                        let (g, h) = key_of(&digest);
-                        st.query_row(params![&g[..], &h[..], STATE_CONSUMED, STATE_ACTIVE], |r| r.get(0))
-                            .optional()
-                    })
-                    .map_err(backend)?;
-                match taken {
-                    Some(json) => {
-                        // Decoded before commit: a record we cannot return
-                        // is not consumed (the request's savepoint is rolled
-                        // back on this error).
-                        let before = decode_token(&digest, STATE_ACTIVE, &json)?;
-                        insert_rows(c, &rows)?;
-                        Ok(Consumed::Taken(before))
+                let mut st = c.prepare_cached(TAKE_TOKEN).map_err(backend)?;
+                let (g, h) = key_of(&digest);
+                let mut taken =
+                    st.query(params![&g[..], &h[..], STATE_CONSUMED, STATE_ACTIVE]).map_err(backend)?;
+                if let Some(r) = taken.next().map_err(backend)? {
+                    // Decoded before commit: a record we cannot return is
+                    // not consumed (the request's savepoint is rolled back
+                    // on this error).
+                    let before = decode_token(&digest, STATE_ACTIVE, record_bytes(r, 0)?)?;
+                    // The UPDATE is done once its one row is out; end the
+                    // statement before the inserts run.
+                    drop(taken);
+                    insert_rows(c, &rows)?;
+                    return Ok(Consumed::Taken(before));
+                }
+                drop(taken);
+                let mut st = c.prepare_cached(SELECT_TOKEN).map_err(backend)?;
+                let mut rows = st.query(params![&g[..], &h[..]]).map_err(backend)?;
+                match rows.next().map_err(backend)? {
+                    Some(r) => {
+                        let state = r.get(0).map_err(backend)?;
+                        Ok(Consumed::Replayed(decode_token(&digest, state, record_bytes(r, 1)?)?))
                     }
-                    None => match select_token(c, &digest)? {
-                        Some((state, json)) => Ok(Consumed::Replayed(decode_token(&digest, state, &json)?)),
-                        None => Ok(Consumed::Unknown),
-                    },
+                    None => Ok(Consumed::Unknown),
                 }
             })
             .await
@@ -370,23 +375,26 @@ impl SqliteStore {
     }
 }
 
-/// Column `i` of `row` as text borrowed from SQLite's buffer: a record is
-/// decoded from it in place (the statement, hence its read transaction,
-/// stays open for the decoding, a few microseconds), where an owned
-/// `String` would be one more allocation and copy per read.
-fn text<'r>(row: &'r rusqlite::Row<'_>, i: usize) -> Result<&'r str, StoreError> {
-    row.get_ref(i).map_err(backend)?.as_str().map_err(|e| backend(e.into()))
+/// Column `i` of `row`, a stored record, as bytes borrowed from SQLite's
+/// buffer: a record is decoded from them in place (the statement, hence
+/// its read transaction, stays open for the decoding, about a
+/// microsecond), where an owned copy would be one more allocation per
+/// read. A BLOB (the binary record) or TEXT (the JSON of rows written by
+/// earlier versions): `decode_token` tells them apart.
+fn record_bytes<'r>(row: &'r rusqlite::Row<'_>, i: usize) -> Result<&'r [u8], StoreError> {
+    match row.get_ref(i).map_err(backend)? {
+        ValueRef::Blob(b) | ValueRef::Text(b) => Ok(b),
+        // A NULL, INTEGER or REAL record column: no version writes one.
+        _ => Err(StoreError::corrupt(
+            "token record",
+            RecordDecodeError::Invalid { what: "record column", rule: "must hold a BLOB or TEXT" },
+        )),
+    }
 }
 
 /// The key columns of a digest.
 fn key_of(digest: &TokenDigest) -> ([u8; 16], [u8; 32]) {
     (*digest.grant().as_bytes(), *digest.hash())
-}
-
-fn select_token(c: &Connection, digest: &TokenDigest) -> Result<Option<(i64, String)>, StoreError> {
-    let mut st = c.prepare_cached(SELECT_TOKEN).map_err(backend)?;
-    let (g, h) = key_of(digest);
-    st.query_row(params![&g[..], &h[..]], |r| Ok((r.get(0)?, r.get(1)?))).optional().map_err(backend)
 }
 
 /// Inserts each row, failing with `Conflict` at the first existing key.

@@ -1,7 +1,7 @@
 //! What is `SqliteStore`'s own, beyond the store contract that the shared
 //! conformance suite (`gatehouse-conformance`, `tests/tests/sqlite.rs`)
-//! checks on it: batch inserts, exact purge batches, reopening a file, and
-//! corrupt rows.
+//! checks on it: batch inserts, exact purge batches, reopening a file,
+//! corrupt rows, and rows in the record format of earlier versions.
 #![allow(clippy::unwrap_used)]
 
 mod common;
@@ -9,8 +9,11 @@ mod common;
 use std::sync::Arc;
 
 use common::{fresh, run, TempDir};
-use gatehouse_core::model::{Client, ClientId, Scope, SecretDigest, TokenKind, TokenState};
-use gatehouse_core::{ClientRegistry, StoreError, TokenStore, UnixTime};
+use gatehouse_core::model::{
+    encode_record, Claims, Client, ClientId, CodeBinding, GrantId, Jti, RecordDecodeError, Resource, Scope,
+    SecretDigest, Subject, TokenDigest, TokenKind, TokenRecord, TokenState,
+};
+use gatehouse_core::{ClientRegistry, Consumed, StoreError, TokenStore, UnixTime};
 use gatehouse_sqlite::{SqliteError, SqliteStore};
 
 fn store(dir: &TempDir) -> SqliteStore {
@@ -100,7 +103,7 @@ fn a_corrupt_row_is_reported_without_its_contents() {
     {
         let conn = rusqlite::Connection::open(dir.db()).unwrap();
         conn.execute(
-            "UPDATE tokens SET record = 'not json, sensitive-looking' WHERE hash = ?1",
+            "UPDATE tokens SET record = '{not json, sensitive-looking' WHERE hash = ?1",
             [&r.digest.hash()[..]],
         )
         .unwrap();
@@ -120,7 +123,9 @@ fn a_corrupt_row_is_reported_without_its_contents() {
         assert!(!shown.contains("sensitive"), "{shown}");
         assert!(shown.contains(&digest.grant().to_string()), "{shown}");
         match cause {
-            SqliteError::Json { category, line, column, .. } if json_error => {
+            SqliteError::Record { source: RecordDecodeError::Json { category, line, column }, .. }
+                if json_error =>
+            {
                 assert_eq!((*category, *line, *column), ("syntax", 1, 2), "{shown}");
             }
             SqliteError::KeyMismatch { .. } if !json_error => {}
@@ -167,4 +172,104 @@ fn source_chain(e: &dyn std::error::Error) -> String {
         next = e.source();
     }
     out.join(": ")
+}
+
+/// Two token rows as earlier versions wrote them: the record column holds
+/// `serde_json::to_string(&record)` as TEXT (copied from that code's
+/// output). An authorization code of grant `[7; 16]`, then an access token
+/// of grant `[8; 16]`.
+const OLD_ROWS: [(u8, u8, &str); 2] = [
+    (
+        7,
+        0xab,
+        r#"{"digest":"BwcHBwcHBwcHBwcHBwcHBw.abababababababababababababababababababababababababababababababab","kind":"authorization_code","client_id":"web app","subject":"alice","scope":"read write","audience":["https://api.example"],"issued_at":1700000000,"not_before":1700000000,"expires_at":1700000060,"jti":"AwMDAwMDAwMDAwMDAwMDAw","state":"active","code":{"redirect_uri":"https://app.example/cb?x=1","code_challenge":"E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM"}}"#,
+    ),
+    (
+        8,
+        0xcd,
+        r#"{"digest":"CAgICAgICAgICAgICAgICA.cdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcd","kind":"access","client_id":"app","subject":null,"scope":"read","audience":["https://api.example"],"issued_at":1700000000,"not_before":1700000000,"expires_at":1700003600,"jti":"BAQEBAQEBAQEBAQEBAQEBA","state":"active","code":null}"#,
+    ),
+];
+
+/// What `OLD_ROWS` hold, built with today's constructors.
+fn old_records() -> [TokenRecord; 2] {
+    let api: Arc<[Resource]> = [Resource::new("https://api.example").unwrap()].into();
+    let code = TokenRecord::code(
+        TokenDigest::new(GrantId::from_bytes([7; 16]), [0xab; 32]),
+        Jti::from_bytes([3; 16]),
+        Claims::new(ClientId::new("web app").unwrap(), Scope::parse("read write").unwrap(), api.clone())
+            .with_subject(Subject::new("alice").unwrap()),
+        CodeBinding {
+            redirect_uri: "https://app.example/cb?x=1".to_owned(),
+            code_challenge: "E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM".to_owned(),
+        },
+        UnixTime(1_700_000_000),
+        UnixTime(1_700_000_060),
+    );
+    let access = TokenRecord::access(
+        TokenDigest::new(GrantId::from_bytes([8; 16]), [0xcd; 32]),
+        Jti::from_bytes([4; 16]),
+        Claims::new(ClientId::new("app").unwrap(), Scope::parse("read").unwrap(), api),
+        UnixTime(1_700_000_000),
+        UnixTime(1_700_003_600),
+    );
+    [code, access]
+}
+
+fn record_type(dir: &TempDir, digest: &TokenDigest) -> String {
+    let conn = rusqlite::Connection::open(dir.db()).unwrap();
+    conn.query_row("SELECT typeof(record) FROM tokens WHERE hash = ?1", [&digest.hash()[..]], |r| r.get(0))
+        .unwrap()
+}
+
+#[test]
+fn rows_written_as_json_by_earlier_versions_still_read_and_change_state() {
+    let dir = TempDir::new("old-json");
+    let s = store(&dir);
+    {
+        let conn = rusqlite::Connection::open(dir.db()).unwrap();
+        for (g, h, json) in OLD_ROWS {
+            conn.execute(
+                "INSERT INTO tokens (grant_id, hash, state, expires_at, record) VALUES (?1, ?2, 0, 0, ?3)",
+                rusqlite::params![vec![g; 16], vec![h; 32], json],
+            )
+            .unwrap();
+        }
+    }
+    let [code, access] = old_records();
+    assert_eq!(record_type(&dir, &code.digest), "text");
+    assert_eq!(run(s.get(&code.digest)).unwrap(), Some(code.clone()));
+    let (got, client) = run(s.get_with_client(&access.digest)).unwrap().unwrap();
+    assert_eq!((got, client.is_none()), (access.clone(), true));
+
+    // Consumed once (a new record written beside it, in the new form),
+    // then replayed; the old row keeps its JSON, its state column changes.
+    let next = fresh(TokenKind::Refresh, 2_000);
+    assert_eq!(run(s.consume(&code.digest, vec![next.clone()])).unwrap(), Consumed::Taken(code.clone()));
+    let mut consumed = code.clone();
+    consumed.state = TokenState::Consumed;
+    assert_eq!(run(s.consume(&code.digest, vec![])).unwrap(), Consumed::Replayed(consumed));
+    assert_eq!(record_type(&dir, &code.digest), "text");
+    assert_eq!(record_type(&dir, &next.digest), "blob");
+    assert_eq!(run(s.get(&next.digest)).unwrap(), Some(next));
+
+    assert!(run(s.revoke(&access.digest)).unwrap());
+    let mut revoked = access.clone();
+    revoked.state = TokenState::Revoked;
+    assert_eq!(run(s.get(&access.digest)).unwrap(), Some(revoked));
+}
+
+#[test]
+fn new_records_are_stored_as_binary_blobs() {
+    let dir = TempDir::new("blob");
+    let s = store(&dir);
+    let r = fresh(TokenKind::Access, 2_000);
+    run(s.insert(r.clone())).unwrap();
+    assert_eq!(record_type(&dir, &r.digest), "blob");
+    let conn = rusqlite::Connection::open(dir.db()).unwrap();
+    let bytes: Vec<u8> = conn
+        .query_row("SELECT record FROM tokens WHERE hash = ?1", [&r.digest.hash()[..]], |row| row.get(0))
+        .unwrap();
+    assert_eq!(bytes, encode_record(&r));
+    assert_eq!(run(s.get(&r.digest)).unwrap(), Some(r));
 }

@@ -810,8 +810,8 @@ pub async fn revocation_fails_closed<H: Harness>(h: &H) {
 
 // ---- nothing raw at rest ---------------------------------------------------
 
-/// What the store holds (records and clients, as serialized) contains no
-/// raw token and no raw secret.
+/// What the store holds (records, as JSON and in the binary form, and
+/// clients, as serialized) contains no raw token and no raw secret.
 pub async fn store_holds_no_raw_token_or_secret<H: Harness>(h: &H) {
     let store = h.fresh().await;
     let w = World::new(store).await;
@@ -821,6 +821,10 @@ pub async fn store_holds_no_raw_token_or_secret<H: Harness>(h: &H) {
     let record_json = serde_json::to_string(&record).expect("json");
     let random_part = &t[7..];
     assert!(!record_json.contains(random_part) && !record_json.contains(&t));
+    // The binary form the SQLite and Redis stores write.
+    let binary = gatehouse_core::model::encode_record(&record);
+    let holds = |needle: &[u8]| binary.windows(needle.len()).any(|w| w == needle);
+    assert!(!holds(random_part.as_bytes()) && !holds(t.as_bytes()));
     for id in [ids::APP, ids::RS, ids::PLAIN] {
         let c = serde_json::to_string(&w.client(id).await).expect("json");
         assert!(!c.contains(w.secret(id)), "client {id} stored with its raw secret");

@@ -50,6 +50,35 @@ impl Scope {
         Ok(Self::from_sorted(tokens))
     }
 
+    /// Takes `s` as it is when it is already in canonical form (what
+    /// [`as_str`](Self::as_str) gives: valid tokens, sorted, without
+    /// repeats, single spaces), as a stored scope is: one pass, no sort.
+    ///
+    /// # Errors
+    /// [`ValueError`] when `s` is not in canonical form.
+    pub(crate) fn from_canonical(s: &str) -> Result<Self, ValueError> {
+        const WHAT: &str = "scope";
+        if s.len() > MAX_SCOPE_LEN {
+            return Err(ValueError { what: WHAT, rule: "longer than 4096 bytes" });
+        }
+        let mut previous: Option<&str> = None;
+        // `split` yields one empty token for "" (the empty scope, allowed)
+        // and one per extra space otherwise (refused below).
+        for t in s.split(' ') {
+            if !t.bytes().all(|b| b == 0x21 || (0x23..=0x5b).contains(&b) || (0x5d..=0x7e).contains(&b)) {
+                return Err(ValueError {
+                    what: WHAT,
+                    rule: "character not allowed in a scope token (RFC 6749 section 3.3)",
+                });
+            }
+            if (t.is_empty() && !s.is_empty()) || previous.is_some_and(|p| p >= t) {
+                return Err(ValueError { what: WHAT, rule: "not in canonical form" });
+            }
+            previous = Some(t);
+        }
+        Ok(Self(Arc::from(s)))
+    }
+
     fn from_sorted(mut tokens: Vec<&str>) -> Self {
         tokens.sort_unstable();
         tokens.dedup();
@@ -131,6 +160,16 @@ mod tests {
         assert_eq!(Scope::parse("b a  b").unwrap().as_str(), "a b");
         assert_eq!(Scope::parse("").unwrap(), Scope::empty());
         assert_eq!(Scope::parse("   ").unwrap(), Scope::empty());
+    }
+
+    #[test]
+    fn from_canonical_takes_only_the_canonical_form() {
+        for s in ["", "a", "a b", "read write", "a!b c~"] {
+            assert_eq!(Scope::from_canonical(s).unwrap(), Scope::parse(s).unwrap(), "{s:?}");
+        }
+        for s in ["b a", "a a", "a  b", " a", "a ", " ", "a\"b", "é", &"a".repeat(5000)] {
+            assert!(Scope::from_canonical(s).is_err(), "{s:?}");
+        }
     }
 
     #[test]

@@ -8,7 +8,7 @@
 
 use std::sync::Arc;
 
-use crate::audit::{AuditEvent, AuditSink, AuthMethod, Revoked, StoreOperation, Verdict};
+use crate::audit::{AuditEvent, AuditSink, AuthMethod, ClientChange, Revoked, StoreOperation, Verdict};
 use crate::authorize::{self, AuthorizationCheck, AuthorizationRequest};
 use crate::bearer::{self, BearerError, Principal};
 use crate::client_auth::{self, AuthFailure, ClientCredentials};
@@ -483,7 +483,21 @@ impl<S: TokenStore + ClientRegistry, L: FishingLimiter> AuthServer<S, L> {
     /// [`Error::Store`]: some grants may be revoked and others not yet;
     /// call it again (it is idempotent) until it succeeds.
     pub async fn revoke_all(&self, scope: &RevokeScope) -> Result<u64, Error> {
-        Ok(self.store.revoke_all(scope).await?)
+        let count = self.stored(StoreOperation::RevokeAll, self.store.revoke_all(scope).await)?;
+        self.emit(|| {
+            let (subject, client) = match scope {
+                RevokeScope::Subject(s) => (Some(s), None),
+                RevokeScope::SubjectAtClient(s, c) => (Some(s), Some(c)),
+                RevokeScope::Client(c) => (None, Some(c)),
+            };
+            AuditEvent::BulkRevocation { subject, client, count }
+        });
+        Ok(count)
+    }
+
+    /// Records an operator's change to a client.
+    pub(crate) fn client_changed(&self, client: &ClientId, change: ClientChange) {
+        self.emit(|| AuditEvent::ClientChanged { client, change });
     }
 
     /// Introspects `token` for an authenticated caller, which must be a

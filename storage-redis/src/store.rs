@@ -6,8 +6,8 @@ use std::time::Duration;
 
 use gatehouse_core::model::{Client, ClientId, GrantId, TokenDigest, TokenRecord, TokenState};
 use gatehouse_core::{
-    ClientPage, ClientRegistry, Clock, Consumed, LimiterConfig, RevokeScope, StoreError, SystemClock, TokenStore,
-    UnixTime,
+    ClientPage, ClientRegistry, Clock, Consumed, LimiterConfig, RevokeScope, StoreError, SystemClock,
+    TokenStore, UnixTime,
 };
 
 use crate::client_cache::{self, ClientCache, ClientCacheStatus, Lookup, Tracking};

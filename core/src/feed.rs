@@ -93,6 +93,20 @@ impl FeedEvent {
     }
 }
 
+/// A resource server's read of the feed, from
+/// [`AuthServer::feed_request`](crate::AuthServer::feed_request).
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct FeedRequest {
+    /// The stream id it last saw, if any.
+    pub stream: Option<String>,
+    /// The last event number it applied.
+    pub cursor: u64,
+    /// How long it is willing to wait for an event, in seconds (the
+    /// transport caps it).
+    pub wait_secs: u64,
+}
+
 /// An event and its number in the stream.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Sequenced {
@@ -160,6 +174,11 @@ impl Batch {
             "events": events,
         });
         body.to_string().into_bytes()
+    }
+
+    /// The 200 answer with [`to_json`](Self::to_json) as its body.
+    pub fn to_response(&self) -> crate::HttpResponse {
+        crate::HttpResponse::json(200, self.to_json())
     }
 }
 

@@ -144,6 +144,7 @@ async fn a_cut_stream_bypasses_the_cache_after_the_lease_and_recovers() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 #[ignore = "a measurement: prints the revocation latency"]
 async fn revocation_latency_figure() {
+    const RUNS: usize = 8;
     let app = start(sample()).await;
     let cached = cache(app.addr, SystemClock, 30, 30);
     let stream = EventStream::spawn(
@@ -155,7 +156,9 @@ async fn revocation_latency_figure() {
     .unwrap();
     until(&stream, |s| s.answers >= 1).await;
     let mut times = Vec::new();
-    for _ in 0..50 {
+    // Each run ends on one inactive answer, which the server's token-fishing
+    // limiter counts: few runs, so that none is throttled.
+    for _ in 0..RUNS {
         let token = issue(app.addr).await;
         assert!(cached.introspect(&token).await.unwrap().is_active());
         let start = Instant::now();
@@ -168,12 +171,14 @@ async fn revocation_latency_figure() {
         times.push(start.elapsed());
     }
     times.sort();
+    let n = times.len();
     let ms = |d: Duration| d.as_secs_f64() * 1000.0;
     println!(
-        "revocation to first refusal, with push, 50 runs: median {:.2} ms, p90 {:.2} ms, max {:.2} ms; without push: up to max_age = 30 s",
-        ms(times[25]),
-        ms(times[45]),
-        ms(times[49])
+        "revocation to first refusal, with push, {n} runs: min {:.2} ms, median {:.2} ms, max {:.2} ms; \
+         without push: up to max_age = 30 s",
+        ms(times[0]),
+        ms(times[n / 2]),
+        ms(times[n - 1])
     );
     drop(stream);
     app.shutdown().await;

@@ -240,6 +240,12 @@ impl RevocationFeed {
         self.lock().last
     }
 
+    /// How many readers are waiting in [`changed`](Self::changed) (for
+    /// metrics, and tests that must know a reader waits).
+    pub fn waiting(&self) -> usize {
+        self.lock().waiters.len()
+    }
+
     /// Appends `event`, drops the oldest beyond the capacity and wakes
     /// every waiting reader.
     pub fn publish(&self, event: FeedEvent) {

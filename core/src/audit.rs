@@ -50,6 +50,15 @@ impl AuditSink for NoAudit {
     fn record(&self, _: &AuditEvent<'_>) {}
 }
 
+/// Both sinks get every event, `.0` first: e.g. `(feed.clone(), logger)`
+/// to feed resource servers and keep an audit log.
+impl<A: AuditSink, B: AuditSink> AuditSink for (A, B) {
+    fn record(&self, event: &AuditEvent<'_>) {
+        self.0.record(event);
+        self.1.record(event);
+    }
+}
+
 /// One thing the server decided or met.
 #[derive(Debug, Clone, Copy)]
 #[non_exhaustive]
@@ -135,6 +144,16 @@ pub enum AuditEvent<'a> {
         /// How many tokens were revoked.
         count: u64,
     },
+    /// An operator changed a client's registration (see
+    /// [`AuthServer::set_client_enabled`](crate::AuthServer::set_client_enabled),
+    /// [`remove_client`](crate::AuthServer::remove_client),
+    /// [`rotate_client_secret`](crate::AuthServer::rotate_client_secret)).
+    ClientChanged {
+        /// The client.
+        client: &'a ClientId,
+        /// What changed.
+        change: ClientChange,
+    },
     /// The store (or a shared limiter) failed: the request fails closed.
     StoreFailed {
         /// What the server was doing.
@@ -186,6 +205,32 @@ pub enum Revoked {
     Grant(GrantId),
 }
 
+/// How an operator changed a client.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum ClientChange {
+    /// Enabled (again).
+    Enabled,
+    /// Disabled: its tokens introspect inactive.
+    Disabled,
+    /// Removed: its tokens introspect inactive.
+    Removed,
+    /// Given a new secret (its tokens stay valid).
+    SecretRotated,
+}
+
+impl ClientChange {
+    /// The change's stable name, in snake case.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Enabled => "enabled",
+            Self::Disabled => "disabled",
+            Self::Removed => "removed",
+            Self::SecretRotated => "secret_rotated",
+        }
+    }
+}
+
 /// The store operation that failed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 #[non_exhaustive]
@@ -202,6 +247,8 @@ pub enum StoreOperation {
     Revoke,
     /// Revoking a grant.
     RevokeGrant,
+    /// Revoking every grant of a subject or client.
+    RevokeAll,
     /// A reservation or refund with the fishing limiter.
     Limiter,
 }
@@ -217,6 +264,7 @@ impl AuditEvent<'_> {
             Self::TokenRevoked { .. } => "token_revoked",
             Self::ReplayDetected { .. } => "replay_detected",
             Self::BulkRevocation { .. } => "bulk_revocation",
+            Self::ClientChanged { .. } => "client_changed",
             Self::StoreFailed { .. } => "store_failed",
         }
     }
@@ -273,6 +321,7 @@ impl StoreOperation {
             Self::Consume => "consume",
             Self::Revoke => "revoke",
             Self::RevokeGrant => "revoke_grant",
+            Self::RevokeAll => "revoke_all",
             Self::Limiter => "limiter",
         }
     }
@@ -364,6 +413,9 @@ impl fmt::Display for AuditEvent<'_> {
             ),
             Self::BulkRevocation { subject, client, count } => {
                 write!(f, " subject={} client_id={} count={count}", Opt(subject), Opt(client))
+            }
+            Self::ClientChanged { client, change } => {
+                write!(f, " client_id={client} change={}", change.as_str())
             }
             Self::StoreFailed { operation, error } => {
                 write!(f, " operation={} error=\"{}\"", operation.as_str(), ErrorChain(error))

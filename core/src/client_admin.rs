@@ -8,6 +8,7 @@
 //! at the same instant may lose one change (the last write wins). Run one
 //! change per client at a time.
 
+use crate::audit::ClientChange;
 use crate::crypto::RandomSecret;
 use crate::error::Error;
 use crate::limiter::FishingLimiter;
@@ -68,6 +69,9 @@ impl<S: TokenStore + ClientRegistry, L: FishingLimiter> AuthServer<S, L> {
             client.enabled = enabled;
             self.store().put_client(client).await?;
         }
+        // Also when nothing changed: a resource server that missed the
+        // first event loses nothing by hearing it again.
+        self.client_changed(id, if enabled { ClientChange::Enabled } else { ClientChange::Disabled });
         Ok(true)
     }
 
@@ -77,7 +81,11 @@ impl<S: TokenStore + ClientRegistry, L: FishingLimiter> AuthServer<S, L> {
     /// # Errors
     /// [`Error::Store`].
     pub async fn remove_client(&self, id: &ClientId) -> Result<bool, Error> {
-        Ok(self.store().remove_client(id).await?)
+        let removed = self.store().remove_client(id).await?;
+        if removed {
+            self.client_changed(id, ClientChange::Removed);
+        }
+        Ok(removed)
     }
 
     /// Gives a confidential client a new secret, drawn from the OS random
@@ -106,6 +114,7 @@ impl<S: TokenStore + ClientRegistry, L: FishingLimiter> AuthServer<S, L> {
             return Ok(SecretRotation::PublicClient);
         };
         self.store().put_client(rotated).await?;
+        self.client_changed(id, ClientChange::SecretRotated);
         let previous_until = (now < previous_until).then_some(previous_until);
         Ok(SecretRotation::Rotated { secret, previous_until })
     }

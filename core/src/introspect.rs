@@ -104,6 +104,11 @@ impl Introspection {
             .strs("aud", r.audience.iter().map(Resource::as_str))
             .str("iss", issuer)
             .str("jti", r.jti.encode_into(&mut [0; 22]))
+            // An extension member (RFC 7662 §2.2 allows them): resource
+            // servers that cache answers drop a grant's tokens when the
+            // revocation feed says the grant ended (see `feed`). Not
+            // secret: it is in the clear in every token of the grant.
+            .str("grant_id", &r.grant_id().to_string())
             .finish()
     }
 }
@@ -275,6 +280,8 @@ mod tests {
             prop_assert_eq!(jti_text.len(), 22);
             prop_assert_eq!(v["jti"].as_str(), Some(jti_text.as_str()));
             prop_assert_eq!(Jti::parse(&jti_text).ok(), Some(r.jti));
+            let grant_text = r.grant_id().to_string();
+            prop_assert_eq!(v["grant_id"].as_str(), Some(grant_text.as_str()));
         }
     }
 }

@@ -34,6 +34,8 @@
 //! - [`limiter`]: the token-fishing limiter.
 //! - [`metadata`]: the RFC 8414 metadata document.
 //! - [`audit`]: the typed audit events and the sink that receives them.
+//! - [`feed`]: the revocation feed resource servers read to drop cached
+//!   answers at once.
 //! - [`time`]: the clock.
 //!
 //! # Example
@@ -82,6 +84,7 @@ mod config;
 mod crypto;
 mod error;
 mod exchange;
+pub mod feed;
 mod form;
 mod hex;
 pub mod http;
@@ -108,6 +111,7 @@ pub use client_auth::{ClientCredentials, PresentedSecret};
 pub use config::Config;
 pub use crypto::{constant_time_eq, RandomError, RandomSecret};
 pub use error::Error;
+pub use feed::{FeedEvent, RevocationFeed};
 pub use http::{Header, HttpRequest, HttpResponse};
 pub use introspect::{InactiveReason, Introspection};
 pub use issue::IssuedTokens;

@@ -8,7 +8,7 @@
 
 use std::sync::Arc;
 
-use crate::audit::{AuditEvent, AuditSink, AuthMethod, Revoked, StoreOperation, Verdict};
+use crate::audit::{AuditEvent, AuditSink, AuthMethod, ClientChange, Revoked, StoreOperation, Verdict};
 use crate::authorize::{self, AuthorizationCheck, AuthorizationRequest};
 use crate::bearer::{self, BearerError, Principal};
 use crate::client_auth::{self, AuthFailure, ClientCredentials};
@@ -16,6 +16,7 @@ use crate::config::Config;
 use crate::crypto;
 use crate::error::Error;
 use crate::exchange::{self, Refusal, Rotation};
+use crate::feed::FeedRequest;
 use crate::form::{self, Form};
 use crate::http::{Header, HttpRequest, HttpResponse};
 use crate::introspect::{self, Introspection, Viewer};
@@ -212,6 +213,43 @@ impl<S: TokenStore + ClientRegistry, L: FishingLimiter> AuthServer<S, L> {
         // name their own kind, so it is ignored.
         let answer = self.introspect(&caller, token).await?;
         Ok(HttpResponse::json(200, answer.to_json(&self.config.issuer)))
+    }
+
+    /// The front half of the revocation feed's endpoint (see
+    /// [`feed`](crate::feed)): a `POST` form authenticated as a resource
+    /// server, as at the introspection endpoint, with `stream` (the id
+    /// from the last answer, absent at first), `cursor` (default 0) and
+    /// `wait` (seconds to hold an empty answer, default 0). The transport
+    /// then reads the feed and waits; the answer is [`Batch::to_json`](crate::feed::Batch::to_json).
+    ///
+    /// # Errors
+    /// The error response to send: 401, 403 for a client that is not a
+    /// resource server, 400 for a malformed `cursor` or `wait`, 5xx when
+    /// the store fails.
+    pub async fn feed_request(&self, req: HttpRequest<'_>) -> Result<FeedRequest, HttpResponse> {
+        self.feed_request_inner(req).await.map_err(|e| HttpResponse::from(&e))
+    }
+
+    async fn feed_request_inner(&self, req: HttpRequest<'_>) -> Result<FeedRequest, Error> {
+        let (form, creds) = self.read_request(req)?;
+        if let ClientCredentials::None { .. } = &creds {
+            return Err(Error::InvalidClient { basic: false });
+        }
+        let caller = self.authenticate(&creds).await?;
+        // The feed names subjects and clients: only resource servers, who
+        // may introspect, may read it.
+        if caller.resource_server().is_none() {
+            return Err(Error::IntrospectionForbidden);
+        }
+        let number = |name: &str, bad: &'static str| match form.get(name) {
+            None => Ok(0),
+            Some(v) => v.parse::<u64>().map_err(|_| Error::InvalidRequest(bad)),
+        };
+        Ok(FeedRequest {
+            stream: form.get("stream").map(str::to_owned),
+            cursor: number("cursor", "cursor must be a number")?,
+            wait_secs: number("wait", "wait must be a number of seconds")?,
+        })
     }
 
     async fn revocation_endpoint_inner(&self, req: HttpRequest<'_>) -> Result<(), Error> {
@@ -483,7 +521,21 @@ impl<S: TokenStore + ClientRegistry, L: FishingLimiter> AuthServer<S, L> {
     /// [`Error::Store`]: some grants may be revoked and others not yet;
     /// call it again (it is idempotent) until it succeeds.
     pub async fn revoke_all(&self, scope: &RevokeScope) -> Result<u64, Error> {
-        Ok(self.store.revoke_all(scope).await?)
+        let count = self.stored(StoreOperation::RevokeAll, self.store.revoke_all(scope).await)?;
+        self.emit(|| {
+            let (subject, client) = match scope {
+                RevokeScope::Subject(s) => (Some(s), None),
+                RevokeScope::SubjectAtClient(s, c) => (Some(s), Some(c)),
+                RevokeScope::Client(c) => (None, Some(c)),
+            };
+            AuditEvent::BulkRevocation { subject, client, count }
+        });
+        Ok(count)
+    }
+
+    /// Records an operator's change to a client.
+    pub(crate) fn client_changed(&self, client: &ClientId, change: ClientChange) {
+        self.emit(|| AuditEvent::ClientChanged { client, change });
     }
 
     /// Introspects `token` for an authenticated caller, which must be a

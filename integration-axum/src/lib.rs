@@ -80,6 +80,7 @@ mod authorize;
 mod bearer;
 mod endpoints;
 mod error;
+mod feed;
 mod metadata;
 mod response;
 mod router;

@@ -8,11 +8,13 @@ use axum::routing::{any, get};
 use axum::Router;
 use gatehouse_core::model::{Resource, Scope};
 use gatehouse_core::{
-    AuthServer, ClientRegistry, Endpoints, FishingLimiter, MemoryLimiter, Metadata, TokenStore,
+    AuthServer, ClientRegistry, Endpoints, FishingLimiter, MemoryLimiter, Metadata, RevocationFeed,
+    TokenStore,
 };
 
 use crate::authorize::{self, Consent, DynConsent, Pages};
 use crate::bearer::RequireBearer;
+use crate::feed::{self, FeedState};
 use crate::{endpoints, metadata, Error};
 
 /// Where the endpoints are mounted. The defaults are `/oauth/token`,
@@ -24,6 +26,7 @@ pub struct Paths {
     introspect: String,
     revoke: String,
     authorize: String,
+    events: String,
 }
 
 impl Default for Paths {
@@ -33,6 +36,7 @@ impl Default for Paths {
             introspect: "/oauth/introspect".into(),
             revoke: "/oauth/revoke".into(),
             authorize: "/oauth/authorize".into(),
+            events: "/oauth/events".into(),
         }
     }
 }
@@ -57,6 +61,19 @@ impl Paths {
     pub fn revoke(mut self, path: &str) -> Self {
         path.clone_into(&mut self.revoke);
         self
+    }
+
+    /// Sets the revocation feed's path.
+    #[must_use]
+    pub fn events(mut self, path: &str) -> Self {
+        path.clone_into(&mut self.events);
+        self
+    }
+
+    /// Where the revocation feed is served (with
+    /// [`Gatehouse::with_feed`]); default `/oauth/events`.
+    pub fn events_path(&self) -> &str {
+        &self.events
     }
 
     /// The authorization endpoint's path (served only with a [`Consent`]).
@@ -94,12 +111,18 @@ pub struct Gatehouse<S, L = MemoryLimiter> {
     server: Arc<AuthServer<S, L>>,
     paths: Paths,
     consent: Option<Arc<dyn DynConsent>>,
+    feed: Option<RevocationFeed>,
 }
 
 // Not derived: the derive would require `S: Clone` and `L: Clone`.
 impl<S, L> Clone for Gatehouse<S, L> {
     fn clone(&self) -> Self {
-        Self { server: Arc::clone(&self.server), paths: self.paths.clone(), consent: self.consent.clone() }
+        Self {
+            server: Arc::clone(&self.server),
+            paths: self.paths.clone(),
+            consent: self.consent.clone(),
+            feed: self.feed.clone(),
+        }
     }
 }
 
@@ -107,13 +130,25 @@ impl<S: TokenStore + ClientRegistry, L: FishingLimiter> Gatehouse<S, L> {
     /// Serves `server` (or a shared `Arc` of it) at the default [`Paths`],
     /// without an authorization endpoint.
     pub fn new(server: impl Into<Arc<AuthServer<S, L>>>) -> Self {
-        Self { server: server.into(), paths: Paths::default(), consent: None }
+        Self { server: server.into(), paths: Paths::default(), consent: None, feed: None }
     }
 
     /// The same, with the endpoints at `paths`.
     #[must_use]
     pub fn with_paths(mut self, paths: Paths) -> Self {
         self.paths = paths;
+        self
+    }
+
+    /// The same, serving `feed` (which must be installed as the server's
+    /// audit sink, or part of it) at [`Paths::events_path`]: resource
+    /// servers long-poll it, authenticated as at the introspection
+    /// endpoint, to drop cached answers as soon as a token is revoked.
+    /// The route is not in the metadata document (no registered member
+    /// names it).
+    #[must_use]
+    pub fn with_feed(mut self, feed: RevocationFeed) -> Self {
+        self.feed = Some(feed);
         self
     }
 
@@ -171,6 +206,10 @@ impl<S: TokenStore + ClientRegistry, L: FishingLimiter> Gatehouse<S, L> {
             .route(&p.revoke, any(endpoints::revoke::<S, L>))
             .with_state(Arc::clone(&self.server))
             .merge(metadata::routes(metadata));
+        if let Some(feed) = &self.feed {
+            let state = FeedState { server: Arc::clone(&self.server), feed: feed.clone() };
+            router = router.route(&p.events, any(feed::events::<S, L>).with_state(state));
+        }
         if let Some(consent) = &self.consent {
             let pages = Pages { server: Arc::clone(&self.server), consent: Arc::clone(consent) };
             let limit = self.server.config().max_body_bytes;

@@ -32,6 +32,7 @@ use hyper_util::client::legacy::Client;
 use hyper_util::rt::TokioExecutor;
 
 /// How the resource server checks tokens.
+#[allow(clippy::large_enum_variant)] // one per bench run, never moved
 enum Guard {
     Cached(CachedClient<IntrospectionClient>),
     Off(IntrospectionClient),

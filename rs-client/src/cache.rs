@@ -178,6 +178,22 @@ impl Entries {
         self.map.insert(key, Entry { answer, stored_at: now, expires_at, seq, bytes });
     }
 
+    /// Drops every entry whose answer `drop` picks; returns how many.
+    pub(crate) fn drop_matching(&mut self, drop: impl Fn(&Introspection) -> bool) -> usize {
+        let keys: Vec<TokenKey> = self.map.iter().filter(|(_, e)| drop(&e.answer)).map(|(k, _)| *k).collect();
+        for k in &keys {
+            self.remove(k);
+        }
+        keys.len()
+    }
+
+    /// Drops every entry.
+    pub(crate) fn clear(&mut self) {
+        self.map.clear();
+        self.by_expiry.clear();
+        self.bytes = 0;
+    }
+
     /// Drops the entry for `key`, if any.
     pub(crate) fn remove(&mut self, key: &TokenKey) {
         if let Some(e) = self.map.remove(key) {

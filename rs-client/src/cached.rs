@@ -5,6 +5,7 @@
 use std::collections::HashMap;
 use std::fmt;
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::time::Duration;
 
 use tokio::sync::OnceCell;
 
@@ -14,6 +15,7 @@ use crate::client::Introspect;
 use crate::clock::{Clock, SystemClock};
 use crate::digest::TokenKey;
 use crate::error::Error;
+use crate::revocation::Revocation;
 
 /// One introspection call in progress, and its outcome once known: the
 /// requests that wait on it all get the same answer or the same error.
@@ -23,6 +25,12 @@ type Flight = OnceCell<Result<Arc<Introspection>, Error>>;
 struct State {
     entries: Entries,
     flights: HashMap<TokenKey, Arc<Flight>>,
+    /// Bumped by every revocation and flush: an answer whose request was
+    /// sent before one is not stored after it (it may predate the
+    /// revocation).
+    epoch: u64,
+    /// When the revocation feed was last heard from, if ever.
+    last_heard: Option<Duration>,
 }
 
 /// An [`Introspect`] (usually the HTTP [`crate::IntrospectionClient`])
@@ -35,6 +43,9 @@ pub struct CachedClient<I, C = SystemClock> {
     inner: I,
     clock: C,
     config: CacheConfig,
+    /// With a revocation feed: answers are reused only while it was heard
+    /// from within this time (see [`CachedClient::with_lease`]).
+    lease: Option<Duration>,
     /// Never held across an `.await`.
     state: Mutex<State>,
 }
@@ -73,7 +84,58 @@ impl<I: Introspect> CachedClient<I> {
 impl<I: Introspect, C: Clock> CachedClient<I, C> {
     /// Like [`CachedClient::new`], reading the time from `clock`.
     pub fn with_clock(inner: I, config: CacheConfig, clock: C) -> Self {
-        Self { inner, clock, config, state: Mutex::default() }
+        Self { inner, clock, config, lease: None, state: Mutex::default() }
+    }
+
+    /// Makes the cache a lease on a revocation feed ([`crate::EventStream`]):
+    /// cached answers are used only while the feed was heard from (an
+    /// event or a heartbeat, [`CachedClient::heard`]) within `lease`;
+    /// otherwise, and before it was ever heard from, every request
+    /// introspects, so a lost feed never extends a revoked token's life.
+    /// Take `lease` longer than the feed's heartbeat (its long-poll wait)
+    /// plus a round trip.
+    #[must_use]
+    pub fn with_lease(mut self, lease: Duration) -> Self {
+        self.lease = Some(lease);
+        self
+    }
+
+    /// Records that the revocation feed answered now: renews the lease.
+    pub fn heard(&self) {
+        let now = self.clock.now();
+        lock(&self.state).last_heard = Some(now);
+    }
+
+    /// Whether cached answers may be used now: always without a lease;
+    /// with one, while the feed was heard from within it.
+    pub fn lease_held(&self) -> bool {
+        let last = lock(&self.state).last_heard;
+        self.lease_held_at(last, self.clock.now())
+    }
+
+    fn lease_held_at(&self, last_heard: Option<Duration>, now: Duration) -> bool {
+        match (self.lease, last_heard) {
+            (None, _) => true,
+            (Some(_), None) => false,
+            // A clock set back before the last contact ends the lease too.
+            (Some(lease), Some(t)) => t <= now && now.saturating_sub(t) < lease,
+        }
+    }
+
+    /// Drops every cached answer `revocation` names, at once; an answer
+    /// in flight when it arrives is returned but not stored. Returns how
+    /// many were dropped.
+    pub fn forget(&self, revocation: &Revocation) -> usize {
+        let mut state = lock(&self.state);
+        state.epoch += 1;
+        state.entries.drop_matching(|a| revocation.matches(a))
+    }
+
+    /// Drops every cached answer (the feed may have lost events).
+    pub fn flush(&self) {
+        let mut state = lock(&self.state);
+        state.epoch += 1;
+        state.entries.clear();
     }
 
     /// The wrapped client.
@@ -92,8 +154,11 @@ impl<I: Introspect, C: Clock> CachedClient<I, C> {
         let key = TokenKey::of(token);
         let flight = {
             let mut state = lock(&self.state);
-            if let Some(answer) = state.entries.fresh(&key, self.clock.now()) {
-                return Ok(answer);
+            let now = self.clock.now();
+            if self.lease_held_at(state.last_heard, now) {
+                if let Some(answer) = state.entries.fresh(&key, now) {
+                    return Ok(answer);
+                }
             }
             Arc::clone(state.flights.entry(key).or_default())
         };
@@ -114,9 +179,10 @@ impl<I: Introspect, C: Clock> CachedClient<I, C> {
     ) -> Result<Arc<Introspection>, Error> {
         // The answer is as old as the request: count its reuse from here.
         let sent_at = self.clock.now();
+        let epoch = lock(&self.state).epoch;
         let result = self.inner.introspect(token).await.map(Arc::new);
         let mut state = lock(&self.state);
-        if let Ok(answer) = &result {
+        if let (Ok(answer), true) = (&result, state.epoch == epoch) {
             state.entries.insert(key, Arc::clone(answer), sent_at, &self.config);
         }
         if state.flights.get(&key).is_some_and(|f| Arc::ptr_eq(f, flight)) {

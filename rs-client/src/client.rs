@@ -154,6 +154,18 @@ impl IntrospectionClient {
     async fn exchange(&self, token: &str) -> Result<Introspection, Error> {
         // RFC 7662 §2.1; the hint saves the server a lookup, and it may ignore it.
         let body = format!("token={}&token_type_hint=access_token", form_urlencode(token));
+        let body = self.post_form(body).await?;
+        parse(200, &body)
+    }
+
+    /// The whole-exchange timeout.
+    pub(crate) fn request_timeout(&self) -> Duration {
+        self.request_timeout
+    }
+
+    /// POSTs `body` (a form) with the client's credentials and returns the
+    /// body of a 200 answer; any other status is an error.
+    pub(crate) async fn post_form(&self, body: String) -> Result<Bytes, Error> {
         let request = Request::builder()
             .method(Method::POST)
             .uri(self.endpoint.clone())
@@ -173,7 +185,7 @@ impl IntrospectionClient {
             Err(e) if e.is::<LengthLimitError>() => return Err(Error::TooLarge(self.max_body_bytes)),
             Err(e) => return Err(Error::Network(chain(e.as_ref()))),
         };
-        parse(status, &body)
+        Ok(body)
     }
 }
 

@@ -9,6 +9,9 @@
 //! - [`cache`]: [`CacheConfig`], what is reused how long, within which
 //!   bounds; [`CachedClient`] puts it in front of a client, with single
 //!   flight.
+//! - [`revocation`]: [`Revocation`], what the authorization server's feed
+//!   announces; [`EventStream`] reads the feed and applies it to a
+//!   [`CachedClient`] (whose lease it renews).
 //! - [`clock`]: the injectable [`Clock`].
 //! - [`error`]: [`Error`], one enum for the crate.
 #![forbid(unsafe_code)]
@@ -21,6 +24,8 @@ pub mod clock;
 mod credentials;
 mod digest;
 pub mod error;
+pub mod revocation;
+mod stream;
 
 pub use answer::{Claims, Introspection};
 pub use cache::CacheConfig;
@@ -29,3 +34,5 @@ pub use client::{ClientConfig, Introspect, IntrospectionClient};
 pub use clock::{Clock, ManualClock, SystemClock};
 pub use credentials::ClientSecret;
 pub use error::Error;
+pub use revocation::Revocation;
+pub use stream::{EventStream, StreamStatus};

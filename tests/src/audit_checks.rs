@@ -224,6 +224,50 @@ pub async fn audit_replay_detected<H: Harness>(h: &H) {
     expect(&w.audit.lines(), &[&["replay_detected", "client_id=spa", "token_kind=refresh"]]);
 }
 
+/// `bulk_revocation` from each [`AuthServer::revoke_all`] scope, with its
+/// subject, client and count; `client_changed` for each operator change to
+/// a client. The revocation feed is built from these (see
+/// [`gatehouse_core::feed`]).
+///
+/// [`AuthServer::revoke_all`]: gatehouse_core::AuthServer::revoke_all
+pub async fn audit_bulk_revocation_and_client_changes<H: Harness>(h: &H) {
+    use gatehouse_core::model::{ClientId, Subject};
+    use gatehouse_core::{RevokeScope, UnixTime};
+    let w = World::new(h.fresh().await).await;
+    w.issue_default().await;
+    let app = ClientId::new(ids::APP).expect("id");
+    let alice = Subject::new(crate::world::ALICE).expect("subject");
+    w.audit.take();
+    assert_eq!(w.server.revoke_all(&RevokeScope::Client(app.clone())).await.expect("revoke_all"), 1);
+    w.server.revoke_all(&RevokeScope::Subject(alice.clone())).await.expect("revoke_all");
+    w.server.revoke_all(&RevokeScope::SubjectAtClient(alice, app.clone())).await.expect("revoke_all");
+    expect(
+        &w.audit.lines(),
+        &[
+            &["bulk_revocation", "subject=- client_id=app count=1"],
+            &["bulk_revocation", "subject=alice client_id=- count=0"],
+            &["bulk_revocation", "subject=alice client_id=app count=0"],
+        ],
+    );
+    assert!(w.server.set_client_enabled(&app, false).await.expect("disable"));
+    assert!(w.server.set_client_enabled(&app, true).await.expect("enable"));
+    w.server.rotate_client_secret(&app, UnixTime(0)).await.expect("rotate");
+    assert!(w.server.remove_client(&app).await.expect("remove"));
+    // Nothing to change: no event.
+    assert!(!w.server.remove_client(&app).await.expect("remove"));
+    assert!(!w.server.set_client_enabled(&app, false).await.expect("disable"));
+    let lines = w.audit.lines();
+    expect(
+        &lines,
+        &[
+            &["client_changed", "client_id=app change=disabled"],
+            &["client_changed", "client_id=app change=enabled"],
+            &["client_changed", "client_id=app change=secret_rotated"],
+            &["client_changed", "client_id=app change=removed"],
+        ],
+    );
+}
+
 /// `store_failed` names the operation and carries the backend's error; no
 /// other event claims an outcome the store did not record.
 pub async fn audit_store_failed<H: Harness>(h: &H) {

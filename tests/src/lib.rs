@@ -302,6 +302,7 @@ macro_rules! __for_each_check {
             audit_checks::audit_client_auth_failed,
             audit_checks::audit_token_revoked,
             audit_checks::audit_replay_detected,
+            audit_checks::audit_bulk_revocation_and_client_changes,
             audit_checks::audit_store_failed,
             audit_checks::audit_events_hold_no_secret,
             grant_checks::code_flow_issues_access_and_refresh_tokens,

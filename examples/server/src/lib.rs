@@ -44,7 +44,9 @@ use std::time::Duration;
 
 use gatehouse_core::model::{Client, SecretDigest};
 use gatehouse_core::store::purge_expired_all;
-use gatehouse_core::{AuthServer, ClientRegistry, FishingLimiter, MemoryLimiter, StoreError, TokenStore};
+use gatehouse_core::{
+    AuthServer, ClientRegistry, FishingLimiter, MemoryLimiter, RevocationFeed, StoreError, TokenStore,
+};
 use tokio::net::TcpListener;
 
 pub use api::{API_REALM, API_RESOURCE, API_SCOPE};
@@ -73,7 +75,13 @@ pub struct App<S, L = MemoryLimiter> {
     /// The configured clients, to seed the store again if it loses them.
     clients: Arc<[Client]>,
     seed_check_every: Duration,
+    /// What resource servers must forget, served at `/oauth/events`.
+    feed: RevocationFeed,
 }
+
+/// Revocation events kept for resource servers that resume their long
+/// poll; one that falls further behind flushes its whole cache.
+pub const FEED_CAPACITY: usize = 4096;
 
 impl<S: TokenStore + ClientRegistry> App<S> {
     /// Builds the server from the settings, with an in-process fishing
@@ -96,11 +104,15 @@ impl<S: TokenStore + ClientRegistry, L: FishingLimiter> App<S, L> {
     /// # Errors
     /// [`StoreError`] when seeding fails.
     pub async fn with_limiter(store: S, limiter: L, settings: Settings) -> Result<Self, StoreError> {
+        // The stream id is random; the OS random source failing here would
+        // fail the keyring and every token too.
+        let feed = RevocationFeed::new(FEED_CAPACITY).map_err(StoreError::backend)?;
         // Every decision, replay and store failure goes to `tracing`; the
-        // binary's subscriber writes it (see `main.rs`).
+        // binary's subscriber writes it (see `main.rs`). Revocations also
+        // go to the feed, for resource servers' caches.
         let server = AuthServer::new(store, settings.keys, settings.server)
             .with_limiter(limiter)
-            .with_audit(gatehouse_tracing::TracingSink);
+            .with_audit((feed.clone(), gatehouse_tracing::TracingSink));
         let clients: Arc<[Client]> = settings.clients.into();
         let seeding = seed::seed(server.store(), &clients, settings.reapply_clients, server.now()).await?;
         println!("gatehouse example: {}", seeding.describe());
@@ -109,12 +121,18 @@ impl<S: TokenStore + ClientRegistry, L: FishingLimiter> App<S, L> {
             users: Arc::new(settings.demo_users),
             clients,
             seed_check_every: settings.seed_check_every,
+            feed,
         })
     }
 
     /// The embedded server, e.g. to reach the store.
     pub fn server(&self) -> &Arc<AuthServer<S, L>> {
         &self.server
+    }
+
+    /// The revocation feed the server writes and `/oauth/events` serves.
+    pub fn feed(&self) -> &RevocationFeed {
+        &self.feed
     }
 
     /// Serves on `listener` until `shutdown` completes, then finishes the
@@ -131,7 +149,8 @@ impl<S: TokenStore + ClientRegistry, L: FishingLimiter> App<S, L> {
         let addr = listener.local_addr()?;
         println!("gatehouse example listening on http://{addr}");
         // `Settings` validated the config, so this fails only on a bug.
-        let app = router(Arc::clone(&self.server), Arc::clone(&self.users)).map_err(std::io::Error::other)?;
+        let app = router(Arc::clone(&self.server), Arc::clone(&self.users), self.feed.clone())
+            .map_err(std::io::Error::other)?;
         let purge = tokio::spawn(purge_loop(Arc::clone(&self.server), PURGE_EVERY));
         let watch = tokio::spawn(seed_watch(Arc::clone(&self.server), self.clients, self.seed_check_every));
         let result = axum::serve(listener, app).with_graceful_shutdown(shutdown).await;

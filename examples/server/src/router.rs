@@ -4,7 +4,7 @@ use std::sync::Arc;
 
 use axum::Router;
 use gatehouse_axum::Gatehouse;
-use gatehouse_core::{AuthServer, ClientRegistry, FishingLimiter, TokenStore};
+use gatehouse_core::{AuthServer, ClientRegistry, FishingLimiter, RevocationFeed, TokenStore};
 
 use crate::consent::DemoPages;
 use crate::login::DemoUsers;
@@ -12,7 +12,8 @@ use crate::login::DemoUsers;
 /// Every route of the example:
 ///
 /// - gatehouse-axum's [`Gatehouse::router`]: `POST /oauth/token`,
-///   `/oauth/introspect`, `/oauth/revoke` (any other method gets the core's
+///   `/oauth/introspect`, `/oauth/revoke`, `/oauth/events` (the revocation
+///   feed resource servers long-poll; any other method gets the core's
 ///   405 with `Allow: POST`), `GET /.well-known/oauth-authorization-server`,
 ///   and `GET`/`POST /oauth/authorize` around the demo login and consent
 ///   page (the `consent` module), which checks logins against `users`;
@@ -26,9 +27,10 @@ use crate::login::DemoUsers;
 pub fn router<S: TokenStore + ClientRegistry, L: FishingLimiter>(
     server: Arc<AuthServer<S, L>>,
     users: Arc<DemoUsers>,
+    feed: RevocationFeed,
 ) -> Result<Router, gatehouse_axum::Error> {
     let pages = DemoPages::new(&server.config().issuer, users);
-    let gatehouse = Gatehouse::new(Arc::clone(&server)).with_consent(pages);
+    let gatehouse = Gatehouse::new(Arc::clone(&server)).with_consent(pages).with_feed(feed);
     Ok(gatehouse
         .router()?
         .merge(crate::api::routes(&gatehouse)?)

@@ -256,3 +256,62 @@ async fn debug_names_no_token() {
     let d = format!("{c:?}");
     assert!(!d.contains("secret-token-value") && d.contains("entries: 1"), "{d}");
 }
+
+/// An answer whose request was sent before a revocation arrived may
+/// predate it: it is returned, but not stored.
+#[tokio::test]
+async fn an_answer_in_flight_across_a_revocation_is_not_stored() {
+    let fake = Fake::gated(Ok(active(None)));
+    let (c, _) = cached(&fake, config(30, 0));
+    let tasks = spawn_waiting(&c, "t", 1).await;
+    c.forget(&Revocation::Subject { sub: "bob".into() });
+    fake.gate.as_ref().unwrap().add_permits(1);
+    for t in tasks {
+        assert!(t.await.unwrap().unwrap().is_active());
+    }
+    assert_eq!(c.stats().entries, 0);
+    // With no revocation meanwhile, it is.
+    fake.gate.as_ref().unwrap().add_permits(1);
+    assert!(c.introspect("t").await.unwrap().is_active());
+    assert_eq!(c.stats().entries, 1);
+}
+
+#[tokio::test]
+async fn forget_drops_what_it_names_and_flush_everything() {
+    let fake = Fake::new(Ok(active(None)));
+    let (c, _) = cached(&fake, config(30, 0));
+    c.introspect("a").await.unwrap();
+    assert_eq!(c.forget(&Revocation::Subject { sub: "bob".into() }), 0);
+    assert_eq!(c.forget(&Revocation::Subject { sub: "alice".into() }), 1);
+    assert_eq!(c.stats().entries, 0);
+    c.introspect("a").await.unwrap();
+    c.introspect("b").await.unwrap();
+    assert_eq!((fake.calls(), c.stats().entries), (3, 2));
+    c.flush();
+    assert_eq!(c.stats().entries, 0);
+}
+
+/// With a lease, cached answers are used only while the feed was heard
+/// from within it: not before the first contact, not after it ran out,
+/// not when the clock went back before the last contact.
+#[tokio::test]
+async fn the_lease_gates_the_cache() {
+    let fake = Fake::new(Ok(active(None)));
+    let clock = ManualClock::new(NOW);
+    let c = CachedClient::with_clock(Arc::clone(&fake), config(3600, 0), clock.clone())
+        .with_lease(Duration::from_secs(10));
+    c.introspect("t").await.unwrap();
+    c.introspect("t").await.unwrap();
+    assert_eq!(fake.calls(), 2, "never heard from: no cache");
+    c.heard();
+    c.introspect("t").await.unwrap();
+    clock.advance(Duration::from_millis(9_999));
+    c.introspect("t").await.unwrap();
+    assert_eq!(fake.calls(), 2, "within the lease: cached");
+    clock.advance(Duration::from_millis(1));
+    c.introspect("t").await.unwrap();
+    assert_eq!(fake.calls(), 3, "lease over");
+    c.heard();
+    clock.set(NOW);
+    assert!(!c.lease_held(), "the clock went back before the last contact");
+}

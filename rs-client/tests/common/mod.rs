@@ -36,6 +36,9 @@ pub const ISSUER: &str = "http://127.0.0.1:8080";
 
 pub struct Running {
     pub addr: SocketAddr,
+    /// The embedded server, for operator calls (disable a client, ...).
+    #[allow(dead_code)] // used by some test binaries only
+    pub server: std::sync::Arc<gatehouse_core::AuthServer<MemoryStore>>,
     stop: Option<oneshot::Sender<()>>,
     task: tokio::task::JoinHandle<std::io::Result<()>>,
 }
@@ -67,11 +70,12 @@ pub fn sample() -> Settings {
 pub async fn start_on(listener: TcpListener, settings: Settings) -> Running {
     let addr = listener.local_addr().unwrap();
     let app = App::new(MemoryStore::new(), settings).await.unwrap();
+    let server = std::sync::Arc::clone(app.server());
     let (stop, stopped) = oneshot::channel::<()>();
     let task = tokio::spawn(app.serve(listener, async {
         let _ = stopped.await;
     }));
-    Running { addr, stop: Some(stop), task }
+    Running { addr, server, stop: Some(stop), task }
 }
 
 pub async fn start(settings: Settings) -> Running {

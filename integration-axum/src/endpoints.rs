@@ -4,12 +4,14 @@
 
 use std::sync::Arc;
 
+use axum::body::{Body, Bytes};
 use axum::extract::{Request, State};
 use axum::response::Response;
 use gatehouse_core::{
     AuthServer, ClientRegistry, Error, FishingLimiter, Header, HttpRequest, HttpResponse, TokenStore,
 };
 use http::header::{AUTHORIZATION, CONTENT_TYPE};
+use http::request::Parts;
 use http::HeaderValue;
 use http_body_util::{BodyExt as _, LengthLimitError, Limited};
 
@@ -75,26 +77,38 @@ async fn call<S: TokenStore + ClientRegistry, L: FishingLimiter>(
     req: Request,
 ) -> Response {
     let (parts, body) = req.into_parts();
-    // Stop reading at the limit the core enforces, so an oversized body
-    // costs no more memory than the largest one the core would accept.
-    let body = match Limited::new(body, server.config().max_body_bytes).collect().await {
-        Ok(b) => b.to_bytes(),
-        Err(e) if e.is::<LengthLimitError>() => return convert(HttpResponse::body_too_large()),
-        Err(_) => {
-            return convert(HttpResponse::from(&Error::InvalidRequest("request body could not be read")))
-        }
+    let body = match read_body(body, server.config().max_body_bytes).await {
+        Ok(b) => b,
+        Err(refused) => return refused,
     };
-    let headers = &parts.headers;
-    let req = HttpRequest {
-        method: parts.method.as_str(),
-        authorization: Header::from_values(headers.get_all(AUTHORIZATION).iter().map(HeaderValue::as_bytes)),
-        content_type: Header::from_values(headers.get_all(CONTENT_TYPE).iter().map(HeaderValue::as_bytes)),
-        body: &body,
-    };
+    let req = http_request(&parts, &body);
     let resp = match endpoint {
         Endpoint::Token => server.token_endpoint(req).await,
         Endpoint::Introspect => server.introspection_endpoint(req).await,
         Endpoint::Revoke => server.revocation_endpoint(req).await,
     };
     convert(resp)
+}
+
+/// Reads a request body up to the limit the core enforces, so an oversized
+/// body costs no more memory than the largest one the core would accept.
+/// The error is the answer to send instead.
+pub(crate) async fn read_body(body: Body, limit: usize) -> Result<Bytes, Response> {
+    match Limited::new(body, limit).collect().await {
+        Ok(b) => Ok(b.to_bytes()),
+        Err(e) if e.is::<LengthLimitError>() => Err(convert(HttpResponse::body_too_large())),
+        Err(_) => Err(convert(HttpResponse::from(&Error::InvalidRequest("request body could not be read")))),
+    }
+}
+
+/// The core's view of a request: its method, the two headers the core
+/// reads, and the body [`read_body`] collected.
+pub(crate) fn http_request<'a>(parts: &'a Parts, body: &'a [u8]) -> HttpRequest<'a> {
+    let headers = &parts.headers;
+    HttpRequest {
+        method: parts.method.as_str(),
+        authorization: Header::from_values(headers.get_all(AUTHORIZATION).iter().map(HeaderValue::as_bytes)),
+        content_type: Header::from_values(headers.get_all(CONTENT_TYPE).iter().map(HeaderValue::as_bytes)),
+        body,
+    }
 }

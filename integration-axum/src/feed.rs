@@ -7,14 +7,9 @@ use std::time::Duration;
 
 use axum::extract::{Request, State};
 use axum::response::Response;
-use gatehouse_core::{
-    AuthServer, ClientRegistry, Error, FishingLimiter, Header, HttpRequest, HttpResponse, RevocationFeed,
-    TokenStore,
-};
-use http::header::{AUTHORIZATION, CONTENT_TYPE};
-use http::HeaderValue;
-use http_body_util::{BodyExt as _, LengthLimitError, Limited};
+use gatehouse_core::{AuthServer, ClientRegistry, FishingLimiter, RevocationFeed, TokenStore};
 
+use crate::endpoints::{http_request, read_body};
 use crate::response::convert;
 use crate::trace;
 
@@ -50,20 +45,11 @@ async fn poll<S: TokenStore + ClientRegistry, L: FishingLimiter>(
     req: Request,
 ) -> Response {
     let (parts, body) = req.into_parts();
-    let body = match Limited::new(body, state.server.config().max_body_bytes).collect().await {
-        Ok(b) => b.to_bytes(),
-        Err(e) if e.is::<LengthLimitError>() => return convert(HttpResponse::body_too_large()),
-        Err(_) => {
-            return convert(HttpResponse::from(&Error::InvalidRequest("request body could not be read")))
-        }
+    let body = match read_body(body, state.server.config().max_body_bytes).await {
+        Ok(b) => b,
+        Err(refused) => return refused,
     };
-    let headers = &parts.headers;
-    let req = HttpRequest {
-        method: parts.method.as_str(),
-        authorization: Header::from_values(headers.get_all(AUTHORIZATION).iter().map(HeaderValue::as_bytes)),
-        content_type: Header::from_values(headers.get_all(CONTENT_TYPE).iter().map(HeaderValue::as_bytes)),
-        body: &body,
-    };
+    let req = http_request(&parts, &body);
     let poll = match state.server.feed_request(req).await {
         Ok(p) => p,
         Err(resp) => return convert(resp),

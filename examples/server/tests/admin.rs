@@ -11,9 +11,7 @@ use std::process::{Command, Output};
 
 use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
 use base64::Engine as _;
-use common::{
-    approve, encode, introspect, post, query_param, start_configured, ALICE, CLIENT, RS, WEB, WEB_CALLBACK,
-};
+use common::{introspect, post, start_configured, ALICE, CLIENT, RS};
 use gatehouse_example_server::settings::SAMPLE_PATH;
 use gatehouse_example_server::Settings;
 use gatehouse_redis::testing::{unique_prefix, TestRedis};
@@ -93,28 +91,7 @@ async fn active(addr: SocketAddr, token: &str) -> bool {
 
 /// Alice's access token for demo-web, through the code flow.
 async fn alice_token(addr: SocketAddr) -> String {
-    let (challenge, verifier) = oauth2::PkceCodeChallenge::new_random_sha256();
-    let (challenge, verifier) = (challenge.as_str().to_owned(), verifier.secret().clone());
-    let path = format!(
-        "/oauth/authorize?{}",
-        encode(&[
-            ("response_type", "code"),
-            ("client_id", WEB.0),
-            ("redirect_uri", WEB_CALLBACK),
-            ("code_challenge", &challenge),
-            ("code_challenge_method", "S256"),
-        ])
-    );
-    let code = query_param(&approve(addr, &path).await, "code").unwrap();
-    let body = encode(&[
-        ("grant_type", "authorization_code"),
-        ("code", &code),
-        ("redirect_uri", WEB_CALLBACK),
-        ("code_verifier", &verifier),
-    ]);
-    let r = post(addr, "/oauth/token", Some(WEB), &body).await;
-    assert_eq!(r.status, 200, "{}", r.text());
-    r.json()["access_token"].as_str().unwrap().to_owned()
+    common::code_flow(addr, None).await.2
 }
 
 /// The grant id a token carries (the first 16 bytes of its body, see the

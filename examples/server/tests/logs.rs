@@ -10,7 +10,7 @@ use std::net::SocketAddr;
 use std::process::{Child, Command, Stdio};
 use std::thread::JoinHandle;
 
-use common::{approve, encode, introspect, issue, post, CLIENT, RS, WEB, WEB_CALLBACK};
+use common::{introspect, issue, post, CLIENT, RS, WEB};
 use gatehouse_example_server::settings::SAMPLE_PATH;
 use gatehouse_redis::testing::RedisServer;
 use serde_json::Value;
@@ -85,41 +85,6 @@ fn events<'a>(lines: &'a [Value], name: &str) -> Vec<&'a Value> {
     lines.iter().filter(|v| v["fields"]["event"] == name).collect()
 }
 
-/// Runs the code flow for demo-web: (code, verifier, access, refresh).
-async fn code_flow(addr: SocketAddr) -> (String, String, String, String) {
-    let (challenge, verifier) = oauth2::PkceCodeChallenge::new_random_sha256();
-    let (challenge, verifier) = (challenge.as_str().to_owned(), verifier.secret().clone());
-    let path = format!(
-        "/oauth/authorize?{}",
-        encode(&[
-            ("response_type", "code"),
-            ("client_id", WEB.0),
-            ("redirect_uri", WEB_CALLBACK),
-            ("code_challenge", &challenge),
-            ("code_challenge_method", "S256"),
-            ("scope", "read write"),
-        ])
-    );
-    let location = approve(addr, &path).await;
-    let code = common::query_param(&location, "code").unwrap();
-    let r = exchange(addr, &code, &verifier).await;
-    assert_eq!(r.status, 200, "{}", r.text());
-    let j = r.json();
-    let (access, refresh) =
-        (j["access_token"].as_str().unwrap().to_owned(), j["refresh_token"].as_str().unwrap().to_owned());
-    (code, verifier, access, refresh)
-}
-
-async fn exchange(addr: SocketAddr, code: &str, verifier: &str) -> common::Resp {
-    let body = encode(&[
-        ("grant_type", "authorization_code"),
-        ("code", code),
-        ("redirect_uri", WEB_CALLBACK),
-        ("code_verifier", verifier),
-    ]);
-    post(addr, "/oauth/token", Some(WEB), &body).await
-}
-
 /// With `"log": {"format": "json"}`, a failed authentication, a code replay
 /// and a Redis outage each produce their JSON line at their level, and no
 /// token, code, verifier or secret appears anywhere in the output.
@@ -139,8 +104,8 @@ async fn json_logs_record_failures_replays_and_outages_without_secrets() {
         post(addr, "/oauth/token", Some((CLIENT.0, "a-wrong-secret")), "grant_type=client_credentials").await;
     assert_eq!(r.status, 401);
     let token = issue(addr).await;
-    let (code, verifier, access, refresh) = code_flow(addr).await;
-    assert_eq!(exchange(addr, &code, &verifier).await.status, 400);
+    let (code, verifier, access, refresh) = common::code_flow(addr, Some("read write")).await;
+    assert_eq!(common::exchange_code(addr, &code, &verifier).await.status, 400);
     redis.stop();
     let r = introspect(addr, Some(RS), &token).await;
     assert_eq!(r.status, 503, "{}", r.text());

@@ -245,3 +245,38 @@ pub async fn approve(addr: SocketAddr, path_and_query: &str) -> String {
     assert_eq!(r.status, 302, "{}", r.text());
     r.header("location").unwrap().to_owned()
 }
+
+/// Runs the code flow for demo-web with PKCE, approved by the demo login,
+/// asking for `scope` (or the client's default): (code, verifier, access
+/// token, refresh token).
+pub async fn code_flow(addr: SocketAddr, scope: Option<&str>) -> (String, String, String, String) {
+    let (challenge, verifier) = oauth2::PkceCodeChallenge::new_random_sha256();
+    let (challenge, verifier) = (challenge.as_str().to_owned(), verifier.secret().clone());
+    let mut query = vec![
+        ("response_type", "code"),
+        ("client_id", WEB.0),
+        ("redirect_uri", WEB_CALLBACK),
+        ("code_challenge", challenge.as_str()),
+        ("code_challenge_method", "S256"),
+    ];
+    query.extend(scope.map(|s| ("scope", s)));
+    let location = approve(addr, &format!("/oauth/authorize?{}", encode(&query))).await;
+    let code = query_param(&location, "code").unwrap();
+    let r = exchange_code(addr, &code, &verifier).await;
+    assert_eq!(r.status, 200, "{}", r.text());
+    let j = r.json();
+    let (access, refresh) =
+        (j["access_token"].as_str().unwrap().to_owned(), j["refresh_token"].as_str().unwrap().to_owned());
+    (code, verifier, access, refresh)
+}
+
+/// Exchanges a code of demo-web at the token endpoint.
+pub async fn exchange_code(addr: SocketAddr, code: &str, verifier: &str) -> Resp {
+    let body = encode(&[
+        ("grant_type", "authorization_code"),
+        ("code", code),
+        ("redirect_uri", WEB_CALLBACK),
+        ("code_verifier", verifier),
+    ]);
+    post(addr, "/oauth/token", Some(WEB), &body).await
+}

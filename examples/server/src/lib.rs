@@ -32,6 +32,7 @@ pub mod admin;
 mod api;
 mod consent;
 pub mod health;
+pub mod log_writer;
 pub mod login;
 mod router;
 pub mod seed;

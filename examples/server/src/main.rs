@@ -15,10 +15,12 @@ use std::future::Future;
 use std::io::Read as _;
 use std::path::PathBuf;
 use std::process::ExitCode;
+use std::time::Duration;
 
 use clap::{CommandFactory as _, Parser, Subcommand};
 use gatehouse_core::model::SecretDigest;
 use gatehouse_example_server::admin::{self, AdminArgs};
+use gatehouse_example_server::log_writer::LogWriter;
 use gatehouse_example_server::settings::{parse_listen, LogFormat, LogSettings, SAMPLE_PATH};
 use gatehouse_example_server::{hash_secret, run, Settings};
 
@@ -142,7 +144,15 @@ fn run_generate_secret() -> Result<(), String> {
 fn run_server(config: &std::path::Path, listen: Option<&str>, reapply_clients: bool) -> Result<(), String> {
     let mut settings = Settings::load(config).map_err(|e| e.to_string())?;
     settings.reapply_clients = reapply_clients;
-    init_logging(&settings.log)?;
+    let log = init_logging(&settings.log)?;
+    let served = serve(settings, listen);
+    // Whatever ended the server, the last batch of lines is written; an
+    // error writing it has nowhere else to go.
+    let _ = log.flush();
+    served
+}
+
+fn serve(mut settings: Settings, listen: Option<&str>) -> Result<(), String> {
     if let Some(addr) = listen {
         let addr = parse_listen(addr).map_err(|e| e.to_string())?;
         if let Some(warning) = settings.listen_override_warning(addr) {
@@ -168,7 +178,10 @@ fn run_server(config: &std::path::Path, listen: Option<&str>, reapply_clients: b
 /// Writes logs (the audit trail among them) to standard error, as text or
 /// JSON lines, filtered by `RUST_LOG` when it is set and by the config's
 /// `log.filter` otherwise. Standard output keeps the start-up messages.
-fn init_logging(log: &LogSettings) -> Result<(), String> {
+///
+/// Lines are written in batches ([`LogWriter`]); the writer returned is the
+/// one to flush when the server stops.
+fn init_logging(log: &LogSettings) -> Result<LogWriter<std::io::Stderr>, String> {
     use tracing_subscriber::EnvFilter;
     let filter = match std::env::var("RUST_LOG") {
         Ok(v) if !v.trim().is_empty() => {
@@ -178,12 +191,15 @@ fn init_logging(log: &LogSettings) -> Result<(), String> {
             EnvFilter::try_new(&log.filter).map_err(|e| format!("`log.filter` is not a valid filter: {e}"))?
         }
     };
-    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
+    let writer = LogWriter::start(std::io::stderr(), Duration::from_millis(log.batch_ms))
+        .map_err(|e| format!("cannot start the log writer: {e}"))?;
+    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(writer.clone());
     let installed = match log.format {
         LogFormat::Json => builder.json().try_init(),
         _ => builder.try_init(),
     };
-    installed.map_err(|e| format!("cannot set up logging: {e}"))
+    installed.map_err(|e| format!("cannot set up logging: {e}"))?;
+    Ok(writer)
 }
 
 /// Completes on Ctrl-C or, on Unix, SIGTERM (what container runtimes and

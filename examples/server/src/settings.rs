@@ -19,7 +19,10 @@
 //! `log` (optional) chooses how the audit trail and other logs are written
 //! to standard error ([`LogSettings`]): `text` (the default) or `json`, one
 //! object a line; `filter` is a `RUST_LOG`-style directive (default
-//! `info`), and the `RUST_LOG` environment variable, when set, wins.
+//! `info`), and the `RUST_LOG` environment variable, when set, wins;
+//! `batch_ms` (default 50, at most 1000) is how long an `info` line may wait
+//! to be written with others (0: every line at once; `warn` and `error`
+//! lines never wait).
 //!
 //! `issuer`, `keys` and `clients` are required. `store` picks the token
 //! store ([`StoreSettings`]); without it the example uses SQLite in
@@ -317,16 +320,38 @@ pub struct LogSettings {
     /// …), used when the `RUST_LOG` environment variable is not set.
     #[serde(default = "default_filter")]
     pub filter: String,
+    /// At most how many milliseconds an `info` line waits in the batch
+    /// before it is written (`warn` and `error` lines never wait; see
+    /// [`LogWriter`](crate::log_writer::LogWriter)); 0 writes every line at
+    /// once. At most [`MAX_BATCH_MS`].
+    #[serde(default = "default_batch_ms", deserialize_with = "batch_ms")]
+    pub batch_ms: u64,
 }
 
 impl Default for LogSettings {
     fn default() -> Self {
-        Self { format: LogFormat::default(), filter: default_filter() }
+        Self { format: LogFormat::default(), filter: default_filter(), batch_ms: default_batch_ms() }
     }
 }
 
 fn default_filter() -> String {
     "info".to_owned()
+}
+
+/// The longest `log.batch_ms`: a batch is a write-out optimisation, not a
+/// place for lines to sit.
+pub const MAX_BATCH_MS: u64 = 1000;
+
+fn default_batch_ms() -> u64 {
+    50
+}
+
+fn batch_ms<'de, D: Deserializer<'de>>(d: D) -> Result<u64, D::Error> {
+    let ms = u64::deserialize(d)?;
+    if ms > MAX_BATCH_MS {
+        return Err(D::Error::custom(format_args!("must be at most {MAX_BATCH_MS} (milliseconds)")));
+    }
+    Ok(ms)
 }
 
 /// How each log line is written.

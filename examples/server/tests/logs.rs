@@ -72,10 +72,12 @@ impl Server {
         Self { child, addr, stderr, _dir: TempDir(dir) }
     }
 
-    /// Stops the server; its standard error.
+    /// Stops the server as a service manager would (SIGTERM: it finishes
+    /// and writes out its last batch of lines); its standard error.
     fn stop(mut self) -> String {
-        self.child.kill().unwrap();
-        self.child.wait().unwrap();
+        let term = Command::new("kill").args(["-TERM", &self.child.id().to_string()]).status().unwrap();
+        assert!(term.success());
+        assert!(self.child.wait().unwrap().success(), "the server did not stop cleanly");
         self.stderr.join().unwrap()
     }
 }
@@ -159,7 +161,28 @@ async fn text_logs_follow_rust_log() {
     assert!(!line.starts_with('{'), "text, not JSON: {line}");
 }
 
-/// `log` is optional (text, `info`); `format` is `text` or `json`; a typo
+/// `info` lines wait in a batch of up to `batch_ms`; a server stopping
+/// writes the batch out first, so a SIGTERM loses no line. (With a batch of
+/// a second, the line is written before the period ends only by that final
+/// flush.)
+#[tokio::test]
+async fn a_stopping_server_writes_out_its_last_batch() {
+    let server = Server::start(|c| c["log"] = serde_json::json!({ "batch_ms": 1000 }), None);
+    let r = post(
+        server.addr,
+        "/oauth/token",
+        Some((CLIENT.0, "a-wrong-secret")),
+        "grant_type=client_credentials",
+    )
+    .await;
+    assert_eq!(r.status, 401);
+    let out = server.stop();
+    let line =
+        out.lines().find(|l| l.contains("client_auth_failed")).unwrap_or_else(|| panic!("no line: {out}"));
+    assert!(line.contains("INFO"), "{line}");
+}
+
+/// `log` is optional (text, `info`, batches of 50 ms); `format` is `text` or `json`; a typo
 /// is refused with its path.
 #[test]
 fn log_settings_parse() {
@@ -181,4 +204,8 @@ fn log_settings_parse() {
     assert!(e.contains("log.format"), "{e}");
     let e = with(Some(serde_json::json!({ "fromat": "json" }))).unwrap_err().to_string();
     assert!(e.contains("fromat"), "{e}");
+    assert_eq!(s.log.batch_ms, 50);
+    assert_eq!(with(Some(serde_json::json!({ "batch_ms": 0 }))).unwrap().log.batch_ms, 0);
+    let e = with(Some(serde_json::json!({ "batch_ms": 1001 }))).unwrap_err().to_string();
+    assert!(e.contains("log.batch_ms") && e.contains("at most 1000"), "{e}");
 }

@@ -1,5 +1,6 @@
 //! [`IntrospectionClient`]: one RFC 7662 request per call, over a pool of
-//! kept-alive HTTP/1.1 connections, as the resource server.
+//! kept-alive HTTP/1.1 connections (over TLS for `https://`), as the
+//! resource server.
 
 use std::fmt;
 use std::future::Future;
@@ -10,6 +11,7 @@ use http_body_util::{BodyExt as _, Full, LengthLimitError, Limited};
 use hyper::body::Bytes;
 use hyper::header::{HeaderValue, ACCEPT, AUTHORIZATION, CONTENT_TYPE};
 use hyper::{Method, Request, Uri};
+use hyper_rustls::{HttpsConnector, HttpsConnectorBuilder};
 use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::client::legacy::Client;
 use hyper_util::rt::{TokioExecutor, TokioTimer};
@@ -17,6 +19,7 @@ use hyper_util::rt::{TokioExecutor, TokioTimer};
 use crate::answer::{parse, Introspection};
 use crate::credentials::{basic_authorization, form_urlencode, ClientSecret};
 use crate::error::Error;
+use crate::tls::{client_config, is_tls_failure, TlsRoots};
 
 /// Anything that answers introspection requests: the HTTP
 /// [`IntrospectionClient`], or a fake in tests. The cache
@@ -40,13 +43,20 @@ impl<T: Introspect> Introspect for std::sync::Arc<T> {
 #[derive(Debug, Clone)]
 #[non_exhaustive]
 pub struct ClientConfig {
-    /// The introspection endpoint, e.g. `http://127.0.0.1:8080/oauth/introspect`.
+    /// The introspection endpoint, e.g.
+    /// `https://auth.example.com/oauth/introspect`, or
+    /// `http://127.0.0.1:8080/oauth/introspect` on loopback.
     pub endpoint: String,
     /// The resource server's client id at the authorization server.
     pub client_id: String,
     /// Its client secret, sent with `client_secret_basic`.
     pub client_secret: ClientSecret,
-    /// Longest wait for a TCP connection. Default 2 s.
+    /// The certificate authorities an `https://` endpoint's certificate
+    /// must chain to. Default [`TlsRoots::Mozilla`]; a private CA's PEM
+    /// with [`TlsRoots::Pem`] or [`TlsRoots::MozillaAndPem`].
+    pub tls_roots: TlsRoots,
+    /// Longest wait for a TCP connection (the TLS handshake counts against
+    /// `request_timeout`). Default 2 s.
     pub connect_timeout: Duration,
     /// Longest wait for a whole answer, connecting included. Default 5 s.
     pub request_timeout: Duration,
@@ -74,6 +84,7 @@ impl ClientConfig {
             endpoint: endpoint.into(),
             client_id: client_id.into(),
             client_secret,
+            tls_roots: TlsRoots::default(),
             connect_timeout: Duration::from_secs(2),
             request_timeout: Duration::from_secs(5),
             max_body_bytes: 64 * 1024,
@@ -85,13 +96,14 @@ impl ClientConfig {
 }
 
 /// An RFC 7662 client for a resource server: authenticates with
-/// `client_secret_basic`, reuses connections, and turns every doubtful
+/// `client_secret_basic`, checks an `https://` endpoint's certificate,
+/// reuses connections, and turns every doubtful
 /// outcome into an [`Error`] (see [`crate::answer::parse`]). Cheap to
 /// share: put it in an `Arc`, or wrap it in a [`crate::CachedClient`].
 ///
 /// Must be used inside a Tokio runtime.
 pub struct IntrospectionClient {
-    http: Client<HttpConnector, Full<Bytes>>,
+    http: Client<HttpsConnector<HttpConnector>, Full<Bytes>>,
     endpoint: Uri,
     /// Marked sensitive; never printed (see the `Debug` impl).
     authorization: HeaderValue,
@@ -115,10 +127,11 @@ impl IntrospectionClient {
     /// A client with these settings.
     ///
     /// # Errors
-    /// [`Error::Config`]: the endpoint is not an absolute `http://` URL
-    /// (https is not supported yet, see the README), is plain http off
-    /// loopback without [`ClientConfig::allow_plain_http_off_loopback`], a
-    /// timeout is zero, or the credentials make no header.
+    /// [`Error::Config`]: the endpoint is not an absolute `https://` or
+    /// `http://` URL, is plain http off loopback without
+    /// [`ClientConfig::allow_plain_http_off_loopback`], a timeout is zero,
+    /// the credentials make no header, or [`ClientConfig::tls_roots`]'s
+    /// PEM holds no usable CA certificate.
     pub fn new(config: ClientConfig) -> Result<Self, Error> {
         let endpoint = check_endpoint(&config)?;
         if config.connect_timeout.is_zero() || config.request_timeout.is_zero() {
@@ -132,10 +145,17 @@ impl IntrospectionClient {
                 .map_err(|_| Error::Config("the credentials do not make a header".into()))?;
         authorization.set_sensitive(true);
 
-        let mut connector = HttpConnector::new();
-        connector.set_connect_timeout(Some(config.connect_timeout));
+        let mut tcp = HttpConnector::new();
+        tcp.set_connect_timeout(Some(config.connect_timeout));
         // Small request, small answer: don't let Nagle hold them back.
-        connector.set_nodelay(true);
+        tcp.set_nodelay(true);
+        // The TLS layer above decides the scheme.
+        tcp.enforce_http(false);
+        let tls = HttpsConnectorBuilder::new().with_tls_config(client_config(&config.tls_roots)?);
+        // An https endpoint's connections are TLS or nothing: no path,
+        // whatever a later change does to the URI, falls back to clear text.
+        let tls = if endpoint.scheme_str() == Some("https") { tls.https_only() } else { tls.https_or_http() };
+        let connector = tls.enable_http1().wrap_connector(tcp);
         let http = Client::builder(TokioExecutor::new())
             .pool_timer(TokioTimer::new())
             .pool_idle_timeout(config.idle_timeout)
@@ -174,7 +194,7 @@ impl IntrospectionClient {
             .header(ACCEPT, "application/json")
             .body(Full::new(Bytes::from(body)))
             .map_err(|e| Error::Config(format!("cannot build the request: {e}")))?;
-        let response = self.http.request(request).await.map_err(|e| Error::Network(chain(&e)))?;
+        let response = self.http.request(request).await.map_err(|e| failure(&e))?;
         let status = response.status().as_u16();
         if status != 200 {
             // Not worth reading: it is an error whatever it says.
@@ -183,7 +203,7 @@ impl IntrospectionClient {
         let body = match Limited::new(response.into_body(), self.max_body_bytes).collect().await {
             Ok(b) => b.to_bytes(),
             Err(e) if e.is::<LengthLimitError>() => return Err(Error::TooLarge(self.max_body_bytes)),
-            Err(e) => return Err(Error::Network(chain(e.as_ref()))),
+            Err(e) => return Err(failure(e.as_ref())),
         };
         Ok(body)
     }
@@ -199,20 +219,20 @@ impl Introspect for IntrospectionClient {
     }
 }
 
-/// The endpoint as a URI, if it is one this client will send secrets to.
+/// The endpoint as a URI, if it is one this client will send secrets to:
+/// any `https://` URL, or `http://` to loopback (RFC 7662 §4 requires TLS;
+/// on loopback the traffic does not leave the machine).
 fn check_endpoint(config: &ClientConfig) -> Result<Uri, Error> {
     let uri: Uri = config.endpoint.parse().map_err(|_| Error::Config("the endpoint is not a URL".into()))?;
-    match uri.scheme_str() {
-        Some("http") => {}
-        Some("https") => {
-            return Err(Error::Config(
-                "https endpoints are not supported yet: use http to a TLS-terminating proxy on loopback"
-                    .into(),
-            ))
-        }
-        _ => return Err(Error::Config("the endpoint must be an absolute http:// URL".into())),
-    }
     let host = uri.host().unwrap_or("");
+    if host.is_empty() {
+        return Err(Error::Config("the endpoint must be an absolute https:// or http:// URL".into()));
+    }
+    match uri.scheme_str() {
+        Some("https") => return Ok(uri),
+        Some("http") => {}
+        _ => return Err(Error::Config("the endpoint must be an absolute https:// or http:// URL".into())),
+    }
     if !config.allow_plain_http_off_loopback && !is_loopback(host) {
         return Err(Error::Config(format!(
             "refusing plain http to {host}, which is not loopback: the secret and the tokens would travel in clear"
@@ -226,9 +246,21 @@ fn is_loopback(host: &str) -> bool {
     host.eq_ignore_ascii_case("localhost") || ip.parse::<IpAddr>().is_ok_and(|ip| ip.is_loopback())
 }
 
+/// A failed request as an [`Error`]: [`Error::Tls`] when TLS failed (a
+/// certificate or name the client does not trust among them), else
+/// [`Error::Network`].
+fn failure(e: &(dyn std::error::Error + 'static)) -> Error {
+    if is_tls_failure(e) {
+        Error::Tls(chain(e))
+    } else {
+        Error::Network(chain(e))
+    }
+}
+
 /// An error and its sources, one line. hyper's own message is often just
 /// "client error (Connect)"; the cause is in the chain. None of them holds
-/// the request's body, so no token.
+/// the request's body, so no token (rustls's name certificate problems,
+/// never the data).
 fn chain(e: &(dyn std::error::Error + 'static)) -> String {
     let mut s = e.to_string();
     let mut source = e.source();
@@ -274,9 +306,14 @@ mod tests {
     }
 
     #[test]
-    fn https_and_non_urls_are_refused() {
-        assert!(refused(config("https://127.0.0.1/i")).contains("https"));
+    fn https_is_accepted_anywhere_and_non_urls_are_refused() {
+        for e in
+            ["https://auth.example.com/oauth/introspect", "https://10.0.0.1:8443/i", "https://127.0.0.1/i"]
+        {
+            IntrospectionClient::new(config(e)).unwrap();
+        }
         refused(config("/oauth/introspect"));
+        refused(config("https:///i"));
         refused(config("ftp://127.0.0.1/i"));
         refused(config("not a url"));
     }

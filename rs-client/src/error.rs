@@ -20,6 +20,13 @@ pub enum Error {
     /// timeout, malformed HTTP).
     #[error("introspection request failed: {0}")]
     Network(String),
+    /// TLS with an `https://` endpoint failed: its certificate does not
+    /// chain to a trusted root ([`crate::TlsRoots`]), does not name the
+    /// endpoint's host, has expired, or the server does not speak TLS. No
+    /// request was sent (the token never left), and the client does not
+    /// retry without TLS.
+    #[error("TLS with the introspection endpoint failed: {0}")]
+    Tls(String),
     /// No whole answer within the request timeout.
     #[error("the introspection endpoint did not answer within {0:?}")]
     Timeout(Duration),

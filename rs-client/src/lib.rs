@@ -12,6 +12,8 @@
 //! - [`revocation`]: [`Revocation`], what the authorization server's feed
 //!   announces; [`EventStream`] reads the feed and applies it to a
 //!   [`CachedClient`] (whose lease it renews).
+//! - [`tls`]: [`TlsRoots`], the certificate authorities an `https://`
+//!   endpoint may chain to.
 //! - [`clock`]: the injectable [`Clock`].
 //! - [`error`]: [`Error`], one enum for the crate.
 #![forbid(unsafe_code)]
@@ -26,6 +28,7 @@ mod digest;
 pub mod error;
 pub mod revocation;
 mod stream;
+pub mod tls;
 
 pub use answer::{Claims, Introspection};
 pub use cache::CacheConfig;
@@ -36,3 +39,4 @@ pub use credentials::ClientSecret;
 pub use error::Error;
 pub use revocation::Revocation;
 pub use stream::{EventStream, StreamStatus};
+pub use tls::TlsRoots;

@@ -2,10 +2,19 @@
 //! `StoreError::Unavailable` within the timeout (never a token answer), and
 //! the core's endpoints answer 503 with `Retry-After`; Redis back on the
 //! same port → the same store works again, no restart.
+//!
+//! "Within the timeout" is checked on Tokio's paused clock, not the wall
+//! clock: while Redis is down or hung the runtime has nothing to do but
+//! wait for a timer, so the paused clock jumps straight to the next one.
+//! A call's elapsed time on that clock is then the timers that ended it,
+//! whatever the machine's load (which used to stretch wall-clock bounds
+//! until the test flaked), and a call that never ends reaches the `HUNG`
+//! guard at once instead of hanging the test.
 #![allow(clippy::unwrap_used)]
 
 mod common;
 
+use std::error::Error as _;
 use std::process::Command;
 use std::time::{Duration, Instant};
 
@@ -16,30 +25,58 @@ use gatehouse_core::{
     AuthServer, ClientRegistry, Config, Error, FishingLimiter, Keyring, LimiterConfig, StoreError, TokenStore,
 };
 use gatehouse_redis::testing::{unique_prefix, RedisServer};
-use gatehouse_redis::{RedisConnection, RedisOptions, RedisStore};
+use gatehouse_redis::{RedisConnection, RedisError, RedisOptions, RedisStore};
 
+/// The connection's timeout: the bound on every call.
 const TIMEOUT: Duration = Duration::from_millis(300);
-/// The timeout plus scheduling slack.
-const BOUND: Duration = Duration::from_millis(1500);
+/// On the paused clock, a call still running this long hung: no timer in
+/// the store would ever end it.
+const HUNG: Duration = Duration::from_secs(60);
 
 async fn store(server: &RedisServer) -> RedisStore {
     let conn = RedisConnection::connect(&server.url(), TIMEOUT).await.unwrap();
     RedisStore::with_connection(conn, RedisOptions::new(&unique_prefix())).unwrap()
 }
 
-/// Every operation fails with `StoreError::Unavailable` (retry later), each
-/// within `BOUND`.
-async fn all_fail(s: &RedisStore) {
+/// How Redis is failing.
+#[derive(Debug, Clone, Copy, PartialEq)]
+enum Outage {
+    /// Stopped: a call fails on the refused connection, or on the timeout
+    /// while the connection is being re-established.
+    Down,
+    /// Stopped answering (SIGSTOP): only the timeout can end a call.
+    Hung,
+}
+
+/// Every operation fails with `StoreError::Unavailable` (retry later)
+/// whose cause is Redis's failure (for a hung Redis: our timeout, with the
+/// configured duration), each ended by at most one timeout. Runs on the
+/// paused clock (see the top of the file) and resumes it before returning.
+async fn all_fail(s: &RedisStore, outage: Outage) {
     let g = grant();
     let r = record(TokenKind::Access, g);
     let rs = ClientId::new("rs").unwrap();
     let limiter = s.limiter(LimiterConfig::default());
+    tokio::time::pause();
     macro_rules! fails {
         ($e:expr) => {{
-            let start = Instant::now();
-            let out = $e.await;
-            assert!(matches!(out, Err(StoreError::Unavailable(_))), "{}: {out:?}", stringify!($e));
-            assert!(start.elapsed() < BOUND, "{} took {:?}", stringify!($e), start.elapsed());
+            let what = stringify!($e);
+            let start = tokio::time::Instant::now();
+            let Ok(out) = tokio::time::timeout(HUNG, $e).await else {
+                panic!("{what} hung: nothing bounds it");
+            };
+            let Err(e @ StoreError::Unavailable(_)) = out else { panic!("{what}: {out:?}") };
+            let cause = e.source().and_then(|c| c.downcast_ref::<RedisError>());
+            match (outage, cause) {
+                (_, Some(RedisError::Timeout(t))) => assert_eq!(*t, TIMEOUT, "{what}: another bound"),
+                (Outage::Down, Some(RedisError::Redis(_))) => {}
+                _ => panic!("{what}: not the outage or our timeout: {e:?}"),
+            }
+            // One timeout at most (the paused clock runs to 300 or 301 ms,
+            // timers end on whole milliseconds): a call that waited out one
+            // timeout and then waited or tried again would show two.
+            let elapsed = start.elapsed();
+            assert!(elapsed < 2 * TIMEOUT, "{what} took {elapsed:?}");
         }};
     }
     fails!(s.ping());
@@ -53,6 +90,7 @@ async fn all_fail(s: &RedisStore) {
     fails!(s.remove_client(&rs));
     fails!(limiter.reserve(&rs, common::now()));
     fails!(limiter.awaiting_refunds().refund(&rs, common::now()));
+    tokio::time::resume();
 }
 
 /// Bounded polling until the store answers again (the connection
@@ -76,7 +114,8 @@ async fn recovers(s: &RedisStore) {
     assert!(matches!(s.consume(&code.digest, vec![]).await.unwrap(), gatehouse_core::Consumed::Taken(_)));
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+// One thread: the paused clock needs a current-thread runtime.
+#[tokio::test]
 async fn redis_down_fails_closed_then_recovers() {
     let mut server = RedisServer::start();
     let s = store(&server).await;
@@ -85,9 +124,9 @@ async fn redis_down_fails_closed_then_recovers() {
     assert!(s.get(&r.digest).await.unwrap().is_some());
 
     server.stop();
-    all_fail(&s).await;
+    all_fail(&s, Outage::Down).await;
     // Still failing on a second round (no stale success, no hang).
-    all_fail(&s).await;
+    all_fail(&s, Outage::Down).await;
 
     server.restart();
     recovers(&s).await;
@@ -99,7 +138,7 @@ fn signal(pid: u32, sig: &str) {
 }
 
 /// A hung server (SIGSTOP): calls time out instead of waiting forever.
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[tokio::test]
 async fn hung_redis_times_out_then_recovers() {
     let server = RedisServer::start();
     let s = store(&server).await;
@@ -113,7 +152,7 @@ async fn hung_redis_times_out_then_recovers() {
         }
     }
     let cont = Cont(pid);
-    all_fail(&s).await;
+    all_fail(&s, Outage::Hung).await;
     drop(cont);
     recovers(&s).await;
 }

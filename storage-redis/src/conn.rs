@@ -70,6 +70,8 @@ impl RedisConnection {
         // bounds each reconnection, its handshake included.
         let cfg = ConnectionManagerConfig::new()
             .set_connection_timeout(Some(timeout))
+            // The crate's default is 500 ms, not none.
+            .set_response_timeout(None)
             .set_number_of_retries(2)
             .set_min_delay(Duration::from_millis(20))
             .set_max_delay(timeout);

@@ -87,6 +87,6 @@ mod router;
 mod trace;
 
 pub use authorize::{Consent, Decision, Prompt};
-pub use bearer::{Bearer, RequireBearer, RequireBearerService};
+pub use bearer::{Bearer, RequireBearer, RequireBearerService, ValidateBearer};
 pub use error::Error;
 pub use router::{Gatehouse, Paths};

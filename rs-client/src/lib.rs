@@ -13,10 +13,15 @@
 //!   announces; [`EventStream`] reads the feed and applies it to a
 //!   [`CachedClient`] (whose lease it renews).
 //! - [`clock`]: the injectable [`Clock`].
+//! - `bearer` (feature `axum`): gatehouse-axum's bearer layer backed by a
+//!   [`CachedClient`] (`CachedClient::require`), and `bearer::decide`,
+//!   from an answer to the core's `Principal` or an RFC 6750 refusal.
 //! - [`error`]: [`Error`], one enum for the crate.
 #![forbid(unsafe_code)]
 
 pub mod answer;
+#[cfg(feature = "axum")]
+pub mod bearer;
 pub mod cache;
 mod cached;
 pub mod client;

@@ -5,15 +5,19 @@
 //! and §2.3 (form body, query) leak tokens into logs and caches, and are
 //! off by default everywhere careful.
 
+use std::fmt;
 use std::sync::Arc;
 
 use crate::error::Error;
 use crate::http::Header;
 use crate::introspect::Introspection;
-use crate::model::{ClientId, Jti, Resource, Scope, Subject};
+use crate::model::{ClientId, Jti, Resource, Scope, Subject, ValueError};
 use crate::time::UnixTime;
 
-/// Who is calling, as a validated access token says.
+/// Who is calling, as a validated access token says: validated in process
+/// ([`AuthServer::validate_bearer`](crate::AuthServer::validate_bearer)),
+/// or built by a remote resource server from an introspection answer
+/// ([`Principal::new`]).
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct Principal {
@@ -27,8 +31,96 @@ pub struct Principal {
     pub audience: Arc<[Resource]>,
     /// When it expires.
     pub expires_at: UnixTime,
-    /// Its unique id.
-    pub jti: Jti,
+    /// Its unique id: always there for a token this server validated; for
+    /// another server's answer, there when the answer had a `jti` (RFC 7662
+    /// §2.2 makes it optional).
+    pub jti: Option<TokenId>,
+}
+
+impl Principal {
+    /// A principal from what an authorization server said about a token,
+    /// for resource servers that validate tokens elsewhere (by
+    /// introspection, RFC 7662) and hand their routes the same type as an
+    /// in-process validation does.
+    pub fn new(
+        client_id: ClientId,
+        subject: Option<Subject>,
+        scope: Scope,
+        audience: Arc<[Resource]>,
+        expires_at: UnixTime,
+        jti: Option<TokenId>,
+    ) -> Self {
+        Self { client_id, subject, scope, audience, expires_at, jti }
+    }
+}
+
+/// A token's identifier (`jti`, RFC 7519 §4.1.7) as a [`Principal`] carries
+/// it: this server's own [`Jti`], or another authorization server's
+/// string, whose format RFC 7662 leaves open.
+///
+/// Two ids are equal when their texts are: [`TokenId::new`] takes any text
+/// that is a [`Jti`] as one, so the same token seen in process and through
+/// introspection has the same id.
+#[derive(Clone, PartialEq, Eq, Hash)]
+pub struct TokenId(TokenIdRepr);
+
+#[derive(Clone, PartialEq, Eq, Hash)]
+enum TokenIdRepr {
+    /// No allocation: the in-process path stays as cheap as a bare `Jti`.
+    Own(Jti),
+    Other(Arc<str>),
+}
+
+impl TokenId {
+    /// The id whose text is `s`: a [`Jti`] when `s` is one (22 base64url
+    /// characters), else `s` itself when it is 1 to 255 bytes without
+    /// control characters (the limits of a subject: the id may be logged).
+    ///
+    /// # Errors
+    /// [`ValueError`] when `s` is empty, too long or holds a control
+    /// character.
+    pub fn new(s: &str) -> Result<Self, ValueError> {
+        if let Ok(jti) = Jti::parse(s) {
+            return Ok(Self(TokenIdRepr::Own(jti)));
+        }
+        if s.is_empty() || s.len() > 255 {
+            return Err(ValueError { what: "jti", rule: "must be 1 to 255 bytes" });
+        }
+        if s.chars().any(char::is_control) {
+            return Err(ValueError { what: "jti", rule: "must not contain control characters" });
+        }
+        Ok(Self(TokenIdRepr::Other(Arc::from(s))))
+    }
+
+    /// The id as this server's [`Jti`], when it has that form.
+    pub fn jti(&self) -> Option<Jti> {
+        match &self.0 {
+            TokenIdRepr::Own(jti) => Some(*jti),
+            TokenIdRepr::Other(_) => None,
+        }
+    }
+}
+
+impl From<Jti> for TokenId {
+    fn from(jti: Jti) -> Self {
+        Self(TokenIdRepr::Own(jti))
+    }
+}
+
+impl fmt::Display for TokenId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match &self.0 {
+            TokenIdRepr::Own(jti) => fmt::Display::fmt(jti, f),
+            TokenIdRepr::Other(s) => f.write_str(s),
+        }
+    }
+}
+
+impl fmt::Debug for TokenId {
+    /// An identifier, not a secret: shown as it is.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "TokenId({self})")
+    }
 }
 
 /// Why a request was refused (RFC 6750 §3.1). Each carries its status and
@@ -102,9 +194,18 @@ impl BearerError {
     }
 }
 
-/// RFC 6750 §2.1: `"Bearer" 1*SP b64token`, where
-/// `b64token = 1*( ALPHA / DIGIT / "-" / "." / "_" / "~" / "+" / "/" ) *"="`.
-pub(crate) fn parse_bearer(h: Header<'_>) -> Result<&str, BearerError> {
+/// The token in an `Authorization` header, by RFC 6750 §2.1:
+/// `"Bearer" 1*SP b64token`, where
+/// `b64token = 1*( ALPHA / DIGIT / "-" / "." / "_" / "~" / "+" / "/" ) *"="`
+/// (the scheme in any case; at most 4096 bytes). Public so that a resource
+/// server validating tokens by remote introspection reads headers by the
+/// same rules as [`AuthServer::validate_bearer`](crate::AuthServer::validate_bearer).
+///
+/// # Errors
+/// [`BearerError::Missing`] without the header;
+/// [`BearerError::InvalidRequest`] for a repeated or malformed one, or
+/// another scheme.
+pub fn parse_bearer(h: Header<'_>) -> Result<&str, BearerError> {
     let raw = match h {
         Header::Absent => return Err(BearerError::Missing),
         Header::Repeated => return Err(BearerError::InvalidRequest),
@@ -149,7 +250,7 @@ pub(crate) fn decide_bearer(answer: Introspection, required: &Scope) -> Result<P
         scope: r.scope,
         audience: r.audience,
         expires_at: r.expires_at,
-        jti: r.jti,
+        jti: Some(TokenId::from(r.jti)),
     })
 }
 
@@ -186,7 +287,8 @@ mod tests {
         let r = TokenRecord::access(digest, Jti::from_bytes([3; 16]), claims, UnixTime(1), UnixTime(9));
         let active = || Introspection::Active(r.clone());
         let p = decide_bearer(active(), &Scope::parse("write").unwrap()).unwrap();
-        assert_eq!((p.client_id.as_str(), p.expires_at, p.jti), ("app", UnixTime(9), r.jti));
+        assert_eq!((p.client_id.as_str(), p.expires_at), ("app", UnixTime(9)));
+        assert_eq!(p.jti.and_then(|t| t.jti()), Some(r.jti));
         assert!(decide_bearer(active(), &Scope::empty()).is_ok());
         assert!(matches!(
             decide_bearer(active(), &Scope::parse("admin").unwrap()),
@@ -194,6 +296,26 @@ mod tests {
         ));
         let inactive = Introspection::Inactive(InactiveReason::Expired);
         assert!(matches!(decide_bearer(inactive, &Scope::empty()), Err(BearerError::InvalidToken)));
+    }
+
+    #[test]
+    fn a_token_id_is_its_text_whoever_issued_it() {
+        let jti = Jti::from_bytes([7; 16]);
+        let own = TokenId::from(jti);
+        // The same text through introspection is the same id, and a Jti.
+        let parsed = TokenId::new(&jti.to_string()).unwrap();
+        assert_eq!((parsed.jti(), &parsed), (Some(jti), &own));
+        assert_eq!(own.to_string(), jti.to_string());
+        // Another server's ids are carried as they are.
+        let other = TokenId::new("urn:uuid:3f0c-é").unwrap();
+        assert_eq!((other.jti(), other.to_string().as_str()), (None, "urn:uuid:3f0c-é"));
+        assert_eq!(format!("{other:?}"), "TokenId(urn:uuid:3f0c-é)");
+        assert_ne!(other, own);
+        // What could not be logged safely, or is no id at all, is refused.
+        for bad in ["", "a\nb", "\u{7f}", &"x".repeat(256)] {
+            assert!(TokenId::new(bad).is_err(), "{bad:?}");
+        }
+        assert!(TokenId::new(&"x".repeat(255)).is_ok());
     }
 
     #[test]

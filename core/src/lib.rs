@@ -105,7 +105,7 @@ pub mod token_format;
 
 pub use audit::{AuditEvent, AuditSink, NoAudit};
 pub use authorize::{AuthorizationCheck, AuthorizationRequest, ValidatedAuthorization};
-pub use bearer::{BearerError, Principal};
+pub use bearer::{BearerError, Principal, TokenId};
 pub use client_admin::SecretRotation;
 pub use client_auth::{ClientCredentials, PresentedSecret};
 pub use config::Config;

@@ -3,14 +3,17 @@
 //! [`RequireBearer`] is a tower layer: put it on a route (or a whole
 //! router) with `route_layer`, and every request must carry an
 //! `Authorization: Bearer` token that is active, meant for the layer's
-//! audience and granted every scope it requires. It validates the token
-//! through [`AuthServer::validate_bearer`] (the introspection checks, in
-//! process, without the fishing limiter), then hands the request on with
-//! the token's [`Principal`] in its extensions, which the [`Bearer`]
-//! extractor takes out. A refusal never reaches the route: the layer
-//! answers it with the RFC 6750 §3 status, `WWW-Authenticate` challenge and
-//! a JSON body; a store failure with the core's 503 (with `Retry-After`)
-//! or 500, and no word about the token.
+//! audience and granted every scope it requires. A [`ValidateBearer`]
+//! decides: the in-process [`AuthServer`] (through
+//! [`AuthServer::validate_bearer`]: the introspection checks, in process,
+//! without the fishing limiter), or a remote resource server's
+//! introspection client (gatehouse-rs-client's `CachedClient`, with its
+//! `axum` feature). Either way the layer hands the request on with the
+//! token's [`Principal`] in its extensions, which the [`Bearer`] extractor
+//! takes out, so the app's routes are the same for both. A refusal never
+//! reaches the route: the layer answers it with the RFC 6750 §3 status,
+//! `WWW-Authenticate` challenge and a JSON body; a failure to decide with
+//! a 503 (with `Retry-After`) or 500, and no word about the token.
 
 use std::convert::Infallible;
 use std::future::Future;
@@ -31,13 +34,55 @@ use http::{HeaderValue, StatusCode};
 use tower::{Layer, Service};
 use tracing::Span;
 
-use crate::trace;
+use crate::{trace, Error};
+
+/// What decides whether a request's bearer token lets it through a
+/// [`RequireBearer`] layer, and who is calling if so.
+///
+/// Implemented by the in-process [`AuthServer`], and by
+/// gatehouse-rs-client's `CachedClient` (feature `axum`) for a resource
+/// server that asks a remote authorization server (RFC 7662). An
+/// implementation must fail closed: any doubt is an `Err`, never a
+/// [`Principal`].
+pub trait ValidateBearer: Send + Sync + 'static {
+    /// The principal of the bearer token in `authorization`, when it is
+    /// active, meant for `audience` and granted every scope in `scope`.
+    ///
+    /// # Errors
+    /// A [`BearerError`]: [`Missing`](BearerError::Missing) and
+    /// [`InvalidRequest`](BearerError::InvalidRequest) for the header (RFC
+    /// 6750 §2.1, as [`parse_bearer`](gatehouse_core::bearer::parse_bearer)
+    /// reads it), [`InvalidToken`](BearerError::InvalidToken) for a token
+    /// that is not active for `audience`,
+    /// [`InsufficientScope`](BearerError::InsufficientScope) for a missing
+    /// scope, [`Server`](BearerError::Server) when no decision could be
+    /// made (a 503 when it may work on retry, else a 500).
+    fn validate(
+        &self,
+        authorization: Header<'_>,
+        audience: &Resource,
+        scope: &Scope,
+    ) -> impl Future<Output = Result<Principal, BearerError>> + Send;
+}
+
+/// The monolith: tokens this process issued, checked in its own store.
+impl<S: TokenStore + ClientRegistry, L: FishingLimiter> ValidateBearer for AuthServer<S, L> {
+    fn validate(
+        &self,
+        authorization: Header<'_>,
+        audience: &Resource,
+        scope: &Scope,
+    ) -> impl Future<Output = Result<Principal, BearerError>> + Send {
+        self.validate_bearer(authorization, audience, scope)
+    }
+}
 
 /// A tower layer that lets through only requests with a valid bearer
-/// token for one audience and scope. Made by
-/// [`Gatehouse::require`](crate::Gatehouse::require).
-pub struct RequireBearer<S, L> {
-    server: Arc<AuthServer<S, L>>,
+/// token for one audience and scope, as its [`ValidateBearer`] `V`
+/// decides. Made by [`Gatehouse::require`](crate::Gatehouse::require) for
+/// the in-process server, or by [`RequireBearer::new`] for any validator.
+pub struct RequireBearer<V> {
+    validator: Arc<V>,
     rule: Arc<Rule>,
 }
 
@@ -48,21 +93,30 @@ struct Rule {
     realm: String,
 }
 
-// Not derived: the derive would require `S: Clone` and `L: Clone`.
-impl<S, L> Clone for RequireBearer<S, L> {
+// Not derived: the derive would require `V: Clone`.
+impl<V> Clone for RequireBearer<V> {
     fn clone(&self) -> Self {
-        Self { server: Arc::clone(&self.server), rule: Arc::clone(&self.rule) }
+        Self { validator: Arc::clone(&self.validator), rule: Arc::clone(&self.rule) }
     }
 }
 
-impl<S, L> RequireBearer<S, L> {
-    /// Requires a token for `audience` with every scope in `scope`; the
-    /// realm of the challenges is the audience.
-    pub(crate) fn new(server: Arc<AuthServer<S, L>>, audience: Resource, scope: Scope) -> Self {
+impl<V: ValidateBearer> RequireBearer<V> {
+    /// A layer asking `validator` for a token for `audience` (a resource
+    /// identifier, RFC 8707) granted every scope in `scope`
+    /// (space-separated; empty for none); the realm of the challenges is
+    /// the audience.
+    ///
+    /// # Errors
+    /// [`Error::Requirement`] when `audience` or `scope` is not valid.
+    pub fn new(validator: Arc<V>, audience: &str, scope: &str) -> Result<Self, Error> {
+        let audience = Resource::new(audience)?;
+        let scope = Scope::parse(scope)?;
         let realm = audience.as_str().to_owned();
-        Self { server, rule: Arc::new(Rule { audience, scope, realm }) }
+        Ok(Self { validator, rule: Arc::new(Rule { audience, scope, realm }) })
     }
+}
 
+impl<V> RequireBearer<V> {
     /// The same layer, with this realm in its `WWW-Authenticate`
     /// challenges (RFC 6750 §3; `"` and `\` are dropped from it).
     #[must_use]
@@ -72,12 +126,12 @@ impl<S, L> RequireBearer<S, L> {
             scope: self.rule.scope.clone(),
             realm: realm.into(),
         };
-        Self { server: self.server, rule: Arc::new(rule) }
+        Self { validator: self.validator, rule: Arc::new(rule) }
     }
 }
 
-impl<I, S, L> Layer<I> for RequireBearer<S, L> {
-    type Service = RequireBearerService<I, S, L>;
+impl<I, V> Layer<I> for RequireBearer<V> {
+    type Service = RequireBearerService<I, V>;
 
     fn layer(&self, inner: I) -> Self::Service {
         RequireBearerService { inner, layer: self.clone() }
@@ -85,24 +139,23 @@ impl<I, S, L> Layer<I> for RequireBearer<S, L> {
 }
 
 /// The service [`RequireBearer`] wraps a route in.
-pub struct RequireBearerService<I, S, L> {
+pub struct RequireBearerService<I, V> {
     inner: I,
-    layer: RequireBearer<S, L>,
+    layer: RequireBearer<V>,
 }
 
-impl<I: Clone, S, L> Clone for RequireBearerService<I, S, L> {
+impl<I: Clone, V> Clone for RequireBearerService<I, V> {
     fn clone(&self) -> Self {
         Self { inner: self.inner.clone(), layer: self.layer.clone() }
     }
 }
 
-impl<I, S, L> Service<Request> for RequireBearerService<I, S, L>
+impl<I, V> Service<Request> for RequireBearerService<I, V>
 where
     I: Service<Request, Error = Infallible> + Clone + Send + 'static,
     I::Response: IntoResponse,
     I::Future: Send,
-    S: TokenStore + ClientRegistry,
-    L: FishingLimiter,
+    V: ValidateBearer,
 {
     type Response = Response;
     type Error = Infallible;
@@ -127,17 +180,16 @@ where
 
 /// Validates the request's token, then calls the route or refuses; records
 /// the outcome on the request's `span`.
-async fn guard<I, S, L>(layer: RequireBearer<S, L>, mut inner: I, mut req: Request, span: Span) -> Response
+async fn guard<I, V>(layer: RequireBearer<V>, mut inner: I, mut req: Request, span: Span) -> Response
 where
     I: Service<Request, Error = Infallible>,
     I::Response: IntoResponse,
-    S: TokenStore + ClientRegistry,
-    L: FishingLimiter,
+    V: ValidateBearer,
 {
     let rule = &layer.rule;
     let authorization =
         Header::from_values(req.headers().get_all(AUTHORIZATION).iter().map(HeaderValue::as_bytes));
-    match layer.server.validate_bearer(authorization, &rule.audience, &rule.scope).await {
+    match layer.validator.validate(authorization, &rule.audience, &rule.scope).await {
         Ok(principal) => {
             span.record("client_id", principal.client_id.as_str());
             req.extensions_mut().insert(Bearer(principal));

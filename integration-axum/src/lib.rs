@@ -1,4 +1,8 @@
-//! axum integration for gatehouse: an app serves the OAuth 2.0 endpoints of
+#![doc = include_str!("../README.md")]
+//!
+//! ## The crate
+//!
+//! An app serves the OAuth 2.0 endpoints of
 //! an embedded [`AuthServer`](gatehouse_core::AuthServer) by merging one
 //! [`Router`](axum::Router), and guards its own routes with the tokens it
 //! issues by adding one layer.
@@ -12,11 +16,13 @@
 //!   [`max_body_bytes`](gatehouse_core::Config::max_body_bytes).
 //! - [`Consent`], [`Prompt`], [`Decision`]: the hook for the app's own
 //!   login and consent pages; the crate does the protocol around them.
-//! - [`RequireBearer`] (from [`Gatehouse::require`]) and [`Bearer`]: a
+//! - [`RequireBearer`] (from [`Gatehouse::require`], or
+//!   [`RequireBearer::new`] over any [`ValidateBearer`]) and [`Bearer`]: a
 //!   tower layer that lets only requests with a valid bearer token for an
 //!   audience and scope through, answering RFC 6750 errors itself, and the
 //!   extractor that hands the route the token's
-//!   [`Principal`](gatehouse_core::Principal).
+//!   [`Principal`](gatehouse_core::Principal), whether the token was
+//!   checked in process or by a remote authorization server.
 //! - [`Paths`]: where the endpoints are mounted.
 //!
 //! Each request to these routes runs in one `tracing` span,
@@ -87,6 +93,6 @@ mod router;
 mod trace;
 
 pub use authorize::{Consent, Decision, Prompt};
-pub use bearer::{Bearer, RequireBearer, RequireBearerService};
+pub use bearer::{Bearer, RequireBearer, RequireBearerService, ValidateBearer};
 pub use error::Error;
 pub use router::{Gatehouse, Paths};

@@ -6,7 +6,6 @@ use std::sync::Arc;
 use axum::extract::DefaultBodyLimit;
 use axum::routing::{any, get};
 use axum::Router;
-use gatehouse_core::model::{Resource, Scope};
 use gatehouse_core::{
     AuthServer, ClientRegistry, Endpoints, FishingLimiter, MemoryLimiter, Metadata, RevocationFeed,
     TokenStore,
@@ -230,9 +229,7 @@ impl<S: TokenStore + ClientRegistry, L: FishingLimiter> Gatehouse<S, L> {
     ///
     /// # Errors
     /// [`Error::Requirement`] when `audience` or `scope` is not valid.
-    pub fn require(&self, audience: &str, scope: &str) -> Result<RequireBearer<S, L>, Error> {
-        let audience = Resource::new(audience)?;
-        let scope = Scope::parse(scope)?;
-        Ok(RequireBearer::new(Arc::clone(&self.server), audience, scope))
+    pub fn require(&self, audience: &str, scope: &str) -> Result<RequireBearer<AuthServer<S, L>>, Error> {
+        RequireBearer::new(Arc::clone(&self.server), audience, scope)
     }
 }

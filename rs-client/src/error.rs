@@ -48,4 +48,14 @@ pub enum Error {
     /// `exp` not a number, ...). Named, never quoted.
     #[error("the introspection answer's `{0}` member has the wrong type")]
     Member(&'static str),
+    /// An active answer lacks a member the bearer layer needs to build a
+    /// principal (`client_id`, `exp`; feature `axum`). Only the name.
+    #[error("the introspection answer has no `{0}` member, which the bearer layer requires")]
+    MissingClaim(&'static str),
+    /// A member of an active answer has the right JSON type but a value
+    /// the bearer layer cannot carry (a `scope` token with a forbidden
+    /// character, an audience that is not an absolute URI, ...; feature
+    /// `axum`). Named, never quoted.
+    #[error("the introspection answer's `{0}` member is not a valid value for it")]
+    UnfitClaim(&'static str),
 }

@@ -15,10 +15,15 @@
 //! - [`tls`]: [`TlsRoots`], the certificate authorities an `https://`
 //!   endpoint may chain to.
 //! - [`clock`]: the injectable [`Clock`].
+//! - `bearer` (feature `axum`): gatehouse-axum's bearer layer backed by a
+//!   [`CachedClient`] (`CachedClient::require`), and `bearer::decide`,
+//!   from an answer to the core's `Principal` or an RFC 6750 refusal.
 //! - [`error`]: [`Error`], one enum for the crate.
 #![forbid(unsafe_code)]
 
 pub mod answer;
+#[cfg(feature = "axum")]
+pub mod bearer;
 pub mod cache;
 mod cached;
 pub mod client;

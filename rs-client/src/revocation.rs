@@ -1,5 +1,5 @@
 //! What the authorization server's revocation feed says, and which cached
-//! answers each event makes wrong: [`Revocation`], and [`parse_batch`] for
+//! answers each event makes wrong: [`Revocation`], and `parse_batch` for
 //! gatehouse's feed (`POST /oauth/events`; see the README, "Revocation
 //! push").
 

@@ -127,7 +127,7 @@ pub struct AddArgs {
     /// What it gets when it asks for no scope (within --scope)
     #[arg(long, value_parser = scope)]
     pub default_scope: Option<Scope>,
-    /// A resource it may get tokens for (repeat), e.g. https://api.example.com
+    /// A resource it may get tokens for (repeat), e.g. `https://api.example.com`
     #[arg(long = "audience", value_name = "URI", value_parser = resource)]
     pub audiences: Vec<Resource>,
     /// The audience of a token requested without `resource` (one of --audience)

@@ -4,13 +4,13 @@
 //! through its notice file, Redis through client tracking).
 //!
 //! - [`args`]: the command line (clap), and [`EXIT_CODES`].
-//! - [`open`]: opens the configured store and runs one command on it.
-//! - [`clients`]: `clients list|show|add|disable|enable|remove|rotate-secret`.
-//! - [`add`](mod@add): the client `clients add` registers, checked as the
+//! - `open`: opens the configured store and runs one command on it.
+//! - `clients`: `clients list|show|add|disable|enable|remove|rotate-secret`.
+//! - `add`: the client `clients add` registers, checked as the
 //!   config file's clients are.
-//! - [`tokens`]: `tokens revoke` and `purge`.
-//! - [`keys`]: `keys generate`.
-//! - [`render`]: tables and JSON for clients.
+//! - `tokens`: `tokens revoke` and `purge`.
+//! - `keys`: `keys generate`.
+//! - `render`: tables and JSON for clients.
 //!
 //! Secrets: a client secret is printed only when it is made (`clients add`,
 //! `clients rotate-secret`), once; registrations are shown without their

@@ -140,7 +140,7 @@ async fn events_reach_the_other_instance_once_on_cluster() {
 
 /// The `CLIENT LIST` id of `relay`'s subscription connection.
 async fn subscription_id(conn: &RedisConnection, relay: &RedisFeedRelay) -> String {
-    let list: String = conn.query(&redis::cmd("CLIENT").arg("LIST")).await.unwrap();
+    let list: String = conn.query(redis::cmd("CLIENT").arg("LIST")).await.unwrap();
     let name = format!("name=gatehouse-feed-{}", relay.instance_id());
     let line = list.lines().find(|l| l.split(' ').any(|f| f == name)).expect("the relay's connection");
     line.split(' ').find_map(|f| f.strip_prefix("id=")).unwrap().to_owned()

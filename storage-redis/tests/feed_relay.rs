@@ -21,7 +21,9 @@ use gatehouse_redis::testing::{unique_prefix, RedisServer, TestCluster, TestRedi
 use gatehouse_redis::{FeedRelayOptions, RedisConnection, RedisFeedRelay, RedisStore, RelayStatus};
 
 const WITHIN: Duration = Duration::from_secs(15);
-const HEARTBEAT: Duration = Duration::from_millis(100);
+/// Short, for quick tests, but with a silence limit (3 heartbeats and two
+/// timeouts, 1.9 s) that a loaded machine does not reach by accident.
+const HEARTBEAT: Duration = Duration::from_millis(300);
 
 async fn relay_on(store: &RedisStore) -> RedisFeedRelay {
     let feed = RevocationFeed::new(64).unwrap();
@@ -195,9 +197,9 @@ async fn a_failed_publish_is_counted_and_resets_the_others() {
     let url = format!("redis://relay:relay-test-password@127.0.0.1:{}/", server.port());
     let sa = RedisStore::connect(&url, &prefix).await.unwrap();
     let sb = RedisStore::connect(&server.url(), &prefix).await.unwrap();
-    // A longer heartbeat than the others here: B must notice the gap from
-    // A's numbers, well before A could count as gone silent.
-    let opts = || FeedRelayOptions::new().heartbeat(Duration::from_millis(300));
+    // B must notice the gap from A's numbers (at A's next heartbeat), well
+    // before A could count as gone silent.
+    let opts = || FeedRelayOptions::new().heartbeat(HEARTBEAT);
     let a = RedisFeedRelay::spawn(&sa, RevocationFeed::new(64).unwrap(), opts()).unwrap();
     let b = RedisFeedRelay::spawn(&sb, RevocationFeed::new(64).unwrap(), opts()).unwrap();
     live(&a).await;
@@ -263,6 +265,6 @@ async fn a_dropped_relay_stops_and_says_goodbye() {
     // Longer than B's silence limit (3 heartbeats + 2 timeouts): had A
     // gone without a goodbye, B would have reset by now.
     let quiet = HEARTBEAT * 3 + sb.connection().timeout() * 2;
-    let later = tokio::time::timeout(quiet * 2, b.feed().changed(rb.1)).await;
+    let later = tokio::time::timeout(quiet + HEARTBEAT * 2, b.feed().changed(rb.1)).await;
     assert!(later.is_err(), "B's feed changed: {:?}", b.feed().read(Some(&rb.0), rb.1, 10));
 }

@@ -18,7 +18,10 @@
 //! dropped, or who names another stream (the server restarted, or another
 //! instance answered), or a number not issued yet, gets
 //! [`Batch::reset`]: it may have missed a revocation and must forget every
-//! cached answer, then resume from [`Batch::cursor`].
+//! cached answer, then resume from [`Batch::cursor`]. A transport that
+//! relays other instances' events into the feed (gatehouse-redis's
+//! `RedisFeedRelay`) calls [`RevocationFeed::reset`] when it may have lost
+//! some, which resets every reader the same way.
 //!
 //! # What an event may carry
 //! Identifiers only (`jti`, grant id, subject, client id), as the audit
@@ -260,6 +263,22 @@ impl RevocationFeed {
             ring.waiters.drain().map(|(_, w)| w).collect()
         };
         // Woken outside the lock: a waker may run code that reads the feed.
+        wake.into_iter().for_each(Waker::wake);
+    }
+
+    /// Makes every current reader reset (see [`Batch::reset`]): drops the
+    /// held events and skips one number, so no reader's next event is
+    /// held any more; then wakes the waiting readers. For a transport that
+    /// relays events from elsewhere and may have lost some (a dropped
+    /// subscription, a gap in a sender's numbers): a reader that cannot be
+    /// told what it missed must forget everything instead.
+    pub fn reset(&self) {
+        let wake: Vec<Waker> = {
+            let mut ring = self.lock();
+            ring.last += 1;
+            ring.events.clear();
+            ring.waiters.drain().map(|(_, w)| w).collect()
+        };
         wake.into_iter().for_each(Waker::wake);
     }
 

@@ -47,7 +47,7 @@ use redis::{AsyncConnectionConfig, ConnectionAddr, ConnectionInfo, PushInfo, Pus
 /// Tracking could not be set up, or stopped: the cache stays bypassed
 /// until it is back. Why is not kept: every cause is handled alike.
 #[derive(Debug, Clone, Copy)]
-struct TrackingDown;
+pub(crate) struct TrackingDown;
 
 /// Cached answers, bounded by a capacity, valid only while tracking is live.
 #[derive(Debug, Clone)]
@@ -379,7 +379,8 @@ async fn establish(cache: &Weak<Shared>, t: &Tracking, generation: u64) -> Resul
     };
     for seed in seeds {
         let Some((host, _)) = host_port(seed) else { continue };
-        let Ok(mut probe) = connect(t, seed.clone(), None::<fn(PushInfo) -> Result<(), TrackingDown>>).await
+        let Ok(mut probe) =
+            connect(t.timeout, seed.clone(), None::<fn(PushInfo) -> Result<(), TrackingDown>>).await
         else {
             continue;
         };
@@ -412,7 +413,7 @@ async fn tracked(
         }
         Ok(())
     };
-    let mut conn = connect(t, info, Some(on_push)).await?;
+    let mut conn = connect(t.timeout, info, Some(on_push)).await?;
     let mut cmd = redis::cmd("CLIENT");
     cmd.arg("TRACKING").arg("ON").arg("BCAST");
     for p in &t.prefixes {
@@ -424,8 +425,10 @@ async fn tracked(
     }
 }
 
-async fn connect<F>(
-    t: &Tracking,
+/// A RESP3 connection to `info` (within `timeout`), its pushes going to
+/// `on_push`. Also the revocation relay's subscription.
+pub(crate) async fn connect<F>(
+    timeout: Duration,
     info: ConnectionInfo,
     on_push: Option<F>,
 ) -> Result<MultiplexedConnection, TrackingDown>
@@ -435,12 +438,12 @@ where
     let redis = info.redis_settings().clone().set_protocol(redis::ProtocolVersion::RESP3);
     let client = redis::Client::open(info.set_redis_settings(redis)).map_err(|_| TrackingDown)?;
     let mut cfg = AsyncConnectionConfig::new()
-        .set_connection_timeout(Some(t.timeout))
-        .set_response_timeout(Some(t.timeout));
+        .set_connection_timeout(Some(timeout))
+        .set_response_timeout(Some(timeout));
     if let Some(f) = on_push {
         cfg = cfg.set_push_sender(f);
     }
-    match tokio::time::timeout(t.timeout, client.get_multiplexed_async_connection_with_config(&cfg)).await {
+    match tokio::time::timeout(timeout, client.get_multiplexed_async_connection_with_config(&cfg)).await {
         Ok(Ok(c)) => Ok(c),
         _ => Err(TrackingDown),
     }

@@ -41,6 +41,9 @@ pub enum RedisError {
     /// store was written. Nothing changed.
     #[error("this redis store does not know the revocation scope")]
     UnknownScope,
+    /// A [`RedisFeedRelay`](crate::RedisFeedRelay) cannot start: says why.
+    #[error("the revocation relay cannot start: {0}")]
+    RelaySetup(&'static str),
     /// A stored record is not JSON of the expected shape. Says where, never
     /// what the stored text is.
     #[error("{what} {key}: JSON {category} error at line {line} column {column}")]
@@ -196,6 +199,7 @@ mod tests {
             RedisError::CrossSlot,
             RedisError::UnexpectedReply("3"),
             RedisError::UnknownScope,
+            RedisError::RelaySetup("no runtime"),
             RedisError::UnsupportedState("x".into()),
         ];
         for e in faults {

@@ -7,6 +7,7 @@ mod conn;
 mod error;
 mod keys;
 mod limiter;
+mod relay;
 mod scripts;
 mod store;
 #[cfg(feature = "testing")]
@@ -18,4 +19,5 @@ pub use conn::RoundTrips;
 pub use conn::{RedisConnection, DEFAULT_TIMEOUT};
 pub use error::RedisError;
 pub use limiter::RedisLimiter;
+pub use relay::{FeedRelayOptions, RedisFeedRelay, RelayStatus};
 pub use store::{RedisOptions, RedisStore};

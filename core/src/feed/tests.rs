@@ -52,6 +52,30 @@ fn a_reader_that_fell_behind_or_changed_stream_is_reset() {
 }
 
 #[test]
+fn a_forced_reset_resets_every_current_reader_and_wakes_waiters() {
+    let feed = RevocationFeed::new(8).unwrap();
+    let stream = feed.stream_id().to_owned();
+    feed.publish(FeedEvent::Grant(grant(1)));
+    let count = Arc::new(Count(AtomicUsize::new(0)));
+    let waker = Waker::from(Arc::clone(&count));
+    let mut wait = Box::pin(feed.changed(1));
+    assert!(wait.as_mut().poll(&mut Context::from_waker(&waker)).is_pending());
+    feed.reset();
+    assert_eq!(count.0.load(Ordering::SeqCst), 1, "a waiting reader is woken");
+    // Up to date or not, every reader from before the reset resets.
+    for cursor in [0, 1] {
+        let b = feed.read(Some(&stream), cursor, 10);
+        assert!(b.reset && b.events.is_empty() && b.cursor == 2, "cursor {cursor}: {b:?}");
+    }
+    // After it, reading goes on as usual from the cursor it handed out.
+    feed.publish(FeedEvent::Client(client("app")));
+    let b = feed.read(Some(&stream), 2, 10);
+    assert!(!b.reset);
+    assert_eq!(b.events, vec![Sequenced { seq: 3, event: FeedEvent::Client(client("app")) }]);
+    assert!(feed.read(Some(&stream), 1, 10).reset, "a reader from before it still resets");
+}
+
+#[test]
 fn audit_events_become_feed_events() {
     let feed = RevocationFeed::new(16).unwrap();
     let app = client("app");

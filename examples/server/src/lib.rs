@@ -50,7 +50,8 @@ use std::time::Duration;
 use gatehouse_core::model::{Client, SecretDigest};
 use gatehouse_core::store::purge_expired_all;
 use gatehouse_core::{
-    AuthServer, ClientRegistry, FishingLimiter, MemoryLimiter, RevocationFeed, StoreError, TokenStore,
+    AuditSink, AuthServer, ClientRegistry, FishingLimiter, MemoryLimiter, RevocationFeed, StoreError,
+    TokenStore,
 };
 use tokio::net::TcpListener;
 
@@ -88,6 +89,15 @@ pub struct App<S, L = MemoryLimiter> {
 /// poll; one that falls further behind flushes its whole cache.
 pub const FEED_CAPACITY: usize = 4096;
 
+/// A revocation feed of [`FEED_CAPACITY`] events.
+///
+/// # Errors
+/// [`StoreError::Backend`] when the OS random source (for the stream id)
+/// fails; it would fail the keyring and every token too.
+pub fn new_feed() -> Result<RevocationFeed, StoreError> {
+    RevocationFeed::new(FEED_CAPACITY).map_err(StoreError::backend)
+}
+
 impl<S: TokenStore + ClientRegistry> App<S> {
     /// Builds the server from the settings, with an in-process fishing
     /// limiter, and seeds `store` with their clients as [`seed`] says (an
@@ -109,15 +119,30 @@ impl<S: TokenStore + ClientRegistry, L: FishingLimiter> App<S, L> {
     /// # Errors
     /// [`StoreError`] when seeding fails.
     pub async fn with_limiter(store: S, limiter: L, settings: Settings) -> Result<Self, StoreError> {
-        // The stream id is random; the OS random source failing here would
-        // fail the keyring and every token too.
-        let feed = RevocationFeed::new(FEED_CAPACITY).map_err(StoreError::backend)?;
+        let feed = new_feed()?;
+        App::with_feed(store, limiter, settings, feed.clone(), feed).await
+    }
+
+    /// Like [`App::with_limiter`], serving `feed` at `/oauth/events` and
+    /// handing the server's audit events to `sink`, which must append
+    /// revocations to `feed`: the feed itself, or a relay that also shares
+    /// them with other instances (`gatehouse_redis::RedisFeedRelay`).
+    ///
+    /// # Errors
+    /// [`StoreError`] when seeding fails.
+    pub async fn with_feed(
+        store: S,
+        limiter: L,
+        settings: Settings,
+        feed: RevocationFeed,
+        sink: impl AuditSink,
+    ) -> Result<Self, StoreError> {
         // Every decision, replay and store failure goes to `tracing`; the
         // binary's subscriber writes it (see `main.rs`). Revocations also
         // go to the feed, for resource servers' caches.
         let server = AuthServer::new(store, settings.keys, settings.server)
             .with_limiter(limiter)
-            .with_audit((feed.clone(), gatehouse_tracing::TracingSink));
+            .with_audit((sink, gatehouse_tracing::TracingSink));
         let clients: Arc<[Client]> = settings.clients.into();
         let seeding = seed::seed(server.store(), &clients, settings.reapply_clients, server.now()).await?;
         println!("gatehouse example: {}", seeding.describe());

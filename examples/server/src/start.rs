@@ -48,7 +48,9 @@ pub enum StartError {
 /// - `redis`: connects (failing at once when Redis cannot be reached) and
 ///   uses the shared `gatehouse_redis::RedisLimiter` (the `redis` feature), so a
 ///   caller throttled on one instance is throttled on every instance using
-///   the same Redis and key prefix.
+///   the same Redis and key prefix; and a `gatehouse_redis::RedisFeedRelay`,
+///   so each instance's revocation feed carries every instance's
+///   revocations.
 ///
 /// # Errors
 /// [`StartError`]: the settings are refused on this address, the store
@@ -81,7 +83,13 @@ pub async fn run(
             })?;
             println!("gatehouse example: tokens in Redis, key prefix {prefix:?}");
             let limiter = store.limiter(settings.server.limiter);
-            let app = App::with_limiter(store, limiter, settings).await?;
+            // Every instance on this Redis and prefix shares its
+            // revocation events, so a resource server reading any one
+            // instance's feed hears of revocations made on the others.
+            let feed = crate::new_feed()?;
+            let relay = gatehouse_redis::RedisFeedRelay::spawn(&store, feed.clone(), Default::default())
+                .map_err(|e| StartError::Store { kind: "redis", reason: e.to_string() })?;
+            let app = App::with_feed(store, limiter, settings, feed, relay).await?;
             Ok(app.serve(listener, shutdown).await?)
         }
         // Settings refuse these already; kept so that a build without the

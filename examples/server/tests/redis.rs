@@ -1,6 +1,6 @@
 //! Two example app instances on one Redis (the `redis` feature, which the
-//! example's tests always enable): tokens, revocations and the fishing
-//! limiter are shared. Each test starts its own throwaway `redis-server`
+//! example's tests always enable): tokens, revocations, the fishing
+//! limiter and the revocation feed are shared. Each test starts its own throwaway `redis-server`
 //! (or uses `REDIS_URL`), killed when the test ends.
 #![allow(clippy::unwrap_used)] // a failed unwrap is a failed test
 
@@ -20,6 +20,56 @@ fn on_redis(url: &str, prefix: &str) -> Settings {
     s.server.limiter.burst = 3;
     s.server.limiter.per_minute = 1;
     s
+}
+
+/// A resource server streams revocation events from B; a token is revoked
+/// on A; B's stream names it (through Redis pub/sub, `RedisFeedRelay`).
+/// Until B's subscription is up, a revocation on A may reach B's stream as
+/// a reset instead (what B may have missed); the test then revokes
+/// another token, until one is delivered as itself, within a deadline.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_revocation_on_one_instance_reaches_the_feed_of_the_other() {
+    let redis = TestRedis::start();
+    let prefix = unique_prefix();
+    let settings = || {
+        let mut s = on_redis(&redis.url(), &prefix);
+        s.server.limiter = sample().server.limiter;
+        s
+    };
+    let (a, b) = (start_configured(settings()), start_configured(settings()));
+    let poll = |stream: &str, cursor: u64, wait: u64| {
+        let body = format!("stream={stream}&cursor={cursor}&wait={wait}");
+        async move {
+            let r = post(b.addr, "/oauth/events", Some(RS), &body).await;
+            assert_eq!(r.status, 200, "{}", r.text());
+            r.json()
+        }
+    };
+    let first = poll("", 0, 0).await;
+    let stream = first["stream"].as_str().unwrap().to_owned();
+    let mut cursor = first["cursor"].as_u64().unwrap();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    'revoke: loop {
+        assert!(std::time::Instant::now() < deadline, "no revocation made on A was delivered by B's feed");
+        let token = issue(a.addr).await;
+        let jti = introspect(a.addr, Some(RS), &token).await.json()["jti"].as_str().unwrap().to_owned();
+        let r = post(a.addr, "/oauth/revoke", Some(CLIENT), &format!("token={token}")).await;
+        assert_eq!(r.status, 200);
+        loop {
+            let got = poll(&stream, cursor, 2).await;
+            assert_eq!(got["stream"], stream.as_str());
+            cursor = got["cursor"].as_u64().unwrap();
+            let events = got["events"].as_array().unwrap();
+            if events.iter().any(|e| e["type"] == "token" && e["jti"] == jti.as_str()) {
+                break 'revoke;
+            }
+            if got["reset"] == true || events.is_empty() {
+                continue 'revoke;
+            }
+        }
+    }
+    a.shutdown().await;
+    b.shutdown().await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -30,6 +30,19 @@ async fn relay_on(store: &RedisStore) -> RedisFeedRelay {
     RedisFeedRelay::spawn(store, feed, FeedRelayOptions::new().heartbeat(HEARTBEAT)).unwrap()
 }
 
+/// Two instances on one Redis (stores A and B with `prefix`), each with
+/// its relay, both subscribed.
+async fn two_live_relays(
+    redis: &TestRedis,
+    prefix: &str,
+) -> (RedisStore, RedisStore, RedisFeedRelay, RedisFeedRelay) {
+    let (sa, sb) = (redis.store_with(prefix).await, redis.store_with(prefix).await);
+    let (a, b) = (relay_on(&sa).await, relay_on(&sb).await);
+    live(&a).await;
+    live(&b).await;
+    (sa, sb, a, b)
+}
+
 /// Waits until `cond(relay's status)` holds, polling its counters (which
 /// change on Redis's schedule) up to [`WITHIN`].
 async fn wait_for(relay: &RedisFeedRelay, what: &str, cond: impl Fn(RelayStatus) -> bool) -> RelayStatus {
@@ -155,10 +168,7 @@ async fn subscription_id(conn: &RedisConnection, relay: &RedisFeedRelay) -> Stri
 async fn a_lost_subscription_resets_the_feed_and_comes_back() {
     let redis = TestRedis::start();
     let prefix = unique_prefix();
-    let (sa, sb) = (redis.store_with(&prefix).await, redis.store_with(&prefix).await);
-    let (a, b) = (relay_on(&sa).await, relay_on(&sb).await);
-    live(&a).await;
-    live(&b).await;
+    let (sa, _sb, a, b) = two_live_relays(&redis, &prefix).await;
     let rb = reader(b.feed());
     let (before_a, before_b) = (a.status(), b.status());
 
@@ -236,10 +246,7 @@ async fn a_failed_publish_is_counted_and_resets_the_others() {
 async fn a_dropped_relay_stops_and_says_goodbye() {
     let redis = TestRedis::start();
     let prefix = unique_prefix();
-    let (sa, sb) = (redis.store_with(&prefix).await, redis.store_with(&prefix).await);
-    let (a, b) = (relay_on(&sa).await, relay_on(&sb).await);
-    live(&a).await;
-    live(&b).await;
+    let (_sa, sb, a, b) = two_live_relays(&redis, &prefix).await;
     let (audit, _) = revoked(1);
     a.record(&audit);
     wait_for(&b, "A heard", |s| s.relayed == 1).await;

@@ -21,9 +21,7 @@
 
 use std::fmt;
 
-use base64::engine::general_purpose::URL_SAFE_NO_PAD;
-use base64::Engine as _;
-
+use crate::b64;
 use crate::crypto::{self, MacKey};
 use crate::error::Error;
 use crate::model::{GrantId, TokenDigest, TokenKind, ValueError};
@@ -205,7 +203,7 @@ impl Keyring {
         s.push_str(std::str::from_utf8(pre).unwrap_or_default());
         s.push_str(&kid.0);
         s.push('.');
-        URL_SAFE_NO_PAD.encode_string(body, &mut s);
+        s.push_str(b64::encode_url(&body, &mut [0; BODY_B64_LEN]));
         (RawToken(s), digest_of(kind, grant, random))
     }
 
@@ -291,6 +289,8 @@ fn digest_of(kind: TokenKind, grant: GrantId, random: &[u8]) -> TokenDigest {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+    use base64::Engine as _;
 
     fn ring(id: &str, secret: &[u8]) -> Keyring {
         Keyring::new((KeyId::new(id).unwrap(), secret), &[]).unwrap()
@@ -415,6 +415,8 @@ mod tests {
 #[cfg(test)]
 mod decoder_props {
     use super::*;
+    use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+    use base64::Engine as _;
     use proptest::prelude::*;
 
     proptest! {

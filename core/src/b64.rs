@@ -39,6 +39,14 @@ pub(crate) fn encode_url<'o, const N: usize, const M: usize>(
     bytes: &[u8; N],
     out: &'o mut [u8; M],
 ) -> &'o str {
+    encode_url_ascii(bytes, out);
+    // Every byte is from the alphabet, so this never fails.
+    std::str::from_utf8(out).unwrap_or_default()
+}
+
+/// [`encode_url`] for a caller that writes the characters out as bytes
+/// (the JSON writer): the same, without checking them as text.
+pub(crate) fn encode_url_ascii<const N: usize, const M: usize>(bytes: &[u8; N], out: &mut [u8; M]) {
     const { assert!(M == encoded_len(N), "the output must have the encoded length") };
     let char_of = |v: u32| URL_SAFE[(v & 63) as usize];
     let triples = bytes.chunks_exact(3);
@@ -61,8 +69,6 @@ pub(crate) fn encode_url<'o, const N: usize, const M: usize>(
         // No remainder: the lengths agree by the assertion above.
         _ => {}
     }
-    // Every byte is from the alphabet, so this never fails.
-    std::str::from_utf8(out).unwrap_or_default()
 }
 
 /// Decodes padded standard base64 (RFC 4648 §4) as `base64`'s `STANDARD`

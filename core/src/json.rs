@@ -6,6 +6,7 @@
 //! hot path of every introspection. Strings are escaped per RFC 8259 §7, so
 //! any text, even one a client chose, yields valid JSON.
 
+use crate::b64;
 use crate::scan;
 
 /// "00", "01", ... "99": the two digits of each number below 100.
@@ -56,7 +57,34 @@ impl Object {
         self
     }
 
-    /// `"name":value` for an unsigned number.
+    /// `"name":"value"` for a constant value, which (like the names) needs
+    /// no escaping: written without a scan.
+    #[inline]
+    pub(crate) fn constant(&mut self, name: &'static str, value: &'static str) -> &mut Self {
+        debug_assert!(!scan::needs_json_escape(value.as_bytes()), "constant values are plain");
+        self.key(name);
+        self.buf.push(b'"');
+        self.buf.extend_from_slice(value.as_bytes());
+        self.buf.push(b'"');
+        self
+    }
+
+    /// `"name":"…"` with the unpadded base64url text of a 16-byte id (a
+    /// `jti`, a grant id): written straight from the encoder, since its
+    /// alphabet needs no escaping.
+    pub(crate) fn id(&mut self, name: &'static str, bytes: &[u8; 16]) -> &mut Self {
+        self.key(name);
+        let mut text = [0u8; b64::encoded_len(16)];
+        b64::encode_url_ascii(bytes, &mut text);
+        self.buf.push(b'"');
+        self.buf.extend_from_slice(&text);
+        self.buf.push(b'"');
+        self
+    }
+
+    /// `"name":value` for an unsigned number. Inlined, so that the name's
+    /// copy has a constant length.
+    #[inline]
     pub(crate) fn u64(&mut self, name: &'static str, value: u64) -> &mut Self {
         self.key(name);
         // Two digits per division, from a table: a time (ten digits) takes
@@ -175,12 +203,14 @@ mod tests {
             .u64("max", u64::MAX)
             .strs("aud", ["a", "b"])
             .strs("none", [])
+            .constant("type", "Bearer")
+            .id("id", &[0xfb; 16])
             .str("long", &"x".repeat(100))
             .finish();
         assert_eq!(
             std::str::from_utf8(&body).unwrap(),
             format!(
-                r#"{{"active":true,"scope":"read write","zero":0,"nine":9,"ten":10,"hundred":100,"time":1767225600,"max":18446744073709551615,"aud":["a","b"],"none":[],"long":"{}"}}"#,
+                r#"{{"active":true,"scope":"read write","zero":0,"nine":9,"ten":10,"hundred":100,"time":1767225600,"max":18446744073709551615,"aud":["a","b"],"none":[],"type":"Bearer","id":"-_v7-_v7-_v7-_v7-_v7-w","long":"{}"}}"#,
                 "x".repeat(100)
             )
         );

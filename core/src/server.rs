@@ -6,6 +6,7 @@
 //! [`introspect`](crate::introspect) and [`bearer`](crate::bearer); the
 //! policy they share in [`policy`](crate::policy).
 
+use std::pin::pin;
 use std::sync::Arc;
 
 use crate::audit::{AuditEvent, AuditSink, AuthMethod, ClientChange, Revoked, StoreOperation, Verdict};
@@ -553,7 +554,7 @@ impl<S: TokenStore + ClientRegistry, L: FishingLimiter> AuthServer<S, L> {
     pub async fn introspect(&self, caller: &Client, token: &str) -> Result<Introspection, Error> {
         let rs = caller.resource_server().ok_or(Error::IntrospectionForbidden)?;
         let now = self.clock.now();
-        let reserve = self.limiter.reserve(&caller.id, now);
+        let mut reserve = pin!(self.limiter.reserve(&caller.id, now));
         let verified = match self.keys.verify(token) {
             Ok(v) => v,
             Err(r) => {
@@ -565,16 +566,15 @@ impl<S: TokenStore + ClientRegistry, L: FishingLimiter> AuthServer<S, L> {
         };
         // A throttled caller's lookup is not even started when the limiter
         // answers at once (memory), and its result is dropped otherwise.
-        let (admission, loaded) = join::both(reserve, self.store.get_with_client(&verified.digest), |a| {
-            !matches!(a, Ok(Admission::Allowed))
-        })
-        .await;
+        let mut lookup = pin!(self.store.get_with_client(&verified.digest));
+        let (admission, loaded) =
+            join::both(reserve.as_mut(), lookup.as_mut(), |a| !matches!(a, Ok(Admission::Allowed))).await;
         self.admitted(caller, admission)?;
         let loaded = match loaded {
             Some(r) => self.stored(StoreOperation::Get, r)?,
-            // Not reached (`b` is skipped only for a refusal), but a lookup
-            // is the right answer if it ever were.
-            None => self.stored(StoreOperation::Get, self.store.get_with_client(&verified.digest).await)?,
+            // Not reached (the lookup is skipped only for a refusal), but
+            // finishing it is the right answer if it ever were.
+            None => self.stored(StoreOperation::Get, lookup.await)?,
         };
         let viewer = Viewer::ResourceServer { id: &caller.id, rs };
         let answer = introspect::decide_introspection(loaded, viewer, now, self.config.clock_skew);

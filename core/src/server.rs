@@ -278,7 +278,8 @@ impl<S: TokenStore + ClientRegistry, L: FishingLimiter> AuthServer<S, L> {
         &'a self,
         creds: &'a ClientCredentials,
     ) -> impl Future<Output = Result<Client, Error>> + Send + 'a {
-        // Not an `async fn`: one future, not one wrapped in another.
+        // Not an `async fn`: one future, not one wrapped in another. The
+        // clock is read here, when called, rather than when first polled.
         self.authenticate_at(creds, self.clock.now())
     }
 

@@ -52,6 +52,17 @@ pub(crate) fn both<'f, A: Future, B: Future>(
     })
 }
 
+/// Polls `f` once: its output if it is ready at once, `None` if it is
+/// pending (then it can be polled again, or joined).
+pub(crate) fn poll_once<F: Future>(mut f: Pin<&mut F>) -> impl Future<Output = Option<F::Output>> + '_ {
+    poll_fn(move |cx| {
+        Poll::Ready(match f.as_mut().poll(cx) {
+            Poll::Ready(v) => Some(v),
+            Poll::Pending => None,
+        })
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -79,6 +90,16 @@ mod tests {
                 Poll::Pending
             }
         })
+    }
+
+    #[test]
+    fn poll_once_gives_a_ready_output_and_leaves_a_pending_future_to_finish() {
+        let polled = Cell::new(0);
+        assert_eq!(ready(poll_once(pin!(after(0, 7, &polled)))), Some(Some(7)));
+        let mut f = pin!(after(1, 8, &polled));
+        assert_eq!(ready(poll_once(f.as_mut())), Some(None));
+        assert_eq!(ready(f), Some(8));
+        assert_eq!(polled.get(), 3);
     }
 
     #[test]

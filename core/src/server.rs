@@ -608,8 +608,14 @@ impl<S: TokenStore + ClientRegistry, L: FishingLimiter> AuthServer<S, L> {
         // A throttled caller's lookup is not even started when the limiter
         // answers at once (memory), and its result is dropped otherwise.
         let mut lookup = pin!(self.store.get_with_client(&verified.digest));
-        let (admission, loaded) =
-            join::both(reserve.as_mut(), lookup.as_mut(), |a| !matches!(a, Ok(Admission::Allowed))).await;
+        let refused = |a: &Result<Admission, StoreError>| !matches!(a, Ok(Admission::Allowed));
+        // A limiter that answers at once (in-process) leaves nothing to
+        // overlap: the lookup is simply awaited after it.
+        let (admission, loaded) = match join::poll_once(reserve.as_mut()).await {
+            Some(a) if refused(&a) => (a, None),
+            Some(a) => (a, Some(lookup.as_mut().await)),
+            None => join::both(reserve.as_mut(), lookup.as_mut(), refused).await,
+        };
         self.admitted(caller, admission)?;
         let loaded = match loaded {
             Some(r) => self.stored(StoreOperation::Get, r)?,

@@ -66,7 +66,7 @@ impl IssuedTokens {
     pub fn to_json(&self) -> Vec<u8> {
         let mut body = json::Object::with_capacity(384);
         body.str("access_token", self.access_token.expose())
-            .str("token_type", "Bearer")
+            .constant("token_type", "Bearer")
             .u64("expires_in", self.expires_in);
         if !self.scope.is_empty() {
             body.str("scope", self.scope.as_str());

@@ -77,6 +77,7 @@
 
 pub mod audit;
 pub mod authorize;
+mod b64;
 pub mod bearer;
 mod client_admin;
 mod client_auth;

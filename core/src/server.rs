@@ -6,6 +6,8 @@
 //! [`introspect`](crate::introspect) and [`bearer`](crate::bearer); the
 //! policy they share in [`policy`](crate::policy).
 
+use std::future::Future;
+use std::pin::pin;
 use std::sync::Arc;
 
 use crate::audit::{AuditEvent, AuditSink, AuthMethod, ClientChange, Revoked, StoreOperation, Verdict};
@@ -173,10 +175,13 @@ impl<S: TokenStore + ClientRegistry, L: FishingLimiter> AuthServer<S, L> {
         // A missing grant_type is reported before authentication, as
         // before; everything else about the request after it.
         let grant_type = form.require("grant_type", "grant_type is required")?;
-        let client = self.authenticate(&creds).await?;
+        // One reading of the clock for the request (each costs a few tens
+        // of nanoseconds): authentication and issuance agree on the time.
+        let millis = self.clock.now_millis();
+        let client = self.authenticate_at(&creds, UnixTime(millis / 1000)).await?;
         let issued = match TokenRequest::from_form(grant_type, &form)? {
             TokenRequest::ClientCredentials { scope, resources } => {
-                self.client_credentials(&client, scope, &resources).await?
+                self.client_credentials_at(&client, scope, &resources, millis).await?
             }
             TokenRequest::AuthorizationCode { code, redirect_uri, code_verifier } => {
                 self.exchange_code(&client, code, redirect_uri, code_verifier).await?
@@ -202,7 +207,10 @@ impl<S: TokenStore + ClientRegistry, L: FishingLimiter> AuthServer<S, L> {
             }
             return Err(Error::InvalidClient { basic: false });
         }
-        let caller = self.authenticate(&creds).await?;
+        // One reading of the clock for the request, as at the token
+        // endpoint.
+        let now = self.clock.now();
+        let caller = self.authenticate_at(&creds, now).await?;
         // Permission before parameters: a client that may not introspect
         // learns nothing, whatever it sent.
         if caller.resource_server().is_none() {
@@ -211,7 +219,7 @@ impl<S: TokenStore + ClientRegistry, L: FishingLimiter> AuthServer<S, L> {
         let token = form.require("token", "token is required")?;
         // RFC 7662 §2.1: the hint is optional and may be wrong; our tokens
         // name their own kind, so it is ignored.
-        let answer = self.introspect(&caller, token).await?;
+        let answer = self.introspect_at(&caller, token, now).await?;
         Ok(HttpResponse::json(200, answer.to_json(&self.config.issuer)))
     }
 
@@ -266,8 +274,18 @@ impl<S: TokenStore + ClientRegistry, L: FishingLimiter> AuthServer<S, L> {
     /// # Errors
     /// [`Error::InvalidClient`] for every kind of failure, alike;
     /// [`Error::Store`] when the registry fails.
-    pub async fn authenticate(&self, creds: &ClientCredentials) -> Result<Client, Error> {
-        match client_auth::authenticate(&self.store, creds, self.clock.now()).await {
+    pub fn authenticate<'a>(
+        &'a self,
+        creds: &'a ClientCredentials,
+    ) -> impl Future<Output = Result<Client, Error>> + Send + 'a {
+        // Not an `async fn`: one future, not one wrapped in another. The
+        // clock is read here, when called, rather than when first polled.
+        self.authenticate_at(creds, self.clock.now())
+    }
+
+    /// [`authenticate`](Self::authenticate) at `now`, read by the caller.
+    async fn authenticate_at(&self, creds: &ClientCredentials, now: UnixTime) -> Result<Client, Error> {
+        match client_auth::authenticate(&self.store, creds, now).await {
             Ok(c) => Ok(c),
             Err(AuthFailure::Rejected { basic, client }) => {
                 self.emit(|| AuditEvent::ClientAuthFailed {
@@ -287,14 +305,25 @@ impl<S: TokenStore + ClientRegistry, L: FishingLimiter> AuthServer<S, L> {
     /// `unauthorized_client` for a public client or one not registered for
     /// the grant; `invalid_scope`; `invalid_target`; [`Error::Store`] or
     /// [`Error::Random`] (no token is returned unless it was stored).
-    pub async fn client_credentials(
+    pub fn client_credentials<'a>(
+        &'a self,
+        client: &'a Client,
+        scope: Option<&'a str>,
+        resources: &'a [&'a str],
+    ) -> impl Future<Output = Result<IssuedTokens, Error>> + Send + 'a {
+        self.client_credentials_at(client, scope, resources, self.clock.now_millis())
+    }
+
+    /// [`client_credentials`](Self::client_credentials) at `millis` (Unix
+    /// time in milliseconds), read once by the caller: the grant id's time
+    /// and `iat` agree.
+    async fn client_credentials_at(
         &self,
         client: &Client,
         scope: Option<&str>,
         resources: &[&str],
+        millis: u64,
     ) -> Result<IssuedTokens, Error> {
-        // One reading of the clock: the grant id's time and `iat` agree.
-        let millis = self.clock.now_millis();
         let now = UnixTime(millis / 1000);
         let grant =
             issue::decide_client_credentials(client, scope, resources, now, self.config.access_token_ttl)?;
@@ -550,10 +579,23 @@ impl<S: TokenStore + ClientRegistry, L: FishingLimiter> AuthServer<S, L> {
     /// [`Error::IntrospectionForbidden`] when the caller is not a resource
     /// server; [`Error::Throttled`]; [`Error::Store`] when the store or a
     /// shared limiter fails (never an answer in that case).
-    pub async fn introspect(&self, caller: &Client, token: &str) -> Result<Introspection, Error> {
+    pub fn introspect<'a>(
+        &'a self,
+        caller: &'a Client,
+        token: &'a str,
+    ) -> impl Future<Output = Result<Introspection, Error>> + Send + 'a {
+        self.introspect_at(caller, token, self.clock.now())
+    }
+
+    /// [`introspect`](Self::introspect) at `now`, read by the caller.
+    async fn introspect_at(
+        &self,
+        caller: &Client,
+        token: &str,
+        now: UnixTime,
+    ) -> Result<Introspection, Error> {
         let rs = caller.resource_server().ok_or(Error::IntrospectionForbidden)?;
-        let now = self.clock.now();
-        let reserve = self.limiter.reserve(&caller.id, now);
+        let mut reserve = pin!(self.limiter.reserve(&caller.id, now));
         let verified = match self.keys.verify(token) {
             Ok(v) => v,
             Err(r) => {
@@ -565,16 +607,21 @@ impl<S: TokenStore + ClientRegistry, L: FishingLimiter> AuthServer<S, L> {
         };
         // A throttled caller's lookup is not even started when the limiter
         // answers at once (memory), and its result is dropped otherwise.
-        let (admission, loaded) = join::both(reserve, self.store.get_with_client(&verified.digest), |a| {
-            !matches!(a, Ok(Admission::Allowed))
-        })
-        .await;
+        let mut lookup = pin!(self.store.get_with_client(&verified.digest));
+        let refused = |a: &Result<Admission, StoreError>| !matches!(a, Ok(Admission::Allowed));
+        // A limiter that answers at once (in-process) leaves nothing to
+        // overlap: the lookup is simply awaited after it.
+        let (admission, loaded) = match join::poll_once(reserve.as_mut()).await {
+            Some(a) if refused(&a) => (a, None),
+            Some(a) => (a, Some(lookup.as_mut().await)),
+            None => join::both(reserve.as_mut(), lookup.as_mut(), refused).await,
+        };
         self.admitted(caller, admission)?;
         let loaded = match loaded {
             Some(r) => self.stored(StoreOperation::Get, r)?,
-            // Not reached (`b` is skipped only for a refusal), but a lookup
-            // is the right answer if it ever were.
-            None => self.stored(StoreOperation::Get, self.store.get_with_client(&verified.digest).await)?,
+            // Not reached (the lookup is skipped only for a refusal), but
+            // finishing it is the right answer if it ever were.
+            None => self.stored(StoreOperation::Get, lookup.await)?,
         };
         let viewer = Viewer::ResourceServer { id: &caller.id, rs };
         let answer = introspect::decide_introspection(loaded, viewer, now, self.config.clock_skew);

@@ -21,9 +21,7 @@
 
 use std::fmt;
 
-use base64::engine::general_purpose::URL_SAFE_NO_PAD;
-use base64::Engine as _;
-
+use crate::b64;
 use crate::crypto::{self, MacKey};
 use crate::error::Error;
 use crate::model::{GrantId, TokenDigest, TokenKind, ValueError};
@@ -195,17 +193,19 @@ impl Keyring {
     ) -> (RawToken, TokenDigest) {
         let (kid, key) = &self.keys[0];
         let pre = prefix(kind);
-        let tag = key.tag(&[pre, kid.0.as_bytes(), b".", grant.as_bytes(), random]);
-        let mut body = [0u8; BODY_LEN];
-        body[..GRANT_LEN].copy_from_slice(grant.as_bytes());
-        body[GRANT_LEN..GRANT_LEN + RANDOM_LEN].copy_from_slice(random);
-        body[GRANT_LEN + RANDOM_LEN..].copy_from_slice(&tag);
         let mut s = String::with_capacity(pre.len() + kid.0.len() + 1 + BODY_B64_LEN);
         // `pre` is ASCII by construction.
         s.push_str(std::str::from_utf8(pre).unwrap_or_default());
         s.push_str(&kid.0);
         s.push('.');
-        URL_SAFE_NO_PAD.encode_string(body, &mut s);
+        let mut body = [0u8; BODY_LEN];
+        body[..GRANT_LEN].copy_from_slice(grant.as_bytes());
+        body[GRANT_LEN..GRANT_LEN + RANDOM_LEN].copy_from_slice(random);
+        // The tag's input, prefix ‖ kid ‖ "." ‖ grant ‖ random, in two
+        // contiguous parts (each part costs the MAC a buffer update).
+        let tag = key.tag(&[s.as_bytes(), &body[..GRANT_LEN + RANDOM_LEN]]);
+        body[GRANT_LEN + RANDOM_LEN..].copy_from_slice(&tag);
+        s.push_str(b64::encode_url(&body, &mut [0; BODY_B64_LEN]));
         (RawToken(s), digest_of(kind, grant, random))
     }
 
@@ -232,9 +232,11 @@ impl Keyring {
             .find(|(id, _)| id.0.as_bytes() == kid)
             .map(|(_, k)| k)
             .ok_or(Rejection::UnknownKey)?;
-        let (grant, rest) = buf.split_at(GRANT_LEN);
-        let (random, rest) = rest.split_at(RANDOM_LEN);
-        if !key.verify(&[&t[..4], kid, b".", grant, random], &rest[..TAG_LEN]) {
+        let (signed, tag) = buf.split_at(GRANT_LEN + RANDOM_LEN);
+        let (grant, random) = signed.split_at(GRANT_LEN);
+        // `head` is prefix ‖ kid ‖ ".": the tag's input in two parts, as
+        // minted.
+        if !key.verify(&[head, signed], tag) {
             return Err(Rejection::BadTag);
         }
         let mut g = [0u8; GRANT_LEN];
@@ -265,13 +267,13 @@ const B64URL: [u8; 256] = {
 fn decode_body(body: &[u8]) -> Option<[u8; BODY_LEN]> {
     let chars: &[u8; BODY_B64_LEN] = body.try_into().ok()?;
     let mut out = [0u8; BODY_LEN];
-    // 26 groups of 4 characters make 78 bytes; 3 characters make the last 2.
+    // 13 groups of 8 characters make 78 bytes; 3 characters make the last 2.
     let mut bad = 0u8;
-    for (quad, triple) in chars.chunks_exact(4).zip(out.chunks_exact_mut(3)) {
-        let [a, b, c, d] = [quad[0], quad[1], quad[2], quad[3]].map(|x| B64URL[usize::from(x)]);
-        bad |= a | b | c | d;
-        let n = (u32::from(a) << 18) | (u32::from(b) << 12) | (u32::from(c) << 6) | u32::from(d);
-        triple.copy_from_slice(&n.to_be_bytes()[1..]);
+    for (eight, six) in chars.chunks_exact(8).zip(out.chunks_exact_mut(6)) {
+        let v: [u8; 8] = std::array::from_fn(|i| B64URL[usize::from(eight[i])]);
+        bad |= v.iter().fold(0, |acc, &x| acc | x);
+        let n = v.iter().fold(0u64, |acc, &x| (acc << 6) | u64::from(x));
+        six.copy_from_slice(&n.to_be_bytes()[2..]);
     }
     let [a, b, c] = [chars[104], chars[105], chars[106]].map(|x| B64URL[usize::from(x)]);
     bad |= a | b | c;
@@ -291,6 +293,8 @@ fn digest_of(kind: TokenKind, grant: GrantId, random: &[u8]) -> TokenDigest {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+    use base64::Engine as _;
 
     fn ring(id: &str, secret: &[u8]) -> Keyring {
         Keyring::new((KeyId::new(id).unwrap(), secret), &[]).unwrap()
@@ -415,6 +419,8 @@ mod tests {
 #[cfg(test)]
 mod decoder_props {
     use super::*;
+    use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+    use base64::Engine as _;
     use proptest::prelude::*;
 
     proptest! {

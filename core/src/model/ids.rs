@@ -228,8 +228,7 @@ macro_rules! random_id {
             /// `buf` without allocating.
             pub fn encode_into<'b>(&self, buf: &'b mut [u8; 22]) -> &'b str {
                 // 16 bytes are always exactly 22 base64url characters.
-                let n = URL_SAFE_NO_PAD.encode_slice(self.0, buf).unwrap_or(0);
-                std::str::from_utf8(&buf[..n]).unwrap_or_default()
+                crate::b64::encode_url(&self.0, buf)
             }
 
             /// Parses the base64url (unpadded) form produced by `Display`.

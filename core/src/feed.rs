@@ -207,6 +207,9 @@ struct Ring {
     /// entry when dropped, so abandoned waits do not pile up.
     waiters: HashMap<u64, Waker>,
     next_waiter: u64,
+    /// Set by [`RevocationFeed::suspend`]: events may be missing from now
+    /// on, so readers must get no answer (not even a heartbeat).
+    suspended: bool,
 }
 
 impl std::fmt::Debug for RevocationFeed {
@@ -229,7 +232,13 @@ impl RevocationFeed {
     /// [`RandomError`] when the OS random source fails.
     pub fn new(capacity: usize) -> Result<Self, RandomError> {
         let stream = hex::encode(&random_bytes::<16>()?);
-        let ring = Ring { events: VecDeque::new(), last: 0, waiters: HashMap::new(), next_waiter: 0 };
+        let ring = Ring {
+            events: VecDeque::new(),
+            last: 0,
+            waiters: HashMap::new(),
+            next_waiter: 0,
+            suspended: false,
+        };
         Ok(Self { shared: Arc::new(Shared { stream, capacity: capacity.max(1), ring: Mutex::new(ring) }) })
     }
 
@@ -282,6 +291,38 @@ impl RevocationFeed {
         wake.into_iter().for_each(Waker::wake);
     }
 
+    /// Marks the feed as possibly missing events from now on (a relay's
+    /// subscription to other instances' events is down), and wakes the
+    /// waiting readers. Until [`resume`](Self::resume),
+    /// [`is_complete`](Self::is_complete) is false and a transport must
+    /// give readers no answer at all ([`incomplete_response`]), not even
+    /// an empty one: an empty answer is a heartbeat that renews a reader's
+    /// lease, and a reader whose lease lapses stops trusting its cache.
+    /// [`reset`](Self::reset) alone would not do: it covers what was
+    /// missed before it, not what will be missed after it.
+    pub fn suspend(&self) {
+        let wake: Vec<Waker> = {
+            let mut ring = self.lock();
+            ring.suspended = true;
+            ring.waiters.drain().map(|(_, w)| w).collect()
+        };
+        wake.into_iter().for_each(Waker::wake);
+    }
+
+    /// Ends a [`suspend`](Self::suspend): the feed is complete again, and
+    /// every current reader resets (it may have cached answers that an
+    /// event missed in between made wrong).
+    pub fn resume(&self) {
+        self.lock().suspended = false;
+        self.reset();
+    }
+
+    /// Whether the feed carries every revocation (false while
+    /// [suspended](Self::suspend)).
+    pub fn is_complete(&self) -> bool {
+        !self.lock().suspended
+    }
+
     /// At most `max` events after `cursor` for a reader of `stream` (`None`:
     /// a new reader), or a reset (see [`Batch::reset`]).
     pub fn read(&self, stream: Option<&str>, cursor: u64, max: usize) -> Batch {
@@ -304,8 +345,9 @@ impl RevocationFeed {
         Batch { stream: self.shared.stream.clone(), events, cursor, reset: false }
     }
 
-    /// Completes once an event numbered after `cursor` exists (at once if
-    /// one does). Runtime-agnostic: bound it with the transport's timer.
+    /// Completes once an event numbered after `cursor` exists or the feed
+    /// is [suspended](Self::suspend) (at once if either is so).
+    /// Runtime-agnostic: bound it with the transport's timer.
     pub fn changed(&self, cursor: u64) -> Changed {
         Changed { feed: self.clone(), cursor, id: None }
     }
@@ -325,6 +367,16 @@ impl AuditSink for RevocationFeed {
     }
 }
 
+/// The answer to a reader of a [suspended](RevocationFeed::suspend) feed:
+/// 503 `temporarily_unavailable` with `Retry-After`, as for a store that
+/// cannot be reached.
+pub fn incomplete_response() -> crate::HttpResponse {
+    let e = crate::Error::Store(crate::StoreError::Unavailable(
+        "the revocation feed may be missing events".into(),
+    ));
+    crate::HttpResponse::from(&e)
+}
+
 /// The future of [`RevocationFeed::changed`].
 #[must_use = "futures do nothing unless polled"]
 pub struct Changed {
@@ -339,7 +391,7 @@ impl Future for Changed {
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
         let this = self.get_mut();
         let mut ring = this.feed.lock();
-        if ring.last > this.cursor {
+        if ring.last > this.cursor || ring.suspended {
             if let Some(id) = this.id.take() {
                 ring.waiters.remove(&id);
             }

@@ -7,6 +7,7 @@ use std::time::Duration;
 
 use axum::extract::{Request, State};
 use axum::response::Response;
+use gatehouse_core::feed::incomplete_response;
 use gatehouse_core::{AuthServer, ClientRegistry, FishingLimiter, RevocationFeed, TokenStore};
 
 use crate::endpoints::{http_request, read_body};
@@ -57,11 +58,17 @@ async fn poll<S: TokenStore + ClientRegistry, L: FishingLimiter>(
     let feed = &state.feed;
     let mut batch = feed.read(poll.stream.as_deref(), poll.cursor, MAX_EVENTS);
     let wait = Duration::from_secs(poll.wait_secs).min(MAX_WAIT);
-    if batch.events.is_empty() && !batch.reset && !wait.is_zero() {
-        // Timing out is the heartbeat: an empty answer.
+    if batch.events.is_empty() && !batch.reset && !wait.is_zero() && feed.is_complete() {
+        // Timing out is the heartbeat: an empty answer. A suspension ends
+        // the wait too.
         if tokio::time::timeout(wait, feed.changed(batch.cursor)).await.is_ok() {
             batch = feed.read(poll.stream.as_deref(), poll.cursor, MAX_EVENTS);
         }
+    }
+    // Checked last: no answer (above all no heartbeat) from a feed that
+    // may be missing events, so the reader's lease lapses.
+    if !feed.is_complete() {
+        return convert(incomplete_response());
     }
     convert(batch.to_response())
 }

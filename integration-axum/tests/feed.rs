@@ -90,3 +90,38 @@ async fn a_long_poll_answers_at_the_first_event_or_empty_at_the_wait() {
     assert_eq!(r["cursor"], 1);
     assert_eq!(r["events"][0]["type"], "client");
 }
+
+/// A suspended feed (a relay that may be missing other instances' events)
+/// answers 503 with `Retry-After`, never a heartbeat: also to a poll that
+/// was already waiting when it was suspended. Resumed, it answers again,
+/// with a reset.
+#[tokio::test(start_paused = true)]
+async fn a_suspended_feed_answers_503_even_to_a_waiting_poll() {
+    let w = world().await;
+    let feed = RevocationFeed::new(8).unwrap();
+    let router = app(&w, &feed);
+    let stream = feed.stream_id().to_owned();
+    let body = format!("stream={stream}&cursor=0&wait=20");
+    let (router2, rs, body2) = (router.clone(), w.rs.clone(), body.clone());
+    let waiting =
+        tokio::spawn(async move { send(&router2, post("/oauth/events", Some(("rs", &rs)), &body2)).await });
+    for _ in 0..10_000 {
+        if feed.waiting() == 1 {
+            break;
+        }
+        tokio::task::yield_now().await;
+    }
+    assert_eq!(feed.waiting(), 1, "the poll waits");
+    feed.suspend();
+    let r = waiting.await.unwrap();
+    assert_eq!(r.status, StatusCode::SERVICE_UNAVAILABLE, "{}", r.body);
+    assert!(r.header("retry-after").is_some());
+    assert!(r.body.contains("temporarily_unavailable"), "{}", r.body);
+    // A new poll too, at once.
+    let r = send(&router, post("/oauth/events", Some(("rs", &w.rs)), &body)).await;
+    assert_eq!(r.status, StatusCode::SERVICE_UNAVAILABLE);
+    feed.resume();
+    let r = send(&router, post("/oauth/events", Some(("rs", &w.rs)), &body)).await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.body);
+    assert_eq!(r.json()["reset"], true, "what was cached meanwhile is forgotten");
+}

@@ -78,6 +78,10 @@ impl FeedRelayOptions {
 /// missing in a sender's sequence, a message it cannot read) makes the
 /// feed reset, so resource servers reading it forget every cached answer:
 /// an event is delivered or replaced by a reset, never silently lost.
+/// While no subscription is up (at start, and from a loss until the next
+/// one), the feed is [suspended](RevocationFeed::suspend): readers get 503
+/// instead of heartbeats, so their leases lapse and their caches step
+/// aside for as long as events from elsewhere could be missed.
 ///
 /// Publishing never fails the request that revoked: a failure (or an
 /// event dropped because the queue is full) is counted in
@@ -139,7 +143,8 @@ impl fmt::Debug for RedisFeedRelay {
 impl RedisFeedRelay {
     /// Starts relaying `feed` through `store`'s Redis, on the channel
     /// `<prefix>feed`. The subscription is set up in the background; until
-    /// it is, and whenever it is re-established, the feed resets.
+    /// it is the feed is suspended, and whenever it is (re-)established the
+    /// feed resumes and resets.
     ///
     /// # Errors
     /// [`RedisError::RelaySetup`] when the store's connection was not made
@@ -159,6 +164,8 @@ impl RedisFeedRelay {
         // The feed's stream id is 128 random bits, made once per feed: it
         // names this instance on the channel too.
         let origin = feed.stream_id().to_owned();
+        // Incomplete until the first subscription is up.
+        feed.suspend();
         let shared = Arc::new(Shared {
             feed,
             inbound: Mutex::new(Inbound::new(origin.clone(), Instant::now())),
@@ -235,6 +242,21 @@ impl Shared {
         self.resets.fetch_add(1, Ordering::Relaxed);
     }
 
+    /// The subscription is lost: readers reset, and get no answer until it
+    /// is back ([`RevocationFeed::suspend`]), so their leases lapse rather
+    /// than trust a feed that misses the other instances' events.
+    fn lost(&self) {
+        self.feed.suspend();
+        self.reset();
+    }
+
+    /// A subscription is up: the feed is complete again, and readers
+    /// reset (whatever was published before may be missed).
+    fn up(&self) {
+        self.feed.resume();
+        self.resets.fetch_add(1, Ordering::Relaxed);
+    }
+
     /// A push from the subscription of `generation` (called by the
     /// connection's reader, synchronously).
     fn on_push(&self, generation: u64, push: &PushInfo) {
@@ -258,7 +280,7 @@ impl Shared {
             }
             PushKind::Disconnection | PushKind::Unsubscribe => {
                 if self.lock().lose(generation) {
-                    self.reset();
+                    self.lost();
                 }
                 self.wake.notify_one();
             }
@@ -335,7 +357,9 @@ impl Task {
             // Lost (the push handler already reset) or stale.
             (owed, sub.is_some() && !st.live(), stale)
         };
-        if owed || stale {
+        if stale {
+            self.shared.lost();
+        } else if owed {
             self.shared.reset();
         }
         if drop_sub {
@@ -351,7 +375,7 @@ impl Task {
             // published before may be missed. A connection that died
             // before this point is not taken (`up` says so).
             if self.shared.lock().up(g, Instant::now(), self.heartbeat * 2 + self.conn.timeout()) {
-                self.shared.reset();
+                self.shared.up();
                 *sub = Some(conn);
             }
         }

@@ -275,3 +275,25 @@ async fn a_dropped_relay_stops_and_says_goodbye() {
     let later = tokio::time::timeout(quiet + HEARTBEAT * 2, b.feed().changed(rb.1)).await;
     assert!(later.is_err(), "B's feed changed: {:?}", b.feed().read(Some(&rb.0), rb.1, 10));
 }
+
+/// Without a subscription the feed is suspended (its endpoint answers 503,
+/// so resource servers' leases lapse): while Redis is gone it stays so,
+/// and once a subscription is back it is complete again.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_feed_is_suspended_while_no_subscription_is_up() {
+    let mut server = RedisServer::start();
+    let store = RedisStore::connect(&server.url(), &unique_prefix()).await.unwrap();
+    let relay = relay_on(&store).await;
+    live(&relay).await;
+    assert!(relay.feed().is_complete());
+    server.stop();
+    let deadline = Instant::now() + WITHIN;
+    while relay.feed().is_complete() {
+        assert!(Instant::now() < deadline, "the feed stayed complete with Redis gone");
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    assert!(!relay.status().live);
+    server.restart();
+    wait_for(&relay, "subscribed again", |s| s.live).await;
+    assert!(relay.feed().is_complete());
+}

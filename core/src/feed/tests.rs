@@ -76,6 +76,29 @@ fn a_forced_reset_resets_every_current_reader_and_wakes_waiters() {
 }
 
 #[test]
+fn a_suspended_feed_is_incomplete_wakes_waiters_and_resumes_with_a_reset() {
+    let feed = RevocationFeed::new(8).unwrap();
+    let stream = feed.stream_id().to_owned();
+    assert!(feed.is_complete());
+    let count = Arc::new(Count(AtomicUsize::new(0)));
+    let waker = Waker::from(Arc::clone(&count));
+    let mut wait = Box::pin(feed.changed(0));
+    assert!(wait.as_mut().poll(&mut Context::from_waker(&waker)).is_pending());
+    feed.suspend();
+    assert!(!feed.is_complete());
+    assert_eq!(count.0.load(Ordering::SeqCst), 1, "a waiting reader is woken");
+    assert!(wait.as_mut().poll(&mut Context::from_waker(&waker)).is_ready());
+    assert!(Box::pin(feed.changed(0)).as_mut().poll(&mut Context::from_waker(&waker)).is_ready());
+    feed.resume();
+    assert!(feed.is_complete());
+    let b = feed.read(Some(&stream), 0, 10);
+    assert!(b.reset, "a reader from before the suspension resets: {b:?}");
+    let r = incomplete_response();
+    assert_eq!(r.status, 503);
+    assert!(r.headers.iter().any(|(n, _)| n.eq_ignore_ascii_case("retry-after")));
+}
+
+#[test]
 fn audit_events_become_feed_events() {
     let feed = RevocationFeed::new(16).unwrap();
     let app = client("app");

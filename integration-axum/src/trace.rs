@@ -28,8 +28,18 @@ pub(crate) const SPAN_NAME: &str = "gatehouse.request";
 
 /// A new span for one request to `endpoint`, with `status` (and for
 /// `bearer`, `error` and `client_id`) left to record.
+///
+/// At `DEBUG`, as tower-http's `TraceLayer` makes its request spans: a
+/// subscriber at `info` (the example's default, which writes an audit line
+/// per request) pays nothing for it. At `INFO` it cost the example about
+/// 8k instructions per valid introspection under callgrind (64.5k → 56.5k
+/// per request with `tracing-subscriber`'s text output: the span itself,
+/// and its fields copied into every line written inside it). Enable it
+/// with a `debug` filter for this crate
+/// (`RUST_LOG=info,gatehouse_axum=debug`) or any subscriber that keeps
+/// debug spans (most exporters of traces do).
 pub(crate) fn span(endpoint: &'static str, method: &http::Method) -> Span {
-    tracing::info_span!(
+    tracing::debug_span!(
         SPAN_NAME,
         endpoint,
         method = method.as_str(),

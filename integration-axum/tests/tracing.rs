@@ -30,6 +30,8 @@ struct Recorded {
     next: AtomicU64,
     spans: Mutex<HashMap<u64, (&'static str, String)>>,
     events: Mutex<Vec<String>>,
+    /// The level of each `gatehouse.request` span.
+    request_levels: Mutex<Vec<tracing::Level>>,
 }
 
 struct Fields<'a>(&'a mut String);
@@ -49,6 +51,9 @@ impl Subscriber for Recorder {
         let id = self.0.next.fetch_add(1, Ordering::SeqCst) + 1;
         let mut fields = String::new();
         attrs.record(&mut Fields(&mut fields));
+        if attrs.metadata().name() == "gatehouse.request" {
+            self.0.request_levels.lock().unwrap().push(*attrs.metadata().level());
+        }
         self.0.spans.lock().unwrap().insert(id, (attrs.metadata().name(), fields));
         Id::from_u64(id)
     }
@@ -163,4 +168,9 @@ async fn each_request_has_one_span_with_its_outcome_and_no_secret() {
         r#"endpoint="metadata" method="GET" status=200 "#,
     ];
     assert_eq!(ours, expected);
+    // DEBUG, as tower-http's request spans: a subscriber at `info` (the
+    // example's audit log) does not pay for them.
+    let levels = recorder.0.request_levels.lock().unwrap();
+    assert_eq!(levels.len(), expected.len());
+    assert!(levels.iter().all(|l| *l == tracing::Level::DEBUG), "{levels:?}");
 }

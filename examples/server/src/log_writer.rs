@@ -1,41 +1,51 @@
-//! Where the example's log lines go: standard error, written in batches.
+//! Where the example's log lines go: standard error, written in batches
+//! by a background thread.
 //!
 //! At the default `info` level the audit trail has a line for every
 //! request; writing each line with its own `write(2)` is a system call per
-//! request, on the request's thread. [`LogWriter`] keeps `info` and more
-//! verbose lines in a buffer that is written out when it fills, when a
-//! line of level `warn` or `error` arrives (after that line: replays,
+//! request, on the request's thread, and a write that stalls (the disk
+//! flushing the log file, a slow pipe) stalls the request with it.
+//! [`LogWriter`] appends each line to a buffer in memory and hands the
+//! writing to its own thread, which writes the buffer out at least every
+//! `flush_every`, and at once when it passes [`SOFT_LIMIT`]. A request's
+//! thread writes only for a line of level `warn` or `error` (replays,
 //! throttling and store failures reach the log at once, with everything
-//! before them), and at least every `flush_every` by a background thread.
-//! [`LogWriter::flush`] writes out the rest; the server calls it when it
-//! stops. Nothing is dropped: a writer that cannot keep up makes the
-//! logging thread wait, as an unbuffered one would.
+//! before them), and when the buffer reaches [`HARD_LIMIT`] because the
+//! output cannot keep up: then it waits, as an unbuffered writer would, so
+//! nothing is dropped while the output works. [`LogWriter::flush`] writes
+//! out the rest; the server calls it when it stops.
 //!
 //! What a batch costs: a process killed without a chance to flush
 //! (`SIGKILL`, an abort) loses the `info` lines of its last `flush_every`.
-//! `flush_every` of zero writes every line at once.
+//! `flush_every` of zero writes every line at once, on the request's
+//! thread. An output that fails keeps its lines for the next try, up to
+//! [`HARD_LIMIT`]; beyond that, lines are dropped until it works again
+//! (there is nowhere left to report them).
 //!
 //! Not `tracing-appender`'s non-blocking writer: it hands each line to a
-//! writer thread, which on a busy single core is woken (and switched to)
-//! for almost every line: under `strace` it made more system calls per
-//! request than this buffer does (futex wake-ups and `sched_yield`s beside
-//! its writes).
+//! writer thread through a channel, which on a busy single core wakes
+//! (and switches to) that thread for almost every line: under `strace` it
+//! made more system calls per request than this buffer does (futex
+//! wake-ups and `sched_yield`s beside its writes).
 
 use std::io::{self, Write};
-use std::sync::{Arc, Mutex, MutexGuard, PoisonError, Weak};
+use std::sync::{Arc, Condvar, Mutex, MutexGuard, PoisonError, Weak};
 use std::time::Duration;
 
 use tracing::{Level, Metadata};
 use tracing_subscriber::fmt::MakeWriter;
 
-/// How much a batch holds before it is written out.
-const CAPACITY: usize = 64 * 1024;
+/// Buffered lines past which the writer thread is woken to write them.
+pub const SOFT_LIMIT: usize = 256 * 1024;
+
+/// Buffered lines past which the thread adding a line writes the buffer
+/// out itself (the output is not keeping up).
+pub const HARD_LIMIT: usize = 4 * 1024 * 1024;
 
 /// A `tracing-subscriber` writer that batches lines (see the module docs).
 /// Clones share one buffer.
-#[derive(Debug)]
 pub struct LogWriter<W: Write> {
-    shared: Arc<Mutex<Batch<W>>>,
+    shared: Arc<Shared<W>>,
 }
 
 impl<W: Write> Clone for LogWriter<W> {
@@ -44,29 +54,72 @@ impl<W: Write> Clone for LogWriter<W> {
     }
 }
 
-#[derive(Debug)]
-struct Batch<W: Write> {
-    buf: Vec<u8>,
-    out: W,
-    /// Whether every line is written at once (`flush_every` of zero).
-    unbuffered: bool,
-}
-
-impl<W: Write> Batch<W> {
-    /// Writes out the buffer. On an error the buffer is kept, to be tried
-    /// again with the next flush: a log that is briefly unwritable loses
-    /// nothing, and one that stays unwritable grows no further than
-    /// [`CAPACITY`] before each line is tried on its own.
-    fn flush(&mut self) -> io::Result<()> {
-        if !self.buf.is_empty() {
-            self.out.write_all(&self.buf)?;
-            self.buf.clear();
-        }
-        self.out.flush()
+impl<W: Write> std::fmt::Debug for LogWriter<W> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("LogWriter").field("buffered", &self.shared.pending().len()).finish_non_exhaustive()
     }
 }
 
-impl<W: Write> Drop for Batch<W> {
+struct Shared<W: Write> {
+    /// Lines not yet handed to the output. Held only to append or swap,
+    /// never during I/O.
+    pending: Mutex<Vec<u8>>,
+    /// Wakes the writer thread early (the buffer passed `soft`).
+    wake: Condvar,
+    /// The output, and lines it failed to take. Held during I/O, and taken
+    /// before `pending` so that batches go out in order.
+    out: Mutex<Out<W>>,
+    /// Every line is written at once (`flush_every` of zero).
+    unbuffered: bool,
+    soft: usize,
+    hard: usize,
+    /// How many times the writer thread began to wait (tests wait for it).
+    #[cfg(test)]
+    waits: std::sync::atomic::AtomicUsize,
+}
+
+struct Out<W> {
+    w: W,
+    /// Lines a failed write left behind, written first next time.
+    failed: Vec<u8>,
+    /// The buffer last written, kept to be swapped in (its allocation is
+    /// reused).
+    spare: Vec<u8>,
+}
+
+impl<W: Write> Shared<W> {
+    fn pending(&self) -> MutexGuard<'_, Vec<u8>> {
+        // Its bytes are whole lines or a line's prefix after a panic, both
+        // worth writing.
+        self.pending.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// Writes out every line buffered so far.
+    fn flush(&self) -> io::Result<()> {
+        let mut out = self.out.lock().unwrap_or_else(PoisonError::into_inner);
+        let out = &mut *out;
+        std::mem::swap(&mut *self.pending(), &mut out.spare);
+        let mut result = Ok(());
+        if !out.failed.is_empty() {
+            result = out.w.write_all(&out.failed);
+            if result.is_ok() {
+                out.failed.clear();
+            }
+        }
+        if result.is_ok() && !out.spare.is_empty() {
+            result = out.w.write_all(&out.spare);
+        }
+        if result.is_err() && out.failed.len() + out.spare.len() <= self.hard {
+            // Kept for the next try, in order; beyond the limit the batch
+            // is dropped (module docs).
+            out.failed.extend_from_slice(&out.spare);
+        }
+        out.spare.clear();
+        result.and_then(|()| out.w.flush())
+    }
+}
+
+impl<W: Write> Drop for Shared<W> {
     /// The last clone of the writer is gone: write out what is left.
     fn drop(&mut self) {
         let _ = self.flush();
@@ -75,18 +128,23 @@ impl<W: Write> Drop for Batch<W> {
 
 impl<W: Write + Send + 'static> LogWriter<W> {
     /// A writer into `out`, with a background thread that writes out what
-    /// is buffered every `flush_every` (none for zero). The thread ends
-    /// when the last clone of the writer is dropped.
+    /// is buffered every `flush_every` and whenever the buffer passes
+    /// [`SOFT_LIMIT`] (none for zero: every line is written at once). The
+    /// thread ends once the last clone of the writer is dropped.
     ///
     /// # Errors
     /// When the thread cannot be started.
     pub fn start(out: W, flush_every: Duration) -> io::Result<Self> {
-        let writer = Self::new(out, flush_every.is_zero());
+        Self::start_with_limits(out, flush_every, SOFT_LIMIT, HARD_LIMIT)
+    }
+
+    fn start_with_limits(out: W, flush_every: Duration, soft: usize, hard: usize) -> io::Result<Self> {
+        let writer = Self::with_limits(out, flush_every.is_zero(), soft, hard);
         if !flush_every.is_zero() {
             let weak = Arc::downgrade(&writer.shared);
             std::thread::Builder::new()
-                .name("gatehouse-log-flush".into())
-                .spawn(move || flush_periodically(&weak, flush_every))?;
+                .name("gatehouse-log-writer".into())
+                .spawn(move || write_out_until_dropped(&weak, flush_every))?;
         }
         Ok(writer)
     }
@@ -94,72 +152,91 @@ impl<W: Write + Send + 'static> LogWriter<W> {
 
 impl<W: Write> LogWriter<W> {
     /// A writer into `out` with no background thread: lines are written
-    /// out when the buffer fills, at each `warn` or `error` line, and by
+    /// out at each `warn` or `error` line, at [`HARD_LIMIT`], and by
     /// [`flush`](Self::flush) (every line at once when `unbuffered`).
     pub fn new(out: W, unbuffered: bool) -> Self {
-        let batch = Batch { buf: Vec::with_capacity(CAPACITY), out, unbuffered };
-        Self { shared: Arc::new(Mutex::new(batch)) }
+        Self::with_limits(out, unbuffered, SOFT_LIMIT, HARD_LIMIT)
+    }
+
+    fn with_limits(out: W, unbuffered: bool, soft: usize, hard: usize) -> Self {
+        let out = Out { w: out, failed: Vec::new(), spare: Vec::new() };
+        let shared = Shared {
+            pending: Mutex::new(Vec::with_capacity(soft)),
+            wake: Condvar::new(),
+            out: Mutex::new(out),
+            unbuffered,
+            soft,
+            hard,
+            #[cfg(test)]
+            waits: std::sync::atomic::AtomicUsize::new(0),
+        };
+        Self { shared: Arc::new(shared) }
     }
 
     /// Writes out every buffered line.
     ///
     /// # Errors
-    /// The output's error; the lines stay buffered for the next try.
+    /// The output's error; the lines stay buffered for the next try (up to
+    /// [`HARD_LIMIT`]).
     pub fn flush(&self) -> io::Result<()> {
-        self.lock().flush()
+        self.shared.flush()
     }
 
-    /// The writer for one line; `urgent` writes the batch out after it.
+    /// The writer for one line; `urgent` writes the buffer out after it.
     fn line(&self, urgent: bool) -> Line<'_, W> {
-        Line { batch: self.lock(), urgent }
-    }
-
-    /// The buffer, also after a thread panicked while holding it: its
-    /// bytes are whole lines or a line's prefix, both worth writing.
-    fn lock(&self) -> MutexGuard<'_, Batch<W>> {
-        self.shared.lock().unwrap_or_else(PoisonError::into_inner)
+        Line { shared: &self.shared, pending: Some(self.shared.pending()), urgent }
     }
 }
 
-/// Writes out the buffer every `period` until the writer is gone.
-fn flush_periodically<W: Write>(shared: &Weak<Mutex<Batch<W>>>, period: Duration) {
+/// The writer thread: writes the buffer out every `period`, or sooner when
+/// woken, until the writer is gone.
+fn write_out_until_dropped<W: Write>(shared: &Weak<Shared<W>>, period: Duration) {
     loop {
-        std::thread::sleep(period);
         let Some(shared) = shared.upgrade() else { return };
-        let mut batch = shared.lock().unwrap_or_else(PoisonError::into_inner);
+        {
+            let pending = shared.pending();
+            if pending.len() < shared.soft {
+                #[cfg(test)]
+                shared.waits.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+                // Woken early, by a timeout or spuriously: all the same.
+                drop(shared.wake.wait_timeout(pending, period));
+            }
+        }
         // Nothing to report an error to: the lines stay for the next try.
-        let _ = batch.flush();
+        let _ = shared.flush();
     }
 }
 
-/// One line being written: appended to the batch, which is written out
-/// when this is dropped if the line asked for it.
+/// One line being written, straight into the buffer (whose lock it holds,
+/// so lines from several threads never mix; only for the copy).
 pub struct Line<'a, W: Write> {
-    batch: MutexGuard<'a, Batch<W>>,
+    shared: &'a Shared<W>,
+    pending: Option<MutexGuard<'a, Vec<u8>>>,
     urgent: bool,
 }
 
 impl<W: Write> Write for Line<'_, W> {
     fn write(&mut self, bytes: &[u8]) -> io::Result<usize> {
-        let batch = &mut *self.batch;
-        if batch.buf.len() + bytes.len() > CAPACITY {
-            // Full: write out what came before, so lines stay in order;
-            // on an error this line is still kept (the buffer grows).
-            let _ = batch.flush();
+        if let Some(p) = &mut self.pending {
+            p.extend_from_slice(bytes);
         }
-        batch.buf.extend_from_slice(bytes);
         Ok(bytes.len())
     }
 
     fn flush(&mut self) -> io::Result<()> {
-        self.batch.flush()
+        Ok(())
     }
 }
 
 impl<W: Write> Drop for Line<'_, W> {
     fn drop(&mut self) {
-        if self.urgent || self.batch.unbuffered {
-            let _ = self.batch.flush();
+        // Released before any I/O: `flush` takes the output first.
+        let len = self.pending.take().map_or(0, |p| p.len());
+        let shared = self.shared;
+        if self.urgent || shared.unbuffered || len >= shared.hard {
+            let _ = shared.flush();
+        } else if len >= shared.soft {
+            shared.wake.notify_one();
         }
     }
 }
@@ -252,16 +329,84 @@ mod tests {
     }
 
     #[test]
-    fn a_full_buffer_is_written_out_before_the_next_line() {
+    fn at_the_hard_limit_the_adding_thread_writes_the_buffer_out() {
         let sink = Sink::default();
-        let w = LogWriter::new(sink.clone(), false);
-        let long = "x".repeat(CAPACITY - 1) + "\n";
-        line(&w, Level::INFO, &long);
-        assert_eq!(sink.text(), "");
-        line(&w, Level::INFO, "next\n");
-        assert_eq!(sink.text(), long);
+        let w = LogWriter::with_limits(sink.clone(), false, 8, 16);
+        line(&w, Level::INFO, "0123456789\n");
+        assert_eq!(sink.text(), "", "past soft, below hard: left to the writer thread");
+        line(&w, Level::INFO, "abcdef\n");
+        assert_eq!(sink.text(), "0123456789\nabcdef\n");
+    }
+
+    /// An output that blocks inside `write` until released, and says when
+    /// a write has begun.
+    #[derive(Clone)]
+    struct Stalled {
+        inner: Sink,
+        began: std::sync::mpsc::SyncSender<()>,
+        gate: Arc<Mutex<()>>,
+    }
+
+    impl Write for Stalled {
+        fn write(&mut self, b: &[u8]) -> io::Result<usize> {
+            let _ = self.began.try_send(());
+            let _open = self.gate.lock().unwrap();
+            self.inner.write(b)
+        }
+        fn flush(&mut self) -> io::Result<()> {
+            Ok(())
+        }
+    }
+
+    /// Past the soft limit the writer thread is woken (long before its
+    /// period), and while its write is stalled, lines keep being added
+    /// without waiting for it.
+    #[test]
+    fn the_writer_thread_writes_past_the_soft_limit_and_a_stall_holds_up_no_line() {
+        let sink = Sink::default();
+        let (began, has_begun) = std::sync::mpsc::sync_channel(8);
+        let gate = Arc::new(Mutex::new(()));
+        let closed = gate.lock().unwrap();
+        let out = Stalled { inner: sink.clone(), began, gate: Arc::clone(&gate) };
+        let w = LogWriter::start_with_limits(out, Duration::from_secs(3600), 8, 1 << 20).unwrap();
+        // Once the thread counts a wait it holds the buffer's lock until
+        // the wait releases it: the line below comes while it waits.
+        let deadline = std::time::Instant::now() + Duration::from_secs(10);
+        while w.shared.waits.load(std::sync::atomic::Ordering::SeqCst) == 0 {
+            assert!(std::time::Instant::now() < deadline, "the writer thread never waited");
+            std::thread::yield_now();
+        }
+        line_of(&w, "0123456789\n");
+        has_begun.recv_timeout(Duration::from_secs(10)).expect("the writer thread was not woken");
+        // Its write is stalled; adding lines must not wait for it.
+        let (done, finished) = std::sync::mpsc::channel();
+        let w2 = w.clone();
+        std::thread::spawn(move || {
+            for _ in 0..100 {
+                line_of(&w2, "more\n");
+            }
+            let _ = done.send(());
+        });
+        finished.recv_timeout(Duration::from_secs(10)).expect("adding a line waited for a stalled write");
+        drop(closed);
         w.flush().unwrap();
-        assert_eq!(sink.text(), long + "next\n");
+        assert_eq!(sink.text(), "0123456789\n".to_owned() + &"more\n".repeat(100));
+    }
+
+    fn line_of(w: &LogWriter<Stalled>, text: &str) {
+        w.line(false).write_all(text.as_bytes()).unwrap();
+    }
+
+    #[test]
+    fn a_failing_output_keeps_no_more_than_the_hard_limit() {
+        let sink = Sink::default();
+        let w = LogWriter::with_limits(sink.clone(), false, 4, 8);
+        sink.failing.store(true, std::sync::atomic::Ordering::SeqCst);
+        line(&w, Level::WARN, "1234\n");
+        line(&w, Level::WARN, "5678\n");
+        sink.failing.store(false, std::sync::atomic::Ordering::SeqCst);
+        line(&w, Level::WARN, "ok\n");
+        assert_eq!(sink.text(), "1234\nok\n", "the batch past the limit is dropped, the rest kept in order");
     }
 
     #[test]
@@ -284,8 +429,8 @@ mod tests {
         let weak = Arc::downgrade(&w.shared);
         line(&w, Level::INFO, "a\n");
         drop(w);
-        // The thread holds the buffer only while flushing; once it sees
-        // the writer gone it exits, and the buffer is freed.
+        // The thread holds the writer only while waiting or writing; once
+        // it sees the writer gone it exits, and the buffer is freed.
         let deadline = std::time::Instant::now() + Duration::from_secs(10);
         while weak.upgrade().is_some() {
             assert!(std::time::Instant::now() < deadline, "the flush thread kept the writer alive");

@@ -15,10 +15,9 @@ const URL_SAFE: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwx
 /// A value no character of an alphabet has.
 const INVALID: u8 = 0xff;
 
-/// The value of each character of the standard alphabet (RFC 4648 §4), or
-/// [`INVALID`] (`=` too: padding is handled apart).
-const STANDARD_VALUES: [u8; 256] = {
-    let alphabet = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+/// The value of each character of `alphabet`, and [`INVALID`] for every
+/// other byte (`=` too: padding is handled apart).
+const fn values_of(alphabet: &[u8; 64]) -> [u8; 256] {
     let mut t = [INVALID; 256];
     let mut i = 0;
     while i < 64 {
@@ -26,7 +25,14 @@ const STANDARD_VALUES: [u8; 256] = {
         i += 1;
     }
     t
-};
+}
+
+/// The value of each character of the standard alphabet (RFC 4648 §4).
+const STANDARD_VALUES: [u8; 256] =
+    values_of(b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/");
+
+/// The value of each character of the base64url alphabet (RFC 4648 §5).
+pub(crate) const URL_SAFE_VALUES: [u8; 256] = values_of(URL_SAFE);
 
 /// The length of the unpadded base64 text of `n` bytes.
 pub(crate) const fn encoded_len(n: usize) -> usize {

@@ -21,7 +21,7 @@
 
 use std::fmt;
 
-use crate::b64;
+use crate::b64::{self, URL_SAFE_VALUES as B64URL};
 use crate::crypto::{self, MacKey};
 use crate::error::Error;
 use crate::model::{GrantId, TokenDigest, TokenKind, ValueError};
@@ -244,19 +244,6 @@ impl Keyring {
         Ok(VerifiedToken { kind, digest: digest_of(kind, GrantId::from_bytes(g), random) })
     }
 }
-
-/// The value of each base64url character, or `INVALID`.
-const INVALID: u8 = 0xff;
-const B64URL: [u8; 256] = {
-    let alphabet = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
-    let mut t = [INVALID; 256];
-    let mut i = 0;
-    while i < 64 {
-        t[alphabet[i] as usize] = i as u8;
-        i += 1;
-    }
-    t
-};
 
 /// Decodes the token body: exactly 107 base64url characters, unpadded and
 /// canonical (the last character's two spare bits are zero), into its 80

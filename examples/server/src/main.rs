@@ -20,6 +20,7 @@ use std::time::Duration;
 use clap::{CommandFactory as _, Parser, Subcommand};
 use gatehouse_core::model::SecretDigest;
 use gatehouse_example_server::admin::{self, AdminArgs};
+use gatehouse_example_server::log_time::UtcMicros;
 use gatehouse_example_server::log_writer::LogWriter;
 use gatehouse_example_server::settings::{parse_listen, LogFormat, LogSettings, SAMPLE_PATH};
 use gatehouse_example_server::{hash_secret, run, Settings};
@@ -193,7 +194,8 @@ fn init_logging(log: &LogSettings) -> Result<LogWriter<std::io::Stderr>, String>
     };
     let writer = LogWriter::start(std::io::stderr(), Duration::from_millis(log.batch_ms))
         .map_err(|e| format!("cannot start the log writer: {e}"))?;
-    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(writer.clone());
+    let builder =
+        tracing_subscriber::fmt().with_env_filter(filter).with_writer(writer.clone()).with_timer(UtcMicros);
     let installed = match log.format {
         LogFormat::Json => builder.json().try_init(),
         _ => builder.try_init(),

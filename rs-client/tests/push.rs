@@ -31,6 +31,19 @@ fn cache<C: gatehouse_rs_client::Clock>(addr: SocketAddr, clock: C, max_age: u64
 
 /// Waits for the stream's status to satisfy `done`. The timeout only
 /// turns a hang into a failure; the wait itself is on the status.
+/// An event stream from the server at `addr` into `cached`, long-polling
+/// for `wait` (retrying after 20 ms), once it has had its first answer.
+async fn listening<C: gatehouse_rs_client::Clock>(
+    cached: &Cache<C>,
+    addr: SocketAddr,
+    wait: Duration,
+) -> EventStream {
+    let stream =
+        EventStream::spawn(Arc::clone(cached), events_config(addr), wait, Duration::from_millis(20)).unwrap();
+    until(&stream, |s| s.answers >= 1).await;
+    stream
+}
+
 async fn until(stream: &EventStream, done: impl FnMut(&StreamStatus) -> bool) {
     let mut status = stream.status();
     tokio::time::timeout(Duration::from_secs(20), status.wait_for(done)).await.unwrap().unwrap();
@@ -46,14 +59,7 @@ async fn a_revoked_cached_token_is_refused_when_its_event_arrives() {
     let cached = cache(app.addr, clock.clone(), 3600, 60);
     // Before the feed was ever heard from, nothing comes from the cache.
     assert!(!cached.lease_held());
-    let stream = EventStream::spawn(
-        Arc::clone(&cached),
-        events_config(app.addr),
-        Duration::from_secs(1),
-        Duration::from_millis(20),
-    )
-    .unwrap();
-    until(&stream, |s| s.answers >= 1).await;
+    let stream = listening(&cached, app.addr, Duration::from_secs(1)).await;
     assert!(cached.lease_held());
     assert!(cached.introspect(&token).await.unwrap().is_active());
     assert_eq!(cached.stats().entries, 1);
@@ -76,14 +82,7 @@ async fn disabling_a_client_drops_its_cached_tokens() {
     let (a, b) = (issue(app.addr).await, issue(app.addr).await);
     let clock = ManualClock::new(SystemClock.now());
     let cached = cache(app.addr, clock, 3600, 60);
-    let stream = EventStream::spawn(
-        Arc::clone(&cached),
-        events_config(app.addr),
-        Duration::from_secs(1),
-        Duration::from_millis(20),
-    )
-    .unwrap();
-    until(&stream, |s| s.answers >= 1).await;
+    let stream = listening(&cached, app.addr, Duration::from_secs(1)).await;
     assert!(cached.introspect(&a).await.unwrap().is_active());
     assert!(cached.introspect(&b).await.unwrap().is_active());
     assert_eq!(cached.stats().entries, 2);
@@ -106,14 +105,7 @@ async fn a_cut_stream_bypasses_the_cache_after_the_lease_and_recovers() {
     let token = issue(addr).await;
     let clock = ManualClock::new(SystemClock.now());
     let cached = cache(addr, clock.clone(), 3600, 15);
-    let stream = EventStream::spawn(
-        Arc::clone(&cached),
-        events_config(addr),
-        Duration::from_secs(1),
-        Duration::from_millis(20),
-    )
-    .unwrap();
-    until(&stream, |s| s.answers >= 1).await;
+    let stream = listening(&cached, addr, Duration::from_secs(1)).await;
     assert!(cached.introspect(&token).await.unwrap().is_active());
     app.shutdown().await;
     until(&stream, |s| s.failures >= 1).await;
@@ -147,14 +139,7 @@ async fn revocation_latency_figure() {
     const RUNS: usize = 8;
     let app = start(sample()).await;
     let cached = cache(app.addr, SystemClock, 30, 30);
-    let stream = EventStream::spawn(
-        Arc::clone(&cached),
-        events_config(app.addr),
-        Duration::from_secs(10),
-        Duration::from_millis(20),
-    )
-    .unwrap();
-    until(&stream, |s| s.answers >= 1).await;
+    let stream = listening(&cached, app.addr, Duration::from_secs(10)).await;
     let mut times = Vec::new();
     // Each run ends on one inactive answer, which the server's token-fishing
     // limiter counts: few runs, so that none is throttled.

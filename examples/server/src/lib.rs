@@ -36,6 +36,7 @@ pub mod admin;
 mod api;
 mod consent;
 pub mod health;
+pub mod log_text;
 pub mod log_time;
 pub mod log_writer;
 pub mod login;

@@ -20,6 +20,7 @@ use std::time::Duration;
 use clap::{CommandFactory as _, Parser, Subcommand};
 use gatehouse_core::model::SecretDigest;
 use gatehouse_example_server::admin::{self, AdminArgs};
+use gatehouse_example_server::log_text::{PlainFields, TextLine};
 use gatehouse_example_server::log_time::UtcMicros;
 use gatehouse_example_server::log_writer::LogWriter;
 use gatehouse_example_server::settings::{parse_listen, LogFormat, LogSettings, SAMPLE_PATH};
@@ -194,11 +195,11 @@ fn init_logging(log: &LogSettings) -> Result<LogWriter<std::io::Stderr>, String>
     };
     let writer = LogWriter::start(std::io::stderr(), Duration::from_millis(log.batch_ms))
         .map_err(|e| format!("cannot start the log writer: {e}"))?;
-    let builder =
-        tracing_subscriber::fmt().with_env_filter(filter).with_writer(writer.clone()).with_timer(UtcMicros);
+    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(writer.clone());
     let installed = match log.format {
-        LogFormat::Json => builder.json().try_init(),
-        _ => builder.try_init(),
+        LogFormat::Json => builder.with_timer(UtcMicros).json().try_init(),
+        // The default text format's lines, written with less work.
+        _ => builder.fmt_fields(PlainFields).event_format(TextLine::new(UtcMicros)).try_init(),
     };
     installed.map_err(|e| format!("cannot set up logging: {e}"))?;
     Ok(writer)

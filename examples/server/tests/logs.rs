@@ -161,6 +161,45 @@ async fn text_logs_follow_rust_log() {
     assert!(!line.starts_with('{'), "text, not JSON: {line}");
 }
 
+/// The default text line, byte for byte: the timestamp, then what
+/// `tracing-subscriber`'s default format writes (the server writes it with
+/// its own formatters, `log_text`, which must not change a byte: operators
+/// grep these lines).
+#[tokio::test]
+async fn text_lines_are_exactly_the_default_format() {
+    let server = Server::start(|_| {}, None);
+    let r = post(
+        server.addr,
+        "/oauth/token",
+        Some((CLIENT.0, "a-wrong-secret")),
+        "grant_type=client_credentials",
+    )
+    .await;
+    assert_eq!(r.status, 401);
+    let out = server.stop();
+    let line =
+        out.lines().find(|l| l.contains("client_auth_failed")).unwrap_or_else(|| panic!("no line: {out}"));
+    // `2026-12-02T04:44:39.123456Z`, then the rest.
+    let (time, rest) = line.split_at(27);
+    let shape = |i: usize, b: u8| match i {
+        4 | 7 => b == b'-',
+        10 => b == b'T',
+        13 | 16 => b == b':',
+        19 => b == b'.',
+        26 => b == b'Z',
+        _ => b.is_ascii_digit(),
+    };
+    assert!(time.bytes().enumerate().all(|(i, b)| shape(i, b)), "{line}");
+    assert_eq!(
+        rest,
+        format!(
+            "  INFO gatehouse::audit: client authentication failed event=\"client_auth_failed\" \
+             method=\"client_secret_basic\" client_id=\"{}\"",
+            CLIENT.0
+        )
+    );
+}
+
 /// `info` lines wait in a batch of up to `batch_ms`; a server stopping
 /// writes the batch out first, so a SIGTERM loses no line. (With a batch of
 /// a second, the line is written before the period ends only by that final

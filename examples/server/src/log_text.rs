@@ -170,11 +170,27 @@ impl PlainVisitor<'_> {
         }
     }
 
-    /// `name=`, the name without a raw identifier's `r#`.
-    fn name(&mut self, name: &str) -> fmt::Result {
+    /// `name=` (or `name` and another `after`), the name without a raw
+    /// identifier's `r#`.
+    fn name(&mut self, name: &str, after: &str) -> fmt::Result {
         self.pad()?;
         self.writer.write_str(name.strip_prefix("r#").unwrap_or(name))?;
-        self.writer.write_char('=')
+        self.writer.write_str(after)
+    }
+
+    /// `name="value"` as `str`'s `Debug` writes the value: quoted, and
+    /// escaped. A string with nothing to escape (printable ASCII other
+    /// than `"` and `\`, the usual case) is copied whole; any other goes
+    /// through `Debug` itself.
+    fn quoted(&mut self, name: &str, value: &str) -> fmt::Result {
+        if scan::needs_debug_escape(value.as_bytes()) {
+            self.name(name, "=")?;
+            write!(self.writer, "{value:?}")
+        } else {
+            self.name(name, "=\"")?;
+            self.writer.write_str(value)?;
+            self.writer.write_char('"')
+        }
     }
 
     /// The message, as the default visitor writes it: its text as is,
@@ -201,7 +217,7 @@ impl Visit for PlainVisitor<'_> {
             // The default writes `format_args!("{value}")`: the text itself.
             self.pad().and_then(|()| AnsiEscaping::write_message(&mut self.writer, value))
         } else {
-            self.name(field.name()).and_then(|()| write_quoted(&mut self.writer, value))
+            self.quoted(field.name(), value)
         };
     }
 
@@ -215,7 +231,7 @@ impl Visit for PlainVisitor<'_> {
         self.result = if field.name() == MESSAGE {
             self.message(value)
         } else {
-            self.name(field.name()).and_then(|()| write!(self.writer, "{value:?}"))
+            self.name(field.name(), "=").and_then(|()| write!(self.writer, "{value:?}"))
         };
     }
 
@@ -227,7 +243,7 @@ impl Visit for PlainVisitor<'_> {
             return self.delegate(|v| v.record_bool(field, value));
         }
         self.result = self
-            .name(field.name())
+            .name(field.name(), "=")
             .and_then(|()| self.writer.write_str(if value { "true" } else { "false" }));
     }
 
@@ -238,7 +254,7 @@ impl Visit for PlainVisitor<'_> {
         if !self.plain(field) || field.name() == MESSAGE {
             return self.delegate(|v| v.record_u64(field, value));
         }
-        self.result = self.name(field.name()).and_then(|()| write_u64(&mut self.writer, value, false));
+        self.result = self.name(field.name(), "=").and_then(|()| write_u64(&mut self.writer, value, false));
     }
 
     fn record_i64(&mut self, field: &Field, value: i64) {
@@ -249,7 +265,7 @@ impl Visit for PlainVisitor<'_> {
             return self.delegate(|v| v.record_i64(field, value));
         }
         self.result = self
-            .name(field.name())
+            .name(field.name(), "=")
             .and_then(|()| write_u64(&mut self.writer, value.unsigned_abs(), value < 0));
     }
 
@@ -272,19 +288,6 @@ impl VisitOutput<fmt::Result> for PlainVisitor<'_> {
 impl VisitFmt for PlainVisitor<'_> {
     fn writer(&mut self) -> &mut dyn fmt::Write {
         &mut self.writer
-    }
-}
-
-/// `value` as `str`'s `Debug` writes it: quoted, and escaped. A string
-/// with nothing to escape (printable ASCII other than `"` and `\`, the
-/// usual case) is copied whole; any other goes through `Debug` itself.
-fn write_quoted(w: &mut Writer<'_>, value: &str) -> fmt::Result {
-    if scan::needs_debug_escape(value.as_bytes()) {
-        write!(w, "{value:?}")
-    } else {
-        w.write_char('"')?;
-        w.write_str(value)?;
-        w.write_char('"')
     }
 }
 
@@ -356,55 +359,57 @@ mod scan {
     const ONES: u64 = 0x0101_0101_0101_0101;
     const HIGHS: u64 = 0x8080_8080_8080_8080;
 
-    /// Whether some byte of `w` is zero (exact).
-    const fn has_zero(w: u64) -> bool {
-        (w.wrapping_sub(ONES) & !w & HIGHS) != 0
+    /// The high bit of each byte of `w` that is zero (and maybe of bytes
+    /// above a zero byte, from the borrow: the answer "is there a zero
+    /// byte" stays exact).
+    const fn zeros(w: u64) -> u64 {
+        w.wrapping_sub(ONES) & !w & HIGHS
     }
 
-    /// Whether some byte of `w` equals `b`.
-    const fn has_byte(w: u64, b: u8) -> bool {
-        has_zero(w ^ (ONES * b as u64))
+    /// The high bit of each byte of `w` equal to `b` (as [`zeros`]).
+    const fn equal(w: u64, b: u8) -> u64 {
+        zeros(w ^ (ONES * b as u64))
     }
 
-    /// Whether some byte of `w` is below `0x20` or above `0x7e` (exact):
-    /// not printable ASCII.
-    const fn has_unprintable(w: u64) -> bool {
+    /// Non-zero iff some byte of `w` is below `0x20` or above `0x7e`: not
+    /// printable ASCII.
+    const fn unprintable(w: u64) -> u64 {
         let below = w.wrapping_sub(ONES * 0x20) & !w & HIGHS;
         // A byte above 0x7e has its high bit set after adding 1 (0x7f), or
-        // before (0x80 and up).
+        // before (0x80 and up). `w + ONES` may carry from a 0xff byte into
+        // the next; that byte itself is caught by `w`'s own high bit, so
+        // the answer stands.
         let above = (w.wrapping_add(ONES) | w) & HIGHS;
-        // `w + ONES` may carry from a 0xff byte into the next; that byte
-        // itself is caught by `w`'s own high bit, so the answer stands.
-        (below | above) != 0
+        below | above
     }
 
-    /// Whether `word` holds for some 8-byte word of `bytes`, or `byte` for
-    /// one of the last few bytes.
-    fn any_in(bytes: &[u8], word: impl Fn(u64) -> bool, byte: impl Fn(u8) -> bool) -> bool {
+    /// Whether `word` is non-zero for some 8-byte word of `bytes`; the last
+    /// few bytes are taken as a word padded with spaces (printable, and
+    /// neither `"` nor `\`: no test here finds anything in them).
+    fn any_in(bytes: &[u8], word: impl Fn(u64) -> u64) -> bool {
         let mut words = bytes.chunks_exact(8);
         for w in &mut words {
             let mut a = [0u8; 8];
             a.copy_from_slice(w);
-            if word(u64::from_le_bytes(a)) {
+            if word(u64::from_le_bytes(a)) != 0 {
                 return true;
             }
         }
-        words.remainder().iter().any(|&b| byte(b))
+        let rest = words.remainder();
+        let mut a = [b' '; 8];
+        a[..rest.len()].copy_from_slice(rest);
+        word(u64::from_le_bytes(a)) != 0
     }
 
     /// Whether `str`'s `Debug` escapes some byte of `bytes` (its own test:
     /// below 0x20, above 0x7e, `\` or `"`).
     pub(super) fn needs_debug_escape(bytes: &[u8]) -> bool {
-        any_in(
-            bytes,
-            |w| has_unprintable(w) || has_byte(w, b'"') || has_byte(w, b'\\'),
-            |b| !(0x20..=0x7e).contains(&b) || b == b'"' || b == b'\\',
-        )
+        any_in(bytes, |w| unprintable(w) | equal(w, b'"') | equal(w, b'\\'))
     }
 
     /// Whether every byte of `bytes` is printable ASCII (0x20 to 0x7e).
     pub(super) fn is_printable_ascii(bytes: &[u8]) -> bool {
-        !any_in(bytes, has_unprintable, |b| !(0x20..=0x7e).contains(&b))
+        !any_in(bytes, unprintable)
     }
 
     #[cfg(test)]

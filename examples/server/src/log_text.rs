@@ -55,6 +55,7 @@ fn level_text(level: Level) -> &'static str {
         Level::DEBUG => "DEBUG",
         Level::INFO => " INFO",
         Level::WARN => " WARN",
+        // ERROR, the last of the five.
         _ => "ERROR",
     }
 }

@@ -383,6 +383,26 @@ mod tests {
         let _ = std::fs::remove_dir_all(&dir);
     }
 
+    /// The count is every announcement made through any handle on the
+    /// file (each store, each process has its own), and reading it does
+    /// not disturb the appends that follow.
+    #[test]
+    fn the_notice_count_is_every_announcement_on_the_file() {
+        let dir = std::env::temp_dir().join(format!("gatehouse-clients-notice-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let db = dir.join("n.db");
+        let (a, b) = (Notice::open(&db).unwrap(), Notice::open(&db).unwrap());
+        assert_eq!((a.count().unwrap(), b.count().unwrap()), (0, 0));
+        a.announce().unwrap();
+        b.announce().unwrap();
+        a.announce().unwrap();
+        assert_eq!((a.count().unwrap(), b.count().unwrap()), (3, 3));
+        b.announce().unwrap();
+        assert_eq!((a.count().unwrap(), b.count().unwrap()), (4, 4));
+        drop((a, b));
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+
     /// A registered id and an unregistered one each cost one clone of a
     /// decoded client: a miss is not cheaper than a hit.
     #[test]

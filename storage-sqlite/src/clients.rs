@@ -19,7 +19,7 @@
 //! - `client` (every request's caller authentication) first looks at the
 //!   clients notice file (`<file>-clients`): every store appends a byte to
 //!   it after committing a client write and before acknowledging it, so its
-//!   length (one `fstat`, no lock) moves after every client write made
+//!   length (one `lseek`, no lock) moves after every client write made
 //!   through the store API, in any process. A snapshot is tagged with the
 //!   length read before it was last checked against the database; while
 //!   the length is unchanged, and the last check is younger than
@@ -52,7 +52,7 @@
 
 use std::collections::HashMap;
 use std::fs::File;
-use std::io::Write;
+use std::io::{Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
@@ -131,8 +131,14 @@ impl Notice {
     }
 
     /// How many client writes were announced (the file's length).
+    ///
+    /// Read with `lseek(SEEK_END)`, which answers the length and nothing
+    /// else, rather than `fstat`/`statx`, which fill a whole `stat`: on
+    /// the development VM about 0.25 µs against 0.8 µs, paid by every
+    /// request (see the README). Moving the offset is harmless: the file
+    /// is opened `O_APPEND`, so every write goes to the end whatever it is.
     fn count(&self) -> Result<u64, StoreError> {
-        self.file.metadata().map(|m| m.len()).map_err(|e| self.failed(e))
+        (&self.file).seek(SeekFrom::End(0)).map_err(|e| self.failed(e))
     }
 
     /// Appends one byte: `O_APPEND` makes it atomic among processes, and
@@ -374,6 +380,26 @@ mod tests {
         assert!(generation(&path) > before);
         assert!(!block_on(store.client(&app.id)).unwrap().unwrap().enabled);
         drop(store);
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    /// The count is every announcement made through any handle on the
+    /// file (each store, each process has its own), and reading it does
+    /// not disturb the appends that follow.
+    #[test]
+    fn the_notice_count_is_every_announcement_on_the_file() {
+        let dir = std::env::temp_dir().join(format!("gatehouse-clients-notice-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let db = dir.join("n.db");
+        let (a, b) = (Notice::open(&db).unwrap(), Notice::open(&db).unwrap());
+        assert_eq!((a.count().unwrap(), b.count().unwrap()), (0, 0));
+        a.announce().unwrap();
+        b.announce().unwrap();
+        a.announce().unwrap();
+        assert_eq!((a.count().unwrap(), b.count().unwrap()), (3, 3));
+        b.announce().unwrap();
+        assert_eq!((a.count().unwrap(), b.count().unwrap()), (4, 4));
+        drop((a, b));
         let _ = std::fs::remove_dir_all(&dir);
     }
 

@@ -90,11 +90,13 @@ const SET_SEEDED: &str = "INSERT INTO registry_seeded (id, at) VALUES (0, ?1) \
 ///   by earlier versions), inline when first polled (a few microseconds
 ///   when the pages are cached; see the README for measured figures).
 ///   Readers never wait for writers (WAL).
-/// - `client`: one read of the clients generation (a one-row table) on a
-///   reader, then a hash lookup in this process's decoded snapshot of the
-///   clients table, and a clone of the client (cheap: shared `Arc`s). After
-///   a client write by any process, the first lookup reloads and decodes
-///   the whole table once (about a microsecond per client).
+/// - `client`: the clients notice file's length (one `lseek`, no lock),
+///   then a hash lookup in this process's decoded snapshot of the clients
+///   table, and a clone of the client (cheap: shared `Arc`s). Once per
+///   `SqliteConfig::client_db_check_interval`, and after a client write
+///   announced by any process, it also reads the clients generation (a
+///   one-row table) on a reader; when that moved, the lookup reloads and
+///   decodes the whole table once (about a microsecond per client).
 /// - `get_with_client` (introspection, bearer validation): one statement
 ///   that reads the token row and the clients generation together (one
 ///   read transaction), then the client from the snapshot as `client`

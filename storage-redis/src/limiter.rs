@@ -45,6 +45,12 @@ const TTL_GRACE_MS: u64 = 60_000;
 /// own when called inside a Tokio runtime. A refund that fails is lost,
 /// which only over-charges the caller. Decisions are the core's, exactly,
 /// for every configuration and every clock below 2^53 s.
+///
+/// On a single server, built beside a store ([`RedisStore::limiter`]), it
+/// also implements [`reserve_and_get`](FishingLimiter::reserve_and_get):
+/// an introspection is then one script that checks the caller and reads
+/// the token, charging nothing for a live one and so sending no refund
+/// (see "Introspection in one script" in the crate docs).
 #[derive(Debug, Clone)]
 pub struct RedisLimiter {
     conn: RedisConnection,

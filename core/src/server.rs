@@ -572,8 +572,9 @@ impl<S: TokenStore + ClientRegistry, L: FishingLimiter> AuthServer<S, L> {
     ///
     /// The caller's reservation with the fishing limiter and the token's
     /// lookup run concurrently, so a shared limiter and a remote store cost
-    /// one round trip together; a token that fails its tag check is never
-    /// looked up.
+    /// one round trip together, or as one step when the limiter can
+    /// ([`FishingLimiter::reserve_and_get`]); a token that fails its tag
+    /// check is never looked up.
     ///
     /// # Errors
     /// [`Error::IntrospectionForbidden`] when the caller is not a resource

@@ -169,6 +169,37 @@ async fn an_expired_token_is_charged_in_the_same_script() {
     assert!(throttled(&s.introspect(&s.unknown()).await));
 }
 
+/// A value written by an earlier version (the record's JSON after the
+/// state byte) never looks live to the script, so it is charged as it is
+/// read; the core finds it active and refunds the charge: with one answer
+/// in the bucket and nothing refilled, it stays active every time.
+#[tokio::test]
+async fn an_active_json_record_is_charged_then_refunded() {
+    let redis = TestRedis::start();
+    let s = setup(&redis, 1, beside).await;
+    let web =
+        Client::new_confidential(ClientId::new("web-app").unwrap(), SecretDigest::generate().unwrap().1);
+    after_invalidation(&s.store, s.store.put_client(web)).await.unwrap();
+    s.store.client(&ClientId::new("web-app").unwrap()).await.unwrap().unwrap();
+    let (raw, digest) = s.keys.mint(TokenKind::Access, GrantId::generate().unwrap()).unwrap();
+    let record = common::record_for(digest, TokenKind::Access, 3600);
+    let mut value = b"a".to_vec();
+    value.extend(serde_json::to_vec(&record).unwrap());
+    let key = format!("{}t:{{{}}}:{}", s.store.prefix(), digest.grant(), digest.hash_hex());
+    s.store
+        .connection()
+        .query::<()>(redis::cmd("SET").arg(&key).arg(value).arg("EX").arg(3700))
+        .await
+        .unwrap();
+    let token = raw.into_string();
+    let conn = s.store.connection();
+    for _ in 0..3 {
+        conn.reset_round_trips();
+        assert!(active(&s.introspect(&token).await));
+        assert_eq!(conn.round_trips().requests, 2, "the script, then the refund");
+    }
+}
+
 /// A limiter that does not share the store's key space (the same prefix
 /// on another server, or another prefix on the same connection) must
 /// never read tokens for it: the core then reserves, looks up and refunds as before, and valid

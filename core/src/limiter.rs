@@ -27,6 +27,30 @@
 //! at most one inactive answer per such race, and only for a caller whose
 //! own answers were active.
 //!
+//! # Admission and lookup in one step
+//! A limiter that keeps its state beside the token records (the Redis one
+//! on a single server) may instead decide and read together
+//! ([`FishingLimiter::reserve_and_get`]): a caller that is not throttled
+//! and presents a token whose record *looks live* (active, an access
+//! token, not expired) is answered without a charge, which is a
+//! reservation and its refund in one atomic step: no refund to send, and
+//! a valid token never holds a slot of the bucket while in flight. Any
+//! other record (or none) is charged in that same step, as a reservation.
+//!
+//! The core may still judge a live-looking record inactive (its client is
+//! disabled or gone, its audience is not the caller's, it is not valid
+//! yet). It then reserves before answering, one round trip later, and a
+//! throttled reservation there is a 429 like any other. Why that gives a
+//! fisher nothing: every guessed or forged token fails its tag check and
+//! is charged before anything is read; every tagged token that is not
+//! stored, not active or expired is charged atomically with its read. Only
+//! a live token this server issued takes the later reservation, so the
+//! most a caller can learn there (from the extra round trip, whether the
+//! reservation is refused or not) is that a token it already holds is
+//! live but not for it, which presenting the token where it is valid tells
+//! it anyway. And every inactive answer still comes from an allowed
+//! reservation, so the count of inactive answers stays within the bucket.
+//!
 //! The limiter is keyed by the authenticated caller, so one noisy resource
 //! server never throttles another, and an unauthenticated party never
 //! reaches it at all.
@@ -65,8 +89,8 @@ use std::sync::Mutex;
 use serde::{Deserialize, Serialize};
 
 use crate::error::Error;
-use crate::model::{ClientId, IdHashing};
-use crate::store::StoreError;
+use crate::model::{ClientId, IdHashing, TokenDigest, TokenRecord};
+use crate::store::{StoreError, TokenStore};
 use crate::time::UnixTime;
 
 /// Debt one inactive answer costs, in the unit that each second of refill
@@ -171,6 +195,88 @@ pub trait FishingLimiter: Send + Sync + 'static {
     /// [`StoreError`] when a shared limiter's backend fails.
     fn refund(&self, caller: &ClientId, now: UnixTime)
         -> impl Future<Output = Result<(), StoreError>> + Send;
+
+    /// An introspection's admission and its token's lookup in one atomic
+    /// step, for a limiter that keeps its state beside `store`'s records
+    /// (one Redis server): `None` when it cannot (the default), and the
+    /// core then [reserves](Self::reserve), looks up and
+    /// [refunds](Self::refund) as usual.
+    ///
+    /// At one instant, with `now` the request's time and `skew` the clock
+    /// skew the core allows, it decides as follows, and returns the record
+    /// as [`TokenStore::get`] would at that instant:
+    /// - the caller is throttled (a reservation would be refused): nothing
+    ///   is read or charged: [`Reserved::Throttled`];
+    /// - otherwise, when the record *looks live*: stored, `Active`, an
+    ///   access token, not expired by `now` allowing `skew`: nothing is
+    ///   charged: [`Reserved::Uncharged`];
+    /// - otherwise one inactive answer is charged, exactly as
+    ///   [`reserve`](Self::reserve) charges: [`Reserved::Charged`].
+    ///
+    /// Which records look live is only a guess at the core's verdict: the
+    /// core settles any mismatch ([`settlement`]): an uncharged record it
+    /// judges inactive is charged by a reservation before the answer (and
+    /// throttled there like any reservation), a charged one it judges
+    /// active is refunded. So every inactive answer is still reserved
+    /// before it is given, and a throttled caller gets 429 whatever the
+    /// token: the throttle check comes first in every branch.
+    ///
+    /// # Errors
+    /// [`StoreError`] when the backend fails or the record does not
+    /// decode; the core then fails closed.
+    fn reserve_and_get<'a, S: TokenStore>(
+        &'a self,
+        store: &'a S,
+        caller: &'a ClientId,
+        digest: &'a TokenDigest,
+        now: UnixTime,
+        skew: u64,
+    ) -> Option<impl Future<Output = Result<Reserved, StoreError>> + Send + 'a> {
+        let _ = (store, caller, digest, now, skew);
+        None::<std::future::Ready<Result<Reserved, StoreError>>>
+    }
+}
+
+/// What [`FishingLimiter::reserve_and_get`] decided and read.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Reserved {
+    /// The caller is throttled: refuse with 429, whatever the token.
+    /// Nothing was charged and no record is given.
+    Throttled {
+        /// Seconds to wait (`Retry-After`), as [`Admission::Throttled`].
+        retry_after: u64,
+    },
+    /// Admitted and charged one inactive answer, as an allowed
+    /// [`reserve`](FishingLimiter::reserve): the record, if stored.
+    Charged(Option<TokenRecord>),
+    /// Admitted without a charge: the record looked live. The caller was
+    /// not throttled at the instant it was read.
+    Uncharged(TokenRecord),
+}
+
+/// What the limiter still owes an introspection once the core has judged
+/// the record that [`FishingLimiter::reserve_and_get`] returned.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Settlement {
+    /// Nothing: the charge (or its absence) matches the answer.
+    Settled,
+    /// A charged answer came out active: refund it, as after a reservation.
+    Refund,
+    /// An uncharged record came out inactive: reserve before answering
+    /// (and answer 429 if that reservation is throttled), so no inactive
+    /// answer is ever given unreserved (see the module docs).
+    Reserve,
+}
+
+/// The settlement of an introspection that was `charged` (or not) and
+/// whose answer is `active` (or not).
+pub(crate) fn settlement(charged: bool, active: bool) -> Settlement {
+    match (charged, active) {
+        (true, true) => Settlement::Refund,
+        (false, false) => Settlement::Reserve,
+        (true, false) | (false, true) => Settlement::Settled,
+    }
 }
 
 /// One caller's GCRA state: its debt as of a second. The default (`at` 0,
@@ -395,6 +501,16 @@ mod tests {
             block_on(l.reserve(&id(5000), UnixTime(60))).unwrap(),
             Admission::Throttled { retry_after: 30 }
         );
+    }
+
+    /// Only a charged active answer is refunded, and only an uncharged
+    /// inactive one is reserved before it is given.
+    #[test]
+    fn settlement_refunds_active_and_charges_inactive() {
+        assert_eq!(settlement(true, true), Settlement::Refund);
+        assert_eq!(settlement(true, false), Settlement::Settled);
+        assert_eq!(settlement(false, true), Settlement::Settled);
+        assert_eq!(settlement(false, false), Settlement::Reserve);
     }
 
     #[test]

@@ -24,10 +24,10 @@ use crate::http::{Header, HttpRequest, HttpResponse};
 use crate::introspect::{self, Introspection, Viewer};
 use crate::issue::{self, IssuedTokens, TokenRequest};
 use crate::join;
-use crate::limiter::{Admission, FishingLimiter, MemoryLimiter};
+use crate::limiter::{self, Admission, FishingLimiter, MemoryLimiter, Reserved, Settlement};
 use crate::model::{
-    Client, ClientId, GrantId, GrantType, Jti, Resource, Scope, Subject, TokenKind, TokenRecord,
-    GRANT_ID_RANDOM_LEN,
+    Client, ClientId, GrantId, GrantType, Jti, Resource, ResourceServer, Scope, Subject, TokenKind,
+    TokenRecord, GRANT_ID_RANDOM_LEN,
 };
 use crate::policy;
 use crate::revoke::{self, Revocation};
@@ -572,8 +572,9 @@ impl<S: TokenStore + ClientRegistry, L: FishingLimiter> AuthServer<S, L> {
     ///
     /// The caller's reservation with the fishing limiter and the token's
     /// lookup run concurrently, so a shared limiter and a remote store cost
-    /// one round trip together; a token that fails its tag check is never
-    /// looked up.
+    /// one round trip together, or as one step when the limiter can
+    /// ([`FishingLimiter::reserve_and_get`]); a token that fails its tag
+    /// check is never looked up.
     ///
     /// # Errors
     /// [`Error::IntrospectionForbidden`] when the caller is not a resource
@@ -595,8 +596,15 @@ impl<S: TokenStore + ClientRegistry, L: FishingLimiter> AuthServer<S, L> {
         now: UnixTime,
     ) -> Result<Introspection, Error> {
         let rs = caller.resource_server().ok_or(Error::IntrospectionForbidden)?;
+        let verified = self.keys.verify(token);
+        if let Ok(v) = &verified {
+            let skew = self.config.clock_skew;
+            if let Some(step) = self.limiter.reserve_and_get(&self.store, &caller.id, &v.digest, now, skew) {
+                return self.introspect_in_one_step(caller, rs, v.digest.grant(), step, now).await;
+            }
+        }
         let mut reserve = pin!(self.limiter.reserve(&caller.id, now));
-        let verified = match self.keys.verify(token) {
+        let verified = match verified {
             Ok(v) => v,
             Err(r) => {
                 self.admitted(caller, reserve.await)?;
@@ -632,14 +640,55 @@ impl<S: TokenStore + ClientRegistry, L: FishingLimiter> AuthServer<S, L> {
         Ok(answer)
     }
 
+    /// [`introspect_at`](Self::introspect_at) with a limiter that reserves
+    /// and reads in one step ([`FishingLimiter::reserve_and_get`]), then
+    /// settles the charge once the record is judged.
+    async fn introspect_in_one_step(
+        &self,
+        caller: &Client,
+        rs: &ResourceServer,
+        grant: GrantId,
+        step: impl Future<Output = Result<Reserved, StoreError>>,
+        now: UnixTime,
+    ) -> Result<Introspection, Error> {
+        let (record, charged) = match self.stored(StoreOperation::Limiter, step.await)? {
+            Reserved::Throttled { retry_after } => return Err(self.throttled(caller, retry_after)),
+            Reserved::Charged(record) => (record, true),
+            Reserved::Uncharged(record) => (Some(record), false),
+        };
+        let loaded = match record {
+            Some(r) => {
+                let client = self.stored(StoreOperation::Client, self.store.client(&r.client_id).await)?;
+                Some((r, client))
+            }
+            None => None,
+        };
+        let viewer = Viewer::ResourceServer { id: &caller.id, rs };
+        let answer = introspect::decide_introspection(loaded, viewer, now, self.config.clock_skew);
+        match limiter::settlement(charged, answer.is_active()) {
+            Settlement::Settled => {}
+            Settlement::Refund => {
+                self.stored(StoreOperation::Limiter, self.limiter.refund(&caller.id, now).await)?;
+            }
+            Settlement::Reserve => self.admitted(caller, self.limiter.reserve(&caller.id, now).await)?,
+        }
+        self.answered(caller, Some(grant), &answer);
+        Ok(answer)
+    }
+
+    /// A throttled introspection's error, recorded.
+    fn throttled(&self, caller: &Client, retry_after: u64) -> Error {
+        self.emit(|| AuditEvent::Throttled { caller: &caller.id, retry_after });
+        Error::Throttled { retry_after }
+    }
+
     /// The limiter's answer for `caller` as a result, recording a refusal
     /// or a failure.
     fn admitted(&self, caller: &Client, admission: Result<Admission, StoreError>) -> Result<(), Error> {
-        let admission = self.stored(StoreOperation::Limiter, admission)?;
-        if let Admission::Throttled { retry_after } = admission {
-            self.emit(|| AuditEvent::Throttled { caller: &caller.id, retry_after });
+        match self.stored(StoreOperation::Limiter, admission)? {
+            Admission::Throttled { retry_after } => Err(self.throttled(caller, retry_after)),
+            admission => introspect::admitted(admission),
         }
-        introspect::admitted(admission)
     }
 
     /// Records an introspection's answer (of a token of `grant`, when its

@@ -4,7 +4,6 @@
 use std::fmt;
 #[cfg(feature = "testing")]
 use std::sync::atomic::{AtomicU64, Ordering};
-#[cfg(feature = "testing")]
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -34,6 +33,9 @@ pub struct RedisConnection {
     /// Where the client cache's tracking connections go: known when this
     /// handle was made from URLs, unknown for a wrapped connection.
     tracking: Option<Target>,
+    /// Shared by this handle's clones only: tells them apart from another
+    /// connection (see [`same_connection`](Self::same_connection)).
+    origin: Arc<()>,
     #[cfg(feature = "testing")]
     probe: Arc<Probe>,
 }
@@ -118,6 +120,7 @@ impl RedisConnection {
             inner,
             timeout,
             tracking,
+            origin: Arc::new(()),
             #[cfg(feature = "testing")]
             probe: Arc::default(),
         }
@@ -125,6 +128,12 @@ impl RedisConnection {
 
     pub(crate) fn tracking_target(&self) -> Option<&Target> {
         self.tracking.as_ref()
+    }
+
+    /// Whether `other` is this connection or a clone of it (so it reaches
+    /// the same server).
+    pub(crate) fn same_connection(&self, other: &Self) -> bool {
+        Arc::ptr_eq(&self.origin, &other.origin)
     }
 
     /// Whether this is a Redis Cluster connection.

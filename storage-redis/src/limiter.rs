@@ -1,16 +1,20 @@
 //! [`RedisLimiter`]: the token-fishing limiter shared by every app instance
 //! on one Redis, so a caller throttled on one is throttled on all.
 
+use std::any::Any;
+use std::future::Future;
 use std::sync::Arc;
 
-use gatehouse_core::limiter::{gcra_retry_after, Admission, FishingLimiter, LimiterConfig, ANSWER_COST};
-use gatehouse_core::model::ClientId;
-use gatehouse_core::{StoreError, UnixTime};
+use gatehouse_core::limiter::{
+    gcra_retry_after, Admission, FishingLimiter, LimiterConfig, Reserved, ANSWER_COST,
+};
+use gatehouse_core::model::{ClientId, TokenDigest};
+use gatehouse_core::{StoreError, TokenStore, UnixTime};
 use redis::{Cmd, Script, Value};
 
 use crate::conn::{command, RedisConnection};
 use crate::keys::Keys;
-use crate::{scripts, RedisError};
+use crate::{scripts, store, RedisError, RedisStore};
 
 /// The longest TTL a limiter entry gets (2^52 ms, about 140,000 years): far
 /// beyond the slowest recovery (`60 × u32::MAX` sixtieths at one a second,
@@ -41,12 +45,21 @@ const TTL_GRACE_MS: u64 = 60_000;
 /// own when called inside a Tokio runtime. A refund that fails is lost,
 /// which only over-charges the caller. Decisions are the core's, exactly,
 /// for every configuration and every clock below 2^53 s.
+///
+/// On a single server, built beside a store ([`RedisStore::limiter`]), it
+/// also implements [`reserve_and_get`](FishingLimiter::reserve_and_get):
+/// an introspection is then one script that checks the caller and reads
+/// the token, charging nothing for a live one and so sending no refund
+/// (see "Introspection in one script" in the crate docs).
 #[derive(Debug, Clone)]
 pub struct RedisLimiter {
     conn: RedisConnection,
     keys: Keys,
     cfg: LimiterConfig,
     script: Arc<Script>,
+    /// The reservation and the token's read in one script
+    /// ([`FishingLimiter::reserve_and_get`]), for a single server.
+    introspect: Arc<Script>,
     background_refunds: bool,
 }
 
@@ -60,8 +73,17 @@ impl RedisLimiter {
     }
 
     pub(crate) fn with_keys(conn: RedisConnection, keys: Keys, cfg: LimiterConfig) -> Self {
-        let script = scripts::limiter(cfg.refill_per_second(), cfg.capacity(), TTL_GRACE_MS, MAX_TTL_MS);
-        Self { conn, keys, cfg, script: Arc::new(script), background_refunds: true }
+        let (rate, capacity) = (cfg.refill_per_second(), cfg.capacity());
+        let script = scripts::limiter(rate, capacity, TTL_GRACE_MS, MAX_TTL_MS);
+        let introspect = scripts::introspect(rate, capacity, TTL_GRACE_MS, MAX_TTL_MS);
+        Self {
+            conn,
+            keys,
+            cfg,
+            script: Arc::new(script),
+            introspect: Arc::new(introspect),
+            background_refunds: true,
+        }
     }
 
     /// The same limiter, with [`refund`](FishingLimiter::refund) finishing
@@ -79,6 +101,55 @@ impl RedisLimiter {
     }
 }
 
+impl RedisLimiter {
+    /// Whether `store` reads the key space this limiter writes: the same
+    /// connection (a clone of it) and prefix, on a single server, where one
+    /// script may touch the limiter's key and a token's.
+    fn beside<'a, S: TokenStore>(&self, store: &'a S) -> Option<&'a RedisStore> {
+        let store = (store as &dyn Any).downcast_ref::<RedisStore>()?;
+        let same = !self.conn.is_cluster()
+            && self.conn.same_connection(store.connection())
+            && self.keys.prefix() == store.prefix();
+        same.then_some(store)
+    }
+
+    /// [`FishingLimiter::reserve_and_get`] on a store beside this limiter.
+    async fn reserve_and_get_in(
+        &self,
+        store: &RedisStore,
+        caller: &ClientId,
+        digest: &TokenDigest,
+        now: UnixTime,
+        skew: u64,
+    ) -> Result<Reserved, StoreError> {
+        let (limiter, token) = (self.keys.limiter(caller), store.keys().token(digest));
+        let mut cmd = command("EVALSHA", 7, 120 + limiter.len() + token.len());
+        cmd.arg(self.introspect.get_hash()).arg(2).arg(limiter).arg(token).arg(now.0);
+        cmd.arg(now.0.saturating_sub(skew));
+        match self.conn.evalsha(&self.introspect, &cmd).await? {
+            Value::BulkString(v) => Ok(Reserved::Uncharged(store::decode(digest, &v)?)),
+            Value::Int(0) => Ok(Reserved::Charged(None)),
+            Value::Array(reply) => match reply.as_slice() {
+                [Value::BulkString(v)] => Ok(Reserved::Charged(Some(store::decode(digest, v)?))),
+                [Value::Int(excess), Value::Int(behind)] => {
+                    let retry_after = self.retry_after(*excess, *behind, "introspection")?;
+                    Ok(Reserved::Throttled { retry_after })
+                }
+                _ => Err(RedisError::UnexpectedReply("introspection").into()),
+            },
+            _ => Err(RedisError::UnexpectedReply("introspection").into()),
+        }
+    }
+
+    /// `Retry-After` from a throttled script's `{excess, behind}`.
+    fn retry_after(&self, excess: i64, behind: i64, what: &'static str) -> Result<u64, RedisError> {
+        match (u64::try_from(excess), u64::try_from(behind)) {
+            (Ok(excess @ 1..), Ok(behind)) => Ok(gcra_retry_after(&self.cfg, excess, behind)),
+            _ => Err(RedisError::UnexpectedReply(what)),
+        }
+    }
+}
+
 impl FishingLimiter for RedisLimiter {
     async fn reserve(&self, caller: &ClientId, now: UnixTime) -> Result<Admission, StoreError> {
         let key = self.keys.limiter(caller);
@@ -87,18 +158,28 @@ impl FishingLimiter for RedisLimiter {
         match self.conn.evalsha(&self.script, &cmd).await? {
             Value::Int(0) => Ok(Admission::Allowed),
             Value::Array(reply) => match reply.as_slice() {
-                [Value::Int(excess), Value::Int(behind)] => {
-                    match (u64::try_from(*excess), u64::try_from(*behind)) {
-                        (Ok(excess @ 1..), Ok(behind)) => Ok(Admission::Throttled {
-                            retry_after: gcra_retry_after(&self.cfg, excess, behind),
-                        }),
-                        _ => Err(RedisError::UnexpectedReply("limiter reservation").into()),
-                    }
-                }
+                [Value::Int(excess), Value::Int(behind)] => Ok(Admission::Throttled {
+                    retry_after: self.retry_after(*excess, *behind, "limiter reservation")?,
+                }),
                 _ => Err(RedisError::UnexpectedReply("limiter reservation").into()),
             },
             _ => Err(RedisError::UnexpectedReply("limiter reservation").into()),
         }
+    }
+
+    /// One script on a single server, when `store` is beside this limiter
+    /// (built by [`RedisStore::limiter`], or on a clone of its connection
+    /// with its prefix); `None` on a cluster or for any other store.
+    fn reserve_and_get<'a, S: TokenStore>(
+        &'a self,
+        store: &'a S,
+        caller: &'a ClientId,
+        digest: &'a TokenDigest,
+        now: UnixTime,
+        skew: u64,
+    ) -> Option<impl Future<Output = Result<Reserved, StoreError>> + Send + 'a> {
+        let store = self.beside(store)?;
+        Some(self.reserve_and_get_in(store, caller, digest, now, skew))
     }
 
     async fn refund(&self, caller: &ClientId, _now: UnixTime) -> Result<(), StoreError> {

@@ -10,6 +10,8 @@
 
 use std::sync::LazyLock;
 
+use gatehouse_core::limiter::ANSWER_COST;
+use gatehouse_core::model::{EXPIRES_AT_OFFSET, RECORD_FORMAT_VERSION};
 use redis::Script;
 
 /// KEYS: token, grant. ARGV: value, member, ttl ms, expires_at (unix s).
@@ -173,23 +175,81 @@ return 1
 /// 2^53 or more, so is its rounded value, and either way it covers any
 /// debt.
 pub(crate) fn limiter(rate: u64, capacity: u64, grace_ms: u64, max_ttl_ms: u64) -> Script {
-    let write = if rate == 0 {
-        // The caller's `burst` answers are for the key's lifetime: no TTL.
-        "redis.call('SET', KEYS[1], at .. ':' .. string.format('%d', debt))".to_owned()
-    } else {
-        format!(
-            r"local q = math.ceil(debt / {rate})
-if (q - 1) * {rate} >= debt then q = q - 1 end
-if q * {rate} < debt then q = q + 1 end
-local ttl = (behind + q) * 1000 + {grace_ms}
-if ttl > {max_ttl_ms} then ttl = {max_ttl_ms} end
-redis.call('SET', KEYS[1], at .. ':' .. string.format('%d', debt), 'PX', string.format('%d', ttl))"
-        )
-    };
+    let read = limiter_read(rate, capacity);
+    let charge = limiter_charge(rate, grace_ms, max_ttl_ms);
     Script::new(&format!(
         r"
 local v = redis.call('GET', KEYS[1])
-local now = tonumber(ARGV[1])
+{read}
+{charge}
+return 0
+"
+    ))
+}
+
+/// An introspection's admission and its token's read in one step, on a
+/// single server (the two keys live in different Cluster slots), for one
+/// limiter configuration: `FishingLimiter::reserve_and_get`. KEYS: the
+/// caller's limiter string (as in [`limiter`]), the token. ARGV[1]: now
+/// (unix seconds); ARGV[2]: the latest expiry that counts as expired (now
+/// less the core's clock skew).
+///
+/// A token *looks live* when its value is state `a` then a binary record
+/// (version byte [`RECORD_FORMAT_VERSION`]) of an access token (kind byte
+/// 0, offset 2) whose `expires_at` ([`EXPIRES_AT_OFFSET`], a little-endian
+/// `u64`) is after ARGV[2]. A throttled caller gets `{excess, behind}` as
+/// from [`limiter`], nothing charged, whatever the token. Otherwise a
+/// live-looking token's value comes back as is (a bulk string), nothing
+/// charged or written; any other token is charged exactly as [`limiter`]
+/// charges, and comes back as `{value}`, or `0` when there is none.
+///
+/// The guess need not match the core's verdict (a JSON record never looks
+/// live; an expiry above 2^53 s is rounded, and still far ahead): the core
+/// refunds a charged answer that is active and reserves before answering
+/// an uncharged one that is not, so the guess only decides the cost.
+///
+/// An unseen caller (no limiter string) is never throttled when the
+/// capacity holds one answer, so a live-looking token is then answered
+/// without parsing anything: a busy resource server whose tokens are valid
+/// is never charged and so has no limiter string.
+pub(crate) fn introspect(rate: u64, capacity: u64, grace_ms: u64, max_ttl_ms: u64) -> Script {
+    let read = limiter_read(rate, capacity);
+    let charge = limiter_charge(rate, grace_ms, max_ttl_ms);
+    let version = RECORD_FORMAT_VERSION;
+    // Lua strings count from 1, and the record starts after the state
+    // byte: its version is byte 2, its kind byte 4 (one `string.byte` call
+    // reads the four: 1.3k instructions fewer than one call each).
+    let (exp_first, exp_last) = (EXPIRES_AT_OFFSET + 2, EXPIRES_AT_OFFSET + 9);
+    let unseen = if capacity >= ANSWER_COST { "if live and not v then return tok end" } else { "" };
+    Script::new(&format!(
+        r"
+local tok = redis.call('GET', KEYS[2])
+local live = false
+if tok then
+  local state, version, _, kind = string.byte(tok, 1, 4)
+  if state == 97 and version == {version} and kind == 0 then
+    local a, b, c, d, e, f, g, h = string.byte(tok, {exp_first}, {exp_last})
+    live = h ~= nil and ((((((h * 256 + g) * 256 + f) * 256 + e) * 256 + d) * 256 + c) * 256 + b) * 256 + a > tonumber(ARGV[2])
+  end
+end
+local v = redis.call('GET', KEYS[1])
+{unseen}
+{read}
+if live then return tok end
+{charge}
+if tok then return {{tok}} end
+return 0
+"
+    ))
+}
+
+/// The reservation's decision, as Lua: from `v` (the limiter string, or
+/// false) and ARGV[1] (now), the debt outstanding now, how far the stored
+/// second is ahead of now (`behind`) and the second to store (`at`); a
+/// throttled caller returns `{excess, behind}` here.
+fn limiter_read(rate: u64, capacity: u64) -> String {
+    format!(
+        r"local now = tonumber(ARGV[1])
 local debt, behind, at = 0, 0, ARGV[1]
 if v then
   local ts, ds, refunds = string.match(v, '^(%d+):(%d+)(%-*)$')
@@ -211,10 +271,26 @@ end
 if debt + 60 > {capacity} then
   if behind > 4503599627370496 then behind = 4503599627370496 end
   return {{debt + 60 - {capacity}, behind}}
-end
-debt = debt + 60
-{write}
-return 0
-"
-    ))
+end"
+    )
+}
+
+/// The charge of an admitted reservation, as Lua: one answer on top of
+/// `debt`, stored with `at` and its TTL.
+fn limiter_charge(rate: u64, grace_ms: u64, max_ttl_ms: u64) -> String {
+    if rate == 0 {
+        // The caller's `burst` answers are for the key's lifetime: no TTL.
+        return "debt = debt + 60
+redis.call('SET', KEYS[1], at .. ':' .. string.format('%d', debt))"
+            .to_owned();
+    }
+    format!(
+        r"debt = debt + 60
+local q = math.ceil(debt / {rate})
+if (q - 1) * {rate} >= debt then q = q - 1 end
+if q * {rate} < debt then q = q + 1 end
+local ttl = (behind + q) * 1000 + {grace_ms}
+if ttl > {max_ttl_ms} then ttl = {max_ttl_ms} end
+redis.call('SET', KEYS[1], at .. ':' .. string.format('%d', debt), 'PX', string.format('%d', ttl))"
+    )
 }

@@ -245,7 +245,7 @@ fn encode(rec: &TokenRecord) -> Result<Vec<u8>, StoreError> {
 /// or (values written by earlier versions) its JSON; `decode_record` tells
 /// them apart. The state byte wins over the state inside the record,
 /// which no script changes.
-fn decode(digest: &TokenDigest, v: &[u8]) -> Result<TokenRecord, StoreError> {
+pub(crate) fn decode(digest: &TokenDigest, v: &[u8]) -> Result<TokenRecord, StoreError> {
     let key = || format!("{digest:?}");
     let Some((&b, record)) = v.split_first() else {
         return Err(RedisError::UnknownState { key: key(), value: None }.into());

@@ -8,7 +8,10 @@
 //! inside its own `SAVEPOINT`, commits once, and only then acknowledges
 //! each request. Requests that arrive during a commit wait for the next
 //! one, so under load one `fsync` covers many writes; alone, a write is
-//! committed at once (there is no waiting for company).
+//! committed at once (there is no waiting for company). Before taking a
+//! batch the thread yields its CPU while that lets more requests in
+//! ([`gather`]): where the async runtime shares its core, the batch then
+//! holds the writes the runtime was still preparing, not just the first.
 //!
 //! - A request whose statements fail (a `Conflict` on insert, a corrupt
 //!   record) is rolled back to its savepoint and fails alone. A request
@@ -34,6 +37,7 @@
 
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::path::Path;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{mpsc, Arc};
 use std::thread::JoinHandle;
 
@@ -46,6 +50,10 @@ use crate::oneshot::{self, Receiver, Sender};
 /// Most requests in one transaction: bounds how long the first waits for
 /// the last to be applied before its commit.
 pub(crate) const MAX_BATCH: usize = 256;
+
+/// How many times the writer gives up its CPU before taking a batch, as
+/// long as each time lets more requests arrive (see [`gather`]).
+const MAX_YIELDS: usize = 4;
 
 /// How a batch ended, shared by all its requests.
 type BatchOutcome = Result<(), Arc<SqliteError>>;
@@ -108,6 +116,9 @@ where
 /// queued requests are done.
 pub(crate) struct Writer {
     queue: Option<mpsc::Sender<Box<dyn Job>>>,
+    /// Requests ever queued: the thread reads it to see whether more
+    /// arrived while it yielded.
+    submitted: Arc<AtomicU64>,
     thread: Option<JoinHandle<()>>,
 }
 
@@ -115,11 +126,13 @@ impl Writer {
     /// Moves `conn` to a new writer thread.
     pub(crate) fn start(conn: Connection, path: &Path) -> Result<Self, SqliteError> {
         let (queue, requests) = mpsc::channel::<Box<dyn Job>>();
+        let submitted = Arc::new(AtomicU64::new(0));
+        let seen = submitted.clone();
         let thread = std::thread::Builder::new()
             .name("gatehouse-sqlite-writer".into())
-            .spawn(move || serve(&conn, &requests))
+            .spawn(move || serve(&conn, &requests, &seen))
             .map_err(|source| SqliteError::WriterThread { path: path.to_owned(), source })?;
-        Ok(Self { queue: Some(queue), thread: Some(thread) })
+        Ok(Self { queue: Some(queue), submitted, thread: Some(thread) })
     }
 
     /// Queues `work` to run in the writer's next transaction. The returned
@@ -159,6 +172,9 @@ impl Writer {
         // A failed send hands the job back and it is dropped here, which
         // closes its reply: the future resolves to `WriterStopped`.
         if let Some(queue) = &self.queue {
+            // Counted before the send, so the thread never takes a request
+            // it has not seen counted.
+            self.submitted.fetch_add(1, Ordering::Relaxed);
             let _ = queue.send(job);
         }
         ack
@@ -177,16 +193,11 @@ impl Drop for Writer {
 }
 
 /// The thread's loop: one batch per turn until the queue is closed.
-fn serve(conn: &Connection, requests: &mpsc::Receiver<Box<dyn Job>>) {
+fn serve(conn: &Connection, requests: &mpsc::Receiver<Box<dyn Job>>, submitted: &AtomicU64) {
     let mut batch: Vec<Box<dyn Job>> = Vec::with_capacity(MAX_BATCH);
     while let Ok(first) = requests.recv() {
         batch.push(first);
-        while batch.len() < MAX_BATCH {
-            match requests.try_recv() {
-                Ok(job) => batch.push(job),
-                Err(_) => break,
-            }
-        }
+        gather(requests, submitted, &mut batch);
         match catch_unwind(AssertUnwindSafe(|| apply_batch(conn, &mut batch))) {
             Ok(outcome) => {
                 for job in batch.drain(..) {
@@ -202,6 +213,37 @@ fn serve(conn: &Connection, requests: &mpsc::Receiver<Box<dyn Job>>) {
                 }
                 batch.clear();
             }
+        }
+    }
+}
+
+/// Adds to `batch` the requests queued behind its first one.
+///
+/// Before taking them, the thread yields its CPU (`sched_yield`), again
+/// while each yield let more requests in, at most [`MAX_YIELDS`] times.
+/// Where the threads that queue writes share a core with this one (a
+/// server pinned to one core, or a busy machine), the first request
+/// usually wakes the writer while they are still turning their clients'
+/// requests into writes; yielding lets them finish, so one commit (one
+/// `fsync`, one round of WAL frames) holds those writes too instead of
+/// the next. When no other thread is ready to run on this core, a yield
+/// returns at once: a lone write still waits for nothing. Measured on the
+/// example server (README, *Group commit*): larger batches, less writer
+/// CPU per write.
+fn gather(requests: &mpsc::Receiver<Box<dyn Job>>, submitted: &AtomicU64, batch: &mut Vec<Box<dyn Job>>) {
+    let mut seen = submitted.load(Ordering::Relaxed);
+    for _ in 0..MAX_YIELDS {
+        std::thread::yield_now();
+        let now = submitted.load(Ordering::Relaxed);
+        if now == seen {
+            break;
+        }
+        seen = now;
+    }
+    while batch.len() < MAX_BATCH {
+        match requests.try_recv() {
+            Ok(job) => batch.push(job),
+            Err(_) => break,
         }
     }
 }
@@ -389,6 +431,38 @@ mod tests {
         assert_eq!(keys(&c), vec![1, 2, 4]);
         assert_eq!(*seen.lock().unwrap(), vec![false, true]);
         assert!(c.is_autocommit());
+    }
+
+    #[test]
+    fn gather_takes_the_queued_requests_in_order_up_to_the_batch_limit() {
+        let c = conn();
+        let (queue, requests) = mpsc::channel::<Box<dyn Job>>();
+        let submitted = AtomicU64::new(0);
+        let total = MAX_BATCH + 10;
+        let mut acks = Vec::new();
+        for k in 0..total {
+            let (reply, ack) = oneshot::channel();
+            let work: Work = Box::new(insert(i64::try_from(k).unwrap(), None));
+            submitted.fetch_add(1, Ordering::Relaxed);
+            queue
+                .send(Box::new(Request { work: Some(work), result: None, reply, savepoint: false }))
+                .unwrap();
+            acks.push(ack);
+        }
+        let mut sizes = Vec::new();
+        for _ in 0..2 {
+            let mut batch = vec![requests.recv().unwrap()];
+            gather(&requests, &submitted, &mut batch);
+            sizes.push(batch.len());
+            let outcome = apply_batch(&c, &mut batch);
+            for job in batch {
+                job.finish(&outcome);
+            }
+        }
+        assert_eq!(sizes, vec![MAX_BATCH, 10]);
+        assert!(acks.into_iter().map(block_on).all(|r| r.is_ok()));
+        let max = i64::try_from(total).unwrap();
+        assert_eq!(keys(&c), (0..max).collect::<Vec<_>>());
     }
 
     #[test]

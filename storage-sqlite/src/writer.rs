@@ -45,7 +45,7 @@ use gatehouse_core::StoreError;
 use rusqlite::Connection;
 
 use crate::error::SqliteError;
-use crate::oneshot::{self, Receiver, Sender};
+use crate::oneshot::{self, Parked, Receiver, Sender};
 
 /// Most requests in one transaction: bounds how long the first waits for
 /// the last to be applied before its commit.
@@ -67,8 +67,10 @@ trait Job: Send {
     /// Whether the request needs a savepoint of its own to fail alone.
     fn needs_savepoint(&self) -> bool;
 
-    /// Sends the acknowledgement once the batch's fate is known.
-    fn finish(self: Box<Self>, batch: &BatchOutcome);
+    /// Delivers the acknowledgement once the batch's fate is known, and
+    /// returns the waiting task's waker instead of waking it (the thread
+    /// wakes a batch's tasks together: `oneshot::wake_all`).
+    fn finish(self: Box<Self>, batch: &BatchOutcome) -> Option<Parked>;
 }
 
 struct Request<T, F> {
@@ -81,7 +83,7 @@ struct Request<T, F> {
 
 impl<T, F> Job for Request<T, F>
 where
-    T: Send,
+    T: Send + 'static,
     F: FnOnce(&Connection) -> Result<T, StoreError> + Send,
 {
     fn apply(&mut self, conn: &Connection) -> bool {
@@ -99,7 +101,7 @@ where
         self.savepoint
     }
 
-    fn finish(self: Box<Self>, batch: &BatchOutcome) {
+    fn finish(self: Box<Self>, batch: &BatchOutcome) -> Option<Parked> {
         let Self { result, reply, .. } = *self;
         let out = match (batch, result) {
             (Ok(()), Some(result)) => result,
@@ -108,7 +110,7 @@ where
             (Err(e), _) => Err(crate::error::batch_error(e)),
             (Ok(()), None) => Err(StoreError::backend(SqliteError::WriterStopped)),
         };
-        reply.send(out);
+        reply.send_parked(out)
     }
 }
 
@@ -200,9 +202,8 @@ fn serve(conn: &Connection, requests: &mpsc::Receiver<Box<dyn Job>>, submitted: 
         gather(requests, submitted, &mut batch);
         match catch_unwind(AssertUnwindSafe(|| apply_batch(conn, &mut batch))) {
             Ok(outcome) => {
-                for job in batch.drain(..) {
-                    job.finish(&outcome);
-                }
+                let parked = batch.drain(..).filter_map(|job| job.finish(&outcome)).collect();
+                oneshot::wake_all(parked);
             }
             Err(_) => {
                 // Nothing of the batch was committed (a panic cannot
@@ -340,9 +341,7 @@ mod tests {
             acks.push(ack);
         }
         let outcome = apply_batch(c, &mut jobs);
-        for job in jobs {
-            job.finish(&outcome);
-        }
+        oneshot::wake_all(jobs.into_iter().filter_map(|job| job.finish(&outcome)).collect());
         acks.into_iter().map(block_on).collect()
     }
 
@@ -455,9 +454,7 @@ mod tests {
             gather(&requests, &submitted, &mut batch);
             sizes.push(batch.len());
             let outcome = apply_batch(&c, &mut batch);
-            for job in batch {
-                job.finish(&outcome);
-            }
+            oneshot::wake_all(batch.into_iter().filter_map(|job| job.finish(&outcome)).collect());
         }
         assert_eq!(sizes, vec![MAX_BATCH, 10]);
         assert!(acks.into_iter().map(block_on).all(|r| r.is_ok()));

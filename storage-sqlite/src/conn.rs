@@ -254,6 +254,17 @@ impl Connections {
     {
         self.writer.submit(work)
     }
+
+    /// Like [`write`](Self::write), for `work` made of one data-changing
+    /// statement that fails only when that statement failed or changed
+    /// nothing: it needs no savepoint (see `Writer::submit_statement`).
+    pub(crate) fn write_statement<T, F>(&self, work: F) -> Receiver<Result<T, StoreError>>
+    where
+        T: Send + 'static,
+        F: FnOnce(&Connection) -> Result<T, StoreError> + Send + 'static,
+    {
+        self.writer.submit_statement(work)
+    }
 }
 
 #[cfg(test)]

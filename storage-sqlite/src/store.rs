@@ -190,7 +190,8 @@ impl SqliteStore {
         // Encoded here, on the caller's thread: the writer thread is the
         // one shared resource, so it only runs statements.
         let row = encode_token(record);
-        self.conns.write(move |c| insert_rows(c, std::slice::from_ref(&row))).await
+        // One row, so one statement: no savepoint needed.
+        self.conns.write_statement(move |c| insert_rows(c, std::slice::from_ref(&row))).await
     }
 
     fn get_now(&self, digest: &TokenDigest) -> Result<Option<TokenRecord>, StoreError> {
@@ -271,7 +272,7 @@ impl SqliteStore {
 
     async fn revoke_now(&self, digest: TokenDigest) -> Result<bool, StoreError> {
         self.conns
-            .write(move |c| {
+            .write_statement(move |c| {
                 let mut st = c.prepare_cached(REVOKE_TOKEN).map_err(backend)?;
                 let (g, h) = key_of(&digest);
                 let n = st.execute(params![&g[..], &h[..], STATE_REVOKED]).map_err(backend)?;
@@ -285,7 +286,7 @@ impl SqliteStore {
         // one commit, and the writer's queue (with the file's write lock)
         // orders it strictly before or after any `consume` of the grant.
         self.conns
-            .write(move |c| {
+            .write_statement(move |c| {
                 let mut st = c.prepare_cached(REVOKE_GRANT).map_err(backend)?;
                 st.execute(params![&grant.as_bytes()[..], STATE_REVOKED]).map_err(backend)?;
                 Ok(())

@@ -8,6 +8,13 @@
 //! complete line it printed, and after several such runs reopens the file:
 //! every issued token is there and active (none lost), every revoked one
 //! is there and revoked (no revocation undone).
+//!
+//! The runs are killed after different numbers of acknowledgements, so the
+//! kills land at different points of the writer's cycle (queueing, inside
+//! a batch, in the commit's `fsync`, in a checkpoint); the runs write
+//! enough that SQLite checkpoints the WAL into the file several times
+//! before the last kill, which the test checks (a process killed by
+//! SIGKILL never checkpoints on close).
 #![allow(clippy::unwrap_used)]
 
 mod common;
@@ -20,12 +27,16 @@ use gatehouse_core::model::TokenState;
 use gatehouse_core::TokenStore;
 use gatehouse_sqlite::SqliteStore;
 
-const BEFORE_KILL: usize = 300;
-const KILLS: usize = 5;
+/// Acknowledgements read before each kill: one run per entry.
+const BEFORE_KILL: [usize; 5] = [300, 1_700, 650, 2_300, 1_100];
 
-/// Runs one child until it has printed `BEFORE_KILL` lines, SIGKILLs it,
+/// The database file after migration and before any checkpoint of tokens
+/// is well under this; each checkpoint of the runs' writes adds pages.
+const CHECKPOINTED_LEN: u64 = 256 * 1024;
+
+/// Runs one child until it has printed `before_kill` lines, SIGKILLs it,
 /// and returns every complete line it printed.
-fn issue_and_kill(db: &std::path::Path, mode: &str) -> Vec<String> {
+fn issue_and_kill(db: &std::path::Path, mode: &str, before_kill: usize) -> Vec<String> {
     let mut child = Command::new(env!("CARGO_BIN_EXE_durability-child"))
         .arg(db)
         .arg(mode)
@@ -35,7 +46,7 @@ fn issue_and_kill(db: &std::path::Path, mode: &str) -> Vec<String> {
         .unwrap();
     let mut stdout = BufReader::new(child.stdout.take().unwrap());
     let mut tokens = Vec::new();
-    for _ in 0..BEFORE_KILL {
+    for _ in 0..before_kill {
         let mut line = String::new();
         assert!(stdout.read_line(&mut line).unwrap() > 0, "child ended early");
         tokens.push(line.trim_end().to_owned());
@@ -56,10 +67,14 @@ fn survives_kill(mode: &str) {
     let dir = TempDir::new(&format!("durability-{mode}"));
     let keys = common::keyring();
     let mut printed = Vec::new();
-    for _ in 0..KILLS {
-        printed.extend(issue_and_kill(&dir.db(), mode));
+    for before_kill in BEFORE_KILL {
+        printed.extend(issue_and_kill(&dir.db(), mode, before_kill));
     }
-    assert!(printed.len() >= KILLS * BEFORE_KILL);
+    assert!(printed.len() >= BEFORE_KILL.iter().sum());
+    // Only checkpoints write token pages into the database file itself:
+    // the kills above also hit a writer that had checkpointed.
+    let len = std::fs::metadata(dir.db()).unwrap().len();
+    assert!(len > CHECKPOINTED_LEN, "no checkpoint before the kills: the file has {len} bytes");
 
     let store = SqliteStore::open(dir.db()).unwrap();
     let (mut issued, mut revoked) = (0, 0);

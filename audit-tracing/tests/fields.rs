@@ -2,39 +2,24 @@
 //! the crate docs promise, through a real JSON subscriber.
 #![allow(clippy::unwrap_used)] // a failed unwrap is a failed test
 
-use std::io::Write;
-use std::sync::{Arc, Mutex};
+mod common;
 
+use common::recorded;
 use gatehouse_core::audit::{AuthMethod, Revoked, StoreOperation, Verdict};
 use gatehouse_core::model::{ClientId, GrantId, Jti, Resource, Scope, Subject, TokenKind};
-use gatehouse_core::{AuditEvent, AuditSink, InactiveReason, StoreError, UnixTime};
-use gatehouse_tracing::{TracingSink, TARGET};
+use gatehouse_core::{AuditEvent, InactiveReason, StoreError, UnixTime};
+use gatehouse_tracing::TARGET;
 use serde_json::Value;
-
-#[derive(Clone, Default)]
-struct Buffer(Arc<Mutex<Vec<u8>>>);
-
-impl Write for Buffer {
-    fn write(&mut self, b: &[u8]) -> std::io::Result<usize> {
-        self.0.lock().unwrap().extend_from_slice(b);
-        Ok(b.len())
-    }
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
-}
 
 /// The JSON line `event` produces.
 fn emitted(event: &AuditEvent<'_>) -> Value {
-    let buffer = Buffer::default();
-    let writer = buffer.clone();
-    let subscriber = tracing_subscriber::fmt()
-        .json()
-        .with_max_level(tracing::Level::TRACE)
-        .with_writer(move || writer.clone())
-        .finish();
-    tracing::subscriber::with_default(subscriber, || TracingSink.record(event));
-    let text = String::from_utf8(buffer.0.lock().unwrap().clone()).unwrap();
+    let text = recorded(event, |b| {
+        tracing_subscriber::fmt()
+            .json()
+            .with_max_level(tracing::Level::TRACE)
+            .with_writer(move || b.clone())
+            .finish()
+    });
     let lines: Vec<&str> = text.lines().collect();
     assert_eq!(lines.len(), 1, "one line per event: {text}");
     serde_json::from_str(lines[0]).unwrap()

@@ -4,38 +4,19 @@
 //! field must not change a byte of them.
 #![allow(clippy::unwrap_used)] // a failed unwrap is a failed test
 
-use std::io::Write;
-use std::sync::{Arc, Mutex};
+mod common;
 
+use common::recorded;
 use gatehouse_core::audit::{AuthMethod, Revoked, StoreOperation, Verdict};
 use gatehouse_core::model::{ClientId, GrantId, Jti, Resource, Scope, Subject, TokenKind};
-use gatehouse_core::{AuditEvent, AuditSink, InactiveReason, StoreError, UnixTime};
-use gatehouse_tracing::TracingSink;
-
-#[derive(Clone, Default)]
-struct Buffer(Arc<Mutex<Vec<u8>>>);
-
-impl Write for Buffer {
-    fn write(&mut self, b: &[u8]) -> std::io::Result<usize> {
-        self.0.lock().unwrap().extend_from_slice(b);
-        Ok(b.len())
-    }
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
-}
+use gatehouse_core::{AuditEvent, InactiveReason, StoreError, UnixTime};
 
 /// The text line and the JSON line `event` produces.
 fn lines(event: &AuditEvent<'_>) -> (String, String) {
-    let (text, json) = (Buffer::default(), Buffer::default());
-    let (t, j) = (text.clone(), json.clone());
     let builder = || tracing_subscriber::fmt().without_time().with_max_level(tracing::Level::TRACE);
-    let text_subscriber = builder().with_writer(move || t.clone()).finish();
-    tracing::subscriber::with_default(text_subscriber, || TracingSink.record(event));
-    let json_subscriber = builder().json().with_writer(move || j.clone()).finish();
-    tracing::subscriber::with_default(json_subscriber, || TracingSink.record(event));
-    let read = |b: Buffer| String::from_utf8(b.0.lock().unwrap().clone()).unwrap();
-    (read(text), read(json))
+    let text = recorded(event, |b| builder().with_writer(move || b.clone()).finish());
+    let json = recorded(event, |b| builder().json().with_writer(move || b.clone()).finish());
+    (text, json)
 }
 
 #[test]

@@ -161,13 +161,9 @@ async fn text_logs_follow_rust_log() {
     assert!(!line.starts_with('{'), "text, not JSON: {line}");
 }
 
-/// The default text line, byte for byte: the timestamp, then what
-/// `tracing-subscriber`'s default format writes (the server writes it with
-/// its own formatters, `log_text`, which must not change a byte: operators
-/// grep these lines).
-#[tokio::test]
-async fn text_lines_are_exactly_the_default_format() {
-    let server = Server::start(|_| {}, None);
+/// Makes `server` refuse one client authentication (a wrong secret), stops
+/// it, and returns the audit line that refusal wrote.
+async fn failed_auth_line(server: Server) -> String {
     let r = post(
         server.addr,
         "/oauth/token",
@@ -177,8 +173,17 @@ async fn text_lines_are_exactly_the_default_format() {
     .await;
     assert_eq!(r.status, 401);
     let out = server.stop();
-    let line =
-        out.lines().find(|l| l.contains("client_auth_failed")).unwrap_or_else(|| panic!("no line: {out}"));
+    let line = out.lines().find(|l| l.contains("client_auth_failed")).map(str::to_owned);
+    line.unwrap_or_else(|| panic!("no line: {out}"))
+}
+
+/// The default text line, byte for byte: the timestamp, then what
+/// `tracing-subscriber`'s default format writes (the server writes it with
+/// its own formatters, `log_text`, which must not change a byte: operators
+/// grep these lines).
+#[tokio::test]
+async fn text_lines_are_exactly_the_default_format() {
+    let line = failed_auth_line(Server::start(|_| {}, None)).await;
     // `2026-12-02T04:44:39.123456Z`, then the rest.
     let (time, rest) = line.split_at(27);
     let shape = |i: usize, b: u8| match i {
@@ -206,18 +211,8 @@ async fn text_lines_are_exactly_the_default_format() {
 /// flush.)
 #[tokio::test]
 async fn a_stopping_server_writes_out_its_last_batch() {
-    let server = Server::start(|c| c["log"] = serde_json::json!({ "batch_ms": 1000 }), None);
-    let r = post(
-        server.addr,
-        "/oauth/token",
-        Some((CLIENT.0, "a-wrong-secret")),
-        "grant_type=client_credentials",
-    )
-    .await;
-    assert_eq!(r.status, 401);
-    let out = server.stop();
     let line =
-        out.lines().find(|l| l.contains("client_auth_failed")).unwrap_or_else(|| panic!("no line: {out}"));
+        failed_auth_line(Server::start(|c| c["log"] = serde_json::json!({ "batch_ms": 1000 }), None)).await;
     assert!(line.contains("INFO"), "{line}");
 }
 

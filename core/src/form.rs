@@ -137,6 +137,16 @@ fn decode_component(raw: &[u8]) -> Result<Cow<'_, str>, Error> {
     String::from_utf8(out).map(Cow::Owned).map_err(|_| NOT_UTF8)
 }
 
+/// [`decode_component`] for text already known to be UTF-8: borrowed
+/// without a second check when there is nothing to decode.
+fn decode_text(raw: &str) -> Result<Cow<'_, str>, Error> {
+    if crate::scan::contains_either(raw.as_bytes(), b'%', b'+') {
+        decode_component(raw.as_bytes())
+    } else {
+        Ok(Cow::Borrowed(raw))
+    }
+}
+
 /// Form-urlencodes `s` (RFC 6749 Appendix B) onto `out`.
 pub(crate) fn encode_component(s: &str, out: &mut String) {
     const HEX: &[u8; 16] = b"0123456789ABCDEF";
@@ -151,12 +161,29 @@ pub(crate) fn encode_component(s: &str, out: &mut String) {
     }
 }
 
+/// Room for decoded Basic credentials, owned by the endpoint so that the
+/// credentials can borrow from it instead of each being copied into a
+/// `String` (two allocations per request): the usual ones on the stack,
+/// longer ones (the header is at most 4096 bytes) on the heap.
+pub(crate) struct BasicBuf {
+    small: [u8; 192],
+    large: Vec<u8>,
+}
+
+impl BasicBuf {
+    /// An empty buffer; allocates nothing.
+    pub(crate) fn new() -> Self {
+        Self { small: [0; 192], large: Vec::new() }
+    }
+}
+
 /// What an `Authorization` header held.
-pub(crate) enum AuthorizationHeader {
+pub(crate) enum AuthorizationHeader<'b> {
     /// None sent.
     Absent,
-    /// `Basic` credentials, already form-decoded (RFC 6749 §2.3.1).
-    Basic { id: String, secret: String },
+    /// `Basic` credentials, already form-decoded (RFC 6749 §2.3.1); borrowed
+    /// from the [`BasicBuf`] unless percent-decoding changed them.
+    Basic { id: Cow<'b, str>, secret: Cow<'b, str> },
     /// Another scheme (e.g. `Bearer`, `Digest`), or a bare `Basic` without
     /// even a space: not a client authentication method we support, so a 401
     /// `invalid_client` with a Basic challenge. (`Basic` followed by
@@ -165,8 +192,12 @@ pub(crate) enum AuthorizationHeader {
     Other,
 }
 
-/// Parses the `Authorization` header of a token-endpoint-style request.
-pub(crate) fn parse_authorization(h: Header<'_>) -> Result<AuthorizationHeader, Error> {
+/// Parses the `Authorization` header of a token-endpoint-style request,
+/// decoding Basic credentials into `buf`.
+pub(crate) fn parse_authorization<'b>(
+    h: Header<'_>,
+    buf: &'b mut BasicBuf,
+) -> Result<AuthorizationHeader<'b>, Error> {
     const BAD: Error = Error::InvalidRequest("malformed Basic authorization header");
     let raw = match h {
         Header::Absent => return Ok(AuthorizationHeader::Absent),
@@ -183,22 +214,22 @@ pub(crate) fn parse_authorization(h: Header<'_>) -> Result<AuthorizationHeader, 
         return Ok(AuthorizationHeader::Other);
     }
     let text = raw[sp + 1..].trim_ascii();
-    // Usual credentials decode on the stack; longer ones (the header is at
-    // most 4096 bytes) on the heap.
-    let mut small = [0u8; 192];
-    let mut large = Vec::new();
-    let buf: &mut [u8] = if text.len() <= 256 {
-        &mut small
+    let out: &'b mut [u8] = if text.len() <= 256 {
+        &mut buf.small
     } else {
-        large.resize(text.len() / 4 * 3, 0);
-        &mut large
+        buf.large.resize(text.len() / 4 * 3, 0);
+        &mut buf.large
     };
-    let n = b64::decode_standard(text, buf).ok_or(BAD)?;
-    let decoded = &buf[..n];
+    let n = b64::decode_standard(text, out).ok_or(BAD)?;
+    let out: &'b [u8] = out;
+    let decoded = &out[..n];
     let colon = decoded.iter().position(|&b| b == b':').ok_or(BAD)?;
+    // One UTF-8 check for both parts (the colon is a character of its own,
+    // so the whole is UTF-8 exactly when each part is).
+    let decoded = std::str::from_utf8(decoded).map_err(|_| BAD)?;
     // RFC 6749 §2.3.1: both parts are form-urlencoded before Basic encoding.
-    let id = decode_component(&decoded[..colon]).map_err(|_| BAD)?.into_owned();
-    let secret = decode_component(&decoded[colon + 1..]).map_err(|_| BAD)?.into_owned();
+    let id = decode_text(&decoded[..colon]).map_err(|_| BAD)?;
+    let secret = decode_text(&decoded[colon + 1..]).map_err(|_| BAD)?;
     if id.is_empty() {
         return Err(BAD);
     }
@@ -277,7 +308,7 @@ mod tests {
     #[test]
     fn basic_header() {
         let h = format!("Basic {}", STANDARD.encode("my%20app:p%3Ass"));
-        match parse_authorization(Header::One(h.as_bytes())).unwrap() {
+        match parse_authorization(Header::One(h.as_bytes()), &mut BasicBuf::new()).unwrap() {
             AuthorizationHeader::Basic { id, secret } => {
                 assert_eq!(id, "my app");
                 assert_eq!(secret, "p:ss");
@@ -286,25 +317,34 @@ mod tests {
         }
         let lower = format!("basic {}", STANDARD.encode("a:b"));
         assert!(matches!(
-            parse_authorization(Header::One(lower.as_bytes())),
+            parse_authorization(Header::One(lower.as_bytes()), &mut BasicBuf::new()),
             Ok(AuthorizationHeader::Basic { .. })
         ));
-        assert!(matches!(parse_authorization(Header::One(b"Bearer x")), Ok(AuthorizationHeader::Other)));
-        assert!(matches!(parse_authorization(Header::One(b"Basic")), Ok(AuthorizationHeader::Other)));
-        assert!(parse_authorization(Header::One(b"Basic !!!")).is_err());
+        assert!(matches!(
+            parse_authorization(Header::One(b"Bearer x"), &mut BasicBuf::new()),
+            Ok(AuthorizationHeader::Other)
+        ));
+        assert!(matches!(
+            parse_authorization(Header::One(b"Basic"), &mut BasicBuf::new()),
+            Ok(AuthorizationHeader::Other)
+        ));
+        assert!(parse_authorization(Header::One(b"Basic !!!"), &mut BasicBuf::new()).is_err());
         let no_colon = format!("Basic {}", STANDARD.encode("abc"));
-        assert!(parse_authorization(Header::One(no_colon.as_bytes())).is_err());
+        assert!(parse_authorization(Header::One(no_colon.as_bytes()), &mut BasicBuf::new()).is_err());
         let bad_utf8 = format!("Basic {}", STANDARD.encode(b"a\xff:b"));
-        assert!(parse_authorization(Header::One(bad_utf8.as_bytes())).is_err());
-        assert!(parse_authorization(Header::Repeated).is_err());
-        assert!(matches!(parse_authorization(Header::Absent), Ok(AuthorizationHeader::Absent)));
+        assert!(parse_authorization(Header::One(bad_utf8.as_bytes()), &mut BasicBuf::new()).is_err());
+        assert!(parse_authorization(Header::Repeated, &mut BasicBuf::new()).is_err());
+        assert!(matches!(
+            parse_authorization(Header::Absent, &mut BasicBuf::new()),
+            Ok(AuthorizationHeader::Absent)
+        ));
         // Credentials past the stack buffer, up to the header limit.
         for len in [180, 189, 190, 250, 3000] {
             let secret = "s".repeat(len);
             let h = format!("Basic {}", STANDARD.encode(format!("id:{secret}")));
-            match parse_authorization(Header::One(h.as_bytes())) {
+            match parse_authorization(Header::One(h.as_bytes()), &mut BasicBuf::new()) {
                 Ok(AuthorizationHeader::Basic { id, secret: got }) => {
-                    assert_eq!((id.as_str(), got), ("id", secret))
+                    assert_eq!((&*id, &*got), ("id", secret.as_str()))
                 }
                 _ => panic!("{len}-byte secret refused"),
             }

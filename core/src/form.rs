@@ -82,32 +82,66 @@ pub(crate) fn parse_form(body: &[u8], max_len: usize) -> Result<Form<'_>, Error>
     }
     // Room for the usual request's parameters from the start: one
     // allocation, no growth.
-    let mut params: Vec<(Cow<'_, str>, Cow<'_, str>)> = Vec::with_capacity(4);
-    for pair in crate::scan::split_at_byte(body, b'&') {
-        if pair.is_empty() {
-            continue;
+    let mut params: Vec<Param<'_>> = Vec::with_capacity(4);
+    // One UTF-8 check for the whole body rather than one per component
+    // (the separators are ASCII, so every component of a UTF-8 body is
+    // UTF-8). A body that is not takes the byte path, which refuses the
+    // same first component with the same error as ever.
+    match std::str::from_utf8(body) {
+        Ok(text) => {
+            // Each pair's bounds are at ASCII separators (or the body's
+            // ends), so they are character boundaries of `text` and `get`
+            // always answers.
+            const UNREACHABLE: Error = Error::InvalidRequest("parameters must be UTF-8");
+            for pair in crate::scan::split_at_byte(body, b'&').filter(|p| !p.is_empty()) {
+                // Where the pair starts in the body (it is a part of it).
+                let start = pair.as_ptr() as usize - body.as_ptr() as usize;
+                let end = start + pair.len();
+                let (name, value) = match pair.iter().position(|&b| b == b'=') {
+                    Some(i) => (text.get(start..start + i), text.get(start + i + 1..end)),
+                    None => (text.get(start..end), Some("")),
+                };
+                let (name, value) = (name.ok_or(UNREACHABLE)?, value.ok_or(UNREACHABLE)?);
+                add(&mut params, decode_text(name)?, decode_text(value)?)?;
+            }
         }
+        Err(_) => add_bytes(body, &mut params)?,
+    }
+    Ok(Form { params })
+}
+
+/// [`parse_form`]'s path for a body that is not UTF-8: each component
+/// checked on its own, so the first bad one is the one refused.
+fn add_bytes<'a>(body: &'a [u8], params: &mut Vec<Param<'a>>) -> Result<(), Error> {
+    for pair in crate::scan::split_at_byte(body, b'&').filter(|p| !p.is_empty()) {
         let (name, value) = match pair.iter().position(|&b| b == b'=') {
             Some(i) => (&pair[..i], &pair[i + 1..]),
             None => (pair, &b""[..]),
         };
-        let name = decode_component(name)?;
-        let value = decode_component(value)?;
-        if value.is_empty() {
-            continue;
-        }
-        if name.is_empty() {
-            return Err(Error::InvalidRequest("form parameter without a name"));
-        }
-        if !REPEATABLE.contains(&&*name) && params.iter().any(|(n, _)| *n == name) {
-            return Err(Error::InvalidRequest("a parameter was sent more than once"));
-        }
-        if params.len() == MAX_PARAMS {
-            return Err(Error::InvalidRequest("too many parameters"));
-        }
-        params.push((name, value));
+        add(params, decode_component(name)?, decode_component(value)?)?;
     }
-    Ok(Form { params })
+    Ok(())
+}
+
+/// One parameter: its name and value.
+type Param<'a> = (Cow<'a, str>, Cow<'a, str>);
+
+/// Adds a decoded parameter to `params`, by RFC 6749 §3.1's rules.
+fn add<'a>(params: &mut Vec<Param<'a>>, name: Cow<'a, str>, value: Cow<'a, str>) -> Result<(), Error> {
+    if value.is_empty() {
+        return Ok(());
+    }
+    if name.is_empty() {
+        return Err(Error::InvalidRequest("form parameter without a name"));
+    }
+    if !REPEATABLE.contains(&&*name) && params.iter().any(|(n, _)| *n == name) {
+        return Err(Error::InvalidRequest("a parameter was sent more than once"));
+    }
+    if params.len() == MAX_PARAMS {
+        return Err(Error::InvalidRequest("too many parameters"));
+    }
+    params.push((name, value));
+    Ok(())
 }
 
 /// Percent-decodes one form component (`+` is a space) into UTF-8. A
@@ -269,6 +303,25 @@ mod tests {
         assert!(form(b"a=1&%61=2").is_err());
         let f = form(b"resource=x&resource=y").unwrap();
         assert_eq!(f.all("resource").collect::<Vec<_>>(), ["x", "y"]);
+    }
+
+    /// What a body's parameters are, or its error, for comparisons.
+    fn outcome(r: Result<Vec<Param<'_>>, Error>) -> String {
+        format!("{:?}", r.map(|p| p.iter().map(|(n, v)| format!("{n}={v}")).collect::<Vec<_>>()))
+    }
+
+    proptest::proptest! {
+        /// The whole-body UTF-8 path answers what checking each component
+        /// on its own answers (parameters, or the same first error).
+        #[test]
+        fn utf8_bodies_parse_as_component_by_component(
+            body in proptest::string::string_regex("([a=&%+2AFé]|%[0-9A-Fa-fz]{0,2}){0,24}").unwrap()
+        ) {
+            let whole = parse_form(body.as_bytes(), 1024).map(|f| f.params);
+            let mut params = Vec::new();
+            let each = add_bytes(body.as_bytes(), &mut params).map(|()| params);
+            proptest::prop_assert_eq!(outcome(whole), outcome(each));
+        }
     }
 
     #[test]

@@ -78,17 +78,45 @@ pub enum ClientCredentials {
 }
 
 impl ClientCredentials {
-    fn used_basic(&self) -> bool {
-        matches!(self, Self::Basic { .. })
-    }
-
-    /// How the client authenticated, for the audit trail.
-    pub(crate) fn method(&self) -> AuthMethod {
+    /// The same credentials, borrowed.
+    pub(crate) fn presented(&self) -> Presented<'_> {
         match self {
-            Self::Basic { .. } => AuthMethod::ClientSecretBasic,
-            Self::Post { .. } => AuthMethod::ClientSecretPost,
-            Self::None { .. } => AuthMethod::None,
+            Self::Basic { id, secret } => {
+                Presented { method: AuthMethod::ClientSecretBasic, id, secret: Some(&secret.0) }
+            }
+            Self::Post { id, secret } => {
+                Presented { method: AuthMethod::ClientSecretPost, id, secret: Some(&secret.0) }
+            }
+            Self::None { id } => Presented { method: AuthMethod::None, id, secret: None },
         }
+    }
+}
+
+/// Credentials borrowed from where they were read (the request, or a
+/// [`ClientCredentials`]): the endpoints authenticate without copying the id
+/// and the secret into `String`s. `Debug` never prints the secret.
+#[derive(Clone, Copy)]
+pub(crate) struct Presented<'a> {
+    /// `ClientSecretBasic`, `ClientSecretPost` or `None`, and nothing else.
+    pub(crate) method: AuthMethod,
+    /// The client id, as sent.
+    pub(crate) id: &'a str,
+    /// The secret, for the two secret methods.
+    secret: Option<&'a str>,
+}
+
+impl fmt::Debug for Presented<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Presented")
+            .field("method", &self.method)
+            .field("id", &self.id)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Presented<'_> {
+    fn used_basic(&self) -> bool {
+        self.method == AuthMethod::ClientSecretBasic
     }
 }
 
@@ -119,7 +147,10 @@ impl From<AuthFailure> for Error {
 
 /// Reads the credentials from the header and the form. More than one
 /// method in one request is `invalid_request` (RFC 6749 §2.3).
-pub(crate) fn extract(header: AuthorizationHeader, form: &Form<'_>) -> Result<ClientCredentials, Error> {
+pub(crate) fn extract<'h>(
+    header: &'h AuthorizationHeader<'_>,
+    form: &'h Form<'_>,
+) -> Result<Presented<'h>, Error> {
     let body_id = form.get("client_id");
     let body_secret = form.get("client_secret");
     match header {
@@ -132,7 +163,7 @@ pub(crate) fn extract(header: AuthorizationHeader, form: &Form<'_>) -> Result<Cl
             if body_id.is_some_and(|b| b != id) {
                 return Err(Error::InvalidRequest("client_id differs from the Basic credentials"));
             }
-            Ok(ClientCredentials::Basic { id, secret: PresentedSecret(secret) })
+            Ok(Presented { method: AuthMethod::ClientSecretBasic, id, secret: Some(secret) })
         }
         // RFC 6749 §5.2: a client that "attempted to authenticate via the
         // Authorization request header field" gets 401 with a challenge,
@@ -143,9 +174,9 @@ pub(crate) fn extract(header: AuthorizationHeader, form: &Form<'_>) -> Result<Cl
         AuthorizationHeader::Other => Err(Error::InvalidClient { basic: true }),
         AuthorizationHeader::Absent => match (body_id, body_secret) {
             (Some(id), Some(secret)) => {
-                Ok(ClientCredentials::Post { id: id.to_owned(), secret: PresentedSecret(secret.to_owned()) })
+                Ok(Presented { method: AuthMethod::ClientSecretPost, id, secret: Some(secret) })
             }
-            (Some(id), None) => Ok(ClientCredentials::None { id: id.to_owned() }),
+            (Some(id), None) => Ok(Presented { method: AuthMethod::None, id, secret: None }),
             (None, Some(_)) => Err(Error::InvalidRequest("client_secret without client_id")),
             (None, None) => Err(Error::InvalidClient { basic: false }),
         },
@@ -161,15 +192,10 @@ pub(crate) fn extract(header: AuthorizationHeader, form: &Form<'_>) -> Result<Cl
 /// [`AuthFailure::Store`] when the registry fails.
 pub(crate) async fn authenticate<R: ClientRegistry>(
     registry: &R,
-    creds: &ClientCredentials,
+    creds: Presented<'_>,
     now: UnixTime,
 ) -> Result<Client, AuthFailure> {
-    let (id, presented) = match creds {
-        ClientCredentials::Basic { id, secret } | ClientCredentials::Post { id, secret } => {
-            (id, Some(SecretDigest::of_presented(&secret.0)))
-        }
-        ClientCredentials::None { id } => (id, None),
-    };
+    let (id, presented) = (creds.id, creds.secret.map(SecretDigest::of_presented));
     // Every id is looked up, a malformed one too, as an id nobody has: see
     // the module docs.
     let (lookup, well_formed) = ClientId::lookup_key(id);
@@ -297,7 +323,7 @@ mod tests {
     fn work_of(r: &Counting, creds: &ClientCredentials) -> (bool, usize, usize, usize) {
         r.lookups.store(0, Ordering::Relaxed);
         let _ = work::take();
-        let ok = match now(authenticate(r, creds, AT)).map_err(Error::from) {
+        let ok = match now(authenticate(r, creds.presented(), AT)).map_err(Error::from) {
             Ok(_) => true,
             Err(Error::InvalidClient { .. }) => false,
             Err(e) => panic!("unexpected error {e:?}"),
@@ -314,6 +340,14 @@ mod tests {
     /// secret, an unknown id and every kind of malformed id each cost one
     /// lookup, one digest and two comparisons: the work that lets timing
     /// tell them apart is not there.
+    #[test]
+    fn presented_credentials_never_show_the_secret() {
+        let creds = basic("known", SECRET);
+        let shown = format!("{:?} {:?}", creds.presented(), creds);
+        assert!(shown.contains("known") && shown.contains("ClientSecretBasic"), "{shown}");
+        assert!(!shown.contains(SECRET), "{shown}");
+    }
+
     #[test]
     fn every_attempt_with_a_secret_costs_one_lookup_one_digest_two_comparisons() {
         let r = registry();
@@ -333,7 +367,7 @@ mod tests {
 
     fn authenticates_at(r: &Counting, id: &str, secret: &str, at: UnixTime) -> bool {
         let _ = work::take();
-        let ok = now(authenticate(r, &basic(id, secret), at)).is_ok();
+        let ok = now(authenticate(r, basic(id, secret).presented(), at)).is_ok();
         // The same work at every time, before and after the deadline.
         assert_eq!(work::take(), (1, 2), "{id} at {at:?}");
         ok

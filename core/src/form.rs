@@ -82,32 +82,66 @@ pub(crate) fn parse_form(body: &[u8], max_len: usize) -> Result<Form<'_>, Error>
     }
     // Room for the usual request's parameters from the start: one
     // allocation, no growth.
-    let mut params: Vec<(Cow<'_, str>, Cow<'_, str>)> = Vec::with_capacity(4);
-    for pair in crate::scan::split_at_byte(body, b'&') {
-        if pair.is_empty() {
-            continue;
+    let mut params: Vec<Param<'_>> = Vec::with_capacity(4);
+    // One UTF-8 check for the whole body rather than one per component
+    // (the separators are ASCII, so every component of a UTF-8 body is
+    // UTF-8). A body that is not takes the byte path, which refuses the
+    // same first component with the same error as ever.
+    match std::str::from_utf8(body) {
+        Ok(text) => {
+            // Each pair's bounds are at ASCII separators (or the body's
+            // ends), so they are character boundaries of `text` and `get`
+            // always answers.
+            const UNREACHABLE: Error = Error::InvalidRequest("parameters must be UTF-8");
+            for pair in crate::scan::split_at_byte(body, b'&').filter(|p| !p.is_empty()) {
+                // Where the pair starts in the body (it is a part of it).
+                let start = pair.as_ptr() as usize - body.as_ptr() as usize;
+                let end = start + pair.len();
+                let (name, value) = match pair.iter().position(|&b| b == b'=') {
+                    Some(i) => (text.get(start..start + i), text.get(start + i + 1..end)),
+                    None => (text.get(start..end), Some("")),
+                };
+                let (name, value) = (name.ok_or(UNREACHABLE)?, value.ok_or(UNREACHABLE)?);
+                add(&mut params, decode_text(name)?, decode_text(value)?)?;
+            }
         }
+        Err(_) => add_bytes(body, &mut params)?,
+    }
+    Ok(Form { params })
+}
+
+/// [`parse_form`]'s path for a body that is not UTF-8: each component
+/// checked on its own, so the first bad one is the one refused.
+fn add_bytes<'a>(body: &'a [u8], params: &mut Vec<Param<'a>>) -> Result<(), Error> {
+    for pair in crate::scan::split_at_byte(body, b'&').filter(|p| !p.is_empty()) {
         let (name, value) = match pair.iter().position(|&b| b == b'=') {
             Some(i) => (&pair[..i], &pair[i + 1..]),
             None => (pair, &b""[..]),
         };
-        let name = decode_component(name)?;
-        let value = decode_component(value)?;
-        if value.is_empty() {
-            continue;
-        }
-        if name.is_empty() {
-            return Err(Error::InvalidRequest("form parameter without a name"));
-        }
-        if !REPEATABLE.contains(&&*name) && params.iter().any(|(n, _)| *n == name) {
-            return Err(Error::InvalidRequest("a parameter was sent more than once"));
-        }
-        if params.len() == MAX_PARAMS {
-            return Err(Error::InvalidRequest("too many parameters"));
-        }
-        params.push((name, value));
+        add(params, decode_component(name)?, decode_component(value)?)?;
     }
-    Ok(Form { params })
+    Ok(())
+}
+
+/// One parameter: its name and value.
+type Param<'a> = (Cow<'a, str>, Cow<'a, str>);
+
+/// Adds a decoded parameter to `params`, by RFC 6749 §3.1's rules.
+fn add<'a>(params: &mut Vec<Param<'a>>, name: Cow<'a, str>, value: Cow<'a, str>) -> Result<(), Error> {
+    if value.is_empty() {
+        return Ok(());
+    }
+    if name.is_empty() {
+        return Err(Error::InvalidRequest("form parameter without a name"));
+    }
+    if !REPEATABLE.contains(&&*name) && params.iter().any(|(n, _)| *n == name) {
+        return Err(Error::InvalidRequest("a parameter was sent more than once"));
+    }
+    if params.len() == MAX_PARAMS {
+        return Err(Error::InvalidRequest("too many parameters"));
+    }
+    params.push((name, value));
+    Ok(())
 }
 
 /// Percent-decodes one form component (`+` is a space) into UTF-8. A
@@ -137,6 +171,16 @@ fn decode_component(raw: &[u8]) -> Result<Cow<'_, str>, Error> {
     String::from_utf8(out).map(Cow::Owned).map_err(|_| NOT_UTF8)
 }
 
+/// [`decode_component`] for text already known to be UTF-8: borrowed
+/// without a second check when there is nothing to decode.
+fn decode_text(raw: &str) -> Result<Cow<'_, str>, Error> {
+    if crate::scan::contains_either(raw.as_bytes(), b'%', b'+') {
+        decode_component(raw.as_bytes())
+    } else {
+        Ok(Cow::Borrowed(raw))
+    }
+}
+
 /// Form-urlencodes `s` (RFC 6749 Appendix B) onto `out`.
 pub(crate) fn encode_component(s: &str, out: &mut String) {
     const HEX: &[u8; 16] = b"0123456789ABCDEF";
@@ -151,12 +195,29 @@ pub(crate) fn encode_component(s: &str, out: &mut String) {
     }
 }
 
+/// Room for decoded Basic credentials, owned by the endpoint so that the
+/// credentials can borrow from it instead of each being copied into a
+/// `String` (two allocations per request): the usual ones on the stack,
+/// longer ones (the header is at most 4096 bytes) on the heap.
+pub(crate) struct BasicBuf {
+    small: [u8; 192],
+    large: Vec<u8>,
+}
+
+impl BasicBuf {
+    /// An empty buffer; allocates nothing.
+    pub(crate) fn new() -> Self {
+        Self { small: [0; 192], large: Vec::new() }
+    }
+}
+
 /// What an `Authorization` header held.
-pub(crate) enum AuthorizationHeader {
+pub(crate) enum AuthorizationHeader<'b> {
     /// None sent.
     Absent,
-    /// `Basic` credentials, already form-decoded (RFC 6749 §2.3.1).
-    Basic { id: String, secret: String },
+    /// `Basic` credentials, already form-decoded (RFC 6749 §2.3.1); borrowed
+    /// from the [`BasicBuf`] unless percent-decoding changed them.
+    Basic { id: Cow<'b, str>, secret: Cow<'b, str> },
     /// Another scheme (e.g. `Bearer`, `Digest`), or a bare `Basic` without
     /// even a space: not a client authentication method we support, so a 401
     /// `invalid_client` with a Basic challenge. (`Basic` followed by
@@ -165,8 +226,12 @@ pub(crate) enum AuthorizationHeader {
     Other,
 }
 
-/// Parses the `Authorization` header of a token-endpoint-style request.
-pub(crate) fn parse_authorization(h: Header<'_>) -> Result<AuthorizationHeader, Error> {
+/// Parses the `Authorization` header of a token-endpoint-style request,
+/// decoding Basic credentials into `buf`.
+pub(crate) fn parse_authorization<'b>(
+    h: Header<'_>,
+    buf: &'b mut BasicBuf,
+) -> Result<AuthorizationHeader<'b>, Error> {
     const BAD: Error = Error::InvalidRequest("malformed Basic authorization header");
     let raw = match h {
         Header::Absent => return Ok(AuthorizationHeader::Absent),
@@ -183,22 +248,22 @@ pub(crate) fn parse_authorization(h: Header<'_>) -> Result<AuthorizationHeader, 
         return Ok(AuthorizationHeader::Other);
     }
     let text = raw[sp + 1..].trim_ascii();
-    // Usual credentials decode on the stack; longer ones (the header is at
-    // most 4096 bytes) on the heap.
-    let mut small = [0u8; 192];
-    let mut large = Vec::new();
-    let buf: &mut [u8] = if text.len() <= 256 {
-        &mut small
+    let out: &'b mut [u8] = if text.len() <= 256 {
+        &mut buf.small
     } else {
-        large.resize(text.len() / 4 * 3, 0);
-        &mut large
+        buf.large.resize(text.len() / 4 * 3, 0);
+        &mut buf.large
     };
-    let n = b64::decode_standard(text, buf).ok_or(BAD)?;
-    let decoded = &buf[..n];
+    let n = b64::decode_standard(text, out).ok_or(BAD)?;
+    let out: &'b [u8] = out;
+    let decoded = &out[..n];
     let colon = decoded.iter().position(|&b| b == b':').ok_or(BAD)?;
+    // One UTF-8 check for both parts (the colon is a character of its own,
+    // so the whole is UTF-8 exactly when each part is).
+    let decoded = std::str::from_utf8(decoded).map_err(|_| BAD)?;
     // RFC 6749 §2.3.1: both parts are form-urlencoded before Basic encoding.
-    let id = decode_component(&decoded[..colon]).map_err(|_| BAD)?.into_owned();
-    let secret = decode_component(&decoded[colon + 1..]).map_err(|_| BAD)?.into_owned();
+    let id = decode_text(&decoded[..colon]).map_err(|_| BAD)?;
+    let secret = decode_text(&decoded[colon + 1..]).map_err(|_| BAD)?;
     if id.is_empty() {
         return Err(BAD);
     }
@@ -240,6 +305,25 @@ mod tests {
         assert_eq!(f.all("resource").collect::<Vec<_>>(), ["x", "y"]);
     }
 
+    /// What a body's parameters are, or its error, for comparisons.
+    fn outcome(r: Result<Vec<Param<'_>>, Error>) -> String {
+        format!("{:?}", r.map(|p| p.iter().map(|(n, v)| format!("{n}={v}")).collect::<Vec<_>>()))
+    }
+
+    proptest::proptest! {
+        /// The whole-body UTF-8 path answers what checking each component
+        /// on its own answers (parameters, or the same first error).
+        #[test]
+        fn utf8_bodies_parse_as_component_by_component(
+            body in proptest::string::string_regex("([a=&%+2AFé]|%[0-9A-Fa-fz]{0,2}){0,24}").unwrap()
+        ) {
+            let whole = parse_form(body.as_bytes(), 1024).map(|f| f.params);
+            let mut params = Vec::new();
+            let each = add_bytes(body.as_bytes(), &mut params).map(|()| params);
+            proptest::prop_assert_eq!(outcome(whole), outcome(each));
+        }
+    }
+
     #[test]
     fn refuses_bad_input() {
         assert!(form(b"a=%").is_err());
@@ -277,7 +361,7 @@ mod tests {
     #[test]
     fn basic_header() {
         let h = format!("Basic {}", STANDARD.encode("my%20app:p%3Ass"));
-        match parse_authorization(Header::One(h.as_bytes())).unwrap() {
+        match parse_authorization(Header::One(h.as_bytes()), &mut BasicBuf::new()).unwrap() {
             AuthorizationHeader::Basic { id, secret } => {
                 assert_eq!(id, "my app");
                 assert_eq!(secret, "p:ss");
@@ -286,25 +370,34 @@ mod tests {
         }
         let lower = format!("basic {}", STANDARD.encode("a:b"));
         assert!(matches!(
-            parse_authorization(Header::One(lower.as_bytes())),
+            parse_authorization(Header::One(lower.as_bytes()), &mut BasicBuf::new()),
             Ok(AuthorizationHeader::Basic { .. })
         ));
-        assert!(matches!(parse_authorization(Header::One(b"Bearer x")), Ok(AuthorizationHeader::Other)));
-        assert!(matches!(parse_authorization(Header::One(b"Basic")), Ok(AuthorizationHeader::Other)));
-        assert!(parse_authorization(Header::One(b"Basic !!!")).is_err());
+        assert!(matches!(
+            parse_authorization(Header::One(b"Bearer x"), &mut BasicBuf::new()),
+            Ok(AuthorizationHeader::Other)
+        ));
+        assert!(matches!(
+            parse_authorization(Header::One(b"Basic"), &mut BasicBuf::new()),
+            Ok(AuthorizationHeader::Other)
+        ));
+        assert!(parse_authorization(Header::One(b"Basic !!!"), &mut BasicBuf::new()).is_err());
         let no_colon = format!("Basic {}", STANDARD.encode("abc"));
-        assert!(parse_authorization(Header::One(no_colon.as_bytes())).is_err());
+        assert!(parse_authorization(Header::One(no_colon.as_bytes()), &mut BasicBuf::new()).is_err());
         let bad_utf8 = format!("Basic {}", STANDARD.encode(b"a\xff:b"));
-        assert!(parse_authorization(Header::One(bad_utf8.as_bytes())).is_err());
-        assert!(parse_authorization(Header::Repeated).is_err());
-        assert!(matches!(parse_authorization(Header::Absent), Ok(AuthorizationHeader::Absent)));
+        assert!(parse_authorization(Header::One(bad_utf8.as_bytes()), &mut BasicBuf::new()).is_err());
+        assert!(parse_authorization(Header::Repeated, &mut BasicBuf::new()).is_err());
+        assert!(matches!(
+            parse_authorization(Header::Absent, &mut BasicBuf::new()),
+            Ok(AuthorizationHeader::Absent)
+        ));
         // Credentials past the stack buffer, up to the header limit.
         for len in [180, 189, 190, 250, 3000] {
             let secret = "s".repeat(len);
             let h = format!("Basic {}", STANDARD.encode(format!("id:{secret}")));
-            match parse_authorization(Header::One(h.as_bytes())) {
+            match parse_authorization(Header::One(h.as_bytes()), &mut BasicBuf::new()) {
                 Ok(AuthorizationHeader::Basic { id, secret: got }) => {
-                    assert_eq!((id.as_str(), got), ("id", secret))
+                    assert_eq!((&*id, &*got), ("id", secret.as_str()))
                 }
                 _ => panic!("{len}-byte secret refused"),
             }

@@ -4,6 +4,11 @@
 #
 #   storage-redis/benches/callgrind.sh                  # every operation, 2000 calls each
 #   storage-redis/benches/callgrind.sh "reserve refund" 500
+#   KEEP=/tmp/cg storage-redis/benches/callgrind.sh introspect_valid 1000
+#
+# With KEEP set, each operation's client profile is kept there as
+# client-<op>.out, for `callgrind_annotate --inclusive=yes` (which
+# functions of the redis crate, Tokio and ours the count is made of).
 #
 # Needs valgrind and redis-server (apt-get install valgrind redis-server).
 # Starts its own redis-server under callgrind on a free loopback port (no
@@ -38,5 +43,6 @@ for op in $ops; do
     valgrind --tool=callgrind --callgrind-out-file="$out/client.out" --toggle-collect='*instructions*measure*' \
         "$bin" "$op" "$n" >/dev/null 2>"$out/client.log"
     client=$(grep -E '^(summary|totals):' "$out/client.out" | head -n 1 | awk '{print $2}')
+    if [ -n "${KEEP:-}" ]; then mkdir -p "$KEEP" && cp "$out/client.out" "$KEEP/client-$op.out"; fi
     printf '%-20s %14d %14d\n' "$op" $((server / n)) $((client / n))
 done

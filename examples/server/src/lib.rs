@@ -15,6 +15,7 @@
 //!   layer.
 //! - [`login`]: the demo users, a stand-in for the app's own login.
 //! - [`health`]: liveness and readiness.
+//! - [`runtime`]: the async runtime, current-thread on one CPU.
 //! - [`seed`]: where clients come from (the config file seeds an empty
 //!   store; the store is the source of truth after that).
 //! - [`App`]: seeds the clients, serves, purges expired tokens and
@@ -41,6 +42,7 @@ pub mod log_time;
 pub mod log_writer;
 pub mod login;
 mod router;
+pub mod runtime;
 pub mod seed;
 pub mod settings;
 mod start;

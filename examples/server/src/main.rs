@@ -23,6 +23,7 @@ use gatehouse_example_server::admin::{self, AdminArgs};
 use gatehouse_example_server::log_text::{PlainFields, TextLine};
 use gatehouse_example_server::log_time::UtcMicros;
 use gatehouse_example_server::log_writer::LogWriter;
+use gatehouse_example_server::runtime::Scheduler;
 use gatehouse_example_server::settings::{parse_listen, LogFormat, LogSettings, SAMPLE_PATH};
 use gatehouse_example_server::{hash_secret, run, Settings};
 
@@ -162,10 +163,8 @@ fn serve(mut settings: Settings, listen: Option<&str>) -> Result<(), String> {
         }
         settings.listen = addr;
     }
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-        .map_err(|e| format!("cannot start the async runtime: {e}"))?;
+    let runtime =
+        Scheduler::for_this_process().build().map_err(|e| format!("cannot start the async runtime: {e}"))?;
     runtime.block_on(async move {
         // Before binding, so that the server never listens without them.
         let shutdown = shutdown_signal();

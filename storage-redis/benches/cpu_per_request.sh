@@ -1,11 +1,13 @@
 #!/usr/bin/env bash
-# CPU time per valid introspection over HTTP, the example server and its
+# CPU time per valid introspection (or, with MODE=issue, per
+# client_credentials issuance) over HTTP, the example server and its
 # redis-server together (both pinned to CPU 0, as ../shared/bench/versus.sh
 # runs them), beside the memory store: on a shared machine, CPU per request
 # moves less with the load than req/s does, and the ratio memory/Redis of
 # CPU per request is what the req/s ratio would be on an idle core.
 #
 #   storage-redis/benches/cpu_per_request.sh BIN [OLD_BIN] [ROUNDS]
+#   MODE=issue storage-redis/benches/cpu_per_request.sh BIN [OLD_BIN] [ROUNDS]
 #
 # BIN, OLD_BIN: gatehouse-example binaries built with
 # `cargo build --release -p gatehouse-example-server --features redis`
@@ -65,8 +67,13 @@ for _ in $(seq "$ROUNDS"); do
     for _ in $(seq 200); do curl -s -o /dev/null http://127.0.0.1:9115/oauth/token && break; sleep 0.05; done
     TOK=$(curl -sS -u "$CLIENT" -d grant_type=client_credentials http://127.0.0.1:9115/oauth/token \
       | python3 -c 'import json,sys; print(json.load(sys.stdin)["access_token"])')
-    export WRK_BODY="token=${TOK}&token_type_hint=access_token" WRK_AUTH=$(printf '%s' "$RS" | base64 -w0)
-    wrk=(taskset -c 1 wrk -t1 -c32 -s "$KIT/introspect.lua" http://127.0.0.1:9115/oauth/introspect)
+    if [ "${MODE:-introspect}" = issue ]; then
+      export WRK_BODY="grant_type=client_credentials" WRK_AUTH=$(printf '%s' "$CLIENT" | base64 -w0)
+      wrk=(taskset -c 1 wrk -t1 -c32 -s "$KIT/introspect.lua" http://127.0.0.1:9115/oauth/token)
+    else
+      export WRK_BODY="token=${TOK}&token_type_hint=access_token" WRK_AUTH=$(printf '%s' "$RS" | base64 -w0)
+      wrk=(taskset -c 1 wrk -t1 -c32 -s "$KIT/introspect.lua" http://127.0.0.1:9115/oauth/introspect)
+    fi
     "${wrk[@]}" -d2s >/dev/null
     s0=$(ticks $PID) r0=$(ticks $REDIS)
     stats=$("${wrk[@]}" -d5s | grep '^WRKSTATS')

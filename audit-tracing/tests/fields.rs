@@ -4,9 +4,9 @@
 
 mod common;
 
-use common::recorded;
+use common::{recorded, Sample};
 use gatehouse_core::audit::{AuthMethod, Revoked, StoreOperation, Verdict};
-use gatehouse_core::model::{ClientId, GrantId, Jti, Resource, Scope, Subject, TokenKind};
+use gatehouse_core::model::TokenKind;
 use gatehouse_core::{AuditEvent, InactiveReason, StoreError, UnixTime};
 use gatehouse_tracing::TARGET;
 use serde_json::Value;
@@ -40,13 +40,7 @@ fn check(v: &Value, level: &str, name: &str, fields: &[(&str, Value)], absent: &
 
 #[test]
 fn every_event_has_its_level_target_and_fields() {
-    let app = ClientId::new("app").unwrap();
-    let rs = ClientId::new("rs").unwrap();
-    let alice = Subject::new("alice").unwrap();
-    let grant = GrantId::from_bytes([1; 16]);
-    let jti = Jti::from_bytes([2; 16]);
-    let scope = Scope::parse("read write").unwrap();
-    let audience = [Resource::new("https://a.example").unwrap(), Resource::new("https://b.example").unwrap()];
+    let Sample { app, rs, alice, grant, jti, scope, audience } = Sample::new();
     let (g, j) = (Value::from(grant.to_string()), Value::from(jti.to_string()));
 
     let v = emitted(&AuditEvent::TokenIssued {

@@ -6,9 +6,9 @@
 
 mod common;
 
-use common::recorded;
+use common::{recorded, Sample};
 use gatehouse_core::audit::{AuthMethod, Revoked, StoreOperation, Verdict};
-use gatehouse_core::model::{ClientId, GrantId, Jti, Resource, Scope, Subject, TokenKind};
+use gatehouse_core::model::TokenKind;
 use gatehouse_core::{AuditEvent, InactiveReason, StoreError, UnixTime};
 
 /// The text line and the JSON line `event` produces.
@@ -21,13 +21,7 @@ fn lines(event: &AuditEvent<'_>) -> (String, String) {
 
 #[test]
 fn every_event_keeps_its_exact_text_and_json_line() {
-    let app = ClientId::new("app").unwrap();
-    let rs = ClientId::new("rs").unwrap();
-    let alice = Subject::new("alice").unwrap();
-    let grant = GrantId::from_bytes([1; 16]);
-    let jti = Jti::from_bytes([2; 16]);
-    let scope = Scope::parse("read write").unwrap();
-    let audience = [Resource::new("https://a.example").unwrap(), Resource::new("https://b.example").unwrap()];
+    let Sample { app, rs, alice, grant, jti, scope, audience } = Sample::new();
     let error = StoreError::unavailable(std::io::Error::other("connection \"refused\""));
     let (g, j) = (grant.to_string(), jti.to_string());
     let cases: Vec<(AuditEvent<'_>, String, String)> = vec![

@@ -11,7 +11,8 @@
 # part (`sha2::sha256::compress256`: valgrind has no SHA extensions, so
 # each block counts ~3,480 portable instructions that natively take
 # ~55 ns) and the rest. The example runs the config of versus.sh (so its
-# audit line at `info`). Needs valgrind, wrk, curl, python3; $KIT is the
+# audit line at `info`), on the memory store, or with STORE=sqlite on a
+# fresh SQLite file. Needs valgrind, wrk, curl, python3; $KIT is the
 # bench kit (default ../shared/bench); uses 127.0.0.1 ports 9104-9106.
 set -euo pipefail
 cd "$(dirname "$0")/../../.."
@@ -26,12 +27,17 @@ cargo build -q --release --manifest-path "$KIT/axum-floor/Cargo.toml" --target-d
 GH=target/release/gatehouse-example
 PEERS=target/bench-versus/oauth-as-target/release
 H() { printf '%s' "$1" | "$GH" hash-secret; }
+case ${STORE:-memory} in
+  memory) STORE_JSON='{"type": "memory"}';;
+  sqlite) STORE_JSON="{\"type\": \"sqlite\", \"path\": \"$OUT/bench.db\"}";;
+  *) echo "STORE: memory or sqlite" >&2; exit 2;;
+esac
 cat >"$OUT/gh.json" <<JSON
 {
   "listen": "127.0.0.1:9105", "issuer": "http://127.0.0.1:9105",
   "access_token_ttl": 3600, "refresh_token_ttl": 2592000, "code_ttl": 60, "clock_skew": 5,
   "limiter": { "burst": 1000000000, "per_minute": 60 },
-  "store": {"type": "memory"}, "max_body_bytes": 16384,
+  "store": $STORE_JSON, "max_body_bytes": 16384,
   "keys": { "signing": { "id": "k1", "secret_b64": "$(head -c 32 /dev/urandom | base64)" }, "verify_only": [] },
   "clients": [
     { "id": "bench-client", "auth": { "type": "confidential", "secret": "$(H bench-client-secret-0123456789abcdef)" },
@@ -53,7 +59,7 @@ for s in $SERVERS; do
         valgrind --tool=callgrind --callgrind-out-file="$cg" "$PEERS/server" >"$OUT/log" 2>&1 & VG=$!;;
       axum-floor) PORT=9106 TP=/token IP=/introspect EXTRA="" FORGED=x
         valgrind --tool=callgrind --callgrind-out-file="$cg" "$PEERS/axum-floor" >"$OUT/log" 2>&1 & VG=$!;;
-      gh) PORT=9105 TP=/oauth/token IP=/oauth/introspect EXTRA="" FORGED=gat_k1.invalid-token-never-issued-0123456789abcdefgh
+      gh) rm -f "$OUT"/bench.db*; PORT=9105 TP=/oauth/token IP=/oauth/introspect EXTRA="" FORGED=gat_k1.invalid-token-never-issued-0123456789abcdefgh
         valgrind --tool=callgrind --callgrind-out-file="$cg" "$GH" --config "$OUT/gh.json" >"$OUT/log" 2>&1 & VG=$!;;
       *) echo "unknown server $s (oauth-as, gh, axum-floor)" >&2; exit 2;;
     esac

@@ -24,25 +24,8 @@ OUT=$(mktemp -d)
 RS=bench-rs:bench-rs-secret-0123456789abcdef
 CLIENT=bench-client:bench-client-secret-0123456789abcdef
 RPORT=6391
-config() {  # config BIN STORE_JSON: the bench config of versus.sh, on port 9115
-  hs() { printf '%s' "$1" | "$BINX" hash-secret; }
-  local BINX=$1
-  cat <<JSON
-{
-  "listen": "127.0.0.1:9115", "issuer": "http://127.0.0.1:9115",
-  "access_token_ttl": 3600, "refresh_token_ttl": 2592000, "code_ttl": 60, "clock_skew": 5,
-  "limiter": { "burst": 1000000000, "per_minute": 60 },
-  "store": $2, "max_body_bytes": 16384,
-  "keys": { "signing": { "id": "k1", "secret_b64": "$(head -c 32 /dev/urandom | base64)" }, "verify_only": [] },
-  "clients": [
-    { "id": "bench-client", "auth": { "type": "confidential", "secret": "$(hs bench-client-secret-0123456789abcdef)" },
-      "grant_types": ["client_credentials"], "scope": "api", "default_scope": "api", "audiences": ["https://api.bench.example/"] },
-    { "id": "bench-rs", "auth": { "type": "confidential", "secret": "$(hs bench-rs-secret-0123456789abcdef)",
-      "resource_server": { "resources": ["https://api.bench.example/"] } }, "grant_types": [] }
-  ]
-}
-JSON
-}
+. "$(dirname "$0")/../../examples/server/benches/bench_config.sh"
+config() { bench_config "$1" 9115 "$2"; }  # config BIN STORE_JSON: versus.sh's config, on port 9115
 ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
 taskset -c 0 redis-server --port $RPORT --bind 127.0.0.1 --save '' --appendonly no >"$OUT/redis.log" 2>&1 &
 REDIS=$!

@@ -40,19 +40,11 @@ PID=""
 stop() { if [ -n "$PID" ]; then kill "$PID" 2>/dev/null || true; wait "$PID" 2>/dev/null || true; fi; PID=""; }
 trap stop EXIT
 
+. examples/server/benches/bench_config.sh
 config() {  # config BIN STORE_JSON
-  local bin=$1 store=$2 log=""
-  [ "$LOG" = warn ] && log='"log": {"filter": "warn"},'
-  cat <<JSON
-{ "listen": "127.0.0.1:$PORT", "issuer": "http://127.0.0.1:$PORT", $log
-  "access_token_ttl": 3600, "refresh_token_ttl": 2592000, "code_ttl": 60, "clock_skew": 5,
-  "limiter": { "burst": 1000000000, "per_minute": 60 },
-  "store": $store, "max_body_bytes": 16384,
-  "keys": { "signing": { "id": "k1", "secret_b64": "$(head -c 32 /dev/urandom | base64)" }, "verify_only": [] },
-  "clients": [
-    { "id": "bench-client", "auth": { "type": "confidential", "secret": "$(printf %s bench-client-secret-0123456789abcdef | "$bin" hash-secret)" },
-      "grant_types": ["client_credentials"], "scope": "api", "default_scope": "api", "audiences": ["https://api.bench.example/"] } ] }
-JSON
+  local log=""
+  [ "$LOG" = warn ] && log=warn
+  bench_config "$1" "$PORT" "$2" $log
 }
 
 start() {  # start BIN STORE_JSON

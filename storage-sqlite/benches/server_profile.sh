@@ -27,19 +27,8 @@ case $STORE in
   memory) STORE_JSON='{"type": "memory"}';;
   *) echo "STORE: sqlite or memory" >&2; exit 2;;
 esac
-H() { printf '%s' "$1" | "$BIN" hash-secret; }
-cat >"$DIR/cfg.json" <<JSON
-{ "listen": "127.0.0.1:$PORT", "issuer": "http://127.0.0.1:$PORT",
-  "access_token_ttl": 3600, "refresh_token_ttl": 2592000, "code_ttl": 60, "clock_skew": 5,
-  "limiter": { "burst": 1000000000, "per_minute": 60 }, "log": {"filter": "warn"},
-  "store": $STORE_JSON, "max_body_bytes": 16384,
-  "keys": { "signing": { "id": "k1", "secret_b64": "$(head -c 32 /dev/urandom | base64)" }, "verify_only": [] },
-  "clients": [
-    { "id": "bench-client", "auth": { "type": "confidential", "secret": "$(H bench-client-secret-0123456789abcdef)" },
-      "grant_types": ["client_credentials"], "scope": "api", "default_scope": "api", "audiences": ["https://api.bench.example/"] },
-    { "id": "bench-rs", "auth": { "type": "confidential", "secret": "$(H bench-rs-secret-0123456789abcdef)",
-      "resource_server": { "resources": ["https://api.bench.example/"] } }, "grant_types": [] } ] }
-JSON
+. examples/server/benches/bench_config.sh
+bench_config "$BIN" "$PORT" "$STORE_JSON" warn >"$DIR/cfg.json"
 OUT="$DIR/$TOOL-$STORE-$KIND.out"
 case $TOOL in
   callgrind) valgrind --tool=callgrind --callgrind-out-file="$OUT" "$BIN" --config "$DIR/cfg.json" >"$DIR/server.log" 2>&1 &;;

@@ -26,27 +26,13 @@ cargo build -q --release --manifest-path "$KIT/oauth-as/Cargo.toml" --target-dir
 cargo build -q --release --manifest-path "$KIT/axum-floor/Cargo.toml" --target-dir target/bench-versus/oauth-as-target
 GH=target/release/gatehouse-example
 PEERS=target/bench-versus/oauth-as-target/release
-H() { printf '%s' "$1" | "$GH" hash-secret; }
 case ${STORE:-memory} in
   memory) STORE_JSON='{"type": "memory"}';;
   sqlite) STORE_JSON="{\"type\": \"sqlite\", \"path\": \"$OUT/bench.db\"}";;
   *) echo "STORE: memory or sqlite" >&2; exit 2;;
 esac
-cat >"$OUT/gh.json" <<JSON
-{
-  "listen": "127.0.0.1:9105", "issuer": "http://127.0.0.1:9105",
-  "access_token_ttl": 3600, "refresh_token_ttl": 2592000, "code_ttl": 60, "clock_skew": 5,
-  "limiter": { "burst": 1000000000, "per_minute": 60 },
-  "store": $STORE_JSON, "max_body_bytes": 16384,
-  "keys": { "signing": { "id": "k1", "secret_b64": "$(head -c 32 /dev/urandom | base64)" }, "verify_only": [] },
-  "clients": [
-    { "id": "bench-client", "auth": { "type": "confidential", "secret": "$(H bench-client-secret-0123456789abcdef)" },
-      "grant_types": ["client_credentials"], "scope": "api", "default_scope": "api", "audiences": ["https://api.bench.example/"] },
-    { "id": "bench-rs", "auth": { "type": "confidential", "secret": "$(H bench-rs-secret-0123456789abcdef)",
-      "resource_server": { "resources": ["https://api.bench.example/"] } }, "grant_types": [] }
-  ]
-}
-JSON
+. examples/server/benches/bench_config.sh
+bench_config "$GH" 9105 "$STORE_JSON" >"$OUT/gh.json"
 CLIENT=bench-client:bench-client-secret-0123456789abcdef
 RS=bench-rs:bench-rs-secret-0123456789abcdef
 RESOURCE=https%3A%2F%2Fapi.bench.example%2F

@@ -20,7 +20,9 @@ KIT=${KIT:-$(cd .. && pwd)/shared/bench}
 SERVERS=${1:-oauth-as gh axum-floor}
 KINDS=${2:-valid forged issue}
 OUT=$(mktemp -d)
-trap 'rm -rf "$OUT"' EXIT
+VG=""
+# A server left under valgrind by a failed step is stopped too.
+trap 'if [ -n "$VG" ]; then kill "$VG" 2>/dev/null || true; fi; rm -rf "$OUT"' EXIT
 cargo build -q --release -p gatehouse-example-server --features redis  # as versus.sh builds it
 cargo build -q --release --manifest-path "$KIT/oauth-as/Cargo.toml" --target-dir target/bench-versus/oauth-as-target --bin server
 cargo build -q --release --manifest-path "$KIT/axum-floor/Cargo.toml" --target-dir target/bench-versus/oauth-as-target

@@ -18,9 +18,12 @@
 //! are not secret and help an operator find a misbehaving client.
 
 use std::future::Future;
+use std::pin::Pin;
+use std::task::{Context, Poll};
 
 use axum::response::Response;
 use tracing::field::Empty;
+use tracing::instrument::Instrumented;
 use tracing::{Instrument as _, Span};
 
 /// The span's name.
@@ -50,8 +53,32 @@ pub(crate) fn span(endpoint: &'static str, method: &http::Method) -> Span {
 }
 
 /// Runs `handler` inside `span` and records the status it answers.
-pub(crate) async fn traced(span: Span, handler: impl Future<Output = Response>) -> Response {
-    let response = handler.instrument(span.clone()).await;
-    span.record("status", response.status().as_u16());
-    response
+///
+/// A plain function returning [`Traced`] rather than an `async fn`: an
+/// `async fn` keeps its argument and the future it builds from it side by
+/// side in its state, so every handler future would carry the endpoint's
+/// future twice (7.5 KB for the introspection endpoint instead of 3.4 KB),
+/// and axum moves the whole state when it boxes it.
+pub(crate) fn traced<F: Future<Output = Response>>(span: Span, handler: F) -> Traced<F> {
+    Traced { inner: handler.instrument(span.clone()), span }
+}
+
+pin_project_lite::pin_project! {
+    /// The future of [`traced`].
+    pub(crate) struct Traced<F> {
+        #[pin]
+        inner: Instrumented<F>,
+        span: Span,
+    }
+}
+
+impl<F: Future<Output = Response>> Future for Traced<F> {
+    type Output = Response;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Response> {
+        let this = self.project();
+        let response = std::task::ready!(this.inner.poll(cx));
+        this.span.record("status", response.status().as_u16());
+        Poll::Ready(response)
+    }
 }

@@ -12,7 +12,8 @@
 # each block counts ~3,480 portable instructions that natively take
 # ~55 ns) and the rest. The example runs the config of versus.sh (so its
 # audit line at `info`), on the memory store, or with STORE=sqlite on a
-# fresh SQLite file. Needs valgrind, wrk, curl, python3; $KIT is the
+# fresh SQLite file; GH_BIN=path measures that build of the example
+# instead of main's (to compare builds). Needs valgrind, wrk, curl, python3; $KIT is the
 # bench kit (default ../shared/bench); uses 127.0.0.1 ports 9104-9106.
 set -euo pipefail
 cd "$(dirname "$0")/../../.."
@@ -26,7 +27,7 @@ trap 'if [ -n "$VG" ]; then kill "$VG" 2>/dev/null || true; fi; rm -rf "$OUT"' E
 cargo build -q --release -p gatehouse-example-server --features redis  # as versus.sh builds it
 cargo build -q --release --manifest-path "$KIT/oauth-as/Cargo.toml" --target-dir target/bench-versus/oauth-as-target --bin server
 cargo build -q --release --manifest-path "$KIT/axum-floor/Cargo.toml" --target-dir target/bench-versus/oauth-as-target
-GH=target/release/gatehouse-example
+GH=${GH_BIN:-target/release/gatehouse-example}
 PEERS=target/bench-versus/oauth-as-target/release
 case ${STORE:-memory} in
   memory) STORE_JSON='{"type": "memory"}';;

@@ -5,6 +5,7 @@ mod clients;
 mod codec;
 mod conn;
 mod error;
+mod insert;
 mod oneshot;
 mod schema;
 mod store;

@@ -12,7 +12,8 @@
 # then the writer thread's instructions (callgrind's per-thread totals:
 # the thread that runs the writer's BEGIN and COMMIT) and, within them, the
 # inclusive count of `sqlite3_step`, each divided by the tokens stored
-# (the rows of the file), and all threads' instructions per token. The
+# (the rows of the file), all threads' instructions per token, and the
+# tokens per commit (rows over the writer's BEGIN/COMMIT pairs). The
 # annotated writer profile is left in $PROFILE_DIR (`*.out-NN.txt`).
 # Under valgrind all threads share one core, as in the pinned benches.
 # Needs valgrind, wrk, curl, python3 and ../shared/bench/introspect.lua.
@@ -54,5 +55,23 @@ for bin in "$@"; do
   [ -n "$writer" ] || { echo "no writer thread in $out-*" >&2; exit 1; }
   callgrind_annotate --inclusive=yes --threshold=100 "$writer" >"$writer.txt" 2>/dev/null
   step=$(grep -m1 -E ':sqlite3_step ' "$writer.txt" | awk '{gsub(",","",$1); print $1}')
-  echo "$(basename "$bin"): tokens=$rows writer_per_token=$((wtotal / rows)) writer_sqlite3_step_per_token=$((${step:-0} / rows)) all_threads_per_token=$((all / rows))"
+  # Batches: the writer runs BEGIN and COMMIT through `writer::run`, and
+  # issuance's inserts run no other statement through it (no savepoint).
+  runs=$(python3 - "$writer" <<'PY'
+import re, sys
+names, cur, total = {}, None, 0
+for line in open(sys.argv[1], errors="replace"):
+    m = re.match(r"c?fn=\((\d+)\)(?: (.*))?", line)
+    if m:
+        if m.group(2):
+            names[m.group(1)] = m.group(2)
+        cur = names.get(m.group(1), "") if line.startswith("cfn=") else None
+        continue
+    m = re.match(r"calls=(\d+)", line)
+    if m and cur and cur.endswith("gatehouse_sqlite::writer::run"):
+        total += int(m.group(1))
+print(total)
+PY
+)
+  echo "$(basename "$bin"): tokens=$rows tokens_per_commit=$((rows * 2 / (runs > 0 ? runs : 1))) writer_per_token=$((wtotal / rows)) writer_sqlite3_step_per_token=$((${step:-0} / rows)) all_threads_per_token=$((all / rows))"
 done

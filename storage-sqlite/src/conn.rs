@@ -18,7 +18,6 @@ use std::time::Duration;
 use gatehouse_core::StoreError;
 use rusqlite::{Connection, OpenFlags};
 
-use crate::codec::TokenRow;
 use crate::error::SqliteError;
 use crate::oneshot::Receiver;
 use crate::schema;
@@ -131,9 +130,6 @@ pub(crate) struct Connections {
 
 /// Statements a connection keeps prepared: the store uses fewer than this.
 const STATEMENT_CACHE: usize = 32;
-/// The writer's: its ~20 statements and the multi-row inserts
-/// (`insert::CHUNKS`), with room to spare.
-const WRITER_STATEMENT_CACHE: usize = 48;
 
 fn open_err(path: &Path) -> impl FnOnce(rusqlite::Error) -> SqliteError + '_ {
     move |source| SqliteError::Open { path: path.to_owned(), source }
@@ -191,7 +187,6 @@ impl Connections {
 
     fn open_once(path: &Path, config: SqliteConfig) -> Result<Self, SqliteError> {
         let mut writer = connect(path, config.busy_timeout).map_err(open_err(path))?;
-        writer.set_prepared_statement_cache_capacity(WRITER_STATEMENT_CACHE);
         {
             // One read transaction, so the check sees one snapshot: another
             // process migrating the same new file between our reads would
@@ -258,13 +253,6 @@ impl Connections {
         F: FnOnce(&Connection) -> Result<T, StoreError> + Send + 'static,
     {
         self.writer.submit(work)
-    }
-
-    /// Queues the insert of one token row for the writer thread's next
-    /// transaction (`Writer::submit_insert`): `Conflict` when its key
-    /// exists.
-    pub(crate) fn insert(&self, row: TokenRow) -> Receiver<Result<(), StoreError>> {
-        self.writer.submit_insert(row)
     }
 
     /// Like [`write`](Self::write), for `work` made of one data-changing

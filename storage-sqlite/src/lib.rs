@@ -5,7 +5,6 @@ mod clients;
 mod codec;
 mod conn;
 mod error;
-mod insert;
 mod oneshot;
 mod schema;
 mod store;

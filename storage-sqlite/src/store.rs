@@ -9,13 +9,12 @@ use std::sync::Arc;
 use gatehouse_core::model::{Client, ClientId, GrantId, RecordDecodeError, TokenDigest, TokenRecord};
 use gatehouse_core::{ClientPage, ClientRegistry, Consumed, RevokeScope, StoreError, TokenStore, UnixTime};
 use rusqlite::types::ValueRef;
-use rusqlite::{params, OptionalExtension};
+use rusqlite::{params, Connection, OptionalExtension};
 
 use crate::clients::ClientCache;
-use crate::codec::{decode_client, decode_token, encode_client, encode_token, time_column};
+use crate::codec::{decode_client, decode_token, encode_client, encode_token, time_column, TokenRow};
 use crate::conn::{Connections, SqliteConfig};
 use crate::error::SqliteError;
-use crate::insert::insert_rows;
 use crate::oneshot::block_on;
 use crate::schema::{STATE_ACTIVE, STATE_CONSUMED, STATE_REVOKED};
 
@@ -27,6 +26,12 @@ const SELECT_TOKEN: &str = "SELECT state, record FROM tokens WHERE grant_id = ?1
 const SELECT_TOKEN_AND_GENERATION: &str = "SELECT state, record, \
                                            (SELECT n FROM clients_generation WHERE id = 0) \
                                            FROM tokens WHERE grant_id = ?1 AND hash = ?2";
+// `ON CONFLICT DO NOTHING` plus a check of the change count, rather than
+// matching SQLite's constraint error codes: an existing key is reported as
+// `Conflict` and never overwritten.
+const INSERT_TOKEN: &str =
+    "INSERT INTO tokens (grant_id, hash, state, expires_at, record, client_id, subject) \
+                            VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7) ON CONFLICT DO NOTHING";
 const TAKE_TOKEN: &str = "UPDATE tokens SET state = ?3 WHERE grant_id = ?1 AND hash = ?2 AND state = ?4 \
                           RETURNING record";
 const REVOKE_TOKEN: &str = "UPDATE tokens SET state = ?3 WHERE grant_id = ?1 AND hash = ?2";
@@ -184,9 +189,9 @@ impl SqliteStore {
     async fn insert_now(&self, record: &TokenRecord) -> Result<(), StoreError> {
         // Encoded here, on the caller's thread: the writer thread is the
         // one shared resource, so it only runs statements.
-        // The writer inserts it with the inserts queued next to it, each
-        // with its own answer (`src/insert.rs`).
-        self.conns.insert(encode_token(record)).await
+        let row = encode_token(record);
+        // One row, so one statement: no savepoint needed.
+        self.conns.write_statement(move |c| insert_rows(c, std::slice::from_ref(&row))).await
     }
 
     fn get_now(&self, digest: &TokenDigest) -> Result<Option<TokenRecord>, StoreError> {
@@ -395,6 +400,29 @@ fn key_of(digest: &TokenDigest) -> ([u8; 16], [u8; 32]) {
     (*digest.grant().as_bytes(), *digest.hash())
 }
 
+/// Inserts each row, failing with `Conflict` at the first existing key.
+/// Atomic as part of one writer request (its savepoint).
+fn insert_rows(c: &Connection, rows: &[TokenRow]) -> Result<(), StoreError> {
+    let mut st = c.prepare_cached(INSERT_TOKEN).map_err(backend)?;
+    for row in rows {
+        let n = st
+            .execute(params![
+                &row.grant_id[..],
+                &row.hash[..],
+                row.state,
+                row.expires_at,
+                row.record,
+                row.client_id,
+                row.subject
+            ])
+            .map_err(backend)?;
+        if n == 0 {
+            return Err(StoreError::Conflict);
+        }
+    }
+    Ok(())
+}
+
 impl TokenStore for SqliteStore {
     async fn insert(&self, record: TokenRecord) -> Result<(), StoreError> {
         self.insert_now(&record).await
@@ -515,7 +543,6 @@ mod batch_tests;
 #[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
-    use rusqlite::Connection;
 
     /// The query plan's detail lines for `sql`.
     fn plan(sql: &str) -> String {

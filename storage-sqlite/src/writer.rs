@@ -21,10 +21,6 @@
 //!   while opening a savepoint, copying each page it first touches into
 //!   the savepoint's journal and releasing it cost the writer thread about
 //!   6% of its time per issued token (README, *Group commit*).
-//! - An issued token's insert ([`Writer::submit_insert`]) is queued as its
-//!   row: a run of consecutive inserts in a batch is applied as multi-row
-//!   statements (`src/insert.rs`), and a statement that fails is applied
-//!   again row by row, so each request still gets its own answer.
 //! - A transaction that cannot begin or commit fails every request in it
 //!   with [`SqliteError::Transaction`]; nothing of it is stored. When only
 //!   another process's lock stopped it (past the busy timeout), that is
@@ -48,9 +44,7 @@ use std::thread::JoinHandle;
 use gatehouse_core::StoreError;
 use rusqlite::Connection;
 
-use crate::codec::TokenRow;
 use crate::error::SqliteError;
-use crate::insert;
 use crate::oneshot::{self, Parked, Receiver, Sender};
 
 /// Most requests in one transaction: bounds how long the first waits for
@@ -65,42 +59,6 @@ const MAX_YIELDS: usize = 4;
 type BatchOutcome = Result<(), Arc<SqliteError>>;
 
 /// One queued write.
-enum Queued {
-    /// Runs its own statements ([`Writer::submit`], [`Writer::submit_statement`]).
-    Work(Box<dyn Job>),
-    /// Inserts one token row ([`Writer::submit_insert`]); consecutive ones
-    /// are inserted together.
-    Insert(Insert),
-}
-
-impl Queued {
-    fn finish(self, batch: &BatchOutcome) -> Option<Parked> {
-        match self {
-            Self::Work(job) => job.finish(batch),
-            Self::Insert(Insert { result, reply, .. }) => reply.send_parked(answer(batch, result)),
-        }
-    }
-}
-
-/// A queued insert of one token row, and its result once applied.
-struct Insert {
-    row: TokenRow,
-    result: Option<Result<(), StoreError>>,
-    reply: Sender<Result<(), StoreError>>,
-}
-
-/// A request's answer, from the batch's outcome and its own result.
-fn answer<T>(batch: &BatchOutcome, result: Option<Result<T, StoreError>>) -> Result<T, StoreError> {
-    match (batch, result) {
-        (Ok(()), Some(result)) => result,
-        // Its own failure changed nothing, and still holds.
-        (Err(_), Some(Err(own))) => Err(own),
-        (Err(e), _) => Err(crate::error::batch_error(e)),
-        (Ok(()), None) => Err(StoreError::backend(SqliteError::WriterStopped)),
-    }
-}
-
-/// A write that runs its own statements.
 trait Job: Send {
     /// Runs the request's statements inside the open transaction and keeps
     /// their result. Returns whether they succeeded.
@@ -145,14 +103,21 @@ where
 
     fn finish(self: Box<Self>, batch: &BatchOutcome) -> Option<Parked> {
         let Self { result, reply, .. } = *self;
-        reply.send_parked(answer(batch, result))
+        let out = match (batch, result) {
+            (Ok(()), Some(result)) => result,
+            // Its own failure changed nothing, and still holds.
+            (Err(_), Some(Err(own))) => Err(own),
+            (Err(e), _) => Err(crate::error::batch_error(e)),
+            (Ok(()), None) => Err(StoreError::backend(SqliteError::WriterStopped)),
+        };
+        reply.send_parked(out)
     }
 }
 
 /// A handle on the writer thread; dropping it stops the thread once the
 /// queued requests are done.
 pub(crate) struct Writer {
-    queue: Option<mpsc::Sender<Queued>>,
+    queue: Option<mpsc::Sender<Box<dyn Job>>>,
     /// Requests ever queued: the thread reads it to see whether more
     /// arrived while it yielded.
     submitted: Arc<AtomicU64>,
@@ -162,7 +127,7 @@ pub(crate) struct Writer {
 impl Writer {
     /// Moves `conn` to a new writer thread.
     pub(crate) fn start(conn: Connection, path: &Path) -> Result<Self, SqliteError> {
-        let (queue, requests) = mpsc::channel::<Queued>();
+        let (queue, requests) = mpsc::channel::<Box<dyn Job>>();
         let submitted = Arc::new(AtomicU64::new(0));
         let seen = submitted.clone();
         let thread = std::thread::Builder::new()
@@ -199,37 +164,22 @@ impl Writer {
         self.queue(work, false)
     }
 
-    /// Queues the insert of one token row. Its answer is what
-    /// [`submit_statement`](Self::submit_statement) with
-    /// `insert::insert_rows` would give: `Conflict` when its key exists
-    /// (inserted before, or by an earlier request of the queue), or its own
-    /// failure. The writer inserts it together with the inserts queued next
-    /// to it.
-    pub(crate) fn submit_insert(&self, row: TokenRow) -> Receiver<Result<(), StoreError>> {
-        let (reply, ack) = oneshot::channel();
-        self.send(Queued::Insert(Insert { row, result: None, reply }));
-        ack
-    }
-
     fn queue<T, F>(&self, work: F, savepoint: bool) -> Receiver<Result<T, StoreError>>
     where
         T: Send + 'static,
         F: FnOnce(&Connection) -> Result<T, StoreError> + Send + 'static,
     {
         let (reply, ack) = oneshot::channel();
-        self.send(Queued::Work(Box::new(Request { work: Some(work), result: None, reply, savepoint })));
-        ack
-    }
-
-    fn send(&self, request: Queued) {
-        // A failed send hands the request back and it is dropped here,
-        // which closes its reply: the future resolves to `WriterStopped`.
+        let job: Box<dyn Job> = Box::new(Request { work: Some(work), result: None, reply, savepoint });
+        // A failed send hands the job back and it is dropped here, which
+        // closes its reply: the future resolves to `WriterStopped`.
         if let Some(queue) = &self.queue {
             // Counted before the send, so the thread never takes a request
             // it has not seen counted.
             self.submitted.fetch_add(1, Ordering::Relaxed);
-            let _ = queue.send(request);
+            let _ = queue.send(job);
         }
+        ack
     }
 }
 
@@ -245,8 +195,8 @@ impl Drop for Writer {
 }
 
 /// The thread's loop: one batch per turn until the queue is closed.
-fn serve(conn: &Connection, requests: &mpsc::Receiver<Queued>, submitted: &AtomicU64) {
-    let mut batch: Vec<Queued> = Vec::with_capacity(MAX_BATCH);
+fn serve(conn: &Connection, requests: &mpsc::Receiver<Box<dyn Job>>, submitted: &AtomicU64) {
+    let mut batch: Vec<Box<dyn Job>> = Vec::with_capacity(MAX_BATCH);
     while let Ok(first) = requests.recv() {
         batch.push(first);
         gather(requests, submitted, &mut batch);
@@ -281,7 +231,7 @@ fn serve(conn: &Connection, requests: &mpsc::Receiver<Queued>, submitted: &Atomi
 /// returns at once: a lone write still waits for nothing. Measured on the
 /// example server (README, *Group commit*): larger batches, less writer
 /// CPU per write.
-fn gather(requests: &mpsc::Receiver<Queued>, submitted: &AtomicU64, batch: &mut Vec<Queued>) {
+fn gather(requests: &mpsc::Receiver<Box<dyn Job>>, submitted: &AtomicU64, batch: &mut Vec<Box<dyn Job>>) {
     let mut seen = submitted.load(Ordering::Relaxed);
     for _ in 0..MAX_YIELDS {
         std::thread::yield_now();
@@ -308,7 +258,7 @@ fn failed(source: rusqlite::Error) -> Arc<SqliteError> {
 }
 
 /// Applies every request of `batch` in one transaction and commits it.
-fn apply_batch(conn: &Connection, batch: &mut [Queued]) -> BatchOutcome {
+fn apply_batch(conn: &Connection, batch: &mut [Box<dyn Job>]) -> BatchOutcome {
     run(conn, "BEGIN IMMEDIATE").map_err(failed)?;
     let outcome = apply_all(conn, batch).and_then(|()| run(conn, "COMMIT").map_err(failed));
     if outcome.is_err() && !conn.is_autocommit() {
@@ -318,84 +268,25 @@ fn apply_batch(conn: &Connection, batch: &mut [Queued]) -> BatchOutcome {
     outcome
 }
 
-/// Applies the requests in queue order: each run of consecutive inserts
-/// together ([`apply_inserts`]), any other request alone.
-fn apply_all(conn: &Connection, batch: &mut [Queued]) -> BatchOutcome {
-    let mut rest = batch;
-    while !rest.is_empty() {
-        let inserts = rest.iter().take_while(|q| matches!(q, Queued::Insert(_))).count();
-        let (now, later) = rest.split_at_mut(inserts.max(1));
-        match now {
-            [Queued::Work(job)] => apply_job(conn, job.as_mut())?,
-            run => apply_inserts(conn, run)?,
+fn apply_all(conn: &Connection, batch: &mut [Box<dyn Job>]) -> BatchOutcome {
+    for job in batch.iter_mut() {
+        let savepoint = job.needs_savepoint();
+        if savepoint {
+            run(conn, "SAVEPOINT request").map_err(failed)?;
         }
-        rest = later;
-    }
-    Ok(())
-}
-
-/// Some errors (I/O, disk full) make SQLite roll back the whole
-/// transaction: the requests before this one are gone too.
-fn still_open(conn: &Connection) -> BatchOutcome {
-    if conn.is_autocommit() {
-        return Err(Arc::new(SqliteError::RolledBack));
-    }
-    Ok(())
-}
-
-fn apply_job(conn: &Connection, job: &mut dyn Job) -> BatchOutcome {
-    let savepoint = job.needs_savepoint();
-    if savepoint {
-        run(conn, "SAVEPOINT request").map_err(failed)?;
-    }
-    let ok = job.apply(conn);
-    still_open(conn)?;
-    if savepoint {
+        let ok = job.apply(conn);
+        if conn.is_autocommit() {
+            // Some errors (I/O, disk full) make SQLite roll back the whole
+            // transaction: the requests before this one are gone too.
+            return Err(Arc::new(SqliteError::RolledBack));
+        }
+        if !savepoint {
+            continue;
+        }
         if !ok {
             run(conn, "ROLLBACK TO request").map_err(failed)?;
         }
         run(conn, "RELEASE request").map_err(failed)?;
-    }
-    Ok(())
-}
-
-/// Inserts a run of queued rows, in order, a chunk per statement
-/// (`insert::chunk_len`). A chunk whose statement fails changed nothing
-/// (SQLite backs the statement out alone), and each of its rows is then
-/// inserted by itself, so each request gets the answer it would have got
-/// alone: `Conflict` for a key that exists or that an earlier request
-/// inserted, in the same chunk or before it.
-fn apply_inserts(conn: &Connection, run: &mut [Queued]) -> BatchOutcome {
-    let mut rest = run;
-    while !rest.is_empty() {
-        let (chunk, later) = rest.split_at_mut(insert::chunk_len(rest.len()));
-        let mut inserts: Vec<&mut Insert> = chunk
-            .iter_mut()
-            .filter_map(|q| match q {
-                Queued::Insert(i) => Some(i),
-                Queued::Work(_) => None,
-            })
-            .collect();
-        let together = match inserts.as_slice() {
-            // A lone row goes straight to its own statement.
-            [_] => false,
-            _ => {
-                let rows: Vec<&TokenRow> = inserts.iter().map(|i| &i.row).collect();
-                let stored = insert::insert_chunk(conn, &rows).is_ok();
-                still_open(conn)?;
-                stored
-            }
-        };
-        for request in &mut inserts {
-            request.result = Some(if together {
-                Ok(())
-            } else {
-                let alone = insert::insert_rows(conn, std::slice::from_ref(&request.row));
-                still_open(conn)?;
-                alone
-            });
-        }
-        rest = later;
     }
     Ok(())
 }
@@ -442,26 +333,15 @@ mod tests {
 
     /// Like `batch`, saying for each request whether it gets a savepoint.
     fn batch_of(c: &Connection, work: Vec<(bool, Work)>) -> Vec<Result<(), StoreError>> {
-        apply_queued(c, work.into_iter().map(|(savepoint, w)| queued_work(savepoint, w)).collect())
-    }
-
-    type Ack = Receiver<Result<(), StoreError>>;
-
-    fn queued_work(savepoint: bool, work: Work) -> (Queued, Ack) {
-        let (reply, ack) = oneshot::channel();
-        (Queued::Work(Box::new(Request { work: Some(work), result: None, reply, savepoint })), ack)
-    }
-
-    fn queued_insert(row: TokenRow) -> (Queued, Ack) {
-        let (reply, ack) = oneshot::channel();
-        (Queued::Insert(Insert { row, result: None, reply }), ack)
-    }
-
-    /// Applies the requests as one batch, in order, and acknowledges them.
-    fn apply_queued(c: &Connection, requests: Vec<(Queued, Ack)>) -> Vec<Result<(), StoreError>> {
-        let (mut batch, acks): (Vec<_>, Vec<_>) = requests.into_iter().unzip();
-        let outcome = apply_batch(c, &mut batch);
-        oneshot::wake_all(batch.into_iter().filter_map(|q| q.finish(&outcome)).collect());
+        let mut jobs: Vec<Box<dyn Job>> = Vec::new();
+        let mut acks = Vec::new();
+        for (savepoint, w) in work {
+            let (reply, ack) = oneshot::channel();
+            jobs.push(Box::new(Request { work: Some(w), result: None, reply, savepoint }));
+            acks.push(ack);
+        }
+        let outcome = apply_batch(c, &mut jobs);
+        oneshot::wake_all(jobs.into_iter().filter_map(|job| job.finish(&outcome)).collect());
         acks.into_iter().map(block_on).collect()
     }
 
@@ -555,7 +435,7 @@ mod tests {
     #[test]
     fn gather_takes_the_queued_requests_in_order_up_to_the_batch_limit() {
         let c = conn();
-        let (queue, requests) = mpsc::channel::<Queued>();
+        let (queue, requests) = mpsc::channel::<Box<dyn Job>>();
         let submitted = AtomicU64::new(0);
         let total = MAX_BATCH + 10;
         let mut acks = Vec::new();
@@ -564,12 +444,7 @@ mod tests {
             let work: Work = Box::new(insert(i64::try_from(k).unwrap(), None));
             submitted.fetch_add(1, Ordering::Relaxed);
             queue
-                .send(Queued::Work(Box::new(Request {
-                    work: Some(work),
-                    result: None,
-                    reply,
-                    savepoint: false,
-                })))
+                .send(Box::new(Request { work: Some(work), result: None, reply, savepoint: false }))
                 .unwrap();
             acks.push(ack);
         }
@@ -579,88 +454,12 @@ mod tests {
             gather(&requests, &submitted, &mut batch);
             sizes.push(batch.len());
             let outcome = apply_batch(&c, &mut batch);
-            oneshot::wake_all(batch.into_iter().filter_map(|q| q.finish(&outcome)).collect());
+            oneshot::wake_all(batch.into_iter().filter_map(|job| job.finish(&outcome)).collect());
         }
         assert_eq!(sizes, vec![MAX_BATCH, 10]);
         assert!(acks.into_iter().map(block_on).all(|r| r.is_ok()));
         let max = i64::try_from(total).unwrap();
         assert_eq!(keys(&c), (0..max).collect::<Vec<_>>());
-    }
-
-    #[test]
-    fn a_run_of_inserts_is_one_statement_and_each_request_gets_its_own_answer() {
-        use crate::insert::tests::{conn, row, stored};
-        let c = conn();
-        let out = apply_queued(&c, (1..=4).map(|n| queued_insert(row(n))).collect());
-        assert!(out.iter().all(Result::is_ok), "{out:?}");
-        // The last statement inserted all four rows: they went together.
-        assert_eq!(c.changes(), 4);
-        let mut bad = row(7);
-        bad.state = 5; // breaks the CHECK on `state`
-                       // Six inserts: a chunk of four then one of two, each with a row
-                       // that fails, so each is applied again row by row.
-        let out = apply_queued(
-            &c,
-            [row(5), row(1), row(6), row(6), bad, row(8)].into_iter().map(queued_insert).collect(),
-        );
-        assert!(out[0].is_ok() && out[2].is_ok() && out[5].is_ok(), "{out:?}");
-        assert!(matches!(out[1], Err(StoreError::Conflict)), "an existing key: {out:?}");
-        assert!(matches!(out[3], Err(StoreError::Conflict)), "a key twice in the chunk: {out:?}");
-        assert!(matches!(out[4], Err(StoreError::Backend(_))), "a CHECK: {out:?}");
-        assert_eq!(stored(&c), vec![1, 2, 3, 4, 5, 6, 8]);
-        // The first of the two rows for key 6 is the one stored.
-        let record: Vec<u8> = c
-            .query_row("SELECT record FROM tokens WHERE grant_id = ?1", [&[6u8; 16][..]], |r| r.get(0))
-            .unwrap();
-        assert_eq!(record, row(6).record);
-        assert!(c.is_autocommit());
-    }
-
-    #[test]
-    fn inserts_and_other_writes_apply_in_queue_order() {
-        use crate::insert::tests::{conn, row, stored};
-        let c = conn();
-        // A write that must see exactly `expected` rows of key `n`.
-        let sees = |sql: &'static str, n: u8, expected: usize| -> (Queued, Ack) {
-            queued_work(
-                false,
-                Box::new(move |c: &Connection| {
-                    let changed = c.execute(sql, [&[n; 16][..]]).map_err(StoreError::backend)?;
-                    assert_eq!(changed, expected, "{sql} on key {n}");
-                    Ok(())
-                }),
-            )
-        };
-        const CONSUME: &str = "UPDATE tokens SET state = 2 WHERE grant_id = ?1 AND state = 0";
-        const DELETE: &str = "DELETE FROM tokens WHERE grant_id = ?1";
-        let out = apply_queued(
-            &c,
-            vec![
-                queued_insert(row(1)),
-                queued_insert(row(2)),
-                // Sees the insert queued just before it, in the same run.
-                sees(CONSUME, 2, 1),
-                sees(DELETE, 1, 1),
-                // Key 1 is free again, key 2 is not; then 2's consumption
-                // already happened: the next one finds nothing.
-                queued_insert(row(1)),
-                queued_insert(row(2)),
-                queued_insert(row(3)),
-                sees(CONSUME, 2, 0),
-                sees(CONSUME, 3, 1),
-            ],
-        );
-        assert!(out.iter().enumerate().all(|(i, r)| (i == 5) == r.is_err()), "{out:?}");
-        assert!(matches!(out[5], Err(StoreError::Conflict)), "{out:?}");
-        assert_eq!(stored(&c), vec![1, 2, 3]);
-        let states: Vec<i64> = c
-            .prepare("SELECT state FROM tokens ORDER BY grant_id")
-            .unwrap()
-            .query_map([], |r| r.get(0))
-            .unwrap()
-            .collect::<Result<_, _>>()
-            .unwrap();
-        assert_eq!(states, vec![0, 2, 2]);
     }
 
     #[test]

@@ -1,8 +1,9 @@
 //! Writes of every kind queued together through the store's own methods:
-//! the writer applies them as one batch, in queue order, the inserts among
-//! them as multi-row statements (`src/writer.rs`, `src/insert.rs`), and
-//! each request gets its own answer. To put them in one batch, a request
-//! holds the writer thread until all of them are queued.
+//! the writer applies them as one batch, in queue order (`src/writer.rs`),
+//! and each request gets its own answer. To put them in one batch, a
+//! request holds the writer thread until all of them are queued. A writer
+//! that applies a run of inserts together (measured, not adopted: README,
+//! *Multi-row inserts*) must keep these answers.
 #![allow(clippy::unwrap_used)]
 
 use std::future::Future;
@@ -99,8 +100,7 @@ fn inserts_batched_with_an_existing_key_fail_only_that_one() {
     let fresh: Vec<TokenRecord> = (0..20).map(|_| fx.access()).collect();
 
     let (release, held) = hold_writer(store);
-    // Queued in this order: the existing key tenth, inside the run's first
-    // chunk (of 16).
+    // Queued in this order: the existing key tenth, among fresh ones.
     let mut pending = Vec::new();
     for (i, r) in fresh.iter().enumerate() {
         if i == 9 {

@@ -10,7 +10,7 @@ use std::future::Future;
 use std::path::PathBuf;
 use std::pin::Pin;
 use std::sync::{mpsc, Arc};
-use std::task::{Context, Waker};
+use std::task::{Context, Poll, Waker};
 
 use gatehouse_core::model::{Claims, ClientId, GrantId, Jti, Scope, TokenKind, TokenRecord, TokenState};
 use gatehouse_core::{Consumed, KeyId, Keyring, StoreError, TokenStore, UnixTime};
@@ -81,11 +81,45 @@ fn hold_writer(store: &SqliteStore) -> (mpsc::Sender<()>, Receiver<Result<(), St
     (release, held)
 }
 
+/// A write's answer, whatever the write.
+#[derive(Debug)]
+enum Answer {
+    Done(Result<(), StoreError>),
+    Consumed(Result<Consumed, StoreError>),
+    Revoked(Result<bool, StoreError>),
+}
+
+type Pending<'a> = Pin<Box<dyn Future<Output = Answer> + Send + 'a>>;
+
 /// Polls `f` once, which queues its write, and keeps it to be awaited.
-fn queued<'a, T>(f: impl Future<Output = T> + Send + 'a) -> Pin<Box<dyn Future<Output = T> + Send + 'a>> {
-    let mut f: Pin<Box<dyn Future<Output = T> + Send + 'a>> = Box::pin(f);
+fn queued<'a, T: 'a>(f: impl Future<Output = T> + Send + 'a, answer: fn(T) -> Answer) -> Pending<'a> {
+    let mut f: Pending<'a> = Box::pin(async move { answer(f.await) });
     assert!(f.as_mut().poll(&mut Context::from_waker(Waker::noop())).is_pending(), "a write was not queued");
     f
+}
+
+/// Awaits all of `pending` together: the writer wakes one task of a batch
+/// and leaves the others to it (`oneshot::wake_all`), so awaiting them one
+/// by one could wait forever on a task that is not polled yet.
+fn answers(mut pending: Vec<Pending<'_>>) -> Vec<Answer> {
+    let mut out: Vec<Option<Answer>> = pending.iter().map(|_| None).collect();
+    block_on(std::future::poll_fn(|cx| {
+        let mut done = true;
+        for (f, slot) in pending.iter_mut().zip(out.iter_mut()) {
+            if slot.is_none() {
+                match f.as_mut().poll(cx) {
+                    Poll::Ready(a) => *slot = Some(a),
+                    Poll::Pending => done = false,
+                }
+            }
+        }
+        if done {
+            Poll::Ready(())
+        } else {
+            Poll::Pending
+        }
+    }));
+    out.into_iter().map(Option::unwrap).collect()
 }
 
 #[test]
@@ -104,19 +138,18 @@ fn inserts_batched_with_an_existing_key_fail_only_that_one() {
     let mut pending = Vec::new();
     for (i, r) in fresh.iter().enumerate() {
         if i == 9 {
-            pending.push(queued(store.insert(again.clone())));
+            pending.push(queued(store.insert(again.clone()), Answer::Done));
         }
-        pending.push(queued(store.insert(r.clone())));
+        pending.push(queued(store.insert(r.clone()), Answer::Done));
     }
     drop(release);
     block_on(held).unwrap();
-    let out: Vec<_> = pending.into_iter().map(block_on).collect();
 
-    for (i, r) in out.iter().enumerate() {
+    for (i, r) in answers(pending).iter().enumerate() {
         if i == 9 {
-            assert!(matches!(r, Err(StoreError::Conflict)), "the existing key: {r:?}");
+            assert!(matches!(r, Answer::Done(Err(StoreError::Conflict))), "the existing key: {r:?}");
         } else {
-            assert!(r.is_ok(), "request {i}: {r:?}");
+            assert!(matches!(r, Answer::Done(Ok(()))), "request {i}: {r:?}");
         }
     }
     assert_eq!(block_on(store.get(&existing.digest)).unwrap(), Some(existing));
@@ -134,38 +167,30 @@ fn inserts_batched_with_consume_and_revocations_see_the_writes_queued_before_the
     let rotated = fx.record(TokenKind::Refresh, grant, 10_000);
     let (b, c, d) = (fx.access(), fx.access(), fx.access());
 
-    let (release, held) = hold_writer(store);
-    let inserted = [queued(store.insert(code.clone())), queued(store.insert(b.clone()))];
-    // Each of these finds what the requests queued before it wrote.
-    let consumed = queued(store.consume(&code.digest, vec![rotated.clone()]));
-    let c_inserted = queued(store.insert(c.clone()));
-    let revoked = queued(store.revoke(&b.digest));
-    let late = [
-        queued(store.insert(code.clone())),
-        queued(store.insert(d.clone())),
-        queued(store.insert(rotated.clone())),
-    ];
     let d_grant = d.digest.grant();
-    let grant_revoked = queued(store.revoke_grant(&d_grant));
-    let replayed = queued(store.consume(&code.digest, Vec::new()));
+    let (release, held) = hold_writer(store);
+    let pending = vec![
+        queued(store.insert(code.clone()), Answer::Done),
+        queued(store.insert(b.clone()), Answer::Done),
+        // Each of these finds what the requests queued before it wrote.
+        queued(store.consume(&code.digest, vec![rotated.clone()]), Answer::Consumed),
+        queued(store.insert(c.clone()), Answer::Done),
+        queued(store.revoke(&b.digest), Answer::Revoked),
+        queued(store.insert(code.clone()), Answer::Done),
+        queued(store.insert(d.clone()), Answer::Done),
+        queued(store.insert(rotated.clone()), Answer::Done),
+        queued(store.revoke_grant(&d_grant), Answer::Done),
+        queued(store.consume(&code.digest, Vec::new()), Answer::Consumed),
+    ];
     drop(release);
     block_on(held).unwrap();
 
-    for r in inserted {
-        block_on(r).unwrap();
+    match answers(pending).as_slice() {
+        [Answer::Done(Ok(())), Answer::Done(Ok(())), Answer::Consumed(Ok(Consumed::Taken(taken))), Answer::Done(Ok(())), Answer::Revoked(Ok(true)), Answer::Done(Err(StoreError::Conflict)), Answer::Done(Ok(())), Answer::Done(Err(StoreError::Conflict)), Answer::Done(Ok(())), Answer::Consumed(Ok(Consumed::Replayed(_)))] => {
+            assert_eq!(*taken, code)
+        }
+        other => panic!("answers out of queue order: {other:?}"),
     }
-    match block_on(consumed).unwrap() {
-        Consumed::Taken(before) => assert_eq!(before, code),
-        other => panic!("the code inserted just before was not taken: {other:?}"),
-    }
-    block_on(c_inserted).unwrap();
-    assert!(block_on(revoked).unwrap(), "the token inserted before was not found");
-    let [code_again, d_inserted, rotated_again] = late.map(block_on);
-    assert!(matches!(code_again, Err(StoreError::Conflict)), "{code_again:?}");
-    d_inserted.unwrap();
-    assert!(matches!(rotated_again, Err(StoreError::Conflict)), "{rotated_again:?}");
-    block_on(grant_revoked).unwrap();
-    assert!(matches!(block_on(replayed).unwrap(), Consumed::Replayed(_)));
 
     assert_eq!(fx.state(&code), Some(TokenState::Consumed));
     assert_eq!(fx.state(&rotated), Some(TokenState::Active));

@@ -537,6 +537,9 @@ impl SqliteStore {
 }
 
 #[cfg(test)]
+mod batch_tests;
+
+#[cfg(test)]
 #[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
